@@ -1,0 +1,211 @@
+"""Bronze -> silver rules per entity: typing, standardisation, flags, clean-stage rejections.
+
+Every entity goes through one ``select``: each contract column gets its standardised value, a
+``_flags`` array says what was changed or is suspicious (the row is kept), and a ``_reasons``
+array says why the row must be quarantined instead (business rules such as a negative
+quantity). The per-column rules and the missing-value policy are documented in
+docs/data-contract.md; this module is their single implementation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from memberlake.clean import standardise as S
+from memberlake.contract import BATCH_ID, FLAGS, INGESTED_AT, MONEY, RECORD_HASH, SOURCE_FILE, Entity
+from memberlake.parsing import blank_to_null, parse
+from memberlake.settings import CleanSettings, LandingSettings
+
+REASONS = "_reasons"
+VERSION = "_version"
+RAW = "_raw"
+LINEAGE = [SOURCE_FILE, INGESTED_AT, BATCH_ID, RECORD_HASH]
+
+Value = Callable[[str], Column]
+
+
+@dataclass
+class Rules:
+    """What an entity's standardiser decides, as column expressions."""
+
+    values: dict[str, Column] = field(default_factory=dict)
+    flags: list[Column] = field(default_factory=list)
+    reasons: list[Column] = field(default_factory=list)
+    version: Column | None = None
+
+    def flag(self, condition: Column, name: str) -> None:
+        self.flags.append(F.when(condition, F.lit(name)))
+
+    def reject(self, condition: Column, name: str) -> None:
+        self.reasons.append(F.when(condition, F.lit(name)))
+
+
+def _contact(rules: Rules, raw: Value, clean: CleanSettings) -> None:
+    """Email and phone: shared by members and orders."""
+    rules.values["email"] = S.email(raw("email"))
+    rules.flag(raw("email").isNotNull() & rules.values["email"].isNull(), "email_invalid")
+    rules.values["phone"] = S.phone_e164(
+        raw("phone"), clean.country_calling_code, clean.phone_national_lengths, clean.phone_trunk_prefix
+    )
+    rules.flag(raw("phone").isNotNull() & rules.values["phone"].isNull(), "phone_invalid")
+
+
+def _members(raw: Value, typed: Value, clean: CleanSettings, landing: LandingSettings) -> Rules:
+    rules = Rules()
+    v = rules.values
+    v["member_id"] = S.squish(raw("member_id"))
+    v["source"] = F.coalesce(F.lower(S.squish(raw("source"))), F.lit(landing.default_source.lower()))
+    v["first_name"] = S.name_case(raw("first_name"))
+    v["last_name"] = S.name_case(raw("last_name"))
+    genders = sorted(set(clean.gender_map.values()))
+    gender = S.mapped(raw("gender"), clean.gender_map)
+    v["gender"] = F.when(gender.isin(genders), gender).otherwise(F.lit("unknown"))
+    rules.flag(raw("gender").isNotNull() & ~gender.isin(genders), "gender_unmapped")
+    reference = F.to_date(F.col(INGESTED_AT))
+    birth = typed("birth_date")
+    impossible = (birth > reference) | (birth < F.add_months(reference, -12 * clean.max_age_years))
+    v["birth_date"] = F.when(~impossible, birth)
+    rules.flag(impossible, "birth_date_out_of_range")
+    _contact(rules, raw, clean)
+    v["street"] = S.squish(raw("street"))
+    v["city"] = S.name_case(raw("city"))
+    v["state"] = F.upper(S.squish(raw("state")))
+    country = F.upper(S.mapped(raw("country"), clean.country_map))
+    v["country"] = F.coalesce(country, F.lit(clean.default_country))
+    rules.flag(raw("country").isNull(), "country_defaulted")
+    v["postcode"] = S.postcode(raw("postcode"), v["country"])
+    for name in ("registered_at", "updated_at", "marketing_opt_in"):
+        v[name] = typed(name)
+    rules.version = F.coalesce(typed("updated_at"), typed("registered_at"), F.col(INGESTED_AT))
+    return rules
+
+
+def _orders(raw: Value, typed: Value, clean: CleanSettings, landing: LandingSettings) -> Rules:
+    rules = Rules()
+    v = rules.values
+    for name in ("order_id", "member_id", "store_id"):
+        v[name] = S.squish(raw(name))
+    _contact(rules, raw, clean)
+    v["order_ts"] = typed("order_ts")
+    v["channel"] = S.mapped(raw("channel"), clean.channel_map)
+    statuses = ["completed", "cancelled", "returned"]
+    status = S.mapped(raw("status"), clean.status_map)
+    v["status"] = F.coalesce(status, F.lit("completed"))
+    rules.flag(status.isNull(), "status_defaulted")
+    rules.flag(status.isNotNull() & ~status.isin(statuses), "status_unknown")
+    v["currency"] = F.coalesce(F.upper(S.squish(raw("currency"))), F.lit(clean.default_currency))
+    amount = typed("total_amount")
+    v["total_amount"] = amount
+    rules.reject(amount < 0, "negative_total_amount")
+    rules.flag(amount > clean.max_order_amount, "amount_outlier")
+    return rules
+
+
+def _order_items(raw: Value, typed: Value, clean: CleanSettings, landing: LandingSettings) -> Rules:
+    rules = Rules()
+    v = rules.values
+    v["order_id"] = S.squish(raw("order_id"))
+    v["product_id"] = S.squish(raw("product_id"))
+    v["line_no"] = typed("line_no")
+    quantity, price = typed("quantity"), typed("unit_price")
+    discount = F.coalesce(typed("discount_amount"), F.lit(0).cast(MONEY))
+    v["quantity"], v["unit_price"], v["discount_amount"] = quantity, price, discount
+    rules.reject(quantity <= 0, "non_positive_quantity")
+    rules.reject(price < 0, "negative_unit_price")
+    rules.reject(discount < 0, "negative_discount")
+    rules.flag(quantity > clean.max_quantity, "quantity_outlier")
+    rules.flag(discount > quantity * price, "discount_exceeds_gross")
+    rules.flag(raw("line_no").isNull(), "line_no_derived")
+    return rules
+
+
+def _products(raw: Value, typed: Value, clean: CleanSettings, landing: LandingSettings) -> Rules:
+    rules = Rules()
+    v = rules.values
+    v["product_id"] = S.squish(raw("product_id"))
+    for name in ("product_name", "category", "subcategory", "brand"):
+        v[name] = S.squish(raw(name))
+    v["list_price"] = typed("list_price")
+    rules.reject(v["list_price"] < 0, "negative_list_price")
+    return rules
+
+
+def _events(raw: Value, typed: Value, clean: CleanSettings, landing: LandingSettings) -> Rules:
+    rules = Rules()
+    v = rules.values
+    identity = F.concat_ws("|", *[F.coalesce(raw(c), F.lit("")) for c in
+                                  ("event_ts", "anonymous_id", "device_id", "member_id", "event_type", "page_url", "product_id", "order_id")])
+    v["event_id"] = F.coalesce(S.squish(raw("event_id")), F.concat(F.lit("h_"), F.sha2(identity, 256).substr(1, 32)))
+    rules.flag(raw("event_id").isNull(), "event_id_derived")
+    v["event_ts"] = typed("event_ts")
+    for name in ("anonymous_id", "device_id", "member_id", "product_id", "order_id", "page_url", "referrer"):
+        v[name] = S.squish(raw(name))
+    v["event_type"] = F.regexp_replace(F.lower(S.squish(raw("event_type"))), r"[\s-]+", "_")
+    for name in ("utm_source", "utm_medium", "utm_campaign"):
+        v[name] = F.lower(S.squish(raw(name)))
+    return rules
+
+
+STANDARDISERS = {
+    "members": _members,
+    "orders": _orders,
+    "order_items": _order_items,
+    "products": _products,
+    "events": _events,
+}
+
+
+def standardise(bronze: DataFrame, entity: Entity, clean: CleanSettings, landing: LandingSettings) -> DataFrame:
+    """Bronze rows -> typed, standardised rows with ``_flags``, ``_reasons``, ``_version``, ``_raw``."""
+
+    def raw(name: str) -> Column:
+        return blank_to_null(F.col(name), landing.null_values)
+
+    def typed(name: str) -> Column:
+        return parse(raw(name), entity.column(name).kind, landing)
+
+    rules = STANDARDISERS[entity.name](raw, typed, clean, landing)
+    for column in entity.columns:
+        if column.kind != "string" and column.on_invalid == "null":
+            rules.flag(raw(column.name).isNotNull() & typed(column.name).isNull(), f"{column.name}_unparseable")
+    typed_schema = entity.typed_schema
+    values = [rules.values[c].cast(typed_schema[c].dataType).alias(c) for c in entity.column_names]
+    frame = bronze.select(
+        *values,
+        F.filter(F.array(*rules.flags, F.lit(None).cast("string")), lambda f: f.isNotNull()).alias(FLAGS),
+        F.filter(F.array(*rules.reasons, F.lit(None).cast("string")), lambda r: r.isNotNull()).alias(REASONS),
+        (rules.version if rules.version is not None else F.col(INGESTED_AT)).alias(VERSION),
+        F.to_json(F.struct(*entity.column_names)).alias(RAW),
+        *LINEAGE,
+    )
+    if entity.name == "order_items":
+        frame = frame.transform(derive_line_numbers)
+    return frame
+
+
+def derive_line_numbers(items: DataFrame) -> DataFrame:
+    """Missing ``line_no``: number the order's lines in a stable order (by record hash)."""
+    stable = Window.partitionBy("order_id").orderBy(RECORD_HASH, SOURCE_FILE)
+    derived = F.coalesce(F.col("line_no"), F.row_number().over(stable))
+    return items.select(*[derived.alias(c) if c == "line_no" else F.col(c) for c in items.columns])
+
+
+def latest_per_key(df: DataFrame, keys: list[str]) -> DataFrame:
+    """One row per key: the latest ``_version``, then latest ingest, then highest record hash."""
+    order = Window.partitionBy(*keys).orderBy(
+        F.col(VERSION).desc_nulls_last(), F.col(INGESTED_AT).desc(), F.col(RECORD_HASH).desc()
+    )
+    return df.select("*", F.row_number().over(order).alias("_rank")).where("_rank = 1").drop("_rank")
+
+
+def is_newer(source: str = "s", target: str = "t") -> str:
+    """MERGE condition: the source row supersedes the target row (same total order as above)."""
+    s, t = source, target
+    return (
+        f"({s}.{VERSION} > {t}.{VERSION} OR {t}.{VERSION} IS NULL AND {s}.{VERSION} IS NOT NULL"
+        f" OR ({s}.{VERSION} <=> {t}.{VERSION}) AND ({s}.{INGESTED_AT} > {t}.{INGESTED_AT}"
+        f" OR {s}.{INGESTED_AT} = {t}.{INGESTED_AT} AND {s}.{RECORD_HASH} > {t}.{RECORD_HASH}))"
+    )

@@ -1,0 +1,172 @@
+"""The ``memberlake`` command: one sub-command per job, plus pipeline, export, tables and runs.
+
+``memberlake pipeline`` runs the jobs in dependency order in one Spark session (one JVM start
+for the whole pipeline).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from types import ModuleType
+from typing import Sequence
+
+from memberlake.jobs import clean, generate, ingest
+from memberlake.jobs.common import (
+    InputError, add_common_arguments, add_entities_argument, configure_logging, guarded, settings_from_args,
+)
+
+log = logging.getLogger(__name__)
+
+# The pipeline, in dependency order. Later areas append their jobs here.
+PIPELINE: list[ModuleType] = [ingest, clean]
+JOBS: dict[str, ModuleType] = {job.NAME: job for job in [generate, *PIPELINE]}
+
+
+def _split(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def pipeline_steps(only: list[str] | None, start: str | None) -> list[ModuleType]:
+    """The pipeline jobs to run for ``--only`` / ``--from``, in dependency order."""
+    names = [job.NAME for job in PIPELINE]
+    for name in (only or []) + ([start] if start else []):
+        if name not in names:
+            raise InputError(f"unknown pipeline job {name!r}: choose from {', '.join(names)}")
+    steps = PIPELINE[names.index(start):] if start else list(PIPELINE)
+    return [job for job in steps if not only or job.NAME in only]
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="memberlake", description="Customer 360 on Spark + Delta Lake.")
+    subs = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, job in JOBS.items():
+        sub = subs.add_parser(name, help=job.HELP, description=job.HELP)
+        job.add_arguments(sub)
+        add_common_arguments(sub)
+    pipe = subs.add_parser("pipeline", help="run the jobs in dependency order in one session",
+                           description="Run " + " -> ".join(j.NAME for j in PIPELINE) + " in one Spark session.")
+    pipe.add_argument("--only", type=_split, help="comma-separated jobs to run (in pipeline order)")
+    pipe.add_argument("--from", dest="start", help="start the pipeline at this job")
+    add_entities_argument(pipe)
+    pipe.add_argument("--full", action="store_true", help="clean: rebuild silver from all of bronze")
+    add_common_arguments(pipe)
+    export = subs.add_parser("export", help="write a table to CSV or Parquet files (e.g. an audience)")
+    export.add_argument("table", help="logical table name, e.g. silver_members")
+    export.add_argument("--out", required=True, help="output folder")
+    export.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    export.add_argument("--where", help="SQL filter, e.g. \"country = 'US'\"")
+    export.add_argument("--columns", type=_split, help="comma-separated columns to keep")
+    add_common_arguments(export)
+    tables = subs.add_parser("tables", help="list the lakehouse tables with row counts and Delta versions")
+    add_common_arguments(tables)
+    runs = subs.add_parser("runs", help="list recent job runs and failures")
+    runs.add_argument("--limit", type=int, default=20)
+    runs.add_argument("--failed", action="store_true", help="only failed runs")
+    add_common_arguments(runs)
+    return parser
+
+
+def run_pipeline(spark, settings, args: argparse.Namespace) -> None:
+    for job in pipeline_steps(args.only, args.start):
+        log.info("pipeline: %s", job.NAME)
+        job.run(spark, settings, args)
+
+
+def export_table(spark, settings, args: argparse.Namespace) -> None:
+    from memberlake.io.delta import Lakehouse
+
+    lake = Lakehouse.from_settings(settings)
+    if not lake.exists(spark, args.table):
+        raise InputError(f"table {args.table!r} not found in {lake.location('')}: see `memberlake tables`")
+    df = lake.read(spark, args.table)
+    if args.where:
+        df = df.where(args.where)
+    if args.columns:
+        df = df.select(*args.columns)
+    if args.format == "csv":
+        # Arrays and maps have no CSV form: write them as JSON text.
+        df = df.select(*[_csv_safe(df, c) for c in df.columns])
+        df.write.mode("overwrite").option("header", True).csv(args.out)
+    else:
+        df.write.mode("overwrite").parquet(args.out)
+    log.info("exported %s to %s (%s)", args.table, args.out, args.format)
+
+
+def _csv_safe(df, name: str):
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    dtype = df.schema[name].dataType
+    if isinstance(dtype, (T.ArrayType, T.MapType, T.StructType)):
+        return F.to_json(F.col(name)).alias(name)
+    return F.col(name)
+
+
+def list_tables(spark, settings, args: argparse.Namespace) -> list[tuple[str, int, int]]:
+    from memberlake.io.delta import Lakehouse
+
+    lake = Lakehouse.from_settings(settings)
+    names = _table_names(spark, lake)
+    rows = []
+    for name in names:
+        rows.append((name, lake.read(spark, name).count(), lake.version(spark, name)))
+    width = max([len(n) for n in names] + [5])
+    out = [f"{'table':<{width}}  {'rows':>12}  version", *[f"{n:<{width}}  {c:>12}  {v}" for n, c, v in rows]]
+    sys.stdout.write("\n".join(out) + f"\n({len(rows)} tables under {lake.location('').rstrip('/.')})\n")
+    return rows
+
+
+def _table_names(spark, lake) -> list[str]:
+    if lake.catalog_mode:
+        return sorted(t.name for t in spark.catalog.listTables(f"{lake.catalog}.{lake.schema}"))
+    jvm = spark.sparkContext._jvm
+    root = jvm.org.apache.hadoop.fs.Path(lake.root)
+    fs = root.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if not fs.exists(root):
+        return []
+    names = [s.getPath().getName() for s in fs.listStatus(root) if s.isDirectory()]
+    return sorted(n for n in names if lake.exists(spark, n))
+
+
+def list_runs(spark, settings, args: argparse.Namespace) -> None:
+    from pyspark.sql import functions as F
+
+    from memberlake.contract import Tables
+    from memberlake.io.delta import Lakehouse
+
+    lake = Lakehouse.from_settings(settings)
+    if not lake.exists(spark, Tables.JOB_RUNS):
+        sys.stdout.write("no runs recorded yet\n")
+        return
+    runs = lake.read(spark, Tables.JOB_RUNS)
+    if args.failed:
+        runs = runs.where(F.col("status") == "failed")
+    rows = runs.orderBy(F.col("started_at").desc()).limit(args.limit).collect()
+    for r in rows:
+        line = f"{r.started_at:%Y-%m-%d %H:%M:%S}  {r.job:<10} {r.status:<9} {r.duration_s:8.1f}s  {r.run_id}"
+        written = ", ".join(f"{k}={v}" for k, v in sorted((r.rows_written or {}).items()))
+        sys.stdout.write(line + (f"  wrote {written}" if written else "") + (f"\n    error: {r.error}" if r.error else "") + "\n")
+
+
+COMMANDS = {"pipeline": run_pipeline, "export": export_table, "tables": list_tables, "runs": list_runs}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    configure_logging(args.log_level)
+
+    def body() -> None:
+        from memberlake.spark import get_spark
+
+        settings = settings_from_args(args)
+        if args.command in JOBS:
+            JOBS[args.command].run(get_spark(settings), settings, args)
+        else:
+            COMMANDS[args.command](get_spark(settings), settings, args)
+
+    return guarded(body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""The data contract of the raw landing zone and the logical table names.
+
+Landing files are read with every contract column as a string (the *raw* schema): nothing is
+lost to a failed cast at read time, and validation decides what is accepted. The *typed*
+schema is what silver stores. See docs/data-contract.md for the prose version.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pyspark.sql import types as T
+
+Kind = Literal["string", "timestamp", "date", "int", "money", "bool"]
+# What happens to a non-empty value that does not parse: the row is quarantined, or the value
+# becomes null in silver with a flag (the raw value stays in bronze).
+OnInvalid = Literal["quarantine", "null"]
+
+MONEY = T.DecimalType(18, 2)
+_SPARK_TYPES: dict[str, T.DataType] = {
+    "string": T.StringType(),
+    "timestamp": T.TimestampType(),
+    "date": T.DateType(),
+    "int": T.IntegerType(),
+    "money": MONEY,
+    "bool": T.BooleanType(),
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: Kind = "string"
+    required: bool = False
+    on_invalid: OnInvalid = "null"
+
+
+@dataclass(frozen=True)
+class Entity:
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    # Rows with the same key: the one with the latest version column wins (then latest ingest).
+    version_column: str | None = None
+    # At least one of these must be present (e.g. an event needs some visitor identifier).
+    any_of: tuple[str, ...] = ()
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def raw_schema(self) -> T.StructType:
+        return T.StructType([T.StructField(c.name, T.StringType(), True) for c in self.columns])
+
+    @property
+    def typed_schema(self) -> T.StructType:
+        return T.StructType(
+            [T.StructField(c.name, _SPARK_TYPES[c.kind], True) for c in self.columns]
+        )
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+MEMBERS = Entity(
+    name="members",
+    columns=(
+        Column("member_id", required=True),
+        Column("source"),
+        Column("first_name"),
+        Column("last_name"),
+        Column("gender"),
+        Column("birth_date", "date"),
+        Column("email"),
+        Column("phone"),
+        Column("street"),
+        Column("city"),
+        Column("postcode"),
+        Column("state"),
+        Column("country"),
+        Column("registered_at", "timestamp"),
+        Column("updated_at", "timestamp"),
+        Column("marketing_opt_in", "bool"),
+    ),
+    key=("source", "member_id"),
+    version_column="updated_at",
+)
+
+ORDERS = Entity(
+    name="orders",
+    columns=(
+        Column("order_id", required=True),
+        Column("member_id"),
+        Column("email"),
+        Column("phone"),
+        Column("order_ts", "timestamp", required=True, on_invalid="quarantine"),
+        Column("channel"),
+        Column("store_id"),
+        Column("status"),
+        Column("currency"),
+        Column("total_amount", "money", on_invalid="quarantine"),
+    ),
+    key=("order_id",),
+)
+
+ORDER_ITEMS = Entity(
+    name="order_items",
+    columns=(
+        Column("order_id", required=True),
+        Column("line_no", "int", on_invalid="quarantine"),
+        Column("product_id", required=True),
+        Column("quantity", "int", required=True, on_invalid="quarantine"),
+        Column("unit_price", "money", required=True, on_invalid="quarantine"),
+        Column("discount_amount", "money", on_invalid="quarantine"),
+    ),
+    key=("order_id", "line_no"),
+)
+
+PRODUCTS = Entity(
+    name="products",
+    columns=(
+        Column("product_id", required=True),
+        Column("product_name"),
+        Column("category"),
+        Column("subcategory"),
+        Column("brand"),
+        Column("list_price", "money", on_invalid="quarantine"),
+    ),
+    key=("product_id",),
+)
+
+EVENTS = Entity(
+    name="events",
+    columns=(
+        Column("event_id"),
+        Column("event_ts", "timestamp", required=True, on_invalid="quarantine"),
+        Column("anonymous_id"),
+        Column("device_id"),
+        Column("member_id"),
+        Column("event_type", required=True),
+        Column("page_url"),
+        Column("referrer"),
+        Column("utm_source"),
+        Column("utm_medium"),
+        Column("utm_campaign"),
+        Column("product_id"),
+        Column("order_id"),
+    ),
+    key=("event_id",),
+    any_of=("anonymous_id", "device_id", "member_id"),
+)
+
+ENTITIES: dict[str, Entity] = {e.name: e for e in (MEMBERS, ORDERS, ORDER_ITEMS, PRODUCTS, EVENTS)}
+
+
+class Tables:
+    """Logical table names. Physical location comes from settings (path or catalog.schema)."""
+
+    JOB_RUNS = "job_runs"
+    DQ_METRICS = "dq_metrics"
+    INGEST_FILES = "ingest_files"
+    QUARANTINE = "quarantine"
+    CLEAN_BATCHES = "clean_batches"
+
+    @staticmethod
+    def bronze(entity: str) -> str:
+        return f"bronze_{entity}"
+
+    @staticmethod
+    def silver(entity: str) -> str:
+        return f"silver_{entity}"
+
+
+# Lineage columns added at ingest and carried into silver.
+SOURCE_FILE = "_source_file"
+INGESTED_AT = "_ingested_at"
+BATCH_ID = "_batch_id"
+RECORD_HASH = "_record_hash"
+FLAGS = "_flags"

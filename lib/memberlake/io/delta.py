@@ -1,0 +1,146 @@
+"""Delta table helpers: where a logical table lives, read, write, replaceWhere and MERGE.
+
+Tables are addressed by logical name; :class:`Lakehouse` maps that to a path under
+``storage.lakehouse`` or to ``catalog.schema.table``. These and the landing readers are the only
+functions that touch storage.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+
+from memberlake.settings import Settings, SettingsError
+
+log = logging.getLogger(__name__)
+
+# Properties every new memberlake table gets (set as session defaults by memberlake.spark).
+DEFAULT_PROPERTIES = {
+    "enableChangeDataFeed": "true",
+}
+
+
+def absolute(path: str) -> str:
+    """A local relative path made absolute (Delta's builder wants one); URIs are kept."""
+    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", path) or os.path.isabs(path):
+        return path
+    return os.path.abspath(path)
+
+
+@dataclass(frozen=True)
+class Lakehouse:
+    """Resolves logical table names to a Delta path or a catalog table name."""
+
+    root: str | None
+    catalog: str | None = None
+    schema: str | None = None
+    renames: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Lakehouse":
+        storage = settings.storage
+        if storage.catalog_mode:
+            return cls(None, storage.catalog, storage.db_schema, tuple(storage.tables.items()))
+        if not storage.lakehouse:
+            raise SettingsError(
+                "storage.lakehouse is not set: pass --lakehouse DIR, or set storage.catalog "
+                "and storage.schema for catalog tables"
+            )
+        return cls(absolute(storage.lakehouse.rstrip("/")), renames=tuple(storage.tables.items()))
+
+    @property
+    def catalog_mode(self) -> bool:
+        return self.root is None
+
+    def physical(self, name: str) -> str:
+        return dict(self.renames).get(name, name)
+
+    def location(self, name: str) -> str:
+        """A path (path mode) or catalog.schema.table (catalog mode)."""
+        physical = self.physical(name)
+        if self.catalog_mode:
+            return f"{self.catalog}.{self.schema}.{physical}"
+        return f"{self.root}/{physical}"
+
+    # -- reading ---------------------------------------------------------------------------
+    def exists(self, spark: SparkSession, name: str) -> bool:
+        if self.catalog_mode:
+            return spark.catalog.tableExists(self.location(name))
+        return DeltaTable.isDeltaTable(spark, self.location(name))
+
+    def read(self, spark: SparkSession, name: str, version: int | None = None) -> DataFrame:
+        reader = spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
+        if self.catalog_mode:
+            if version is not None:
+                return spark.sql(f"SELECT * FROM {self.location(name)} VERSION AS OF {version}")
+            return spark.table(self.location(name))
+        return reader.load(self.location(name))
+
+    def delta_table(self, spark: SparkSession, name: str) -> DeltaTable:
+        if self.catalog_mode:
+            return DeltaTable.forName(spark, self.location(name))
+        return DeltaTable.forPath(spark, self.location(name))
+
+    def version(self, spark: SparkSession, name: str) -> int | None:
+        if not self.exists(spark, name):
+            return None
+        row = self.delta_table(spark, name).history(1).select("version").first()
+        return int(row["version"]) if row else None
+
+    # -- writing ---------------------------------------------------------------------------
+    def _writer(self, df: DataFrame, mode: str, partition_by: list[str] | None):
+        writer = df.write.format("delta").mode(mode)
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        return writer
+
+    def _save(self, writer, name: str) -> None:
+        if self.catalog_mode:
+            writer.saveAsTable(self.location(name))
+        else:
+            writer.save(self.location(name))
+
+    def append(self, df: DataFrame, name: str, partition_by: list[str] | None = None) -> None:
+        self._save(self._writer(df, "append", partition_by), name)
+
+    def overwrite(self, df: DataFrame, name: str, partition_by: list[str] | None = None) -> None:
+        self._save(self._writer(df, "overwrite", partition_by).option("overwriteSchema", "true"), name)
+
+    def replace_where(self, df: DataFrame, name: str, predicate: str,
+                      partition_by: list[str] | None = None) -> None:
+        """Atomically replace the rows matching ``predicate`` with ``df`` (re-runs of a range)."""
+        if not self.exists(df.sparkSession, name):
+            self.append(df, name, partition_by)
+            return
+        writer = self._writer(df, "overwrite", partition_by).option("replaceWhere", predicate)
+        self._save(writer, name)
+
+    def merge(
+        self,
+        df: DataFrame,
+        name: str,
+        keys: list[str],
+        update_condition: str | None = None,
+        insert_only: bool = False,
+        partition_by: list[str] | None = None,
+    ) -> None:
+        """Upsert ``df`` (one row per key, which the caller guarantees) into ``name``.
+
+        ``update_condition`` refers to the target as ``t`` and the source as ``s``; rows whose
+        condition is false are left as they are, so replaying an older batch changes nothing.
+        """
+        spark = df.sparkSession
+        if not self.exists(spark, name):
+            self.append(df, name, partition_by)
+            return
+        condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+        merge = self.delta_table(spark, name).alias("t").merge(df.alias("s"), condition)
+        if not insert_only:
+            merge = merge.whenMatchedUpdateAll(condition=update_condition)
+        merge.whenNotMatchedInsertAll().execute()

@@ -1,0 +1,176 @@
+"""Readers for the raw landing zone: CSV (with header), JSON lines and Parquet.
+
+Every contract column is read as a string so that nothing is lost to a failed cast; columns
+absent from a file become nulls, header names are matched after trimming, lower-casing and
+dropping a byte-order mark, and ``landing.column_map`` renames a source's own headers. A CSV row
+whose field count does not match its header keeps its raw text in ``_corrupt_record``.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from functools import reduce
+
+from pyspark.sql import Column as SparkColumn
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from memberlake.contract import SOURCE_FILE, Entity
+from memberlake.settings import LandingSettings
+
+log = logging.getLogger(__name__)
+
+CORRUPT = "_corrupt_record"
+FORMATS = {
+    ".csv": "csv", ".tsv": "csv", ".txt": "csv",
+    ".json": "json", ".jsonl": "json", ".ndjson": "json",
+    ".parquet": "parquet",
+}
+_COMPRESSION = (".gz", ".bz2", ".snappy", ".zst", ".lz4", ".deflate")
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    path: str
+    size: int
+    modified: int  # epoch millis
+    format: str
+    group: str  # files of one group share a header and are read in one pass
+
+
+def file_format(name: str) -> str | None:
+    lower = name.lower()
+    for suffix in _COMPRESSION:
+        if lower.endswith(suffix):
+            lower = lower[: -len(suffix)]
+    if lower.startswith("part-") and "." not in lower:
+        return None
+    for ext, fmt in FORMATS.items():
+        if lower.endswith(ext):
+            return fmt
+    return None
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith((".", "_"))
+
+
+def _matches_entity(name: str, entity: str) -> bool:
+    """``members.csv``, ``members_2024-01.csv.gz``, ``members-part1.json`` belong to members."""
+    base = name.lower()
+    return base == entity or bool(re.match(rf"^{re.escape(entity)}([._-]|\d)", base))
+
+
+def list_entity_files(spark: SparkSession, root: str, entity: str) -> list[LandingFile]:
+    """Files of ``entity`` under ``root``: in ``root/<entity>/`` (any depth) or named after it."""
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(root)
+    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if not fs.exists(hadoop_path):
+        return []
+    found: list[LandingFile] = []
+
+    def walk(path, group: str | None) -> None:
+        for status in fs.listStatus(path):
+            name = status.getPath().getName()
+            if _is_hidden(name):
+                continue
+            full = status.getPath().toString()
+            if status.isDirectory():
+                if group is not None:
+                    walk(status.getPath(), group)
+                elif name.lower() == entity:
+                    walk(status.getPath(), full)
+                continue
+            fmt = file_format(name)
+            if fmt is None:
+                continue
+            if group is not None:
+                found.append(LandingFile(full, status.getLen(), status.getModificationTime(), fmt, f"{group}|{fmt}"))
+            elif _matches_entity(name, entity):
+                found.append(LandingFile(full, status.getLen(), status.getModificationTime(), fmt, full))
+
+    walk(hadoop_path, None)
+    return sorted(found, key=lambda f: f.path)
+
+
+def normalise_header(name: str) -> str:
+    return re.sub(r"\s+", "_", name.replace("\ufeff", "").strip().lower())
+
+
+def _csv_reader(spark: SparkSession, landing: LandingSettings):
+    return (
+        spark.read.format("csv")
+        .option("header", True)
+        .option("sep", landing.delimiter)
+        .option("quote", landing.quote)
+        .option("escape", landing.escape)
+        .option("encoding", landing.encoding)
+        .option("multiLine", landing.multiline)
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", CORRUPT)
+        .option("enforceSchema", True)
+    )
+
+
+def _read_group(spark: SparkSession, files: list[LandingFile], landing: LandingSettings) -> DataFrame:
+    paths = [f.path for f in files]
+    fmt = files[0].format
+    if fmt == "csv":
+        header = _csv_reader(spark, landing).load(paths[0]).columns
+        schema = T.StructType([T.StructField(h, T.StringType()) for h in header]
+                              + [T.StructField(CORRUPT, T.StringType())])
+        return _csv_reader(spark, landing).schema(schema).load(paths)
+    if fmt == "json":
+        return (spark.read.option("primitivesAsString", True).option("encoding", landing.encoding)
+                .option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT).json(paths))
+    return spark.read.parquet(*paths)
+
+
+def _as_string(df: DataFrame, name: str) -> SparkColumn:
+    """Strings as they are; timestamps as ISO-8601 instants (never re-read as local time)."""
+    dtype = df.schema[name].dataType
+    if isinstance(dtype, (T.TimestampType, T.TimestampNTZType)):
+        pattern = "yyyy-MM-dd'T'HH:mm:ss.SSSSSS" + ("XXX" if isinstance(dtype, T.TimestampType) else "")
+        return F.date_format(F.col(f"`{name}`"), pattern)
+    return F.col(f"`{name}`").cast("string")
+
+
+def conform(df: DataFrame, entity: Entity, column_map: dict[str, str]) -> DataFrame:
+    """Project a source frame onto the contract's raw schema (+ file and corrupt columns)."""
+    by_header = {normalise_header(c): c for c in df.columns}
+    mapped = {k: normalise_header(v) for k, v in column_map.items()}
+    missing = [c for c in mapped if c not in entity.column_names]
+    if missing:
+        raise ValueError(f"landing.column_map.{entity.name}: {missing} are not contract columns of {entity.name}")
+    selected, absent = [], []
+    for column in entity.column_names:
+        source = by_header.get(mapped.get(column, column))
+        if source is None:
+            absent.append(column)
+            selected.append(F.lit(None).cast("string").alias(column))
+        else:
+            selected.append(_as_string(df, source).alias(column))
+    used = {by_header.get(mapped.get(c, c)) for c in entity.column_names}
+    ignored = [c for c in df.columns if c not in used and c != CORRUPT]
+    if absent:
+        log.info("%s: columns absent from the files, read as empty: %s", entity.name, absent)
+    if ignored:
+        log.warning("%s: columns not in the contract, ignored: %s", entity.name, ignored)
+    corrupt = F.col(CORRUPT) if CORRUPT in df.columns else F.lit(None).cast("string")
+    return df.select(*selected, F.col("_metadata.file_path").alias(SOURCE_FILE), corrupt.alias(CORRUPT))
+
+
+def read_entity(spark: SparkSession, files: list[LandingFile], entity: Entity,
+                landing: LandingSettings) -> DataFrame | None:
+    """Read and conform ``files`` of one entity; ``None`` when there are none."""
+    if not files:
+        return None
+    groups: dict[str, list[LandingFile]] = {}
+    for f in files:
+        groups.setdefault(f.group, []).append(f)
+    column_map = landing.column_map.get(entity.name, {})
+    frames = [conform(_read_group(spark, g, landing), entity, column_map) for g in groups.values()]
+    return reduce(lambda a, b: a.unionByName(b), frames)

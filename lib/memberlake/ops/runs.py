@@ -1,0 +1,108 @@
+"""The ``job_runs`` record every job appends: parameters, timing, rows, Delta versions, errors.
+
+Used as a context manager around a job's body. A failed job is recorded with its error and the
+exception propagates; because each table write is one Delta transaction, a failure leaves
+either the old or the new version of a table, never a partial one, and a re-run completes it.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+import traceback
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Iterator
+
+from pyspark.sql import SparkSession
+from pyspark.sql import types as T
+
+from memberlake.contract import Tables
+from memberlake.io.delta import Lakehouse
+
+log = logging.getLogger(__name__)
+
+JOB_RUNS_SCHEMA = T.StructType([
+    T.StructField("job", T.StringType()),
+    T.StructField("run_id", T.StringType()),
+    T.StructField("parameters", T.StringType()),
+    T.StructField("started_at", T.TimestampType()),
+    T.StructField("ended_at", T.TimestampType()),
+    T.StructField("duration_s", T.DoubleType()),
+    T.StructField("status", T.StringType()),
+    T.StructField("rows_read", T.MapType(T.StringType(), T.LongType())),
+    T.StructField("rows_written", T.MapType(T.StringType(), T.LongType())),
+    T.StructField("versions_read", T.MapType(T.StringType(), T.LongType())),
+    T.StructField("versions_written", T.MapType(T.StringType(), T.LongType())),
+    T.StructField("error", T.StringType()),
+])
+
+
+def new_run_id() -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    return f"{stamp}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class Run:
+    """What a job fills in while it runs; written to ``job_runs`` when it ends."""
+
+    job: str
+    run_id: str
+    parameters: dict[str, Any]
+    started_at: datetime
+    rows_read: dict[str, int] = field(default_factory=dict)
+    rows_written: dict[str, int] = field(default_factory=dict)
+    versions_read: dict[str, int] = field(default_factory=dict)
+    versions_written: dict[str, int] = field(default_factory=dict)
+    _t0: float = field(default_factory=time.monotonic)
+
+    def stage(self, message: str, *args: Any) -> None:
+        """Progress line: stage and elapsed time since the job started."""
+        log.info("[%s %6.1fs] " + message, self.job, time.monotonic() - self._t0, *args)
+
+    def read(self, table: str, rows: int | None = None, version: int | None = None) -> None:
+        if rows is not None:
+            self.rows_read[table] = self.rows_read.get(table, 0) + int(rows)
+        if version is not None:
+            self.versions_read[table] = int(version)
+
+    def wrote(self, table: str, rows: int, version: int | None = None) -> None:
+        self.rows_written[table] = self.rows_written.get(table, 0) + int(rows)
+        if version is not None:
+            self.versions_written[table] = int(version)
+
+
+def _row(run: Run, status: str, error: str | None) -> tuple:
+    ended = datetime.now(timezone.utc)
+    return (
+        run.job, run.run_id, json.dumps(run.parameters, sort_keys=True, default=str),
+        run.started_at, ended, round(time.monotonic() - run._t0, 3), status,
+        run.rows_read, run.rows_written, run.versions_read, run.versions_written, error,
+    )
+
+
+@contextmanager
+def recorded_run(spark: SparkSession, lakehouse: Lakehouse, job: str,
+                 parameters: dict[str, Any], run_id: str | None = None) -> Iterator[Run]:
+    """Yield a :class:`Run`; append it to ``job_runs`` as succeeded or failed."""
+    run = Run(job, run_id or new_run_id(), parameters, datetime.now(timezone.utc))
+    run.stage("started run %s", run.run_id)
+    try:
+        yield run
+    except BaseException as exc:
+        error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        _append(spark, lakehouse, _row(run, "failed", error[:4000]))
+        run.stage("FAILED: %s", error)
+        raise
+    _append(spark, lakehouse, _row(run, "succeeded", None))
+    run.stage("done: read %s, wrote %s", run.rows_read, run.rows_written)
+
+
+def _append(spark: SparkSession, lakehouse: Lakehouse, row: tuple) -> None:
+    try:
+        lakehouse.append(spark.createDataFrame([row], JOB_RUNS_SCHEMA), Tables.JOB_RUNS)
+    except Exception:  # the run record must never hide the job's own error
+        log.exception("could not record the run in %s", Tables.JOB_RUNS)

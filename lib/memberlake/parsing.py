@@ -1,0 +1,92 @@
+"""Column expressions that turn raw landing strings into typed values, null when they do not parse.
+
+Shared by ingest (to decide what is quarantined) and clean (to type silver), so both agree on
+what "parses" means. All are built-in Spark expressions: nothing leaves the JVM.
+"""
+from __future__ import annotations
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+from memberlake.contract import MONEY, Kind
+from memberlake.settings import LandingSettings
+
+_OFFSET = r"([+-]\d{2}):?(\d{2})$"
+_TRUE = ["true", "t", "yes", "y", "1", "on", "opt-in", "optin", "subscribed"]
+_FALSE = ["false", "f", "no", "n", "0", "off", "opt-out", "optout", "unsubscribed"]
+
+
+def blank_to_null(col: Column, null_values: list[str]) -> Column:
+    """Trimmed value, or null when it is empty or one of the configured null tokens."""
+    trimmed = F.trim(col)
+    tokens = [v.lower() for v in null_values] or [""]
+    return F.when(trimmed.isNull() | F.lower(trimmed).isin(tokens) | (trimmed == ""), None).otherwise(trimmed)
+
+
+def parse_timestamp(col: Column, landing: LandingSettings) -> Column:
+    """ISO-8601 with or without offset, epoch seconds/millis, or a configured pattern -> UTC.
+
+    Values carrying an offset (``Z``, ``+02:00``, ``+0200``) are exact instants; naive values
+    are wall-clock time in ``landing.timezone``. The session time zone is UTC.
+    """
+    s = F.regexp_replace(F.regexp_replace(col, r"\s*[zZ]$", "+00:00"), _OFFSET, "$1:$2")
+    has_offset = s.rlike(r"[+-]\d{2}:\d{2}$") & s.rlike(r"[T\s]\d{1,2}:\d{2}")
+    iso = s.try_cast("timestamp")
+    naive_iso = F.when(s.rlike(r"^\d{4}-\d{1,2}-\d{1,2}([T\s]|$)"), iso)
+    patterns = [F.try_to_timestamp(s, F.lit(p)) for p in landing.timestamp_formats]
+    naive = F.coalesce(naive_iso, *patterns) if patterns else naive_iso
+    epoch = F.when(s.rlike(r"^\d{13}$"), F.timestamp_millis(s.try_cast("long"))).when(
+        s.rlike(r"^\d{9,10}(\.\d+)?$"), F.timestamp_seconds(s.try_cast("double"))
+    )
+    return (
+        F.when(has_offset, iso)
+        .when(epoch.isNotNull(), epoch)
+        .otherwise(F.to_utc_timestamp(naive, landing.timezone))
+    )
+
+
+def parse_date(col: Column, landing: LandingSettings) -> Column:
+    """ISO dates (a time part is ignored) or a configured pattern."""
+    iso = F.when(col.rlike(r"^\d{4}-\d{1,2}-\d{1,2}([T\s].*)?$"),
+                 F.substring_index(F.regexp_replace(col, "T", " "), " ", 1).try_cast("date"))
+    patterns = [F.to_date(F.try_to_timestamp(col, F.lit(p))) for p in landing.date_formats]
+    return F.coalesce(iso, *patterns) if patterns else iso
+
+
+def _numeric_text(col: Column, decimal_comma: bool) -> Column:
+    """Drop currency symbols, spaces and thousands separators; keep sign, digits and point."""
+    s = F.regexp_replace(col, r"[^0-9,.+\-eE()]", "")
+    s = F.when(s.rlike(r"^\(.*\)$"), F.concat(F.lit("-"), F.regexp_replace(s, r"[()]", ""))).otherwise(s)
+    if decimal_comma:
+        return F.regexp_replace(F.regexp_replace(s, r"\.", ""), ",", ".")
+    return F.regexp_replace(s, ",", "")
+
+
+def parse_money(col: Column, landing: LandingSettings) -> Column:
+    return _numeric_text(col, landing.decimal_comma).try_cast(MONEY)
+
+
+def parse_int(col: Column, landing: LandingSettings) -> Column:
+    """Whole numbers, also written as ``2.0``; ``2.5`` does not parse."""
+    number = _numeric_text(col, landing.decimal_comma).try_cast("decimal(38,6)")
+    return F.when(number == F.floor(number), number.try_cast("int"))
+
+
+def parse_bool(col: Column) -> Column:
+    lowered = F.lower(col)
+    return F.when(lowered.isin(_TRUE), F.lit(True)).when(lowered.isin(_FALSE), F.lit(False))
+
+
+def parse(col: Column, kind: Kind, landing: LandingSettings) -> Column:
+    """Typed value of a (null-normalised) raw column; null when absent or unparseable."""
+    if kind == "timestamp":
+        return parse_timestamp(col, landing)
+    if kind == "date":
+        return parse_date(col, landing)
+    if kind == "money":
+        return parse_money(col, landing)
+    if kind == "int":
+        return parse_int(col, landing)
+    if kind == "bool":
+        return parse_bool(col)
+    return col

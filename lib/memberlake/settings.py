@@ -1,0 +1,216 @@
+"""Typed settings loaded from ``conf/base.yml`` + ``conf/<env>.yml`` + ``--set key=value`` overrides.
+
+Settings are data: table names, thresholds and column maps live here, not as literals in
+transforms. Every key is validated at start so that a typo fails before Spark starts, with a
+message naming the key and the fix.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+ENVIRONMENTS = ("local", "cluster", "databricks")
+Env = Literal["local", "cluster", "databricks"]
+
+
+class SettingsError(ValueError):
+    """Bad configuration or arguments; the message names the key and how to fix it."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class StorageSettings(_Strict):
+    lakehouse: str | None = None
+    catalog: str | None = None
+    db_schema: str | None = Field(default=None, alias="schema")
+    tables: dict[str, str] = {}
+
+    @property
+    def catalog_mode(self) -> bool:
+        return bool(self.catalog and self.db_schema)
+
+
+class LandingSettings(_Strict):
+    path: str | None = None
+    timezone: str = "UTC"
+    encoding: str = "UTF-8"
+    delimiter: str = ","
+    quote: str = '"'
+    escape: str = '"'
+    multiline: bool = True
+    null_values: list[str] = []
+    decimal_comma: bool = False
+    timestamp_formats: list[str] = []
+    date_formats: list[str] = []
+    default_source: str = "default"
+    column_map: dict[str, dict[str, str]] = {}
+
+
+class SparkSettings(_Strict):
+    master: str | None = None
+    app_name: str = "memberlake"
+    shuffle_partitions: int = Field(default=8, ge=1)
+    delta_package: str = "io.delta:delta-spark_2.13:4.0.1"
+    driver_memory: str | None = None
+    conf: dict[str, str] = {}
+
+
+class CleanSettings(_Strict):
+    country_calling_code: str = "1"
+    phone_national_lengths: list[int] = [10]
+    phone_trunk_prefix: str = ""
+    default_country: str = "US"
+    default_currency: str = "USD"
+    max_age_years: int = Field(default=110, ge=1)
+    max_quantity: int = Field(default=1000, ge=1)
+    max_order_amount: float = Field(default=100000, gt=0)
+    gender_map: dict[str, str] = {}
+    status_map: dict[str, str] = {}
+    channel_map: dict[str, str] = {}
+    country_map: dict[str, str] = {}
+
+
+class GenerateSettings(_Strict):
+    scale: float = Field(default=0.005, gt=0)
+    seed: int = 42
+    start_date: str = "2023-01-01"
+    cutoff_date: str = "2024-09-30"
+    end_date: str = "2024-12-31"
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> "GenerateSettings":
+        if not self.start_date < self.cutoff_date < self.end_date:
+            raise ValueError("start_date < cutoff_date < end_date must hold (ISO dates)")
+        return self
+
+
+class Settings(_Strict):
+    env: Env = "local"
+    storage: StorageSettings = StorageSettings()
+    landing: LandingSettings = LandingSettings()
+    spark: SparkSettings = SparkSettings()
+    clean: CleanSettings = CleanSettings()
+    generate: GenerateSettings = GenerateSettings()
+
+    def require(self, *keys: str) -> None:
+        """Fail fast when a value a job needs is missing (e.g. ``landing.path`` on a cluster)."""
+        for key in keys:
+            section, name = key.split(".", 1)
+            value = getattr(getattr(self, section), "db_schema" if name == "schema" else name)
+            if value in (None, ""):
+                raise SettingsError(
+                    f"{key} is required for env '{self.env}': pass it with --set {key}=... "
+                    f"(or the matching --{name} option) or set it in conf/{self.env}.yml"
+                )
+
+
+def conf_dir(explicit: str | None = None) -> Path:
+    """Where the YAML files are: argument, $MEMBERLAKE_CONF_DIR, ./conf, the repo, the wheel."""
+    candidates = [explicit, os.environ.get("MEMBERLAKE_CONF_DIR"), "conf"]
+    here = Path(__file__).resolve().parent
+    candidates += [str(here.parents[1] / "conf"), str(here / "conf")]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "base.yml").is_file():
+            return Path(candidate)
+    raise SettingsError(
+        "conf/base.yml not found: run from the project folder, pass --conf-dir DIR "
+        "or set MEMBERLAKE_CONF_DIR"
+    )
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path} must hold a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """``section.key=value`` -> (["section", "key"], typed value); values are parsed as YAML."""
+    if "=" not in item:
+        raise SettingsError(f"--set {item!r}: expected section.key=value, e.g. --set clean.max_quantity=500")
+    key, raw = item.split("=", 1)
+    parts = [p for p in key.strip().split(".") if p]
+    if len(parts) < 2:
+        raise SettingsError(f"--set {item!r}: the key must name a section and a key, e.g. spark.master")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return parts, value
+
+
+def _apply_override(data: dict[str, Any], parts: list[str], value: Any) -> None:
+    node = data
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise SettingsError(f"--set {'.'.join(parts)}: {part} is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _explain(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(root)"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{key}: unknown key; check the spelling against conf/base.yml")
+        else:
+            lines.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
+    return "invalid settings:\n  " + "\n  ".join(lines)
+
+
+def load_settings(
+    env: str = "local",
+    overrides: list[str] | None = None,
+    conf: str | None = None,
+) -> Settings:
+    """Merge base + env file + overrides and validate them into a :class:`Settings`."""
+    if env not in ENVIRONMENTS:
+        raise SettingsError(f"--env {env!r}: choose one of {', '.join(ENVIRONMENTS)}")
+    folder = conf_dir(conf)
+    data = _read_yaml(folder / "base.yml")
+    env_file = folder / f"{env}.yml"
+    if env_file.is_file():
+        data = _deep_merge(data, _read_yaml(env_file))
+    data["env"] = env
+    for item in overrides or []:
+        parts, value = parse_override(item)
+        _apply_override(data, parts, value)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise SettingsError(_explain(exc)) from None
+
+
+def with_overrides(settings: Settings, **sections: dict[str, Any]) -> Settings:
+    """A copy of ``settings`` with some section values replaced (validated again)."""
+    data = settings.model_dump(by_alias=True)
+    for section, values in sections.items():
+        data[section] = {**data[section], **values}
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise SettingsError(_explain(exc)) from None

@@ -1,0 +1,114 @@
+"""The one place a SparkSession is made. Called from job ``main()``s and the CLI, never at import.
+
+- local: master from settings (``local[*]``), Delta jars resolved from Maven Central through
+  ``spark.jars.packages`` (cached in ~/.ivy2*, which also reads ~/.m2).
+- cluster: master and resources come from spark-submit; the Delta package is added only if
+  spark-submit did not already bring Delta.
+- databricks: the active session is reused; Delta is built in.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+
+from pyspark.sql import SparkSession
+
+from memberlake.io.delta import DEFAULT_PROPERTIES
+from memberlake.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+MIN_JAVA = 17
+
+
+class PrerequisiteError(RuntimeError):
+    """A missing prerequisite (Java), reported with how to install it."""
+
+
+def java_version() -> int | None:
+    """Major version of the java on JAVA_HOME or PATH, None when there is none."""
+    java_home = os.environ.get("JAVA_HOME")
+    java = os.path.join(java_home, "bin", "java") if java_home else shutil.which("java")
+    if not java or not os.path.exists(java):
+        return None
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
+    if not match:
+        return None
+    major = int(match.group(1))
+    return int(match.group(2)) if major == 1 and match.group(2) else major
+
+
+def check_java() -> None:
+    version = java_version()
+    if version is None:
+        raise PrerequisiteError(
+            "Java not found: Spark needs Java 17 or newer. Install it (Debian/Ubuntu: "
+            "`apt-get install openjdk-17-jre-headless`; macOS: `brew install openjdk@17`) "
+            "or set JAVA_HOME."
+        )
+    if version < MIN_JAVA:
+        raise PrerequisiteError(
+            f"Java {version} found, Spark 4 needs Java {MIN_JAVA}+: install openjdk-17 and "
+            "point JAVA_HOME at it."
+        )
+
+
+def _on_databricks() -> bool:
+    return "DATABRICKS_RUNTIME_VERSION" in os.environ
+
+
+def base_conf(settings: Settings) -> dict[str, str]:
+    """Spark conf every memberlake session gets (tests reuse it through pytest.ini values)."""
+    conf = {
+        "spark.sql.extensions": DELTA_EXTENSION,
+        "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions),
+        "spark.sql.adaptive.enabled": "true",
+        "spark.databricks.delta.schema.autoMerge.enabled": "false",
+        "spark.sql.sources.partitionOverwriteMode": "static",
+    }
+    for key, value in DEFAULT_PROPERTIES.items():
+        conf[f"spark.databricks.delta.properties.defaults.{key}"] = value
+    conf.update(settings.spark.conf)
+    return conf
+
+
+def get_spark(settings: Settings) -> SparkSession:
+    """Return the session for ``settings.env``, creating it if needed."""
+    if settings.env == "databricks" or _on_databricks():
+        active = SparkSession.getActiveSession()
+        if active is not None:
+            log.info("reusing the active Databricks session")
+            active.conf.set("spark.sql.session.timeZone", "UTC")
+            return active
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    check_java()
+    builder = SparkSession.builder.appName(settings.spark.app_name)
+    if settings.env == "local":
+        builder = builder.master(settings.spark.master or "local[*]")
+        builder = builder.config("spark.ui.showConsoleProgress", "false")
+        if settings.spark.driver_memory:
+            builder = builder.config("spark.driver.memory", settings.spark.driver_memory)
+    elif settings.spark.master:
+        builder = builder.master(settings.spark.master)
+    submitted_packages = os.environ.get("PYSPARK_SUBMIT_ARGS", "")
+    if "delta-spark" not in submitted_packages:
+        builder = builder.config("spark.jars.packages", settings.spark.delta_package)
+    for key, value in base_conf(settings).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    log.info("spark %s session ready (master %s)", spark.version, spark.sparkContext.master)
+    return spark

@@ -1,0 +1,50 @@
+"""Packaging for memberlake: one wheel serves spark-submit, Databricks wheel tasks and local runs."""
+from pathlib import Path
+
+from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+HERE = Path(__file__).parent
+
+
+class BuildWithConf(build_py):
+    """Ship conf/*.yml inside the wheel so a cluster or Databricks task finds its defaults."""
+
+    def run(self) -> None:
+        super().run()
+        target = Path(self.build_lib) / "memberlake" / "conf"
+        target.mkdir(parents=True, exist_ok=True)
+        for yml in (HERE / "conf").glob("*.yml"):
+            (target / yml.name).write_bytes(yml.read_bytes())
+
+JOBS = ["ingest", "clean", "generate"]
+
+setup(
+    name="memberlake",
+    version="0.1.0",
+    description="PySpark + Delta Lake job suite: member, order and clickstream data to a customer 360",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    package_dir={"": "lib"},
+    packages=find_packages(where="lib"),
+    cmdclass={"build_py": BuildWithConf},
+    install_requires=[
+        # A documented compatible pair (Delta 4.0.x <-> Spark 4.0.x); the Delta jar version
+        # in conf/base.yml (spark.delta_package) must match delta-spark.
+        "pyspark==4.0.1",
+        "delta-spark==4.0.1",
+        "mlflow>=3.1,<4",
+        "pydantic>=2.6,<3",
+        "PyYAML>=6.0",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "pytest-spark>=0.8", "chispa>=0.10"],
+        "bench": ["duckdb>=1.1", "psutil>=5.9"],
+    },
+    entry_points={
+        "console_scripts": ["memberlake=memberlake.cli:main"]
+        + [f"memberlake-{job}=memberlake.jobs.{job}:main" for job in JOBS],
+    },
+)
