@@ -55,7 +55,7 @@ def parse_date(col: Column, landing: LandingSettings) -> Column:
 
 def _numeric_text(col: Column, decimal_comma: bool) -> Column:
     """Drop currency symbols, spaces and thousands separators; keep sign, digits and point."""
-    s = F.regexp_replace(col, r"[^0-9,.+\-eE()]", "")
+    s = F.regexp_replace(col, r"[^0-9,.+\-()]", "")
     s = F.when(s.rlike(r"^\(.*\)$"), F.concat(F.lit("-"), F.regexp_replace(s, r"[()]", ""))).otherwise(s)
     if decimal_comma:
         return F.regexp_replace(F.regexp_replace(s, r"\.", ""), ",", ".")

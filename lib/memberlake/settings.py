@@ -7,6 +7,7 @@ message naming the key and the fix.
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -79,14 +80,14 @@ class CleanSettings(_Strict):
 class GenerateSettings(_Strict):
     scale: float = Field(default=0.005, gt=0)
     seed: int = 42
-    start_date: str = "2023-01-01"
-    cutoff_date: str = "2024-09-30"
-    end_date: str = "2024-12-31"
+    start_date: date = date(2023, 1, 1)
+    cutoff_date: date = date(2024, 9, 30)
+    end_date: date = date(2024, 12, 31)
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> "GenerateSettings":
         if not self.start_date < self.cutoff_date < self.end_date:
-            raise ValueError("start_date < cutoff_date < end_date must hold (ISO dates)")
+            raise ValueError("start_date < cutoff_date < end_date must hold")
         return self
 
 
@@ -112,7 +113,11 @@ class Settings(_Strict):
 
 def conf_dir(explicit: str | None = None) -> Path:
     """Where the YAML files are: argument, $MEMBERLAKE_CONF_DIR, ./conf, the repo, the wheel."""
-    candidates = [explicit, os.environ.get("MEMBERLAKE_CONF_DIR"), "conf"]
+    if explicit:
+        if not (Path(explicit) / "base.yml").is_file():
+            raise SettingsError(f"--conf-dir {explicit}: conf/base.yml not found there")
+        return Path(explicit)
+    candidates = [os.environ.get("MEMBERLAKE_CONF_DIR"), "conf"]
     here = Path(__file__).resolve().parent
     candidates += [str(here.parents[1] / "conf"), str(here / "conf")]
     for candidate in candidates:

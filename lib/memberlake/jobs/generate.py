@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-from datetime import date
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -36,9 +35,9 @@ def config(settings: Settings, args: argparse.Namespace) -> GenConfig:
     return GenConfig(
         scale=scale,
         seed=args.seed if args.seed is not None else g.seed,
-        start=date.fromisoformat(g.start_date),
-        cutoff=date.fromisoformat(g.cutoff_date),
-        end=date.fromisoformat(g.end_date),
+        start=g.start_date,
+        cutoff=g.cutoff_date,
+        end=g.end_date,
     )
 
 

@@ -1,0 +1,123 @@
+"""Bronze -> silver rules per entity, on tiny hand-made bronze rows (with nulls and duplicates)."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from pyspark.sql import functions as F
+
+from memberlake.clean.entities import REASONS, VERSION, is_newer, latest_per_key, standardise
+from memberlake.contract import ENTITIES, EVENTS, MEMBERS, ORDER_ITEMS, ORDERS
+from memberlake.settings import load_settings
+
+SETTINGS = load_settings("local")
+INGESTED = datetime(2024, 6, 1, 12, 0)
+
+
+def _bronze(spark, entity, rows, batch="b1", ingested=INGESTED):
+    cols = entity.column_names
+    data = [tuple(r.get(c) for c in cols) + ("file:/f.csv", ingested, batch, r.get("_hash", f"h{i}"))
+            for i, r in enumerate(rows)]
+    schema = ", ".join(f"{c} string" for c in cols) + ", _source_file string, _ingested_at timestamp, _batch_id string, _record_hash string"
+    return spark.createDataFrame(data, schema)
+
+
+def _clean(spark, entity, rows, **kw):
+    return standardise(_bronze(spark, entity, rows, **kw), entity, SETTINGS.clean, SETTINGS.landing)
+
+
+def test_members_standardised_and_flagged(spark):
+    out = _clean(spark, MEMBERS, [
+        {"member_id": " m1 ", "source": "CRM", "first_name": " aNN ", "last_name": "o'neil", "gender": "F",
+         "birth_date": "1990-01-31", "email": " Ann@X.com ", "phone": "(212) 555-0100", "postcode": "2134",
+         "country": "usa", "registered_at": "2024-01-01 10:00:00", "marketing_opt_in": "Y"},
+        {"member_id": "m2", "gender": "robot", "birth_date": "1890-01-01", "email": "not-an-email",
+         "phone": "12", "updated_at": "2024-02-01T00:00:00Z"},
+        {"member_id": "m3", "birth_date": "2030-01-01"},   # in the future relative to ingest
+        {"member_id": "m4", "birth_date": "31/31/1990"},
+    ]).orderBy("member_id").collect()
+    m1, m2, m3, m4 = out
+    assert (m1.member_id, m1.source, m1.first_name, m1.last_name, m1.gender) == ("m1", "crm", "Ann", "O'neil", "female")
+    assert (m1.email, m1.phone, m1.postcode, m1.country) == ("ann@x.com", "+12125550100", "02134", "US")
+    assert m1.birth_date == date(1990, 1, 31) and m1.marketing_opt_in is True
+    assert m1._flags == [] and m1[REASONS] == []
+    assert m1[VERSION] == datetime(2024, 1, 1, 10)            # no updated_at: registered_at
+    assert (m2.source, m2.gender, m2.birth_date, m2.email, m2.phone, m2.country) == ("default", "unknown", None, None, None, "US")
+    assert sorted(m2._flags) == sorted(["gender_unmapped", "birth_date_out_of_range", "email_invalid",
+                                        "phone_invalid", "country_defaulted"])
+    assert m2[VERSION] == datetime(2024, 2, 1)
+    assert m3.birth_date is None and "birth_date_out_of_range" in m3._flags
+    assert m3[VERSION] == INGESTED                             # no dates at all: ingest time
+    assert m4.birth_date is None and "birth_date_unparseable" in m4._flags
+
+
+def test_orders_status_channel_amount_rules(spark):
+    out = {r.order_id: r for r in _clean(spark, ORDERS, [
+        {"order_id": "o1", "order_ts": "2024-01-01T10:00:00Z", "status": "Shipped", "channel": "POS", "total_amount": "$10.00"},
+        {"order_id": "o2", "order_ts": "2024-01-01T10:00:00Z", "status": None, "channel": "kiosk", "total_amount": "-5"},
+        {"order_id": "o3", "order_ts": "2024-01-01T10:00:00Z", "status": "lost", "total_amount": "250000", "currency": "eur"},
+    ]).collect()}
+    assert (out["o1"].status, out["o1"].channel, out["o1"].total_amount, out["o1"].currency) == ("completed", "store", Decimal("10.00"), "USD")
+    assert out["o2"].status == "completed" and "status_defaulted" in out["o2"]._flags
+    assert out["o2"].channel == "kiosk"                        # unmapped channel kept, lower-cased
+    assert out["o2"][REASONS] == ["negative_total_amount"]
+    assert "status_unknown" in out["o3"]._flags and "amount_outlier" in out["o3"]._flags
+    assert out["o3"].currency == "EUR" and out["o3"][REASONS] == []
+
+
+def test_order_items_rules_and_derived_line_numbers(spark):
+    out = _clean(spark, ORDER_ITEMS, [
+        {"order_id": "o1", "line_no": None, "product_id": "p1", "quantity": "1", "unit_price": "2", "_hash": "b"},
+        {"order_id": "o1", "line_no": None, "product_id": "p2", "quantity": "2.0", "unit_price": "3", "_hash": "a"},
+        {"order_id": "o2", "line_no": "1", "product_id": "p1", "quantity": "0", "unit_price": "-1", "discount_amount": "-2"},
+        {"order_id": "o3", "line_no": "1", "product_id": "p1", "quantity": "5000", "unit_price": "0", "discount_amount": "9"},
+    ]).collect()
+    rows = {(r.order_id, r.product_id): r for r in out}
+    # Missing line numbers are derived in record-hash order: "a" -> 1, "b" -> 2.
+    assert rows[("o1", "p2")].line_no == 1 and rows[("o1", "p1")].line_no == 2
+    assert rows[("o1", "p2")].quantity == 2 and rows[("o1", "p1")].discount_amount == Decimal("0.00")
+    assert "line_no_derived" in rows[("o1", "p1")]._flags
+    assert sorted(rows[("o2", "p1")][REASONS]) == ["negative_discount", "negative_unit_price", "non_positive_quantity"]
+    assert sorted(rows[("o3", "p1")]._flags) == ["discount_exceeds_gross", "quantity_outlier"]
+
+
+def test_events_get_a_stable_id_when_none_is_given(spark):
+    row = {"event_ts": "2024-01-01T00:00:00Z", "anonymous_id": "a1", "event_type": "Page View", "utm_source": " Google "}
+    first = _clean(spark, EVENTS, [row]).first()
+    again = _clean(spark, EVENTS, [row], batch="b2").first()
+    assert first.event_id == again.event_id and first.event_id.startswith("h_")
+    assert first.event_type == "page_view" and first.utm_source == "google"
+    assert "event_id_derived" in first._flags
+
+
+def test_latest_per_key_keeps_newest_version_then_latest_ingest(spark):
+    rows = [
+        {"member_id": "m1", "source": "crm", "first_name": "old", "updated_at": "2024-01-01T00:00:00Z", "_hash": "1"},
+        {"member_id": "m1", "source": "crm", "first_name": "new", "updated_at": "2024-03-01T00:00:00Z", "_hash": "2"},
+        {"member_id": "m1", "source": "crm", "first_name": "new", "updated_at": "2024-03-01T00:00:00Z", "_hash": "2"},  # exact dup
+        {"member_id": "m1", "source": "pos", "first_name": "other source", "_hash": "3"},
+        {"member_id": "m2", "source": None, "first_name": None, "_hash": "4"},            # nulls
+    ]
+    out = latest_per_key(_clean(spark, MEMBERS, rows), list(MEMBERS.key)).orderBy("source", "member_id").collect()
+    assert [(r.source, r.member_id, r.first_name) for r in out] == [
+        ("crm", "m1", "New"), ("default", "m2", None), ("pos", "m1", "Other Source")]
+
+
+def test_is_newer_merge_condition(spark):
+    df = spark.createDataFrame(
+        [(datetime(2024, 1, 2), datetime(2024, 1, 1), "a", datetime(2024, 1, 1), datetime(2024, 1, 1), "a"),
+         (datetime(2024, 1, 1), datetime(2024, 1, 1), "a", datetime(2024, 1, 2), datetime(2024, 1, 1), "a"),
+         (datetime(2024, 1, 1), datetime(2024, 1, 2), "a", datetime(2024, 1, 1), datetime(2024, 1, 1), "b"),
+         (datetime(2024, 1, 1), datetime(2024, 1, 1), "a", datetime(2024, 1, 1), datetime(2024, 1, 1), "a"),
+         (datetime(2024, 1, 1), datetime(2024, 1, 1), "a", None, datetime(2024, 1, 1), "a")],
+        "sv timestamp, si timestamp, sh string, tv timestamp, ti timestamp, th string")
+    cond = is_newer().replace("s._version", "sv").replace("t._version", "tv").replace("s._ingested_at", "si") \
+        .replace("t._ingested_at", "ti").replace("s._record_hash", "sh").replace("t._record_hash", "th")
+    assert [r.newer for r in df.select(F.expr(cond).alias("newer")).collect()] == [True, False, True, False, True]
+
+
+def test_every_entity_has_a_standardiser_and_typed_schema(spark):
+    for entity in ENTITIES.values():
+        out = _clean(spark, entity, [{c.name: None for c in entity.columns}])
+        got = [(f.name, f.dataType) for f in out.select(*entity.column_names).schema]
+        assert got == [(f.name, f.dataType) for f in entity.typed_schema]

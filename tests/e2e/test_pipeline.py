@@ -1,0 +1,189 @@
+"""End to end on a small generated landing zone: generate -> ingest -> clean through the CLI.
+
+Checks the invariants the foundation promises: every landing row is in bronze or quarantine,
+silver keys are unique, a re-run changes nothing, a new file adds only its rows, and a failed
+run leaves no partial state and is completed by the next run.
+"""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from pyspark.sql import functions as F
+
+from memberlake import cli
+from memberlake.contract import ENTITIES, Tables
+from memberlake.io.delta import Lakehouse
+
+SCALE = "0.001"
+
+
+@pytest.fixture(scope="module")
+def lake_dirs(tmp_path_factory, spark):
+    root = tmp_path_factory.mktemp("e2e")
+    landing, lakehouse = root / "landing", root / "lake"
+    assert cli.main(["generate", "--scale", SCALE, "--seed", "7", "--out", str(landing)]) == 0
+    assert cli.main(["pipeline", "--landing", str(landing), "--lakehouse", str(lakehouse)]) == 0
+    return landing, lakehouse
+
+
+def _lake(lakehouse) -> Lakehouse:
+    return Lakehouse(str(lakehouse))
+
+
+def _landing_counts(spark, landing) -> dict[str, int]:
+    counts = {}
+    for name in ENTITIES:
+        if name == "events":
+            counts[name] = spark.read.json(str(landing / name)).count()
+        else:
+            counts[name] = spark.read.option("header", True).option("multiLine", True).csv(str(landing / name)).count()
+    return counts
+
+
+def _versions(spark, lake: Lakehouse) -> dict[str, int]:
+    names = [Tables.QUARANTINE] + [Tables.bronze(e) for e in ENTITIES] + [Tables.silver(e) for e in ENTITIES]
+    return {n: lake.version(spark, n) for n in names}
+
+
+def test_every_landing_row_is_in_bronze_or_quarantine(spark, lake_dirs):
+    landing, lakehouse = lake_dirs
+    lake = _lake(lakehouse)
+    quarantine = lake.read(spark, Tables.QUARANTINE).where("stage = 'ingest'").groupBy("entity").count().collect()
+    rejected = {r.entity: r["count"] for r in quarantine}
+    for entity, n in _landing_counts(spark, landing).items():
+        bronze = lake.read(spark, Tables.bronze(entity)).count()
+        assert bronze + rejected.get(entity, 0) == n, entity
+        assert n > 0
+
+
+def test_generator_planted_bad_rows_are_quarantined_with_reasons(spark, lake_dirs):
+    _, lakehouse = lake_dirs
+    q = _lake(lakehouse).read(spark, Tables.QUARANTINE)
+    reasons = {r.reason for r in q.select(F.explode("reasons").alias("reason")).distinct().collect()}
+    assert {"unparseable:event_ts", "non_positive_quantity"} <= reasons
+    assert q.where(F.size("reasons") == 0).count() == 0
+
+
+def test_silver_keys_are_unique_and_bronze_keys_accounted_for(spark, lake_dirs):
+    _, lakehouse = lake_dirs
+    lake = _lake(lakehouse)
+    for name, entity in ENTITIES.items():
+        silver = lake.read(spark, Tables.silver(name))
+        keys = list(entity.key)
+        assert silver.count() == silver.select(*keys).distinct().count(), name
+        assert silver.where(" OR ".join(f"{k} IS NULL" for k in keys)).count() == 0, name
+    # members: duplicates re-sent with a later updated_at collapse to one row with the later value
+    bronze = lake.read(spark, Tables.bronze("members"))
+    resent = bronze.groupBy("member_id").count().where("count > 1").select("member_id")
+    assert resent.count() > 0
+    silver = lake.read(spark, Tables.silver("members")).join(resent, "member_id", "inner")
+    latest = bronze.join(resent, "member_id").groupBy("member_id").agg(F.max("updated_at").alias("raw_max"))
+    joined = silver.join(latest, "member_id").select(
+        (F.date_format("updated_at", "yyyy-MM-dd'T'HH:mm:ss'Z'") == F.col("raw_max")).alias("same"))
+    assert joined.where("NOT same").count() == 0
+
+
+def test_dq_metrics_and_job_runs_are_recorded(spark, lake_dirs):
+    _, lakehouse = lake_dirs
+    lake = _lake(lakehouse)
+    runs = lake.read(spark, Tables.JOB_RUNS).where("status = 'succeeded'")
+    assert {r.job for r in runs.collect()} >= {"ingest", "clean"}
+    ingest_run = runs.where("job = 'ingest'").orderBy("started_at").first()
+    assert ingest_run.rows_written["bronze_members"] > 0 and "bronze_members" in ingest_run.versions_written
+    dq = lake.read(spark, Tables.DQ_METRICS)
+    uniq = dq.where("metric = 'key_uniqueness' AND table = 'silver_orders'").first()
+    assert uniq.value == 1.0
+    completeness = dq.where("metric = 'completeness' AND table = 'silver_members' AND column = 'member_id'").first()
+    assert completeness.value == 1.0
+
+
+def test_rerun_changes_nothing(spark, lake_dirs):
+    landing, lakehouse = lake_dirs
+    lake = _lake(lakehouse)
+    before = _versions(spark, lake)
+    counts = {n: lake.read(spark, n).count() for n in before}
+    assert cli.main(["pipeline", "--landing", str(landing), "--lakehouse", str(lakehouse)]) == 0
+    assert _versions(spark, lake) == before
+    assert {n: lake.read(spark, n).count() for n in before} == counts
+
+
+def test_new_file_adds_only_its_rows(spark, lake_dirs, tmp_path):
+    landing, lakehouse = lake_dirs
+    lake = _lake(lakehouse)
+    existing = lake.read(spark, Tables.silver("members")).orderBy("member_id").first()
+    bronze_before = lake.read(spark, Tables.bronze("members")).count()
+    silver_before = lake.read(spark, Tables.silver("members")).count()
+    header = "member_id,source,first_name,last_name,email,updated_at"
+    lines = [header,
+             "NEW-1,crm,New,Person,new1@example.com,2025-01-01T00:00:00Z",
+             "NEW-2,crm,Other,Person,,2025-01-01T00:00:00Z",
+             f"{existing.member_id},{existing.source},Renamed,{existing.last_name},,2099-01-01T00:00:00Z",
+             "NEW-1,crm,Stale,Person,,2020-01-01T00:00:00Z"]
+    (landing / "members_update.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    try:
+        assert cli.main(["pipeline", "--landing", str(landing), "--lakehouse", str(lakehouse)]) == 0
+        assert lake.read(spark, Tables.bronze("members")).count() == bronze_before + 4
+        silver = lake.read(spark, Tables.silver("members"))
+        assert silver.count() == silver_before + 2
+        assert silver.where(F.col("member_id") == existing.member_id).first().first_name == "Renamed"
+        assert silver.where("member_id = 'NEW-1'").first().first_name == "New"   # the stale row lost
+    finally:
+        (landing / "members_update.csv").unlink()
+
+
+def test_failed_run_leaves_no_partial_state_and_rerun_completes(spark, lake_dirs, monkeypatch, tmp_path):
+    landing, lakehouse = lake_dirs
+    # A fresh lakehouse with ingest done, then clean failing after the quarantine write.
+    lake_dir = tmp_path / "lake"
+    assert cli.main(["ingest", "--landing", str(landing), "--lakehouse", str(lake_dir)]) == 0
+    from memberlake.jobs import clean
+
+    real = clean.silver_rows
+
+    def explode_on_orders(standardised, entity):
+        if entity.name == "orders":
+            raise RuntimeError("simulated crash")
+        return real(standardised, entity)
+
+    monkeypatch.setattr(clean, "silver_rows", explode_on_orders)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        cli.main(["clean", "--lakehouse", str(lake_dir)])
+    lake = _lake(lake_dir)
+    assert not lake.exists(spark, Tables.silver("orders"))
+    failed = lake.read(spark, Tables.JOB_RUNS).where("status = 'failed'").first()
+    assert failed.job == "clean" and "simulated crash" in failed.error
+    monkeypatch.setattr(clean, "silver_rows", real)
+    assert cli.main(["clean", "--lakehouse", str(lake_dir)]) == 0
+    reference = _lake(lakehouse)
+    for name in ("orders", "members"):
+        got = lake.read(spark, Tables.silver(name)).count()
+        assert got == reference.read(spark, Tables.silver(name)).where("member_id NOT LIKE 'NEW-%'" if name == "members" else "true").count()
+    q = lake.read(spark, Tables.QUARANTINE).where("stage = 'clean' AND entity = 'orders'")
+    assert q.count() == q.select("_record_hash").distinct().count()   # no duplicate quarantine rows
+    shutil.rmtree(lake_dir)
+
+
+def test_export_tables_and_runs_commands(spark, lake_dirs, tmp_path, capsys):
+    _, lakehouse = lake_dirs
+    out = tmp_path / "audience"
+    assert cli.main(["export", "silver_members", "--lakehouse", str(lakehouse), "--out", str(out),
+                     "--where", "marketing_opt_in = true", "--columns", "member_id,email,_flags"]) == 0
+    exported = spark.read.option("header", True).csv(str(out))
+    expected = _lake(lakehouse).read(spark, "silver_members").where("marketing_opt_in = true").count()
+    assert exported.count() == expected and exported.columns == ["member_id", "email", "_flags"]
+    assert cli.main(["tables", "--lakehouse", str(lakehouse)]) == 0
+    listing = capsys.readouterr().out
+    assert "silver_members" in listing and "job_runs" in listing
+    assert cli.main(["runs", "--lakehouse", str(lakehouse), "--limit", "3"]) == 0
+    assert "succeeded" in capsys.readouterr().out
+    assert cli.main(["export", "no_such_table", "--lakehouse", str(lakehouse), "--out", str(out)]) == 2
+
+
+def test_bad_arguments_fail_fast_with_the_key(capsys):
+    assert cli.main(["ingest", "--set", "clean.max_quantty=3"]) == 2
+    assert "clean.max_quantty: unknown key" in capsys.readouterr().err
+    assert cli.main(["ingest", "--env", "cluster"]) == 2
+    assert "landing.path is required" in capsys.readouterr().err
+    assert cli.main(["pipeline", "--only", "bogus", "--lakehouse", "/tmp/x"]) == 2
+    assert "unknown pipeline job 'bogus'" in capsys.readouterr().err

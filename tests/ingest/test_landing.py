@@ -1,0 +1,94 @@
+"""Landing readers on messy files: quoted newlines, BOMs, column order, absent and extra columns."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from memberlake.contract import MEMBERS, ORDERS, SOURCE_FILE
+from memberlake.io.landing import CORRUPT, list_entity_files, read_entity
+from memberlake.settings import LandingSettings
+
+LANDING = LandingSettings()
+
+
+def _write(path, text, encoding="utf-8"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def test_entity_files_by_folder_and_by_name(spark, tmp_path):
+    _write(tmp_path / "members" / "part-1.csv", "member_id\n1\n")
+    _write(tmp_path / "members" / "2024" / "part-2.csv.gz", "")
+    _write(tmp_path / "members_2024-02.json", "{}\n")
+    _write(tmp_path / "members" / "_SUCCESS", "")
+    _write(tmp_path / "members" / ".part-1.csv.crc", "")
+    _write(tmp_path / "_truth" / "members.csv", "x\n")
+    _write(tmp_path / "order_items.csv", "order_id\n")
+    files = list_entity_files(spark, str(tmp_path), "members")
+    names = sorted(f.path.rsplit("/", 1)[-1] for f in files)
+    assert names == ["members_2024-02.json", "part-1.csv", "part-2.csv.gz"]
+    assert {f.format for f in files} == {"csv", "json"}
+    folder_groups = {f.group for f in files if "/members/" in f.path}
+    assert len(folder_groups) == 1  # one folder, one header, one read
+    assert list_entity_files(spark, str(tmp_path), "orders") == []
+    assert list_entity_files(spark, str(tmp_path / "missing"), "members") == []
+
+
+def test_csv_quoted_newlines_bom_and_malformed_rows(spark, tmp_path):
+    text = ("\ufeffMember_ID , First Name,email\n"
+            '1,"Ann\nMarie",a@x.com\n'
+            "2,Bob\n"                     # too few fields
+            "3,Cy,c@x.com,extra\n"        # too many fields
+            '4,"Dee, Jr.",d@x.com\n')
+    _write(tmp_path / "members.csv", text)
+    files = list_entity_files(spark, str(tmp_path), "members")
+    rows = {r.member_id: r for r in read_entity(spark, files, MEMBERS, LANDING).collect()}
+    assert rows["1"].first_name == "Ann\nMarie" and rows["1"].email == "a@x.com"
+    assert rows["4"].first_name == "Dee, Jr."
+    assert rows["1"][CORRUPT] is None and rows["4"][CORRUPT] is None
+    assert rows["2"][CORRUPT] == "2,Bob" and rows["3"][CORRUPT] == "3,Cy,c@x.com,extra"
+    assert rows["1"].phone is None                       # absent column -> null
+    assert rows["1"][SOURCE_FILE].endswith("members.csv")
+
+
+def test_files_with_different_column_orders_are_aligned_by_name(spark, tmp_path):
+    _write(tmp_path / "orders_a.csv", "order_id,order_ts,total_amount\nA,2024-01-01,10\n")
+    _write(tmp_path / "orders_b.csv", "total_amount,order_id,order_ts,coupon\n20,B,2024-01-02,XMAS\n")
+    files = list_entity_files(spark, str(tmp_path), "orders")
+    rows = {r.order_id: r for r in read_entity(spark, files, ORDERS, LANDING).collect()}
+    assert (rows["A"].total_amount, rows["B"].total_amount) == ("10", "20")
+    assert rows["B"].order_ts == "2024-01-02"
+
+
+def test_column_map_renames_source_headers(spark, tmp_path):
+    _write(tmp_path / "orders.csv", "InvoiceNo,InvoiceDate,CustomerID\n536365,12/1/2010 8:26,17850\n")
+    landing = LandingSettings(column_map={"orders": {"order_id": "InvoiceNo", "order_ts": "InvoiceDate",
+                                                     "member_id": "CustomerID"}})
+    files = list_entity_files(spark, str(tmp_path), "orders")
+    row = read_entity(spark, files, ORDERS, landing).first()
+    assert (row.order_id, row.order_ts, row.member_id) == ("536365", "12/1/2010 8:26", "17850")
+
+
+def test_latin1_encoding(spark, tmp_path):
+    _write(tmp_path / "members.csv", "member_id,last_name\n1,Müller\n", encoding="latin-1")
+    landing = LandingSettings(encoding="ISO-8859-1")
+    files = list_entity_files(spark, str(tmp_path), "members")
+    assert read_entity(spark, files, MEMBERS, landing).first().last_name == "Müller"
+
+
+def test_json_lines_and_parquet(spark, tmp_path):
+    _write(tmp_path / "orders" / "a.jsonl", '{"order_id": "J1", "total_amount": 12.5, "order_ts": "2024-01-01T00:00:00Z"}\n{bad json\n')
+    parquet_dir = tmp_path / "p" / "orders"
+    spark.createDataFrame([("P1", datetime(2024, 1, 1, 12, 0, tzinfo=timezone.utc))], "order_id string, order_ts timestamp") \
+        .write.parquet(str(parquet_dir))
+    json_rows = read_entity(spark, list_entity_files(spark, str(tmp_path), "orders"), ORDERS, LANDING).collect()
+    good = [r for r in json_rows if r.order_id == "J1"][0]
+    assert good.total_amount == "12.5"
+    assert sum(1 for r in json_rows if r[CORRUPT] is not None) == 1
+    parquet = read_entity(spark, list_entity_files(spark, str(tmp_path / "p"), "orders"), ORDERS, LANDING).first()
+    # A Parquet timestamp is an instant: written back with its offset, never re-read as local time.
+    assert parquet.order_ts == "2024-01-01T12:00:00.000000Z"
+
+
+def test_no_files_is_none(spark):
+    assert read_entity(spark, [], MEMBERS, LANDING) is None

@@ -1,0 +1,91 @@
+"""Settings: merge order, typed overrides, and errors that name the key and the fix."""
+from __future__ import annotations
+
+import pytest
+
+from memberlake.settings import SettingsError, load_settings, parse_override, with_overrides
+
+
+def test_local_env_is_merged_over_base():
+    s = load_settings("local")
+    assert s.env == "local"
+    assert s.spark.master == "local[*]"          # from local.yml
+    assert s.clean.max_age_years == 110           # from base.yml
+    assert s.storage.lakehouse == "data/lakehouse"
+
+
+def test_overrides_are_typed_and_nested():
+    s = load_settings("local", ["clean.max_quantity=500", "landing.decimal_comma=true",
+                                "clean.phone_national_lengths=[9, 10]", "storage.tables.silver_members=members_v2"])
+    assert s.clean.max_quantity == 500
+    assert s.landing.decimal_comma is True
+    assert s.clean.phone_national_lengths == [9, 10]
+    assert s.storage.tables == {"silver_members": "members_v2"}
+
+
+def test_later_override_wins():
+    s = load_settings("local", ["spark.shuffle_partitions=4", "spark.shuffle_partitions=16"])
+    assert s.spark.shuffle_partitions == 16
+
+
+def test_unknown_key_names_the_key():
+    with pytest.raises(SettingsError, match=r"clean\.max_quantty: unknown key"):
+        load_settings("local", ["clean.max_quantty=5"])
+
+
+def test_unknown_section_names_the_section():
+    with pytest.raises(SettingsError, match=r"cleaning: unknown key"):
+        load_settings("local", ["cleaning.max_quantity=5"])
+
+
+def test_wrong_type_names_the_key_and_value():
+    with pytest.raises(SettingsError, match=r"clean\.max_quantity: .*'many'"):
+        load_settings("local", ["clean.max_quantity=many"])
+
+
+def test_out_of_range_value_is_refused():
+    with pytest.raises(SettingsError, match=r"spark\.shuffle_partitions"):
+        load_settings("local", ["spark.shuffle_partitions=0"])
+
+
+def test_generate_dates_must_be_ordered():
+    with pytest.raises(SettingsError, match="start_date < cutoff_date < end_date"):
+        load_settings("local", ["generate.cutoff_date=2030-01-01"])
+
+
+@pytest.mark.parametrize("item", ["clean.max_quantity", "max_quantity=3", "=3"])
+def test_malformed_set_is_explained(item):
+    with pytest.raises(SettingsError, match="--set"):
+        parse_override(item)
+
+
+def test_bad_env_is_refused():
+    with pytest.raises(SettingsError, match="--env 'prod'"):
+        load_settings("prod")
+
+
+def test_cluster_requires_landing_and_lakehouse():
+    s = load_settings("cluster")
+    assert s.spark.master is None                 # spark-submit decides
+    with pytest.raises(SettingsError, match=r"landing\.path is required for env 'cluster'"):
+        s.require("landing.path")
+    with pytest.raises(SettingsError, match=r"storage\.lakehouse is required"):
+        s.require("storage.lakehouse")
+
+
+def test_databricks_uses_catalog_names():
+    s = load_settings("databricks")
+    assert s.storage.catalog_mode
+    assert (s.storage.catalog, s.storage.db_schema) == ("main", "memberlake")
+
+
+def test_with_overrides_validates_again():
+    s = load_settings("local")
+    assert with_overrides(s, landing={"timezone": "Europe/Berlin"}).landing.timezone == "Europe/Berlin"
+    with pytest.raises(SettingsError, match="landing.multiline"):
+        with_overrides(s, landing={"multiline": "sometimes"})
+
+
+def test_conf_dir_without_base_is_explained(tmp_path):
+    with pytest.raises(SettingsError, match="conf/base.yml not found"):
+        load_settings("local", conf=str(tmp_path))

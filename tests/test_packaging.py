@@ -1,0 +1,43 @@
+"""The pinned Spark/Delta pair is consistent everywhere it is written down."""
+from __future__ import annotations
+
+import configparser
+import re
+from importlib.metadata import version
+from pathlib import Path
+
+from memberlake.settings import load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_delta_jar_matches_python_package_and_spark():
+    delta, spark = version("delta-spark"), version("pyspark")
+    assert delta.split(".")[:2] == spark.split(".")[:2], "Delta 4.0.x pairs with Spark 4.0.x"
+    assert load_settings("local").spark.delta_package == f"io.delta:delta-spark_2.13:{delta}"
+    ini = configparser.ConfigParser()
+    ini.read(ROOT / "pytest.ini")
+    assert f"io.delta:delta-spark_2.13:{delta}" in ini["pytest"]["spark_options"]
+    setup = (ROOT / "setup.py").read_text()
+    assert f'"delta-spark=={delta}"' in setup and f'"pyspark=={spark}"' in setup
+
+
+def test_pyspark_stubs_is_not_installed():
+    from importlib.metadata import PackageNotFoundError
+
+    try:
+        version("pyspark-stubs")
+    except PackageNotFoundError:
+        return
+    raise AssertionError("pyspark-stubs pins pyspark 3.0 and is obsolete: uninstall it")
+
+
+def test_every_job_has_a_spark_submit_shim_and_entry_point():
+    from memberlake.cli import JOBS
+
+    setup = (ROOT / "setup.py").read_text()
+    for name in JOBS:
+        shim = ROOT / "jobs" / f"{name}.py"
+        assert shim.is_file(), shim
+        assert f"from memberlake.jobs.{name} import main" in shim.read_text()
+        assert re.search(rf'"{name}"', setup), name
