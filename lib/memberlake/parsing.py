@@ -11,7 +11,6 @@ from pyspark.sql import functions as F
 from memberlake.contract import MONEY, Kind
 from memberlake.settings import LandingSettings
 
-_OFFSET = r"([+-]\d{2}):?(\d{2})$"
 _TRUE = ["true", "t", "yes", "y", "1", "on", "opt-in", "optin", "subscribed"]
 _FALSE = ["false", "f", "no", "n", "0", "off", "opt-out", "optout", "unsubscribed"]
 
@@ -27,21 +26,24 @@ def parse_timestamp(col: Column, landing: LandingSettings) -> Column:
     """ISO-8601 with or without offset, epoch seconds/millis, or a configured pattern -> UTC.
 
     Values carrying an offset (``Z``, ``+02:00``, ``+0200``) are exact instants; naive values
-    are wall-clock time in ``landing.timezone``. The session time zone is UTC.
+    are wall-clock time in ``landing.timezone``. The session time zone is UTC. The common case
+    (ISO text Spark casts directly) costs one cast and one pattern test; the rest is tried only
+    when that fails.
     """
-    s = F.regexp_replace(F.regexp_replace(col, r"\s*[zZ]$", "+00:00"), _OFFSET, "$1:$2")
-    has_offset = s.rlike(r"[+-]\d{2}:\d{2}$") & s.rlike(r"[T\s]\d{1,2}:\d{2}")
-    iso = s.try_cast("timestamp")
-    naive_iso = F.when(s.rlike(r"^\d{4}-\d{1,2}-\d{1,2}([T\s]|$)"), iso)
-    patterns = [F.try_to_timestamp(s, F.lit(p)) for p in landing.timestamp_formats]
-    naive = F.coalesce(naive_iso, *patterns) if patterns else naive_iso
-    epoch = F.when(s.rlike(r"^\d{13}$"), F.timestamp_millis(s.try_cast("long"))).when(
-        s.rlike(r"^\d{9,10}(\.\d+)?$"), F.timestamp_seconds(s.try_cast("double"))
-    )
+    has_offset = col.contains(":") & col.rlike(r"([zZ]|[+-]\d{2}:?\d{2})$")
+    iso = F.when(col.rlike(r"^\d{4}-\d{1,2}-\d{1,2}"), col.try_cast("timestamp"))
+    compact = F.regexp_replace(col, r"([+-]\d{2})(\d{2})$", "$1:$2").try_cast("timestamp")
+    epoch = (F.when(col.rlike(r"^\d{13}$"), F.timestamp_millis(col.try_cast("long")))
+             .when(col.rlike(r"^\d{9,10}(\.\d+)?$"), F.timestamp_seconds(col.try_cast("double"))))
+    patterns = [F.try_to_timestamp(col, F.lit(p)) for p in landing.timestamp_formats]
+    naive = F.coalesce(*patterns) if patterns else F.lit(None).cast("timestamp")
+    local = (lambda ts: ts) if landing.timezone.upper() in ("UTC", "Z", "ETC/UTC") else (
+        lambda ts: F.to_utc_timestamp(ts, landing.timezone))
     return (
-        F.when(has_offset, iso)
+        F.when(has_offset, F.coalesce(iso, compact))
+        .when(iso.isNotNull(), local(iso))
         .when(epoch.isNotNull(), epoch)
-        .otherwise(F.to_utc_timestamp(naive, landing.timezone))
+        .otherwise(local(naive))
     )
 
 

@@ -86,3 +86,10 @@ def test_bool_vocabulary(spark):
 @pytest.mark.parametrize("raw,expected", [("  x ", "x"), ("N/A", None), ("-", None), ("", None), ("null", None), ("0", "0")])
 def test_blank_to_null(spark, raw, expected):
     assert _apply(spark, [raw], lambda c: blank_to_null(c, LANDING.null_values)) == [expected]
+
+
+def test_naive_timestamps_in_utc_are_kept_as_is(spark):
+    utc = LandingSettings(timezone="UTC", timestamp_formats=["M/d/yyyy H:mm"])
+    got = _apply(spark, ["2024-03-01 10:00:00", "3/1/2024 10:00", "2024-03-01T10:00:00-05:00"],
+                 lambda c: parse_timestamp(c, utc))
+    assert got == [datetime(2024, 3, 1, 10), datetime(2024, 3, 1, 10), datetime(2024, 3, 1, 15)]

@@ -1,6 +1,7 @@
 """Bronze -> silver rules per entity: typing, standardisation, flags, clean-stage rejections.
 
-Every entity goes through one ``select``: each contract column gets its standardised value, a
+Identifiers are only trimmed (by the null normalisation); names and addresses also get their
+inner whitespace collapsed. Every entity goes through one ``select``: each contract column gets its standardised value, a
 ``_flags`` array says what was changed or is suspicious (the row is kept), and a ``_reasons``
 array says why the row must be quarantined instead (business rules such as a negative
 quantity). The per-column rules and the missing-value policy are documented in
@@ -16,6 +17,7 @@ from pyspark.sql import functions as F
 
 from memberlake.clean import standardise as S
 from memberlake.contract import BATCH_ID, FLAGS, INGESTED_AT, MONEY, RECORD_HASH, SOURCE_FILE, Entity
+from memberlake.exprs import labels
 from memberlake.parsing import blank_to_null, parse
 from memberlake.settings import CleanSettings, LandingSettings
 
@@ -56,7 +58,7 @@ def _contact(rules: Rules, raw: Value, clean: CleanSettings) -> None:
 def _members(raw: Value, typed: Value, clean: CleanSettings, landing: LandingSettings) -> Rules:
     rules = Rules()
     v = rules.values
-    v["member_id"] = S.squish(raw("member_id"))
+    v["member_id"] = raw("member_id")
     v["source"] = F.coalesce(F.lower(S.squish(raw("source"))), F.lit(landing.default_source.lower()))
     v["first_name"] = S.name_case(raw("first_name"))
     v["last_name"] = S.name_case(raw("last_name"))
@@ -73,10 +75,9 @@ def _members(raw: Value, typed: Value, clean: CleanSettings, landing: LandingSet
     v["street"] = S.squish(raw("street"))
     v["city"] = S.name_case(raw("city"))
     v["state"] = F.upper(S.squish(raw("state")))
-    country = F.upper(S.mapped(raw("country"), clean.country_map))
-    v["country"] = F.coalesce(country, F.lit(clean.default_country))
+    v["country"] = F.col(COUNTRY)
     rules.flag(raw("country").isNull(), "country_defaulted")
-    v["postcode"] = S.postcode(raw("postcode"), v["country"])
+    v["postcode"] = S.postcode(raw("postcode"), F.col(COUNTRY))
     for name in ("registered_at", "updated_at", "marketing_opt_in"):
         v[name] = typed(name)
     rules.version = F.coalesce(typed("updated_at"), typed("registered_at"), F.col(INGESTED_AT))
@@ -87,7 +88,7 @@ def _orders(raw: Value, typed: Value, clean: CleanSettings, landing: LandingSett
     rules = Rules()
     v = rules.values
     for name in ("order_id", "member_id", "store_id"):
-        v[name] = S.squish(raw(name))
+        v[name] = raw(name)
     _contact(rules, raw, clean)
     v["order_ts"] = typed("order_ts")
     v["channel"] = S.mapped(raw("channel"), clean.channel_map)
@@ -107,8 +108,8 @@ def _orders(raw: Value, typed: Value, clean: CleanSettings, landing: LandingSett
 def _order_items(raw: Value, typed: Value, clean: CleanSettings, landing: LandingSettings) -> Rules:
     rules = Rules()
     v = rules.values
-    v["order_id"] = S.squish(raw("order_id"))
-    v["product_id"] = S.squish(raw("product_id"))
+    v["order_id"] = raw("order_id")
+    v["product_id"] = raw("product_id")
     v["line_no"] = typed("line_no")
     quantity, price = typed("quantity"), typed("unit_price")
     discount = F.coalesce(typed("discount_amount"), F.lit(0).cast(MONEY))
@@ -125,7 +126,7 @@ def _order_items(raw: Value, typed: Value, clean: CleanSettings, landing: Landin
 def _products(raw: Value, typed: Value, clean: CleanSettings, landing: LandingSettings) -> Rules:
     rules = Rules()
     v = rules.values
-    v["product_id"] = S.squish(raw("product_id"))
+    v["product_id"] = raw("product_id")
     for name in ("product_name", "category", "subcategory", "brand"):
         v[name] = S.squish(raw(name))
     v["list_price"] = typed("list_price")
@@ -138,11 +139,11 @@ def _events(raw: Value, typed: Value, clean: CleanSettings, landing: LandingSett
     v = rules.values
     identity = F.concat_ws("|", *[F.coalesce(raw(c), F.lit("")) for c in
                                   ("event_ts", "anonymous_id", "device_id", "member_id", "event_type", "page_url", "product_id", "order_id")])
-    v["event_id"] = F.coalesce(S.squish(raw("event_id")), F.concat(F.lit("h_"), F.sha2(identity, 256).substr(1, 32)))
+    v["event_id"] = F.coalesce(raw("event_id"), F.concat(F.lit("h_"), F.sha2(identity, 256).substr(1, 32)))
     rules.flag(raw("event_id").isNull(), "event_id_derived")
     v["event_ts"] = typed("event_ts")
     for name in ("anonymous_id", "device_id", "member_id", "product_id", "order_id", "page_url", "referrer"):
-        v[name] = S.squish(raw(name))
+        v[name] = raw(name)
     v["event_type"] = F.regexp_replace(F.lower(S.squish(raw("event_type"))), r"[\s-]+", "_")
     for name in ("utm_source", "utm_medium", "utm_campaign"):
         v[name] = F.lower(S.squish(raw(name)))
@@ -158,27 +159,52 @@ STANDARDISERS = {
 }
 
 
+TYPED_PREFIX = "__typed_"
+COUNTRY = "__country"
+
+
+def _prepared(entity: Entity, clean: CleanSettings) -> dict[str, Column]:
+    """Values several rules share, computed once in an earlier projection."""
+    if entity.name == "members":
+        country = F.upper(S.mapped(F.col("country"), clean.country_map))
+        return {COUNTRY: F.coalesce(country, F.lit(clean.default_country))}
+    return {}
+
+
 def standardise(bronze: DataFrame, entity: Entity, clean: CleanSettings, landing: LandingSettings) -> DataFrame:
-    """Bronze rows -> typed, standardised rows with ``_flags``, ``_reasons``, ``_version``, ``_raw``."""
+    """Bronze rows -> typed, standardised rows with ``_flags``, ``_reasons``, ``_version``, ``_raw``.
+
+    Built in layers (null-normalised text, then parsed values, then rules) so that each parse
+    runs once per row and the plan stays small, however many rules read a value.
+    """
+    names = entity.column_names
+    text = bronze.select(
+        *[blank_to_null(F.col(c), landing.null_values).alias(c) for c in names],
+        F.to_json(F.struct(*[F.col(c) for c in names])).alias(RAW),
+        *LINEAGE,
+    )
+    parsed = [parse(F.col(c.name), c.kind, landing).alias(TYPED_PREFIX + c.name)
+              for c in entity.columns if c.kind != "string"]
+    layered = text.select("*", *parsed, *[v.alias(k) for k, v in _prepared(entity, clean).items()])
 
     def raw(name: str) -> Column:
-        return blank_to_null(F.col(name), landing.null_values)
+        return F.col(name)
 
     def typed(name: str) -> Column:
-        return parse(raw(name), entity.column(name).kind, landing)
+        return F.col(TYPED_PREFIX + name) if entity.column(name).kind != "string" else F.col(name)
 
     rules = STANDARDISERS[entity.name](raw, typed, clean, landing)
     for column in entity.columns:
         if column.kind != "string" and column.on_invalid == "null":
             rules.flag(raw(column.name).isNotNull() & typed(column.name).isNull(), f"{column.name}_unparseable")
     typed_schema = entity.typed_schema
-    values = [rules.values[c].cast(typed_schema[c].dataType).alias(c) for c in entity.column_names]
-    frame = bronze.select(
+    values = [rules.values[c].cast(typed_schema[c].dataType).alias(c) for c in names]
+    frame = layered.select(
         *values,
-        F.filter(F.array(*rules.flags, F.lit(None).cast("string")), lambda f: f.isNotNull()).alias(FLAGS),
-        F.filter(F.array(*rules.reasons, F.lit(None).cast("string")), lambda r: r.isNotNull()).alias(REASONS),
+        labels(rules.flags).alias(FLAGS),
+        labels(rules.reasons).alias(REASONS),
         (rules.version if rules.version is not None else F.col(INGESTED_AT)).alias(VERSION),
-        F.to_json(F.struct(*entity.column_names)).alias(RAW),
+        RAW,
         *LINEAGE,
     )
     if entity.name == "order_items":

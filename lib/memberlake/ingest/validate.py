@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 
 from memberlake.contract import BATCH_ID, INGESTED_AT, RECORD_HASH, SOURCE_FILE, Entity
 from memberlake.io.landing import CORRUPT
+from memberlake.exprs import labels
 from memberlake.parsing import blank_to_null, parse
 from memberlake.settings import LandingSettings
 
@@ -35,7 +36,7 @@ def rejection_reasons(entity: Entity, landing: LandingSettings) -> Column:
         for p in present[1:]:
             anyone = anyone | p
         checks.append(F.when(~anyone, F.lit("missing_any_of:" + "|".join(entity.any_of))))
-    return F.filter(F.array(*checks), lambda r: r.isNotNull())
+    return labels(checks)
 
 
 def with_lineage(raw: DataFrame, entity: Entity, batch_id: str, ingested_at) -> DataFrame:

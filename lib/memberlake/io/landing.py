@@ -115,7 +115,14 @@ def _csv_reader(spark: SparkSession, landing: LandingSettings):
     )
 
 
-def _read_group(spark: SparkSession, files: list[LandingFile], landing: LandingSettings) -> DataFrame:
+def _json_schema(entity: Entity, column_map: dict[str, str]) -> T.StructType:
+    """Contract columns (under their source names) as strings: no inference pass over the data."""
+    names = [column_map.get(c, c) for c in entity.column_names]
+    return T.StructType([T.StructField(n, T.StringType()) for n in names] + [T.StructField(CORRUPT, T.StringType())])
+
+
+def _read_group(spark: SparkSession, files: list[LandingFile], landing: LandingSettings,
+                entity: Entity) -> DataFrame:
     paths = [f.path for f in files]
     fmt = files[0].format
     if fmt == "csv":
@@ -124,7 +131,8 @@ def _read_group(spark: SparkSession, files: list[LandingFile], landing: LandingS
                               + [T.StructField(CORRUPT, T.StringType())])
         return _csv_reader(spark, landing).schema(schema).load(paths)
     if fmt == "json":
-        return (spark.read.option("primitivesAsString", True).option("encoding", landing.encoding)
+        schema = _json_schema(entity, landing.column_map.get(entity.name, {}))
+        return (spark.read.schema(schema).option("encoding", landing.encoding)
                 .option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT).json(paths))
     return spark.read.parquet(*paths)
 
@@ -172,5 +180,5 @@ def read_entity(spark: SparkSession, files: list[LandingFile], entity: Entity,
     for f in files:
         groups.setdefault(f.group, []).append(f)
     column_map = landing.column_map.get(entity.name, {})
-    frames = [conform(_read_group(spark, g, landing), entity, column_map) for g in groups.values()]
+    frames = [conform(_read_group(spark, g, landing, entity), entity, column_map) for g in groups.values()]
     return reduce(lambda a, b: a.unionByName(b), frames)

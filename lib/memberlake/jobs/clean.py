@@ -70,28 +70,35 @@ def _pending(spark: SparkSession, lake: Lakehouse, entity: str, full: bool) -> D
 
 def clean_entity(spark: SparkSession, lake: Lakehouse, settings: Settings, run: Run,
                  entity_name: str, full: bool) -> list[Metric]:
+    """Clean the pending bronze batches of one entity; returns its dq metrics."""
     entity = ENTITIES[entity_name]
     bronze_name, silver_name = Tables.bronze(entity_name), Tables.silver(entity_name)
     run.read(bronze_name, version=lake.version(spark, bronze_name))
     pending = _pending(spark, lake, entity_name, full)
-    batches = [r[BATCH_ID] for r in pending.select(BATCH_ID).distinct().collect()]
-    if not batches:
-        run.stage("%s: no new bronze batches", entity_name)
-        return []
     standardised = standardise(pending, entity, settings.clean, settings.landing).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        counts = standardised.agg(F.count(F.lit(1)).alias("rows"),
-                                  F.sum((F.size(REASONS) > 0).cast("long")).alias("bad")).first()
-        rows_in, bad = int(counts["rows"]), int(counts["bad"] or 0)
+        per_batch = (standardised.groupBy(BATCH_ID)
+                     .agg(F.count(F.lit(1)).alias("rows"), F.sum((F.size(REASONS) > 0).cast("long")).alias("bad"))
+                     .collect())
+        if not per_batch:
+            run.stage("%s: no new bronze batches", entity_name)
+            return []
+        batches = sorted(r[BATCH_ID] for r in per_batch)
+        run.stage("%s: standardised %d rows", entity_name, sum(r["rows"] for r in per_batch))
+        rows_in, bad = sum(r["rows"] for r in per_batch), sum(r["bad"] for r in per_batch)
         scope = f"stage = '{NAME}' AND entity = '{entity_name}'"
         if not full:
-            scope += " AND " + BATCH_ID + " IN (" + ", ".join(f"'{b}'" for b in sorted(batches)) + ")"
+            scope += " AND " + BATCH_ID + " IN (" + ", ".join(f"'{b}'" for b in batches) + ")"
         lake.replace_where(quarantine_rows(standardised, entity), Tables.QUARANTINE, scope)
+        run.stage("%s: quarantine written", entity_name)
         rows = silver_rows(standardised, entity)
         if full:
             lake.overwrite(rows, silver_name)
         else:
             lake.merge(rows, silver_name, keys=list(entity.key), update_condition=is_newer())
+        run.stage("%s: silver %s", entity_name, "overwritten" if full else "merged")
+        accepted = standardised.where(F.size(REASONS) == 0)
+        metrics = profile(accepted, silver_name, list(entity.key), entity.column_names)
     finally:
         standardised.unpersist()
     now = datetime.now(timezone.utc)
@@ -100,10 +107,11 @@ def clean_entity(spark: SparkSession, lake: Lakehouse, settings: Settings, run: 
     run.read(bronze_name, rows_in)
     run.wrote(silver_name, rows_in - bad, lake.version(spark, silver_name))
     run.wrote(Tables.QUARANTINE, bad, lake.version(spark, Tables.QUARANTINE))
-    run.stage("%s: %d bronze rows in %d batches, %d quarantined, silver upserted", entity_name, rows_in, len(batches), bad)
-    silver = lake.read(spark, silver_name)
-    metrics = [(silver_name, "rows_in", None, rows_in), (silver_name, "rows_quarantined", None, bad)]
-    return metrics + profile(silver, silver_name, list(entity.key), entity.column_names)
+    total = lake.read(spark, silver_name).count()  # answered from the Delta log
+    run.stage("%s: %d bronze rows in %d batches, %d quarantined; silver now %d rows",
+              entity_name, rows_in, len(batches), bad, total)
+    return [(silver_name, "rows_in", None, rows_in), (silver_name, "rows_quarantined", None, bad),
+            (silver_name, "rows_total", None, total)] + metrics
 
 
 def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
 from memberlake.generate.synth import GenConfig, Generator
 from memberlake.jobs.common import InputError, job_main
@@ -54,7 +54,7 @@ def generate(spark: SparkSession, cfg: GenConfig, out: str) -> dict[str, int]:
     facts = gen.order_facts(persons).cache()
     items = gen.items(facts).cache()
     sessions = gen.sessions(facts)
-    events = gen.events(sessions).cache()
+    events = gen.events(sessions).persist(StorageLevel.MEMORY_AND_DISK)
     outputs = {
         "members": members,
         "orders": gen.orders_landing(facts, items),
@@ -63,12 +63,13 @@ def generate(spark: SparkSession, cfg: GenConfig, out: str) -> dict[str, int]:
     }
     counts: dict[str, int] = {}
     for name, df in outputs.items():
+        df = df.persist(StorageLevel.MEMORY_AND_DISK)
+        counts[name] = df.count()
         _write_csv(df, f"{out}/{name}")
-        counts[name] = spark.read.option("header", True).option("multiLine", True).csv(f"{out}/{name}").count()
+        df.unpersist()
         log.info("generate: %s: %d rows", name, counts[name])
-    landing_events = events.drop("session_key", "j", "pidx")
-    landing_events.write.mode("overwrite").json(f"{out}/events")
     counts["events"] = events.count()
+    events.drop("session_key", "j", "pidx").write.mode("overwrite").json(f"{out}/events")
     log.info("generate: events: %d rows", counts["events"])
     truth = {
         "members": member_truth,

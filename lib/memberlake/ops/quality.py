@@ -2,8 +2,9 @@
 
 One row per (table, metric, column): row counts in/out/quarantined, completeness (non-null
 share) per column, validity (share of rows without a flag, and rows per flag), and key
-uniqueness (distinct keys / rows). Each table's metrics come from one aggregation pass plus one
-for flags, whatever the number of columns.
+uniqueness (distinct keys / rows: below 1 means the input repeated keys). Clean profiles the
+accepted rows of the batches it processed, from its cache, so a run's metrics describe what
+that run brought in; ``rows_total`` gives the table's size after the run.
 """
 from __future__ import annotations
 
