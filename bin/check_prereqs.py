@@ -25,8 +25,8 @@ def main() -> None:
              "Install one (e.g. `apt-get install python3.11-venv`, pyenv, or python.org) and run "
              "`make PYTHON=python3.11 ...`.")
     try:
-        import venv  # noqa: F401
         import ensurepip  # noqa: F401
+        import venv  # noqa: F401
     except ImportError:
         fail("the Python venv module is missing: install it (Debian/Ubuntu: `apt-get install python3-venv`).")
     java_home = os.environ.get("JAVA_HOME")

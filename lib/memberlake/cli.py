@@ -13,7 +13,12 @@ from typing import Sequence
 
 from memberlake.jobs import clean, generate, ingest
 from memberlake.jobs.common import (
-    InputError, add_common_arguments, add_entities_argument, configure_logging, guarded, settings_from_args,
+    InputError,
+    add_common_arguments,
+    add_entities_argument,
+    configure_logging,
+    guarded,
+    settings_from_args,
 )
 
 log = logging.getLogger(__name__)

@@ -2,8 +2,7 @@
 
 - local: master from settings (``local[*]``), Delta jars resolved from Maven Central through
   ``spark.jars.packages`` (cached in ~/.ivy2*, which also reads ~/.m2).
-- cluster: master and resources come from spark-submit; the Delta package is added only if
-  spark-submit did not already bring Delta.
+- cluster: master, resources and the Delta package (``--packages``) come from spark-submit.
 - databricks: the active session is reused; Delta is built in.
 """
 from __future__ import annotations
@@ -103,9 +102,9 @@ def get_spark(settings: Settings) -> SparkSession:
             builder = builder.config("spark.driver.memory", settings.spark.driver_memory)
     elif settings.spark.master:
         builder = builder.master(settings.spark.master)
-    submitted_packages = os.environ.get("PYSPARK_SUBMIT_ARGS", "")
-    if "delta-spark" not in submitted_packages:
-        builder = builder.config("spark.jars.packages", settings.spark.delta_package)
+    # Takes effect when this process starts the JVM (local runs, plain python); under
+    # spark-submit the JVM is already up and --packages must bring Delta (see README).
+    builder = builder.config("spark.jars.packages", settings.spark.delta_package)
     for key, value in base_conf(settings).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()

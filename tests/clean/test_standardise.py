@@ -1,9 +1,8 @@
 """Column standardisers: hand-written expectations per rule."""
 from __future__ import annotations
 
-from pyspark.sql import functions as F
-
 from memberlake.clean import standardise as S
+from pyspark.sql import functions as F
 
 
 def _apply(spark, values, fn):

@@ -9,11 +9,10 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from pyspark.sql import functions as F
-
 from memberlake import cli
 from memberlake.contract import ENTITIES, Tables
 from memberlake.io.delta import Lakehouse
+from pyspark.sql import functions as F
 
 SCALE = "0.001"
 
@@ -187,3 +186,22 @@ def test_bad_arguments_fail_fast_with_the_key(capsys):
     assert "landing.path is required" in capsys.readouterr().err
     assert cli.main(["pipeline", "--only", "bogus", "--lakehouse", "/tmp/x"]) == 2
     assert "unknown pipeline job 'bogus'" in capsys.readouterr().err
+    assert cli.main(["ingest", "--landing", "/tmp/x", "--lakehouse", "/tmp/y",
+                     "--set", "landing.column_map.ordrs.order_id=InvoiceNo"]) == 2
+    assert "landing.column_map: unknown entities ['ordrs']" in capsys.readouterr().err
+
+
+def test_full_rebuild_equals_incremental_result(spark, lake_dirs):
+    _, lakehouse = lake_dirs
+    lake = _lake(lakehouse)
+    business = {name: ENTITIES[name].column_names + ["_flags"] for name in ("members", "orders")}
+    before = {n: lake.read(spark, Tables.silver(n)).select(*cols).cache() for n, cols in business.items()}
+    for df in before.values():
+        df.count()
+    batches_before = lake.read(spark, Tables.CLEAN_BATCHES).count()
+    assert cli.main(["clean", "--full", "--entities", "members,orders", "--lakehouse", str(lakehouse)]) == 0
+    for name, cols in business.items():
+        after = lake.read(spark, Tables.silver(name)).select(*cols)
+        assert after.exceptAll(before[name]).count() == 0 and before[name].exceptAll(after).count() == 0, name
+        before[name].unpersist()
+    assert lake.read(spark, Tables.CLEAN_BATCHES).count() == batches_before

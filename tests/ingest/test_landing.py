@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import pytest
 from memberlake.contract import MEMBERS, ORDERS, SOURCE_FILE
 from memberlake.io.landing import CORRUPT, list_entity_files, read_entity
-from memberlake.settings import LandingSettings
+from memberlake.settings import LandingSettings, SettingsError
 
 LANDING = LandingSettings()
 
@@ -67,6 +68,13 @@ def test_column_map_renames_source_headers(spark, tmp_path):
     files = list_entity_files(spark, str(tmp_path), "orders")
     row = read_entity(spark, files, ORDERS, landing).first()
     assert (row.order_id, row.order_ts, row.member_id) == ("536365", "12/1/2010 8:26", "17850")
+
+
+def test_column_map_to_an_unknown_contract_column_is_refused(spark, tmp_path):
+    _write(tmp_path / "orders.csv", "InvoiceNo\n1\n")
+    landing = LandingSettings(column_map={"orders": {"invoice": "InvoiceNo"}})
+    with pytest.raises(SettingsError, match=r"landing\.column_map\.orders: \['invoice'\]"):
+        read_entity(spark, list_entity_files(spark, str(tmp_path), "orders"), ORDERS, landing)
 
 
 def test_latin1_encoding(spark, tmp_path):

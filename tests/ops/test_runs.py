@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-
 from memberlake.contract import Tables
 from memberlake.io.delta import Lakehouse
 from memberlake.ops.runs import recorded_run

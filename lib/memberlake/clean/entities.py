@@ -26,6 +26,9 @@ VERSION = "_version"
 RAW = "_raw"
 LINEAGE = [SOURCE_FILE, INGESTED_AT, BATCH_ID, RECORD_HASH]
 
+TYPED_PREFIX = "__typed_"
+COUNTRY = "__country"
+
 Value = Callable[[str], Column]
 
 
@@ -157,10 +160,6 @@ STANDARDISERS = {
     "products": _products,
     "events": _events,
 }
-
-
-TYPED_PREFIX = "__typed_"
-COUNTRY = "__country"
 
 
 def _prepared(entity: Entity, clean: CleanSettings) -> dict[str, Column]:

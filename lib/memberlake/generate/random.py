@@ -45,7 +45,7 @@ class Draws:
         u = self.u(salt, *keys)
         total = float(sum(weights))
         expr, cumulative = None, 0.0
-        for value, weight in zip(values, weights):
+        for value, weight in zip(values, weights, strict=True):
             cumulative += weight / total
             expr = (F.when(u < cumulative, F.lit(value)) if expr is None
                     else expr.when(u < cumulative, F.lit(value)))

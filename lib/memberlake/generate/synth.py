@@ -31,6 +31,11 @@ DAY = 86400
 CHURN_WINDOW_DAYS = 90
 
 
+def _mean_floor_exp(mean: float) -> float:
+    """E[floor(X)] for X exponential with this mean: how long a drawn session is on average."""
+    return 1.0 / (math.exp(1.0 / mean) - 1.0)
+
+
 @dataclass(frozen=True)
 class GenConfig:
     """Sizes derive from ``scale``: 1.0 = 1M member records, 5M orders, 10M events."""
@@ -423,8 +428,8 @@ class Generator:
             F.when(F.col("member_id").isNotNull() & r.below(0.6, "order_login", o), F.col("member_id")).alias("login_member_id"),
             F.lit("order").alias("kind"),
         )
-        order_event_estimate = cfg.n_orders * 0.7 * cfg.tracked_order_share * 8
-        n_browse = max(100, int((cfg.n_events - order_event_estimate) / 4.3))
+        order_event_estimate = cfg.n_orders * 0.7 * cfg.tracked_order_share * (5 + _mean_floor_exp(3.0))
+        n_browse = max(100, int((cfg.n_events - order_event_estimate) / (1 + _mean_floor_exp(3.3))))
         n_anonymous = max(10, int(n_browse * 0.3 / 2))
         s = F.col("id")
         anonymous = r.below(0.3, "anonymous", s)

@@ -11,8 +11,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from memberlake.contract import BATCH_ID, INGESTED_AT, RECORD_HASH, SOURCE_FILE, Entity
-from memberlake.io.landing import CORRUPT
 from memberlake.exprs import labels
+from memberlake.io.landing import CORRUPT
 from memberlake.parsing import blank_to_null, parse
 from memberlake.settings import LandingSettings
 

@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from memberlake.contract import SOURCE_FILE, Entity
-from memberlake.settings import LandingSettings
+from memberlake.settings import LandingSettings, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,8 @@ def conform(df: DataFrame, entity: Entity, column_map: dict[str, str]) -> DataFr
     mapped = {k: normalise_header(v) for k, v in column_map.items()}
     missing = [c for c in mapped if c not in entity.column_names]
     if missing:
-        raise ValueError(f"landing.column_map.{entity.name}: {missing} are not contract columns of {entity.name}")
+        raise SettingsError(f"landing.column_map.{entity.name}: {missing} are not contract columns of "
+                            f"{entity.name}; the keys are contract names, the values your file's headers")
     selected, absent = [], []
     for column in entity.column_names:
         source = by_header.get(mapped.get(column, column))

@@ -103,7 +103,10 @@ def clean_entity(spark: SparkSession, lake: Lakehouse, settings: Settings, run: 
         standardised.unpersist()
     now = datetime.now(timezone.utc)
     done = spark.createDataFrame([(entity_name, b, run.run_id, now) for b in batches], BATCHES_SCHEMA)
-    lake.append(done, Tables.CLEAN_BATCHES)
+    if full:  # batches seen before are recorded already
+        lake.merge(done, Tables.CLEAN_BATCHES, keys=["entity", "batch_id"], insert_only=True)
+    else:
+        lake.append(done, Tables.CLEAN_BATCHES)
     run.read(bronze_name, rows_in)
     run.wrote(silver_name, rows_in - bad, lake.version(spark, silver_name))
     run.wrote(Tables.QUARANTINE, bad, lake.version(spark, Tables.QUARANTINE))
@@ -115,7 +118,7 @@ def clean_entity(spark: SparkSession, lake: Lakehouse, settings: Settings, run: 
 
 
 def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> None:
-    check_entities(args.entities)
+    check_entities(args.entities, settings)
     lake = Lakehouse.from_settings(settings)
     with recorded_run(spark, lake, NAME, {"entities": args.entities, "full": args.full}) as run_:
         metrics: list[Metric] = []

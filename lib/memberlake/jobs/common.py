@@ -55,12 +55,16 @@ def add_entities_argument(parser: argparse.ArgumentParser) -> None:
                         default=list(ENTITIES), help=f"comma-separated subset of {','.join(ENTITIES)}")
 
 
-def check_entities(entities: list[str]) -> None:
+def check_entities(entities: list[str], settings: Settings | None = None) -> None:
+    """Entity names on the command line and in ``landing.column_map`` must be contract entities."""
     from memberlake.contract import ENTITIES
 
     unknown = [e for e in entities if e not in ENTITIES]
     if unknown:
         raise InputError(f"--entities: unknown {unknown}; choose from {', '.join(ENTITIES)}")
+    mapped = [e for e in (settings.landing.column_map if settings else {}) if e not in ENTITIES]
+    if mapped:
+        raise SettingsError(f"landing.column_map: unknown entities {mapped}; choose from {', '.join(ENTITIES)}")
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:

@@ -102,7 +102,7 @@ def ingest_entity(spark: SparkSession, lake: Lakehouse, settings: Settings, run:
 
 def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> None:
     settings.require("landing.path")
-    check_entities(args.entities)
+    check_entities(args.entities, settings)
     lake = Lakehouse.from_settings(settings)
     params = {"landing": settings.landing.path, "entities": args.entities}
     with recorded_run(spark, lake, NAME, params) as run_:

@@ -1,0 +1,92 @@
+"""The generator: deterministic for a seed, truth consistent with the data, sessions well planted."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+
+import pytest
+from pyspark.sql import Window
+from pyspark.sql import functions as F
+
+from memberlake.generate.synth import GenConfig, Generator
+
+CFG = GenConfig(scale=0.0005, seed=11, start=date(2023, 1, 1), cutoff=date(2024, 9, 30), end=date(2024, 12, 31))
+SESSION_GAP_S = 30 * 60
+
+
+@pytest.fixture(scope="module")
+def generated(spark):
+    gen = Generator(spark, CFG)
+    persons = gen.person_frame().cache()
+    members, member_truth = gen.members(persons)
+    facts = gen.order_facts(persons).cache()
+    items = gen.items(facts).cache()
+    events = gen.events(gen.sessions(facts)).cache()
+    return gen, persons, members, member_truth, facts, items, events
+
+
+def test_same_seed_same_data(spark, generated):
+    gen, persons, members, *_ = generated
+    again, _ = Generator(spark, CFG).members(Generator(spark, CFG).person_frame())
+    assert members.exceptAll(again).count() == 0 and again.exceptAll(members).count() == 0
+    other, _ = Generator(spark, replace(CFG, seed=12)).members(gen.person_frame())
+    assert other.exceptAll(members).count() > 0
+
+
+def test_sizes_follow_scale(generated):
+    _, persons, members, _, facts, _, events = generated
+    assert persons.count() == CFG.n_persons
+    assert 0.8 * CFG.n_records < members.count() < 1.2 * CFG.n_records
+    assert 0.7 * CFG.n_orders < facts.count() < 1.3 * CFG.n_orders
+    assert 0.6 * CFG.n_events < events.count() < 1.4 * CFG.n_events
+
+
+def test_member_truth_covers_every_member_record(generated):
+    _, _, members, truth, *_ = generated
+    ids = members.where("member_id IS NOT NULL").select("source", "member_id").distinct()
+    assert ids.join(truth, ["source", "member_id"], "left_anti").count() == 0
+    assert truth.select("member_id").distinct().count() == truth.count()      # one person per record
+    dup_persons = truth.groupBy("person_id").count().where("count > 1").count()
+    assert dup_persons > 0                                                   # planted duplicates exist
+    assert truth.where("junk_email OR junk_phone").count() > 0               # and junk traps
+
+
+def test_planted_sessions_respect_the_30_minute_rule(generated):
+    *_, events = generated
+    ts = events.select("anonymous_id", "session_key", F.unix_timestamp(F.to_timestamp("event_ts")).alias("t")) \
+        .where("t IS NOT NULL")
+    by_visitor = Window.partitionBy("anonymous_id").orderBy("t", "session_key")
+    gaps = ts.select("*", F.lag("t").over(by_visitor).alias("prev_t"),
+                     F.lag("session_key").over(by_visitor).alias("prev_session"))
+    inside = gaps.where("prev_session = session_key").agg(F.max(F.col("t") - F.col("prev_t"))).first()[0]
+    between = gaps.where("prev_session != session_key").agg(F.min(F.col("t") - F.col("prev_t"))).first()[0]
+    assert inside < SESSION_GAP_S < between
+
+
+def test_purchases_point_at_orders_and_logins_at_members(generated):
+    _, _, members, _, facts, _, events = generated
+    purchases = events.where("event_type = 'purchase'")
+    assert purchases.count() > 0
+    assert purchases.join(facts, "order_id", "left_anti").count() == 0
+    logged = events.where("member_id IS NOT NULL").select("member_id").distinct()
+    assert logged.count() > 0
+    assert logged.join(members.select("member_id"), "member_id", "left_anti").count() == 0
+
+
+def test_planted_patterns_are_frequent(spark, generated):
+    gen, *_, items, _ = generated
+    first = gen.patterns()[0]
+    baskets = items.groupBy("order_id").agg(F.collect_set("product_idx").alias("b"))
+    together = baskets.where(F.array_contains("b", first[0]) & F.array_contains("b", first[1])).count()
+    assert together >= 0.5 * baskets.count() * CFG.pattern_rate / CFG.n_patterns
+
+
+def test_churn_labels_follow_orders(spark, generated):
+    gen, *_, facts, _, _ = generated
+    labels = gen.churn_truth(facts)
+    assert labels.count() > 0
+    assert 0.05 < labels.where("churned").count() / labels.count() < 0.95
+    cutoff = CFG.epoch(CFG.cutoff) + 86400
+    later = facts.where((F.col("status") == "completed") & (F.col("order_epoch") >= cutoff)
+                        & (F.col("order_epoch") < cutoff + 90 * 86400)).select("person_id").distinct()
+    assert labels.where("churned").join(later, "person_id").count() == 0
