@@ -53,7 +53,7 @@ def test_member_truth_covers_every_member_record(generated):
 
 def test_planted_sessions_respect_the_30_minute_rule(generated):
     *_, events = generated
-    ts = events.select("anonymous_id", "session_key", F.unix_timestamp(F.to_timestamp("event_ts")).alias("t")) \
+    ts = events.select("anonymous_id", "session_key", F.unix_timestamp(F.col("event_ts").try_cast("timestamp")).alias("t")) \
         .where("t IS NOT NULL")
     by_visitor = Window.partitionBy("anonymous_id").orderBy("t", "session_key")
     gaps = ts.select("*", F.lag("t").over(by_visitor).alias("prev_t"),
