@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-
 from memberlake.cli import PIPELINE, pipeline_steps
 from memberlake.jobs.common import InputError
 

@@ -11,7 +11,7 @@ import sys
 from types import ModuleType
 from typing import Sequence
 
-from memberlake.jobs import clean, generate, ingest
+from memberlake.jobs import clean, generate, identity, ingest
 from memberlake.jobs.common import (
     InputError,
     add_common_arguments,
@@ -24,7 +24,7 @@ from memberlake.jobs.common import (
 log = logging.getLogger(__name__)
 
 # The pipeline, in dependency order. Later areas append their jobs here.
-PIPELINE: list[ModuleType] = [ingest, clean]
+PIPELINE: list[ModuleType] = [ingest, clean, identity]
 JOBS: dict[str, ModuleType] = {job.NAME: job for job in [generate, *PIPELINE]}
 
 
@@ -55,6 +55,7 @@ def _build_parser() -> argparse.ArgumentParser:
     pipe.add_argument("--from", dest="start", help="start the pipeline at this job")
     add_entities_argument(pipe)
     pipe.add_argument("--full", action="store_true", help="clean: rebuild silver from all of bronze")
+    pipe.add_argument("--force", action="store_true", help="identity: recompute even if silver is unchanged")
     add_common_arguments(pipe)
     export = subs.add_parser("export", help="write a table to CSV or Parquet files (e.g. an audience)")
     export.add_argument("table", help="logical table name, e.g. silver_members")
@@ -63,6 +64,10 @@ def _build_parser() -> argparse.ArgumentParser:
     export.add_argument("--where", help="SQL filter, e.g. \"country = 'US'\"")
     export.add_argument("--columns", type=_split, help="comma-separated columns to keep")
     add_common_arguments(export)
+    evaluate = subs.add_parser("evaluate", help="score an area against the generator's ground truth")
+    evaluate.add_argument("area", choices=["identity"])
+    evaluate.add_argument("--truth", metavar="DIR", help="ground-truth folder (default: <landing>/_truth)")
+    add_common_arguments(evaluate)
     tables = subs.add_parser("tables", help="list the lakehouse tables with row counts and Delta versions")
     add_common_arguments(tables)
     runs = subs.add_parser("runs", help="list recent job runs and failures")
@@ -154,7 +159,30 @@ def list_runs(spark, settings, args: argparse.Namespace) -> None:
         sys.stdout.write(line + (f"  wrote {written}" if written else "") + (f"\n    error: {r.error}" if r.error else "") + "\n")
 
 
-COMMANDS = {"pipeline": run_pipeline, "export": export_table, "tables": list_tables, "runs": list_runs}
+def evaluate_area(spark, settings, args: argparse.Namespace) -> dict[str, float]:
+    import json
+
+    from pyspark.sql import functions as F
+
+    from memberlake.identity.evaluate import pairwise_metrics
+    from memberlake.io.delta import Lakehouse
+
+    truth_dir = args.truth or (f"{settings.landing.path}/_truth" if settings.landing.path else None)
+    if not truth_dir:
+        raise InputError("--truth DIR is required (or --landing DIR holding _truth/)")
+    lake = Lakehouse.from_settings(settings)
+    if not lake.exists(spark, "identity_graph"):
+        raise InputError("identity_graph not found: run `memberlake identity` first")
+    truth = spark.read.parquet(f"{truth_dir}/members").select(
+        F.concat_ws(":", "source", "member_id").alias("record"), F.col("person_id").alias("true"))
+    predicted = lake.read(spark, "identity_graph").where("id_type = 'member'").select(
+        F.col("value").alias("record"), F.col("person_id").alias("pred"))
+    metrics = pairwise_metrics(predicted, truth)
+    sys.stdout.write(json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
+COMMANDS = {"evaluate": evaluate_area, "pipeline": run_pipeline, "export": export_table, "tables": list_tables, "runs": list_runs}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -91,6 +91,19 @@ class GenerateSettings(_Strict):
         return self
 
 
+class IdentitySettings(_Strict):
+    # Identifier values never used to link records, per identifier type (regexes, full match).
+    blocked: dict[str, list[str]] = {}
+    # An email or phone seen on more member records than this within one source is shared
+    # (a family inbox, a shop's phone): all its edges are dropped and audited.
+    max_members_per_source: dict[str, int] = {"email": 1, "phone": 1}
+    # A device seen with more cookies than this is shared (a family tablet, a kiosk).
+    max_cookies_per_device: int = Field(default=4, ge=1)
+    # Components above this size are reported in identity_audit.
+    max_component_size: int = Field(default=200, ge=2)
+    max_rounds: int = Field(default=60, ge=1)
+
+
 class Settings(_Strict):
     env: Env = "local"
     storage: StorageSettings = StorageSettings()
@@ -98,6 +111,7 @@ class Settings(_Strict):
     spark: SparkSettings = SparkSettings()
     clean: CleanSettings = CleanSettings()
     generate: GenerateSettings = GenerateSettings()
+    identity: IdentitySettings = IdentitySettings()
 
     def require(self, *keys: str) -> None:
         """Fail fast when a value a job needs is missing (e.g. ``landing.path`` on a cluster)."""

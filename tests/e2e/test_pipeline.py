@@ -42,6 +42,7 @@ def _landing_counts(spark, landing) -> dict[str, int]:
 
 def _versions(spark, lake: Lakehouse) -> dict[str, int]:
     names = [Tables.QUARANTINE] + [Tables.bronze(e) for e in ENTITIES] + [Tables.silver(e) for e in ENTITIES]
+    names += ["identity_graph", "person"]
     return {n: lake.version(spark, n) for n in names}
 
 
@@ -95,6 +96,29 @@ def test_dq_metrics_and_job_runs_are_recorded(spark, lake_dirs):
     assert uniq.value == 1.0
     completeness = dq.where("metric = 'completeness' AND table = 'silver_members' AND column = 'member_id'").first()
     assert completeness.value == 1.0
+
+
+def test_identity_stitches_generated_duplicates_without_merging_traps(spark, lake_dirs, capsys):
+    landing, lakehouse = lake_dirs
+    lake = _lake(lakehouse)
+    for table in ("identity_edges", "identity_graph", "identity_audit", "person"):
+        assert lake.exists(spark, table), table
+    graph = lake.read(spark, "identity_graph")
+    assert graph.groupBy("id_type", "value").count().where("count > 1").count() == 0   # one person per identifier
+    audit_reasons = {r.reason for r in lake.read(spark, "identity_audit").select("reason").distinct().collect()}
+    assert any(r.startswith("blocked:email") for r in audit_reasons)
+    assert cli.main(["evaluate", "identity", "--landing", str(landing), "--lakehouse", str(lakehouse)]) == 0
+    import json
+
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["f1"] > 0.9 and metrics["precision"] > 0.9
+    assert metrics["persons_in_at_most_two_ids"] > 0.98
+    # junk values are shared by unrelated people: no person may hold two records whose only
+    # common identifier is a junk email
+    junk = spark.read.parquet(str(landing / "_truth" / "members")).where("junk_email").select(
+        F.concat_ws(":", "source", "member_id").alias("value"), F.col("person_id").alias("true"))
+    joined = graph.where("id_type = 'member'").join(junk, "value")
+    assert joined.groupBy("person_id").agg(F.countDistinct("true").alias("n")).where("n > 1").count() == 0
 
 
 def test_rerun_changes_nothing(spark, lake_dirs):

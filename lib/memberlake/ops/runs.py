@@ -106,3 +106,18 @@ def _append(spark: SparkSession, lakehouse: Lakehouse, row: tuple) -> None:
         lakehouse.append(spark.createDataFrame([row], JOB_RUNS_SCHEMA), Tables.JOB_RUNS)
     except Exception:  # the run record must never hide the job's own error
         log.exception("could not record the run in %s", Tables.JOB_RUNS)
+
+
+def last_versions_read(spark: SparkSession, lake: Lakehouse, job: str) -> dict[str, int] | None:
+    """Delta versions the last successful run of ``job`` read (None if it never succeeded).
+
+    Jobs that recompute their output from whole tables use it to skip a run whose inputs have
+    not changed, so a re-run changes nothing.
+    """
+    if not lake.exists(spark, Tables.JOB_RUNS):
+        return None
+    from pyspark.sql import functions as F
+
+    row = (lake.read(spark, Tables.JOB_RUNS).where((F.col("job") == job) & (F.col("status") == "succeeded"))
+           .orderBy(F.col("ended_at").desc()).select("versions_read").first())
+    return dict(row["versions_read"]) if row and row["versions_read"] is not None else None

@@ -1,0 +1,35 @@
+"""Identity quality against ground truth: pairwise precision/recall/F1 over member records,
+split and over-merged true persons, largest component."""
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+
+def _pairs(df: DataFrame, *keys: str) -> int:
+    row = df.groupBy(*keys).count().agg(F.sum(F.col("count") * (F.col("count") - 1) / 2).alias("p")).first()
+    return int(row["p"] or 0)
+
+
+def pairwise_metrics(predicted: DataFrame, truth: DataFrame) -> dict[str, float]:
+    """``predicted``: (record, pred); ``truth``: (record, true). Records in both are scored."""
+    joined = predicted.join(truth, "record", "inner").cache()
+    together, predicted_pairs, true_pairs = _pairs(joined, "pred", "true"), _pairs(joined, "pred"), _pairs(joined, "true")
+    precision = together / predicted_pairs if predicted_pairs else 1.0
+    recall = together / true_pairs if true_pairs else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    per_true = joined.groupBy("true").agg(F.countDistinct("pred").alias("ids"))
+    per_pred = joined.groupBy("pred").agg(F.countDistinct("true").alias("persons"))
+    counts = per_true.agg(F.count(F.lit(1)).alias("n"), F.sum((F.col("ids") > 1).cast("int")).alias("split"),
+                          F.sum((F.col("ids") <= 2).cast("int")).alias("at_most_two")).first()
+    merged = per_pred.where(F.col("persons") > 1).count()
+    largest = joined.groupBy("pred").count().agg(F.max("count")).first()[0] or 0
+    records = joined.count()
+    joined.unpersist()
+    return {
+        "records": records, "true_persons": int(counts["n"]), "precision": precision, "recall": recall, "f1": f1,
+        "true_pairs": true_pairs, "predicted_pairs": predicted_pairs,
+        "split_persons": int(counts["split"] or 0),
+        "persons_in_at_most_two_ids": (counts["at_most_two"] or 0) / counts["n"] if counts["n"] else 1.0,
+        "overmerged_ids": merged, "largest_cluster_records": int(largest),
+    }

@@ -1,0 +1,102 @@
+"""identity: silver members, orders and events -> identity graph, persons and audit.
+
+Deterministic stitching: identifiers seen together in a row are linked, guards drop links that
+would merge different people (audited), connected components become persons. The whole graph
+is recomputed from silver; a run whose silver inputs have not changed since the last successful
+run is skipped, so re-running changes nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from memberlake.contract import Tables
+from memberlake.identity.clusters import person_graph
+from memberlake.identity.graph import apply_guards, member_node, observed_edges
+from memberlake.io.delta import Lakehouse
+from memberlake.jobs.common import InputError, job_main
+from memberlake.ops.runs import Run, last_versions_read, recorded_run
+from memberlake.settings import Settings
+
+NAME = "identity"
+HELP = "Stitch member records, e-mails, phones, devices and cookies into one person_id."
+log = logging.getLogger(__name__)
+
+INPUTS = ("members", "orders", "events")
+GOLDEN_FIELDS = ["first_name", "last_name", "gender", "birth_date", "email", "phone", "street", "city",
+                 "postcode", "state", "country", "marketing_opt_in"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--force", action="store_true", help="recompute even if silver has not changed")
+
+
+def golden_records(members: DataFrame, graph: DataFrame) -> DataFrame:
+    """One row per person: each field's most recent non-null value across its member records."""
+    member_ids = graph.where(F.col("id_type") == "member").select(F.col("value").alias("member_key"), "person_id")
+    keyed = members.select("*", member_node(F.col("source"), F.col("member_id")).alias("member_key"))
+    joined = keyed.join(member_ids, "member_key", "inner")
+    fields = [F.max_by(F.col(f), F.when(F.col(f).isNotNull(), F.col("_version"))).alias(f) for f in GOLDEN_FIELDS]
+    return joined.groupBy("person_id").agg(
+        *fields,
+        F.min("registered_at").alias("first_registered_at"),
+        F.array_sort(F.collect_set("member_key")).alias("member_records"),
+        F.array_sort(F.collect_set("source")).alias("sources"),
+    )
+
+
+def _read_inputs(spark: SparkSession, lake: Lakehouse, run: Run) -> dict[str, DataFrame | None]:
+    frames: dict[str, DataFrame | None] = {}
+    for name in INPUTS:
+        table = Tables.silver(name)
+        if lake.exists(spark, table):
+            run.read(table, version=lake.version(spark, table))
+            frames[name] = lake.read(spark, table)
+        else:
+            frames[name] = None
+    if frames["members"] is None and frames["orders"] is None and frames["events"] is None:
+        raise InputError("identity needs silver members, orders or events: run ingest and clean first")
+    return frames
+
+
+def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> None:
+    lake = Lakehouse.from_settings(settings)
+    with recorded_run(spark, lake, NAME, {"force": getattr(args, "force", False)}) as run_:
+        frames = _read_inputs(spark, lake, run_)
+        if not getattr(args, "force", False) and last_versions_read(spark, lake, NAME) == run_.versions_read:
+            run_.stage("silver unchanged since the last identity run: nothing to do")
+            return
+        edges = observed_edges(frames["members"], frames["orders"], frames["events"]).localCheckpoint()
+        kept, dropped = apply_guards(edges, settings.identity)
+        kept, dropped = kept.localCheckpoint(), dropped.localCheckpoint()
+        run_.stage("%d distinct edges, %d dropped by guards", edges.count(), dropped.count())
+        members = frames["members"]
+        extra = (members.select(F.lit("member").alias("id_type"), member_node(F.col("source"), F.col("member_id")).alias("value"))
+                 if members is not None else spark.createDataFrame([], "id_type string, value string"))
+        graph = person_graph(kept.select("src_type", "src_value", "dst_type", "dst_value"), extra,
+                             settings.identity.max_rounds).localCheckpoint()
+        run_.stage("graph: %d identifiers", graph.count())
+        oversized = (graph.where(F.col("component_size") > settings.identity.max_component_size)
+                     .groupBy("person_id").agg(F.max("component_size").alias("size")))
+        audit = dropped.select(
+            "src_type", "src_value", "dst_type", "dst_value", "origin", "reason",
+        ).unionByName(oversized.select(
+            F.lit("person").alias("src_type"), F.col("person_id").alias("src_value"), F.lit(None).cast("string").alias("dst_type"),
+            F.lit(None).cast("string").alias("dst_value"), F.lit("identity").alias("origin"),
+            F.concat(F.lit("component_size:"), F.col("size").cast("string")).alias("reason")))
+        outputs = {"identity_edges": kept, "identity_audit": audit, "identity_graph": graph}
+        if members is not None:
+            outputs["person"] = golden_records(members, graph)
+        for table, df in outputs.items():
+            lake.overwrite(df, table)
+            run_.wrote(table, lake.read(spark, table).count(), lake.version(spark, table))
+        run_.stage("persons: %d", lake.read(spark, "identity_graph").select("person_id").distinct().count())
+
+
+def main(argv: list[str] | None = None) -> int:
+    import sys
+
+    return job_main(sys.modules[__name__], argv)
