@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 
 import pytest
+
 from memberlake.settings import Settings, load_settings, with_overrides
 from memberlake.spark import PrerequisiteError, check_java
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+
 from memberlake.cli import PIPELINE, pipeline_steps
 from memberlake.jobs.common import InputError
 
@@ -11,10 +12,10 @@ def names(steps):
 
 
 def test_pipeline_order_only_and_from():
-    assert names(pipeline_steps(None, None)) == [j.NAME for j in PIPELINE] == ["ingest", "clean"]
+    assert names(pipeline_steps(None, None)) == [j.NAME for j in PIPELINE] == ["ingest", "clean", "identity"]
     assert names(pipeline_steps(["clean"], None)) == ["clean"]
-    assert names(pipeline_steps(None, "clean")) == ["clean"]
-    assert names(pipeline_steps(["clean", "ingest"], None)) == ["ingest", "clean"]   # dependency order kept
+    assert names(pipeline_steps(None, "clean")) == ["clean", "identity"]
+    assert names(pipeline_steps(["identity", "ingest"], None)) == ["ingest", "identity"]   # dependency order kept
 
 
 def test_unknown_job_names_are_refused():

@@ -4,10 +4,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
+from pyspark.sql import functions as F
+
 from memberlake.clean.entities import REASONS, VERSION, is_newer, latest_per_key, standardise
 from memberlake.contract import ENTITIES, EVENTS, MEMBERS, ORDER_ITEMS, ORDERS
 from memberlake.settings import load_settings
-from pyspark.sql import functions as F
 
 SETTINGS = load_settings("local")
 INGESTED = datetime(2024, 6, 1, 12, 0)

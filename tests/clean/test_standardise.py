@@ -1,8 +1,9 @@
 """Column standardisers: hand-written expectations per rule."""
 from __future__ import annotations
 
-from memberlake.clean import standardise as S
 from pyspark.sql import functions as F
+
+from memberlake.clean import standardise as S
 
 
 def _apply(spark, values, fn):

@@ -9,10 +9,11 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from pyspark.sql import functions as F
+
 from memberlake import cli
 from memberlake.contract import ENTITIES, Tables
 from memberlake.io.delta import Lakehouse
-from pyspark.sql import functions as F
 
 SCALE = "0.001"
 

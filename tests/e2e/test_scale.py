@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import pytest
+from pyspark.sql import functions as F
+
 from memberlake import cli
 from memberlake.contract import ENTITIES, Tables
 from memberlake.io.delta import Lakehouse
-from pyspark.sql import functions as F
 
 
 @pytest.mark.slow

@@ -5,9 +5,10 @@ from dataclasses import replace
 from datetime import date
 
 import pytest
-from memberlake.generate.synth import GenConfig, Generator
 from pyspark.sql import Window
 from pyspark.sql import functions as F
+
+from memberlake.generate.synth import GenConfig, Generator
 
 CFG = GenConfig(scale=0.0005, seed=11, start=date(2023, 1, 1), cutoff=date(2024, 9, 30), end=date(2024, 12, 31))
 SESSION_GAP_S = 30 * 60

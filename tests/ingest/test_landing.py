@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
+
 from memberlake.contract import MEMBERS, ORDERS, SOURCE_FILE
 from memberlake.io.landing import CORRUPT, list_entity_files, read_entity
 from memberlake.settings import LandingSettings, SettingsError

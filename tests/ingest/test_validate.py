@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from pyspark.sql import functions as F
+
 from memberlake.contract import EVENTS, ORDER_ITEMS, ORDERS
 from memberlake.ingest.validate import REASONS, accepted, rejected, validate, with_lineage
 from memberlake.io.landing import CORRUPT
 from memberlake.settings import LandingSettings
-from pyspark.sql import functions as F
 
 LANDING = LandingSettings(null_values=["", "null", "n/a"])
 NOW = datetime(2024, 5, 1, tzinfo=timezone.utc)

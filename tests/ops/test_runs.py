@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+
 from memberlake.contract import Tables
 from memberlake.io.delta import Lakehouse
 from memberlake.ops.runs import recorded_run

@@ -5,9 +5,10 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
+from pyspark.sql import functions as F
+
 from memberlake.parsing import blank_to_null, parse_bool, parse_date, parse_int, parse_money, parse_timestamp
 from memberlake.settings import LandingSettings
-from pyspark.sql import functions as F
 
 LANDING = LandingSettings(
     timezone="America/New_York",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+
 from memberlake.settings import SettingsError, load_settings, parse_override, with_overrides
 
 
