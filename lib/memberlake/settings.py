@@ -97,6 +97,9 @@ class IdentitySettings(_Strict):
     # An email or phone seen on more member records than this within one source is shared
     # (a family inbox, a shop's phone): all its edges are dropped and audited.
     max_members_per_source: dict[str, int] = {"email": 1, "phone": 1}
+    # An identifier whose member records carry more distinct values of another identifier than
+    # this is shared: an e-mail on records with two different phones is a household inbox.
+    conflicts: dict[str, dict[str, int]] = {"email": {"phone": 1}}
     # A device seen with more cookies than this is shared (a family tablet, a kiosk).
     max_cookies_per_device: int = Field(default=4, ge=1)
     # Components above this size are reported in identity_audit.

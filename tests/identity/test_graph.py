@@ -120,3 +120,17 @@ def test_pairwise_metrics_hand_computed(spark):
     assert (m["true_pairs"], m["predicted_pairs"]) == (3, 2)
     assert m["precision"] == 0.5 and abs(m["recall"] - 1 / 3) < 1e-12
     assert m["split_persons"] == 1 and m["overmerged_ids"] == 1 and m["largest_cluster_records"] == 2
+
+
+def test_household_email_with_conflicting_phones_does_not_merge(spark):
+    members = _members(spark, [
+        ("crm", "1", "home@x.com", "+12125550100", "Ann", "Ray", T0),
+        ("app", "2", "home@x.com", "+12125550199", "Bob", "Ray", T0),     # other person, other phone
+        ("web", "3", "home@x.com", None, "Ann", "Ray", T0),               # no phone: no conflict alone
+        ("crm", "7", "solo@x.com", "+13125550100", "Cy", "Fox", T0),
+        ("app", "8", "solo@x.com", "+13125550100", "Cy", "Fox", T0),      # same phone: still one person
+    ])
+    people, dropped = _persons(spark, members)
+    assert people[("member", "crm:1")] != people[("member", "app:2")]
+    assert people[("member", "crm:7")] == people[("member", "app:8")]
+    assert {r.reason for r in dropped.where("dst_value = 'home@x.com'").collect()} == {"shared:email:more_than_1_phone"}

@@ -107,6 +107,14 @@ def shared_nodes(edges: DataFrame, settings: IdentitySettings) -> DataFrame:
                 .where(F.col("n") > limit).select("dst_value").distinct())
         frames.append(over.select(F.lit(kind).alias("id_type"), F.col("dst_value").alias("value"),
                                   F.lit(f"shared:{kind}:more_than_{limit}_members_per_source").alias("reason")))
+    for kind, others in settings.conflicts.items():
+        for other, limit in others.items():
+            mine = member_side.where(F.col("dst_type") == kind).select("src_value", F.col("dst_value").alias("value"))
+            theirs = member_side.where(F.col("dst_type") == other).select("src_value", F.col("dst_value").alias("other"))
+            over = (mine.join(theirs, "src_value", "inner").groupBy("value")
+                    .agg(F.countDistinct("other").alias("n")).where(F.col("n") > limit))
+            frames.append(over.select(F.lit(kind).alias("id_type"), "value",
+                                      F.lit(f"shared:{kind}:more_than_{limit}_{other}").alias("reason")))
     devices = (edges.where((F.col("src_type") == "cookie") & (F.col("dst_type") == "device"))
                .groupBy("dst_value").agg(F.countDistinct("src_value").alias("n"))
                .where(F.col("n") > settings.max_cookies_per_device))
