@@ -136,6 +136,8 @@ def test_new_file_adds_only_its_rows(spark, lake_dirs, tmp_path):
     landing, lakehouse = lake_dirs
     lake = _lake(lakehouse)
     existing = lake.read(spark, Tables.silver("members")).orderBy("member_id").first()
+    ids_before = {r.value: r.person_id for r in
+                  lake.read(spark, "identity_graph").where("id_type = 'member'").collect()}
     bronze_before = lake.read(spark, Tables.bronze("members")).count()
     silver_before = lake.read(spark, Tables.silver("members")).count()
     header = "member_id,source,first_name,last_name,email,updated_at"
@@ -152,6 +154,11 @@ def test_new_file_adds_only_its_rows(spark, lake_dirs, tmp_path):
         assert silver.count() == silver_before + 2
         assert silver.where(F.col("member_id") == existing.member_id).first().first_name == "Renamed"
         assert silver.where("member_id = 'NEW-1'").first().first_name == "New"   # the stale row lost
+        ids_after = {r.value: r.person_id for r in
+                     lake.read(spark, "identity_graph").where("id_type = 'member'").collect()}
+        assert "crm:NEW-1" in ids_after and "crm:NEW-2" in ids_after
+        kept = sum(ids_after[k] == v for k, v in ids_before.items())
+        assert kept == len(ids_before)                 # nobody's person_id changed
     finally:
         (landing / "members_update.csv").unlink()
 

@@ -33,7 +33,7 @@ def _persons(spark, members, orders=None, events=None):
     kept, dropped = apply_guards(edges, IDENTITY)
     extra = members.select(F.lit("member").alias("id_type"), F.concat_ws(":", "source", "member_id").alias("value"))
     graph = person_graph(kept.select("src_type", "src_value", "dst_type", "dst_value"), extra)
-    people = {(r.id_type, r.value): r.person_id for r in graph.collect()}
+    people = {(r.id_type, r.value): r.fresh_id for r in graph.collect()}
     return people, dropped
 
 

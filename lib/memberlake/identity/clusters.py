@@ -14,11 +14,12 @@ def nodes_of(edges: DataFrame) -> DataFrame:
 
 
 def person_graph(edges: DataFrame, extra_nodes: DataFrame, max_rounds: int = 60) -> DataFrame:
-    """``(id_type, value, person_id, component_size)`` for every node of ``edges`` and ``extra_nodes``.
+    """``(id_type, value, component, fresh_id, component_size)`` for every node of ``edges`` and
+    ``extra_nodes``.
 
-    ``person_id`` is derived from the component's smallest member record (or smallest node when
-    it has none), so the same input always gives the same ids. (Keeping ids stable when
-    components merge or split is the id-history step, not done here.)
+    ``fresh_id`` is the id a brand-new person gets: derived from the component's smallest member
+    record (or smallest node when it has none), so the same input always gives the same ids.
+    ``stable_ids.carry_over_ids`` decides which components keep an earlier id instead.
     """
     nodes = nodes_of(edges).unionByName(extra_nodes.select("id_type", "value")).distinct()
     ids = nodes.select("*", F.monotonically_increasing_id().alias("nid")).localCheckpoint()
@@ -34,7 +35,7 @@ def person_graph(edges: DataFrame, extra_nodes: DataFrame, max_rounds: int = 60)
         F.min(F.concat_ws(":", "id_type", "value")).over(whole),
     )
     return labelled.select(
-        "id_type", "value",
-        F.concat(F.lit("P"), F.substring(F.sha2(key, 256), 1, 16)).alias("person_id"),
+        "id_type", "value", "component",
+        F.concat(F.lit("P"), F.substring(F.sha2(key, 256), 1, 16)).alias("fresh_id"),
         F.count(F.lit(1)).over(whole).alias("component_size"),
     )

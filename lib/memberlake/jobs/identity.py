@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 from memberlake.contract import Tables
 from memberlake.identity.clusters import person_graph
 from memberlake.identity.graph import apply_guards, member_node, observed_edges
+from memberlake.identity.stable_ids import carry_over_ids
 from memberlake.io.delta import Lakehouse
 from memberlake.jobs.common import InputError, job_main
 from memberlake.ops.runs import Run, last_versions_read, recorded_run
@@ -48,6 +49,38 @@ def golden_records(members: DataFrame, graph: DataFrame) -> DataFrame:
     )
 
 
+def stable_graph(spark: SparkSession, lake: Lakehouse, components: DataFrame, run: Run) -> tuple[DataFrame, DataFrame]:
+    """This run's graph with ids carried over from the last one, and the merges/splits."""
+    previous = (lake.read(spark, "identity_graph").select("id_type", "value", "person_id").localCheckpoint()
+                if lake.exists(spark, "identity_graph") else None)
+    registry = lake.read(spark, "person_registry").localCheckpoint() if lake.exists(spark, "person_registry") else None
+    assigned, history = carry_over_ids(components, previous, registry)
+    graph = components.join(assigned, "component", "inner").select(
+        "id_type", "value", "person_id", "component_size").localCheckpoint()
+    return graph, history.localCheckpoint()
+
+
+def registry_after(spark: SparkSession, lake: Lakehouse, graph: DataFrame, run: Run) -> DataFrame:
+    """Every person id ever issued with the time it was first seen (decides which id survives)."""
+    current = graph.select("person_id").distinct().select("person_id", F.current_timestamp().alias("first_seen"))
+    if not lake.exists(spark, "person_registry"):
+        return current.localCheckpoint()
+    before = lake.read(spark, "person_registry")
+    return before.unionByName(current.join(before, "person_id", "left_anti")).localCheckpoint()
+
+
+def id_map_after(spark: SparkSession, lake: Lakehouse, history: DataFrame) -> DataFrame:
+    """old person_id -> current person_id, following chains of merges."""
+    merges = history.where(F.col("change") == "merged").select("old_id", "new_id")
+    if lake.exists(spark, "person_id_map"):
+        before = lake.read(spark, "person_id_map")
+        moved = before.join(merges.withColumnRenamed("old_id", "current_id"), "current_id", "left").select(
+            "old_id", F.coalesce("new_id", "current_id").alias("current_id"))
+    else:
+        moved = spark.createDataFrame([], "old_id string, current_id string")
+    return moved.unionByName(merges.select("old_id", F.col("new_id").alias("current_id"))).distinct().localCheckpoint()
+
+
 def _read_inputs(spark: SparkSession, lake: Lakehouse, run: Run) -> dict[str, DataFrame | None]:
     frames: dict[str, DataFrame | None] = {}
     for name in INPUTS:
@@ -76,9 +109,10 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
         members = frames["members"]
         extra = (members.select(F.lit("member").alias("id_type"), member_node(F.col("source"), F.col("member_id")).alias("value"))
                  if members is not None else spark.createDataFrame([], "id_type string, value string"))
-        graph = person_graph(kept.select("src_type", "src_value", "dst_type", "dst_value"), extra,
-                             settings.identity.max_rounds).localCheckpoint()
-        run_.stage("graph: %d identifiers", graph.count())
+        components = person_graph(kept.select("src_type", "src_value", "dst_type", "dst_value"), extra,
+                                  settings.identity.max_rounds).localCheckpoint()
+        graph, history = stable_graph(spark, lake, components, run_)
+        run_.stage("graph: %d identifiers, %d id changes (merges and splits)", graph.count(), history.count())
         oversized = (graph.where(F.col("component_size") > settings.identity.max_component_size)
                      .groupBy("person_id").agg(F.max("component_size").alias("size")))
         audit = dropped.select(
@@ -87,12 +121,16 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
             F.lit("person").alias("src_type"), F.col("person_id").alias("src_value"), F.lit(None).cast("string").alias("dst_type"),
             F.lit(None).cast("string").alias("dst_value"), F.lit("identity").alias("origin"),
             F.concat(F.lit("component_size:"), F.col("size").cast("string")).alias("reason")))
-        outputs = {"identity_edges": kept, "identity_audit": audit, "identity_graph": graph}
+        outputs = {"identity_edges": kept, "identity_audit": audit, "identity_graph": graph,
+                   "person_registry": registry_after(spark, lake, graph, run_),
+                   "person_id_map": id_map_after(spark, lake, history)}
         if members is not None:
             outputs["person"] = golden_records(members, graph)
         for table, df in outputs.items():
             lake.overwrite(df, table)
             run_.wrote(table, lake.read(spark, table).count(), lake.version(spark, table))
+        lake.append(history.select("*", F.lit(run_.run_id).alias("run_id"), F.current_timestamp().alias("changed_at")),
+                    "person_id_history")
         run_.stage("persons: %d", lake.read(spark, "identity_graph").select("person_id").distinct().count())
 
 
