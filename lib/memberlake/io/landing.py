@@ -41,12 +41,11 @@ class LandingFile:
 
 
 def file_format(name: str) -> str | None:
+    """csv / json / parquet from the file name (a compression suffix is looked through)."""
     lower = name.lower()
     for suffix in _COMPRESSION:
         if lower.endswith(suffix):
             lower = lower[: -len(suffix)]
-    if lower.startswith("part-") and "." not in lower:
-        return None
     for ext, fmt in FORMATS.items():
         if lower.endswith(ext):
             return fmt

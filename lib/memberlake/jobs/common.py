@@ -18,7 +18,6 @@ from memberlake.settings import ENVIRONMENTS, Settings, SettingsError, load_sett
 log = logging.getLogger(__name__)
 
 EXIT_BAD_INPUT = 2
-EXIT_FAILED = 1
 
 
 class InputError(ValueError):
