@@ -5,12 +5,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from memberlake.identity.components import connected_components
-
-
-def nodes_of(edges: DataFrame) -> DataFrame:
-    src = edges.select(F.col("src_type").alias("id_type"), F.col("src_value").alias("value"))
-    dst = edges.select(F.col("dst_type").alias("id_type"), F.col("dst_value").alias("value"))
-    return src.unionByName(dst)
+from memberlake.identity.graph import nodes_of
 
 
 def person_graph(edges: DataFrame, extra_nodes: DataFrame, max_rounds: int = 60) -> DataFrame:

@@ -77,10 +77,11 @@ def observed_edges(members: DataFrame | None, orders: DataFrame | None, events: 
     )
 
 
-def _nodes(edges: DataFrame) -> DataFrame:
+def nodes_of(edges: DataFrame) -> DataFrame:
+    """(id_type, value) of both ends of every edge (not de-duplicated)."""
     src = edges.select(F.col("src_type").alias("id_type"), F.col("src_value").alias("value"))
     dst = edges.select(F.col("dst_type").alias("id_type"), F.col("dst_value").alias("value"))
-    return src.unionByName(dst).distinct()
+    return src.unionByName(dst)
 
 
 def blocked_nodes(edges: DataFrame, settings: IdentitySettings) -> DataFrame:
@@ -89,7 +90,7 @@ def blocked_nodes(edges: DataFrame, settings: IdentitySettings) -> DataFrame:
         (F.col("id_type") == kind) & F.col("value").rlike("^(?:" + "|".join(f"(?:{p})" for p in patterns) + ")$")
         for kind, patterns in settings.blocked.items() if patterns
     ]
-    nodes = _nodes(edges)
+    nodes = nodes_of(edges).distinct()
     if not conditions:
         return nodes.where(F.lit(False)).select("id_type", "value", F.lit("").alias("reason"))
     matched = reduce(lambda a, b: a | b, conditions)
