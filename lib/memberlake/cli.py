@@ -117,7 +117,7 @@ def list_tables(spark, settings, args: argparse.Namespace) -> list[tuple[str, in
     from memberlake.io.delta import Lakehouse
 
     lake = Lakehouse.from_settings(settings)
-    names = _table_names(spark, lake)
+    names = lake.table_names(spark)
     rows = []
     for name in names:
         rows.append((name, lake.read(spark, name).count(), lake.version(spark, name)))
@@ -125,18 +125,6 @@ def list_tables(spark, settings, args: argparse.Namespace) -> list[tuple[str, in
     out = [f"{'table':<{width}}  {'rows':>12}  version", *[f"{n:<{width}}  {c:>12}  {v}" for n, c, v in rows]]
     sys.stdout.write("\n".join(out) + f"\n({len(rows)} tables under {lake.location('').rstrip('/.')})\n")
     return rows
-
-
-def _table_names(spark, lake) -> list[str]:
-    if lake.catalog_mode:
-        return sorted(t.name for t in spark.catalog.listTables(f"{lake.catalog}.{lake.schema}"))
-    jvm = spark.sparkContext._jvm
-    root = jvm.org.apache.hadoop.fs.Path(lake.root)
-    fs = root.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    if not fs.exists(root):
-        return []
-    names = [s.getPath().getName() for s in fs.listStatus(root) if s.isDirectory()]
-    return sorted(n for n in names if lake.exists(spark, n))
 
 
 def list_runs(spark, settings, args: argparse.Namespace) -> None:

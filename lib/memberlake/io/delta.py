@@ -31,6 +31,12 @@ def absolute(path: str) -> str:
     return os.path.abspath(path)
 
 
+def sql_in(column: str, values: list[str]) -> str:
+    """``column IN ('a', 'b')`` with the values quoted and escaped, for replaceWhere predicates."""
+    quoted = ", ".join("'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'" for v in sorted(set(values)))
+    return f"{column} IN ({quoted})"
+
+
 @dataclass(frozen=True)
 class Lakehouse:
     """Resolves logical table names to a Delta path or a catalog table name."""
@@ -81,6 +87,17 @@ class Lakehouse:
                 return spark.sql(f"SELECT * FROM {self.location(name)} VERSION AS OF {version}")
             return spark.table(self.location(name))
         return reader.load(self.location(name))
+
+    def table_names(self, spark: SparkSession) -> list[str]:
+        """Logical names of the Delta tables that exist (folders under the root, or the schema)."""
+        if self.catalog_mode:
+            return sorted(t.name for t in spark.catalog.listTables(f"{self.catalog}.{self.schema}"))
+        root = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(self.root)
+        fs = root.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+        if not fs.exists(root):
+            return []
+        names = [s.getPath().getName() for s in fs.listStatus(root) if s.isDirectory()]
+        return sorted(n for n in names if self.exists(spark, n))
 
     def delta_table(self, spark: SparkSession, name: str) -> DeltaTable:
         if self.catalog_mode:

@@ -19,7 +19,7 @@ from pyspark.sql import types as T
 
 from memberlake.clean.entities import RAW, REASONS, VERSION, is_newer, latest_per_key, standardise
 from memberlake.contract import BATCH_ID, ENTITIES, FLAGS, INGESTED_AT, RECORD_HASH, SOURCE_FILE, Entity, Tables
-from memberlake.io.delta import Lakehouse
+from memberlake.io.delta import Lakehouse, sql_in
 from memberlake.jobs.common import add_entities_argument, check_entities, job_main
 from memberlake.ops.quality import Metric, metrics_frame, profile
 from memberlake.ops.runs import Run, recorded_run
@@ -88,7 +88,7 @@ def clean_entity(spark: SparkSession, lake: Lakehouse, settings: Settings, run: 
         rows_in, bad = sum(r["rows"] for r in per_batch), sum(r["bad"] for r in per_batch)
         scope = f"stage = '{NAME}' AND entity = '{entity_name}'"
         if not full:
-            scope += " AND " + BATCH_ID + " IN (" + ", ".join(f"'{b}'" for b in batches) + ")"
+            scope += " AND " + sql_in(BATCH_ID, batches)
         lake.replace_where(quarantine_rows(standardised, entity), Tables.QUARANTINE, scope)
         run.stage("%s: quarantine written", entity_name)
         rows = silver_rows(standardised, entity)

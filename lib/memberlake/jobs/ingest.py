@@ -19,7 +19,7 @@ from pyspark.sql import types as T
 
 from memberlake.contract import ENTITIES, SOURCE_FILE, Tables
 from memberlake.ingest.validate import REASONS, accepted, rejected, validate, with_lineage
-from memberlake.io.delta import Lakehouse
+from memberlake.io.delta import Lakehouse, sql_in
 from memberlake.io.landing import LandingFile, list_entity_files, read_entity
 from memberlake.jobs.common import add_entities_argument, check_entities, job_main
 from memberlake.ops.quality import metrics_frame
@@ -48,11 +48,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_entities_argument(parser)
 
 
-def _sql_in(column: str, values: list[str]) -> str:
-    quoted = ", ".join("'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'" for v in sorted(set(values)))
-    return f"{column} IN ({quoted})"
-
-
 def _known_files(spark: SparkSession, lake: Lakehouse) -> set[tuple[str, str, int, int]]:
     """(entity, path, size, modified) of ingested files: one row per file, not per record."""
     if not lake.exists(spark, Tables.INGEST_FILES):
@@ -76,7 +71,7 @@ def ingest_entity(spark: SparkSession, lake: Lakehouse, settings: Settings, run:
                     .agg(F.count(F.lit(1)).alias("rows"), F.sum((F.size(REASONS) == 0).cast("long")).alias("ok"))
                     .collect())
         data_paths = [r[SOURCE_FILE] for r in per_file]
-        predicate = _sql_in(SOURCE_FILE, data_paths + [f.path for f in files])
+        predicate = sql_in(SOURCE_FILE, data_paths + [f.path for f in files])
         bronze = Tables.bronze(entity_name)
         lake.replace_where(accepted(validated, entity), bronze, predicate)
         lake.replace_where(rejected(validated, entity), Tables.QUARANTINE,
