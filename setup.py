@@ -17,7 +17,7 @@ class BuildWithConf(build_py):
         for yml in (HERE / "conf").glob("*.yml"):
             (target / yml.name).write_bytes(yml.read_bytes())
 
-JOBS = ["ingest", "clean", "identity", "generate"]
+JOBS = ["ingest", "clean", "identity", "basket", "generate"]
 
 setup(
     name="memberlake",
@@ -36,12 +36,14 @@ setup(
         "pyspark==4.0.1",
         "delta-spark==4.0.1",
         "mlflow>=3.1,<4",
+        # mlflow 3.x's sqlite store imports pool classes that SQLAlchemy 2.1 removed.
+        "sqlalchemy>=2.0,<2.1",
         "pydantic>=2.6,<3",
         "PyYAML>=6.0",
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-spark>=0.8", "chispa>=0.10"],
-        "bench": ["duckdb>=1.1", "psutil>=5.9"],
+        "bench": ["duckdb>=1.1", "psutil>=5.9", "mlxtend>=0.23"],
     },
     entry_points={
         "console_scripts": ["memberlake=memberlake.cli:main"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
@@ -32,9 +33,16 @@ def settings(tmp_path) -> Settings:
                           landing={"path": str(tmp_path / "landing")})
 
 
-@pytest.fixture(autouse=True)
-def _mlflow_tmp_store(tmp_path, monkeypatch):
-    """MLflow never writes outside the test's temporary folder."""
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    monkeypatch.setenv("MLFLOW_REGISTRY_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
+@pytest.fixture(scope="session", autouse=True)
+def _mlflow_tmp_store(tmp_path_factory):
+    """MLflow never writes outside the run's temporary folder (module fixtures included)."""
+    db = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    os.environ["MLFLOW_TRACKING_URI"] = os.environ["MLFLOW_REGISTRY_URI"] = f"sqlite:///{db}"
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    yield db
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

@@ -107,6 +107,37 @@ class IdentitySettings(_Strict):
     max_rounds: int = Field(default=60, ge=1)
 
 
+class TrackingSettings(_Strict):
+    # MLflow tracking server or store; null means $MLFLOW_TRACKING_URI, else a sqlite file in
+    # local_dir (so a laptop needs no server).
+    tracking_uri: str | None = None
+    registry_uri: str | None = None
+    local_dir: str = "data/mlflow"
+    experiment_prefix: str = "memberlake"
+
+
+class BasketSettings(_Strict):
+    # Item granularity: "product" or a products column such as category, subcategory or brand.
+    level: str = "product"
+    # A basket is one order, or everything a person bought within window_days before the as-of date.
+    basket_by: Literal["order", "person"] = "order"
+    window_days: int = Field(default=365, ge=1)
+    # Below 1: a fraction of baskets; 1 or more: an absolute basket count.
+    min_support: float = Field(default=0.002, gt=0)
+    min_confidence: float = Field(default=0.05, ge=0, le=1)
+    min_lift: float = Field(default=1.0, ge=0)
+    # FP-Growth partitions; null = spark.default.parallelism.
+    num_partitions: int | None = Field(default=None, ge=1)
+    # Extra mining per value of these columns (orders columns such as channel or store_id).
+    segment_by: list[str] = []
+    # Segments with fewer baskets than this are skipped (reported), so one tiny segment does not
+    # lower the support threshold of the shared mining pass.
+    min_segment_baskets: int = Field(default=500, ge=1)
+    top_n: int = Field(default=10, ge=1)
+    # Recommendations look at what a person bought in the last recent_days.
+    recent_days: int = Field(default=180, ge=1)
+
+
 class Settings(_Strict):
     env: Env = "local"
     storage: StorageSettings = StorageSettings()
@@ -115,6 +146,8 @@ class Settings(_Strict):
     clean: CleanSettings = CleanSettings()
     generate: GenerateSettings = GenerateSettings()
     identity: IdentitySettings = IdentitySettings()
+    tracking: TrackingSettings = TrackingSettings()
+    basket: BasketSettings = BasketSettings()
 
     def require(self, *keys: str) -> None:
         """Fail fast when a value a job needs is missing (e.g. ``landing.path`` on a cluster)."""

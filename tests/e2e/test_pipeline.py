@@ -43,7 +43,7 @@ def _landing_counts(spark, landing) -> dict[str, int]:
 
 def _versions(spark, lake: Lakehouse) -> dict[str, int]:
     names = [Tables.QUARANTINE] + [Tables.bronze(e) for e in ENTITIES] + [Tables.silver(e) for e in ENTITIES]
-    names += ["identity_graph", "person"]
+    names += ["identity_graph", "person", "basket_itemsets", "basket_rules", "basket_recommendations"]
     return {n: lake.version(spark, n) for n in names}
 
 
@@ -120,6 +120,35 @@ def test_identity_stitches_generated_duplicates_without_merging_traps(spark, lak
         F.concat_ws(":", "source", "member_id").alias("value"), F.col("person_id").alias("true"))
     joined = graph.where("id_type = 'member'").join(junk, "value")
     assert joined.groupBy("person_id").agg(F.countDistinct("true").alias("n")).where("n > 1").count() == 0
+
+
+def test_basket_finds_planted_patterns_and_never_recommends_owned_items(spark, lake_dirs):
+    landing, lakehouse = lake_dirs
+    lake = _lake(lakehouse)
+    rules = lake.read(spark, "basket_rules").where("segment_by = 'all'")
+    top = {(r.consequent, *r.antecedent) for r in rules.orderBy(F.col("lift").desc()).limit(100).collect()}
+    patterns = [list(r.product_ids) for r in spark.read.parquet(str(landing / "_truth" / "basket_patterns")).collect()]
+    found = [p for p in patterns if any(set(rule) <= set(p) and len(rule) >= 2 for rule in top)]
+    assert len(found) >= len(patterns) - 1, (patterns, sorted(top))
+    # segments from basket.segment_by (channel) are mined in the same run
+    assert {r.segment_by for r in lake.read(spark, "basket_rules").select("segment_by").distinct().collect()} == {
+        "all", "channel"}
+    recs = lake.read(spark, "basket_recommendations")
+    assert recs.count() > 0
+    graph = lake.read(spark, "identity_graph")
+    from memberlake.basket.baskets import completed
+    from memberlake.identity.resolve import attach_person
+
+    orders = attach_person(completed(lake.read(spark, Tables.silver("orders"))), graph, "order_id")
+    owned = orders.join(lake.read(spark, Tables.silver("order_items")), "order_id").select(
+        "person_id", F.col("product_id").alias("item"))
+    assert recs.join(owned, ["person_id", "item"], "inner").count() == 0
+    ranks = recs.groupBy("person_id").agg(F.max("rank").alias("r"), F.count(F.lit(1)).alias("n"))
+    assert ranks.where("r != n OR n > 10").count() == 0
+    import mlflow
+
+    runs = mlflow.search_runs(experiment_names=["memberlake-basket"])
+    assert len(runs) >= 1 and runs["metrics.rules"].iloc[0] > 0
 
 
 def test_rerun_changes_nothing(spark, lake_dirs):

@@ -121,3 +121,19 @@ def last_versions_read(spark: SparkSession, lake: Lakehouse, job: str) -> dict[s
     row = (lake.read(spark, Tables.JOB_RUNS).where((F.col("job") == job) & (F.col("status") == "succeeded"))
            .orderBy(F.col("ended_at").desc()).select("versions_read").first())
     return dict(row["versions_read"]) if row and row["versions_read"] is not None else None
+
+
+def unchanged_since_last_run(spark: SparkSession, lake: Lakehouse, run: Run) -> bool:
+    """True when the last successful run of this job read the same table versions with the
+    same parameters: its outputs are already what this run would write, so it can be skipped.
+    """
+    if not lake.exists(spark, Tables.JOB_RUNS):
+        return False
+    from pyspark.sql import functions as F
+
+    row = (lake.read(spark, Tables.JOB_RUNS).where((F.col("job") == run.job) & (F.col("status") == "succeeded"))
+           .orderBy(F.col("ended_at").desc()).select("versions_read", "parameters").first())
+    if row is None or row["versions_read"] is None:
+        return False
+    same_params = row["parameters"] == json.dumps(run.parameters, sort_keys=True, default=str)
+    return same_params and dict(row["versions_read"]) == run.versions_read

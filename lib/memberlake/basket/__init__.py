@@ -1,0 +1,1 @@
+"""Market-basket analysis: baskets, FP-Growth itemsets, rules and recommendations."""

@@ -1,0 +1,121 @@
+"""Frequent itemsets with MLlib FP-Growth, for all baskets and per segment in one pass.
+
+Every segment's items are encoded as 64-bit tokens of (segment_by, segment, item), so one
+FP-Growth fit mines all segments at once: a basket only holds tokens of its own segment, so
+itemsets never mix segments. The fit runs at the lowest per-segment threshold and each
+segment's itemsets are then filtered by its own minimum count. Rules and their measures
+(support, confidence, lift, leverage, conviction) are computed from the itemsets in Spark SQL,
+so they are correct per segment (MLlib's own rules use the global basket count for lift).
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from functools import reduce
+
+from pyspark.ml.fpm import FPGrowth
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+log = logging.getLogger(__name__)
+
+ALL = "all"
+SEGMENT = ["segment_by", "segment"]
+
+
+@dataclass(frozen=True)
+class MiningResult:
+    itemsets: DataFrame  # segment_by, segment, items, size, freq, support
+    segments: DataFrame  # segment_by, segment, baskets, min_count, mined
+    tokens: int
+
+
+def min_count(min_support: float, baskets: int) -> int:
+    """Minimum basket count of a frequent itemset: a fraction of baskets, or an absolute count."""
+    if min_support >= 1:
+        return int(min_support)
+    return max(1, math.ceil(min_support * baskets))
+
+
+def segment_lines(lines: DataFrame, segment_by: list[str]) -> DataFrame:
+    """(segment_by, segment, basket_id, item) for the whole population and each segment column."""
+    frames = [lines.select(F.lit(ALL).alias("segment_by"), F.lit(ALL).alias("segment"), "basket_id", "item")]
+    frames += [lines.where(F.col(c).isNotNull()).select(
+        F.lit(c).alias("segment_by"), F.col(c).cast("string").alias("segment"), "basket_id", "item") for c in segment_by]
+    return reduce(DataFrame.unionByName, frames).distinct()
+
+
+def segment_sizes(lines: DataFrame, min_support: float, min_segment_baskets: int) -> DataFrame:
+    """Baskets per segment, its minimum count and whether it is mined (small segments are not)."""
+    sizes = lines.groupBy(*SEGMENT).agg(F.countDistinct("basket_id").alias("baskets"))
+    count = (F.lit(int(min_support)) if min_support >= 1
+             else F.greatest(F.lit(1), F.ceil(F.col("baskets") * F.lit(min_support)))).cast("long")
+    mined = (F.col("segment_by") == ALL) | (F.col("baskets") >= min_segment_baskets)
+    return sizes.select(*SEGMENT, "baskets", count.alias("min_count"), mined.alias("mined"))
+
+
+def frequent_itemsets(lines: DataFrame, min_support: float, num_partitions: int | None = None,
+                      min_segment_baskets: int = 1) -> MiningResult:
+    """Frequent itemsets of ``segment_lines`` output; one FP-Growth fit for every segment."""
+    spark = lines.sparkSession
+    segments = segment_sizes(lines, min_support, min_segment_baskets).localCheckpoint()
+    mined = segments.where("mined")
+    # One row per segment: small, and the shared threshold has to be known on the driver.
+    lowest = mined.agg(F.min("min_count")).first()[0]
+    tokened = lines.join(mined.select(*SEGMENT, "min_count"), SEGMENT, "inner").withColumn(
+        "token", F.xxhash64("segment_by", "segment", "item"))
+    # Items below their segment's threshold cannot be in a frequent itemset: drop them before the fit.
+    counts = tokened.groupBy(*SEGMENT, "item", "token", "min_count").agg(F.count(F.lit(1)).alias("freq"))
+    vocabulary = counts.where(F.col("freq") >= F.col("min_count")).drop("min_count").localCheckpoint()
+    tokens = vocabulary.count()
+    if tokens and vocabulary.select("token").distinct().count() != tokens:
+        raise RuntimeError("item token collision: two (segment, item) pairs hash alike; rename one item")
+    baskets = (tokened.join(vocabulary.select("token"), "token", "left_semi")
+               .groupBy(*SEGMENT, "basket_id").agg(F.collect_set("token").alias("items"))
+               .where(F.size("items") >= 2).select("items"))
+    partitions = num_partitions or spark.sparkContext.defaultParallelism
+    baskets = baskets.repartition(partitions).cache()
+    n_rows = baskets.count()
+    singles = vocabulary.select(*SEGMENT, F.array("item").alias("items"), F.lit(1).alias("size"), "freq")
+    if lowest is None or n_rows == 0:
+        log.info("no basket with two frequent items: singles only")
+        multi = spark.createDataFrame([], singles.schema)
+    else:
+        fp = FPGrowth(itemsCol="items", minSupport=(lowest - 0.5) / n_rows, numPartitions=partitions)
+        found = fp.fit(baskets).freqItemsets.where(F.size("items") >= 2)
+        multi = (found.select(F.array_sort("items").alias("key"), "freq", F.explode("items").alias("token"))
+                 .join(vocabulary.select("token", *SEGMENT, "item"), "token", "inner")
+                 .groupBy("key", "freq").agg(F.first("segment_by").alias("segment_by"), F.first("segment").alias("segment"),
+                                             F.array_sort(F.collect_list("item")).alias("items"))
+                 .select(*SEGMENT, "items", F.size("items").alias("size"), "freq"))
+    itemsets = (singles.unionByName(multi).join(mined.select(*SEGMENT, "baskets", "min_count"), SEGMENT, "inner")
+                .where(F.col("freq") >= F.col("min_count"))
+                .select(*SEGMENT, "items", "size", "freq", (F.col("freq") / F.col("baskets")).alias("support")))
+    baskets.unpersist()
+    return MiningResult(itemsets=itemsets, segments=segments, tokens=tokens)
+
+
+def association_rules(itemsets: DataFrame, min_confidence: float, min_lift: float) -> DataFrame:
+    """Rules antecedent -> one consequent item, from every frequent itemset of size 2 or more.
+
+    conviction = (1 - consequent support) / (1 - confidence); null when confidence is 1
+    (an infinite conviction).
+    """
+    sets = itemsets.select(*SEGMENT, "items", "freq", "support")
+    split = sets.where(F.size("items") >= 2).select(
+        *SEGMENT, "items", "freq", "support", F.explode("items").alias("consequent")
+    ).withColumn("antecedent", F.array_except("items", F.array("consequent")))
+    ante = sets.select(*SEGMENT, F.col("items").alias("antecedent"), F.col("support").alias("antecedent_support"),
+                       F.col("freq").alias("antecedent_freq"))
+    cons = sets.where(F.size("items") == 1).select(
+        *SEGMENT, F.col("items")[0].alias("consequent"), F.col("support").alias("consequent_support"))
+    confidence = F.col("freq") / F.col("antecedent_freq")
+    rules = (split.join(ante, [*SEGMENT, "antecedent"], "inner").join(cons, [*SEGMENT, "consequent"], "inner")
+             .select(*SEGMENT, "antecedent", "consequent", "antecedent_support", "consequent_support", "support",
+                     "freq", confidence.alias("confidence")))
+    lift = F.col("confidence") / F.col("consequent_support")
+    leverage = F.col("support") - F.col("antecedent_support") * F.col("consequent_support")
+    conviction = F.when(F.col("confidence") < 1, (1 - F.col("consequent_support")) / (1 - F.col("confidence")))
+    return (rules.select("*", lift.alias("lift"), leverage.alias("leverage"), conviction.alias("conviction"))
+            .where((F.col("confidence") >= min_confidence) & (F.col("lift") >= min_lift)))

@@ -1,0 +1,150 @@
+"""basket: completed orders -> frequent itemsets, rules, bought-together lists, recommendations.
+
+Each run is a snapshot for its as-of date (default: the last completed order's date): the four
+output tables keep one slice per ``run_date`` and a re-run of a date replaces only that slice,
+so running twice changes nothing. Each run is also an MLflow run (experiment ``<prefix>-basket``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import tempfile
+from datetime import date, timedelta
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from memberlake.basket.baskets import basket_lines, completed, purchase_lines
+from memberlake.basket.mining import association_rules, frequent_itemsets, segment_lines
+from memberlake.basket.recommend import bought_together, recommendations
+from memberlake.contract import Tables
+from memberlake.identity.resolve import attach_person
+from memberlake.io.delta import Lakehouse
+from memberlake.jobs.common import InputError, job_main
+from memberlake.ops.runs import Run, recorded_run, unchanged_since_last_run
+from memberlake.ops.tracking import tracked_run
+from memberlake.settings import BasketSettings, Settings
+
+NAME = "basket"
+HELP = "Mine frequently-bought-together rules (FP-Growth) and recommend products per person."
+log = logging.getLogger(__name__)
+
+OUTPUTS = ("basket_itemsets", "basket_rules", "basket_bought_together", "basket_recommendations")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """basket has only the common options (--as-of picks the snapshot date)."""
+
+
+def read_silver(spark: SparkSession, lake: Lakehouse, run: Run, name: str, required: bool) -> DataFrame | None:
+    table = Tables.silver(name)
+    if not lake.exists(spark, table):
+        if required:
+            raise InputError(f"{NAME} needs {table}: run ingest and clean first")
+        return None
+    run.read(table, version=lake.version(spark, table))
+    return lake.read(spark, table)
+
+
+def person_graph_or_empty(spark: SparkSession, lake: Lakehouse, run: Run) -> DataFrame:
+    if lake.exists(spark, "identity_graph"):
+        run.read("identity_graph", version=lake.version(spark, "identity_graph"))
+        return lake.read(spark, "identity_graph")
+    log.warning("identity_graph not found: persons are approximated by their order identifiers")
+    return spark.createDataFrame([], "id_type string, value string, person_id string")
+
+
+def latest_order_date(orders: DataFrame) -> date:
+    last = completed(orders).agg(F.max("order_ts")).first()[0]
+    if last is None:
+        raise InputError(f"{NAME}: silver_orders has no completed order")
+    return last.date()
+
+
+def check_settings(cfg: BasketSettings, orders: DataFrame, products: DataFrame | None) -> None:
+    missing = [c for c in cfg.segment_by if c not in orders.columns]
+    if missing:
+        raise InputError(f"basket.segment_by: {missing} are not silver_orders columns; "
+                         f"choose from {sorted(orders.columns)}")
+    if cfg.level != "product" and (products is None or cfg.level not in products.columns):
+        raise InputError(f"basket.level={cfg.level!r}: use 'product' or a silver_products column "
+                         f"({sorted(products.columns) if products is not None else 'no silver_products'})")
+
+
+def parameters(cfg: BasketSettings, as_of: date) -> dict[str, object]:
+    return {"as_of": as_of.isoformat(), **cfg.model_dump()}
+
+
+def log_to_mlflow(settings: Settings, as_of: date, params: dict[str, object], counts: dict[str, int],
+                  rules: DataFrame, skipped: list[str]) -> None:
+    import mlflow
+
+    with tracked_run(settings, NAME, f"basket {as_of}", params):
+        mlflow.log_metrics({k: float(v) for k, v in counts.items()})
+        top = rules.orderBy(F.col("lift").desc(), F.col("confidence").desc()).limit(100).select(
+            "segment_by", "segment", F.to_json("antecedent").alias("antecedent"), "consequent", "support",
+            "confidence", "lift", "leverage", "conviction").toPandas()
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "top_rules.csv"
+            top.to_csv(path, index=False)
+            mlflow.log_artifact(str(path))
+            if skipped:
+                (Path(tmp) / "skipped_segments.txt").write_text("\n".join(skipped) + "\n")
+                mlflow.log_artifact(str(Path(tmp) / "skipped_segments.txt"))
+
+
+def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> None:
+    cfg = settings.basket
+    lake = Lakehouse.from_settings(settings)
+    with recorded_run(spark, lake, NAME, {}) as run_:
+        orders = read_silver(spark, lake, run_, "orders", required=True)
+        items = read_silver(spark, lake, run_, "order_items", required=True)
+        products = read_silver(spark, lake, run_, "products", required=cfg.level != "product")
+        check_settings(cfg, orders, products)
+        as_of = getattr(args, "as_of", None) or latest_order_date(orders)
+        params = parameters(cfg, as_of)
+        run_.parameters.update(params)
+        graph = person_graph_or_empty(spark, lake, run_)
+        if unchanged_since_last_run(spark, lake, run_) and all(lake.exists(spark, t) for t in OUTPUTS):
+            run_.stage("inputs and parameters unchanged since the last basket run: nothing to do")
+            return
+        done = attach_person(completed(orders, as_of), graph, "order_id")
+        lines = purchase_lines(done, items, products, cfg.level, ["person_id", *cfg.segment_by]).localCheckpoint()
+        chosen = basket_lines(lines, cfg.basket_by, as_of, cfg.window_days)
+        mined = frequent_itemsets(segment_lines(chosen, cfg.segment_by), cfg.min_support, cfg.num_partitions,
+                                  cfg.min_segment_baskets)
+        itemsets = mined.itemsets.localCheckpoint()
+        rules = association_rules(itemsets, cfg.min_confidence, cfg.min_lift).localCheckpoint()
+        segments = mined.segments.collect()  # one row per segment
+        skipped = [f"{s.segment_by}={s.segment} ({s.baskets} baskets)" for s in segments if not s.mined]
+        total = next(s.baskets for s in segments if s.segment_by == "all")
+        run_.stage("%d baskets (%s), %d segments mined, %d skipped as smaller than %d baskets",
+                   total, cfg.basket_by, sum(s.mined for s in segments), len(skipped), cfg.min_segment_baskets)
+        recent_start = F.lit(as_of - timedelta(days=cfg.recent_days - 1)).cast("timestamp")
+        people = lines.where(F.col("person_id").isNotNull())
+        recs = recommendations(rules, people.where(F.col("order_ts") >= recent_start), people, cfg.top_n)
+        stamp = [F.lit(as_of).alias("run_date"), F.lit(json.dumps(params, sort_keys=True)).alias("parameters")]
+        outputs = {
+            "basket_itemsets": itemsets.select("*", *stamp),
+            "basket_rules": rules.select("*", *stamp),
+            "basket_bought_together": bought_together(rules, cfg.top_n).select("*", stamp[0]),
+            "basket_recommendations": recs.select("*", stamp[0]),
+        }
+        counts = {"baskets": total, "segments_mined": sum(s.mined for s in segments), "tokens": mined.tokens}
+        for table, df in outputs.items():
+            lake.replace_where(df, table, f"run_date = DATE'{as_of.isoformat()}'")
+            written = lake.read(spark, table).where(F.col("run_date") == F.lit(as_of)).count()
+            run_.wrote(table, written, lake.version(spark, table))
+            counts[table.removeprefix("basket_")] = written
+        run_.stage("itemsets %d, rules %d, recommendations %d", counts["itemsets"], counts["rules"],
+                   counts["recommendations"])
+        log_to_mlflow(settings, as_of, params, counts, lake.read(spark, "basket_rules").where(
+            F.col("run_date") == F.lit(as_of)), skipped)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import sys
+
+    return job_main(sys.modules[__name__], argv)
