@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 
 from memberlake.basket.mining import ALL
 
+
 def score() -> Column:
     return F.col("confidence") * F.col("lift")
 
