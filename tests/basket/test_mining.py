@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from memberlake.basket.mining import association_rules, frequent_itemsets, min_count, segment_lines
+from memberlake.basket.mining import association_rules, frequent_itemsets, segment_lines
 
 BASKETS = {"B1": "abc", "B2": "ab", "B3": "ac", "B4": "bc", "B5": "abd"}
 
@@ -26,11 +26,10 @@ def _itemsets(result):
     return {(r.segment_by, r.segment, "".join(r["items"])): (r.freq, r.support) for r in result.itemsets.collect()}
 
 
-def test_min_count_fraction_and_absolute():
-    assert min_count(0.4, 5) == 2
-    assert min_count(0.41, 5) == 3          # ceil: 2.05 baskets -> 3
-    assert min_count(2, 5) == 2             # >= 1 is a count
-    assert min_count(0.0001, 5) == 1
+@pytest.mark.parametrize("support, expected", [(0.4, 2), (0.41, 3), (2, 2), (0.0001, 1)])
+def test_min_count_fraction_rounds_up_and_absolute_count(spark, support, expected):
+    result = frequent_itemsets(segment_lines(_lines(spark), []), support)
+    assert result.segments.first().min_count == expected       # 0.41 x 5 = 2.05 -> 3 baskets
 
 
 @pytest.mark.parametrize("support", [0.4, 2])

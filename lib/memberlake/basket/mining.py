@@ -3,14 +3,14 @@
 Every segment's items are encoded as 64-bit tokens of (segment_by, segment, item), so one
 FP-Growth fit mines all segments at once: a basket only holds tokens of its own segment, so
 itemsets never mix segments. The fit runs at the lowest per-segment threshold and each
-segment's itemsets are then filtered by its own minimum count. Rules and their measures
+segment's itemsets are then filtered by its own minimum count. Integer tokens also make the
+FP-trees cheaper than string items. Rules and their measures
 (support, confidence, lift, leverage, conviction) are computed from the itemsets in Spark SQL,
 so they are correct per segment (MLlib's own rules use the global basket count for lift).
 """
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from functools import reduce
 
@@ -31,24 +31,16 @@ class MiningResult:
     tokens: int
 
 
-def min_count(min_support: float, baskets: int) -> int:
-    """Minimum basket count of a frequent itemset: a fraction of baskets, or an absolute count."""
-    if min_support >= 1:
-        return int(min_support)
-    return max(1, math.ceil(min_support * baskets))
-
-
 def segment_lines(lines: DataFrame, segment_by: list[str]) -> DataFrame:
     """(segment_by, segment, basket_id, item) for the whole population and each segment column."""
     frames = [lines.select(F.lit(ALL).alias("segment_by"), F.lit(ALL).alias("segment"), "basket_id", "item")]
     frames += [lines.where(F.col(c).isNotNull()).select(
         F.lit(c).alias("segment_by"), F.col(c).cast("string").alias("segment"), "basket_id", "item") for c in segment_by]
-    return reduce(DataFrame.unionByName, frames).distinct()
+    return reduce(DataFrame.unionByName, frames)
 
 
-def segment_sizes(lines: DataFrame, min_support: float, min_segment_baskets: int) -> DataFrame:
-    """Baskets per segment, its minimum count and whether it is mined (small segments are not)."""
-    sizes = lines.groupBy(*SEGMENT).agg(F.countDistinct("basket_id").alias("baskets"))
+def _thresholds(sizes: DataFrame, min_support: float, min_segment_baskets: int) -> DataFrame:
+    """Minimum count per segment: ceil(min_support x baskets) for a fraction, else the count."""
     count = (F.lit(int(min_support)) if min_support >= 1
              else F.greatest(F.lit(1), F.ceil(F.col("baskets") * F.lit(min_support)))).cast("long")
     mined = (F.col("segment_by") == ALL) | (F.col("baskets") >= min_segment_baskets)
@@ -57,39 +49,42 @@ def segment_sizes(lines: DataFrame, min_support: float, min_segment_baskets: int
 
 def frequent_itemsets(lines: DataFrame, min_support: float, num_partitions: int | None = None,
                       min_segment_baskets: int = 1) -> MiningResult:
-    """Frequent itemsets of ``segment_lines`` output; one FP-Growth fit for every segment."""
+    """Frequent itemsets of ``segment_lines`` output; one FP-Growth fit for every segment.
+
+    Jobs: one shuffle builds the baskets (cached), a tiny one counts them per segment, the
+    FP-Growth fit, and a broadcast look-up that turns the frequent tokens back into items.
+    """
     spark = lines.sparkSession
-    segments = segment_sizes(lines, min_support, min_segment_baskets).localCheckpoint()
-    mined = segments.where("mined")
-    # One row per segment: small, and the shared threshold has to be known on the driver.
-    lowest = mined.agg(F.min("min_count")).first()[0]
-    tokened = lines.join(mined.select(*SEGMENT, "min_count"), SEGMENT, "inner").withColumn(
-        "token", F.xxhash64("segment_by", "segment", "item"))
-    # Items below their segment's threshold cannot be in a frequent itemset: drop them before the fit.
-    counts = tokened.groupBy(*SEGMENT, "item", "token", "min_count").agg(F.count(F.lit(1)).alias("freq"))
-    vocabulary = counts.where(F.col("freq") >= F.col("min_count")).drop("min_count").localCheckpoint()
-    tokens = vocabulary.count()
-    if tokens and vocabulary.select("token").distinct().count() != tokens:
-        raise RuntimeError("item token collision: two (segment, item) pairs hash alike; rename one item")
-    baskets = (tokened.join(vocabulary.select("token"), "token", "left_semi")
-               .groupBy(*SEGMENT, "basket_id").agg(F.collect_set("token").alias("items"))
-               .where(F.size("items") >= 2).select("items"))
     partitions = num_partitions or spark.sparkContext.defaultParallelism
-    baskets = baskets.repartition(partitions).cache()
-    n_rows = baskets.count()
-    singles = vocabulary.select(*SEGMENT, F.array("item").alias("items"), F.lit(1).alias("size"), "freq")
-    if lowest is None or n_rows == 0:
-        log.info("no basket with two frequent items: singles only")
-        multi = spark.createDataFrame([], singles.schema)
-    else:
-        fp = FPGrowth(itemsCol="items", minSupport=(lowest - 0.5) / n_rows, numPartitions=partitions)
-        found = fp.fit(baskets).freqItemsets.where(F.size("items") >= 2)
-        multi = (found.select(F.array_sort("items").alias("key"), "freq", F.explode("items").alias("token"))
-                 .join(vocabulary.select("token", *SEGMENT, "item"), "token", "inner")
-                 .groupBy("key", "freq").agg(F.first("segment_by").alias("segment_by"), F.first("segment").alias("segment"),
-                                             F.array_sort(F.collect_list("item")).alias("items"))
-                 .select(*SEGMENT, "items", F.size("items").alias("size"), "freq"))
-    itemsets = (singles.unionByName(multi).join(mined.select(*SEGMENT, "baskets", "min_count"), SEGMENT, "inner")
+    tokened = lines.select(*SEGMENT, "basket_id", "item", F.xxhash64(*SEGMENT, "item").alias("token"))
+    baskets = tokened.groupBy(*SEGMENT, "basket_id").agg(F.collect_set("token").alias("items")).cache()
+    # One row per segment: small, and the shared threshold has to be known on the driver.
+    segments = _thresholds(baskets.groupBy(*SEGMENT).agg(F.count(F.lit(1)).alias("baskets")),
+                           min_support, min_segment_baskets).localCheckpoint()
+    mined = segments.where("mined")
+    sizes = segments.collect()
+    lowest = min((r.min_count for r in sizes if r.mined), default=None)
+    total = sum(r.baskets for r in sizes if r.mined)
+    chosen = baskets if all(r.mined for r in sizes) else baskets.join(
+        F.broadcast(mined.select(*SEGMENT)), SEGMENT, "left_semi")
+    empty = spark.createDataFrame([], "segment_by string, segment string, items array<string>, size int, freq long")
+    if not total:
+        baskets.unpersist()
+        return MiningResult(itemsets=empty.withColumn("support", F.lit(0.0)), segments=segments, tokens=0)
+    fp = FPGrowth(itemsCol="items", minSupport=(lowest - 0.5) / total, numPartitions=partitions)
+    found = fp.fit(chosen.select("items")).freqItemsets.localCheckpoint()
+    frequent_tokens = found.where(F.size("items") == 1).select(F.col("items")[0].alias("token"))
+    vocabulary = (tokened.join(F.broadcast(frequent_tokens), "token", "left_semi")
+                  .select("token", *SEGMENT, "item").distinct().localCheckpoint())
+    tokens, distinct_tokens = vocabulary.agg(F.count(F.lit(1)), F.countDistinct("token")).first()
+    if distinct_tokens != tokens:
+        raise RuntimeError("item token collision: two (segment, item) pairs hash alike; rename one item")
+    decoded = (found.select(F.array_sort("items").alias("key"), "freq", F.explode("items").alias("token"))
+               .join(F.broadcast(vocabulary), "token", "inner")
+               .groupBy("key", "freq").agg(F.first("segment_by").alias("segment_by"), F.first("segment").alias("segment"),
+                                           F.array_sort(F.collect_list("item")).alias("items"))
+               .select(*SEGMENT, "items", F.size("items").alias("size"), "freq"))
+    itemsets = (decoded.join(F.broadcast(mined.select(*SEGMENT, "baskets", "min_count")), SEGMENT, "inner")
                 .where(F.col("freq") >= F.col("min_count"))
                 .select(*SEGMENT, "items", "size", "freq", (F.col("freq") / F.col("baskets")).alias("support")))
     baskets.unpersist()
