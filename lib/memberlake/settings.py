@@ -138,6 +138,44 @@ class BasketSettings(_Strict):
     recent_days: int = Field(default=180, ge=1)
 
 
+class ClvSettings(_Strict):
+    # Expected purchases and CLV over this many days after the as-of date.
+    horizon_days: int = Field(default=365, ge=1)
+    # Annual discount rate for CLV (applied monthly).
+    discount_rate: float = Field(default=0.10, ge=0, lt=1)
+    # The calibration/holdout report fits on data up to as-of minus holdout_days.
+    holdout_days: int = Field(default=90, ge=1)
+    max_iter: int = Field(default=200, ge=1)
+
+
+class ValueSettings(_Strict):
+    window_days: int = Field(default=365, ge=1)
+    # Ordered (first match wins) named segments: SQL over r_score, f_score, m_score.
+    segments: list[dict[str, str]] = []
+    # m_score at or above -> tier name.
+    value_tiers: dict[int, str] = {5: "platinum", 4: "gold", 3: "silver"}
+    new_days: int = Field(default=90, ge=0)
+    default_gap_days: int = Field(default=90, ge=1)
+    active_factor: float = Field(default=1.5, gt=0)
+    at_risk_factor: float = Field(default=3.0, gt=0)
+    churn_days: int = Field(default=365, ge=1)
+    age_bands: list[int] = [18, 25, 35, 45, 55, 65]
+    top_preferences: int = Field(default=3, ge=1)
+    # Tag name -> SQL rule over the profile's columns.
+    tags: dict[str, str] = {}
+    clv: ClvSettings = ClvSettings()
+
+    @model_validator(mode="after")
+    def _segments_have_name_and_rule(self) -> "ValueSettings":
+        for i, seg in enumerate(self.segments):
+            if set(seg) != {"name", "rule"}:
+                raise ValueError(f"segments[{i}] must have exactly the keys name and rule, got {sorted(seg)}")
+        return self
+
+    def segment_rules(self) -> list[tuple[str, str]]:
+        return [(s["name"], s["rule"]) for s in self.segments]
+
+
 class Settings(_Strict):
     env: Env = "local"
     storage: StorageSettings = StorageSettings()
@@ -148,6 +186,7 @@ class Settings(_Strict):
     identity: IdentitySettings = IdentitySettings()
     tracking: TrackingSettings = TrackingSettings()
     basket: BasketSettings = BasketSettings()
+    value: ValueSettings = ValueSettings()
 
     def require(self, *keys: str) -> None:
         """Fail fast when a value a job needs is missing (e.g. ``landing.path`` on a cluster)."""

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 
 from pyspark.sql import SparkSession
 
@@ -98,6 +99,8 @@ def get_spark(settings: Settings) -> SparkSession:
     if settings.env == "local":
         builder = builder.master(settings.spark.master or "local[*]")
         builder = builder.config("spark.ui.showConsoleProgress", "false")
+        # Python workers (pandas UDFs) must use this interpreter, the one with the packages.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         if settings.spark.driver_memory:
             builder = builder.config("spark.driver.memory", settings.spark.driver_memory)
     elif settings.spark.master:

@@ -1,0 +1,164 @@
+"""value: purchases -> RFM snapshot and segment migration, member profiles and tags, CLV.
+
+Snapshot tables (``rfm``, ``rfm_segment_migration``, ``tag_coverage``, ``clv``,
+``clv_parameters``, ``clv_holdout``) keep one slice per as-of date and a re-run of a date
+replaces only that slice; ``member_profile`` is the profile as of the latest run. A run whose
+inputs and parameters are unchanged since the last one is skipped. Each run is an MLflow run
+(experiment ``<prefix>-value``) with the fitted CLV parameters and the holdout report.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+from datetime import date
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from memberlake.io.delta import Lakehouse
+from memberlake.jobs.basket import latest_order_date, person_graph_or_empty, read_silver
+from memberlake.jobs.common import job_main
+from memberlake.ops.runs import recorded_run, unchanged_since_last_run
+from memberlake.ops.tracking import tracked_run
+from memberlake.settings import Settings
+from memberlake.value import clv
+from memberlake.value.profile import profiles, tag_coverage, with_tags
+from memberlake.value.purchases import purchases
+from memberlake.value.rfm import migration, rfm_figures, rfm_scores, segment
+
+NAME = "value"
+HELP = "RFM snapshot and segments, member profiles and tags, customer lifetime value (BG/NBD + Gamma-Gamma)."
+log = logging.getLogger(__name__)
+
+SNAPSHOTS = {"rfm": "as_of_date", "rfm_segment_migration": "to_date", "tag_coverage": "as_of_date",
+             "clv": "as_of_date", "clv_parameters": "as_of_date", "clv_holdout": "holdout_end"}
+MIN_PERSONS_TO_FIT = 50
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--skip-clv", action="store_true", help="RFM and profiles only")
+
+
+def purchase_lines(purch: DataFrame, items: DataFrame | None, products: DataFrame | None) -> DataFrame:
+    """(person_id, order_ts, category, brand, gross, discount) per purchased line."""
+    if items is None:
+        return purch.sparkSession.createDataFrame(
+            [], "person_id string, order_ts timestamp, category string, brand string, gross double, discount double")
+    lines = items.join(purch.select("order_id", "person_id", "order_ts"), "order_id", "inner").select(
+        "person_id", "order_ts", "product_id", (F.col("quantity") * F.col("unit_price")).cast("double").alias("gross"),
+        F.coalesce(F.col("discount_amount"), F.lit(0)).cast("double").alias("discount"))
+    if products is None:
+        return lines.select("person_id", "order_ts", F.lit(None).cast("string").alias("category"),
+                            F.lit(None).cast("string").alias("brand"), "gross", "discount")
+    return lines.join(products.select("product_id", "category", "brand"), "product_id", "left").drop("product_id")
+
+
+def previous_snapshot(spark: SparkSession, lake: Lakehouse, as_of: date) -> tuple[DataFrame | None, date | None]:
+    if not lake.exists(spark, "rfm"):
+        return None, None
+    rfm = lake.read(spark, "rfm")
+    before = rfm.where(F.col("as_of_date") < F.lit(as_of)).agg(F.max("as_of_date")).first()[0]
+    if before is None:
+        return None, None
+    return rfm.where(F.col("as_of_date") == F.lit(before)), before
+
+
+def lifetime_value(summary: DataFrame, purch: DataFrame, settings: Settings, as_of: date):
+    """Fitted models, per-person CLV and the holdout report (None when too few repeat buyers)."""
+    cfg = settings.value.clv
+    repeaters = summary.where("frequency > 0 AND monetary_value > 0").count()
+    if repeaters < MIN_PERSONS_TO_FIT:
+        log.warning("CLV skipped: %d repeat buyers, at least %d needed for a fit", repeaters, MIN_PERSONS_TO_FIT)
+        return None
+    bgnbd = clv.fit_bgnbd(summary, cfg.max_iter)
+    gg = clv.fit_gamma_gamma(summary, cfg.max_iter)
+    scored = clv.score(summary, bgnbd.params, gg.params, cfg.horizon_days, cfg.discount_rate)
+    holdout, cal_fit, metrics = clv.holdout_report(purch, as_of, cfg.holdout_days, cfg.max_iter)
+    return bgnbd, gg, scored, holdout, cal_fit, metrics
+
+
+def parameters_frame(spark: SparkSession, fits: list[clv.Fit], as_of: date) -> DataFrame:
+    rows = [(as_of, f.model, name, float(value), f.log_likelihood, f.iterations, f.converged, f.rows)
+            for f in fits for name, value in f.params.items()]
+    return spark.createDataFrame(rows, "as_of_date date, model string, parameter string, value double, "
+                                       "log_likelihood double, iterations int, converged boolean, rows long")
+
+
+def log_to_mlflow(settings: Settings, as_of: date, params: dict, fits: list[clv.Fit], metrics: dict,
+                  holdout: DataFrame | None, segments: DataFrame) -> None:
+    import mlflow
+
+    with tracked_run(settings, NAME, f"value {as_of}", params):
+        for fit in fits:
+            mlflow.log_params({f"{fit.model}.{k}": round(v, 6) for k, v in fit.params.items()})
+            mlflow.log_metrics({f"{fit.model}.log_likelihood": fit.log_likelihood,
+                                f"{fit.model}.iterations": fit.iterations, f"{fit.model}.converged": float(fit.converged)})
+        mlflow.log_metrics({k: v for k, v in metrics.items() if v == v})
+        with tempfile.TemporaryDirectory() as tmp:
+            segments.toPandas().to_csv(Path(tmp) / "segment_sizes.csv", index=False)
+            mlflow.log_artifact(str(Path(tmp) / "segment_sizes.csv"))
+            if holdout is not None:
+                holdout.orderBy("calibration_frequency").toPandas().to_csv(Path(tmp) / "clv_holdout.csv", index=False)
+                mlflow.log_artifact(str(Path(tmp) / "clv_holdout.csv"))
+
+
+def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> None:
+    cfg = settings.value
+    lake = Lakehouse.from_settings(settings)
+    with recorded_run(spark, lake, NAME, {}) as run_:
+        orders = read_silver(spark, lake, run_, "orders", required=True)
+        items = read_silver(spark, lake, run_, "order_items", required=False)
+        products = read_silver(spark, lake, run_, "products", required=False)
+        person = None
+        if lake.exists(spark, "person"):
+            run_.read("person", version=lake.version(spark, "person"))
+            person = lake.read(spark, "person")
+        graph = person_graph_or_empty(spark, lake, run_)
+        as_of = getattr(args, "as_of", None) or latest_order_date(orders)
+        skip_clv = bool(getattr(args, "skip_clv", False))
+        run_.parameters.update({"as_of": as_of.isoformat(), "skip_clv": skip_clv, **cfg.model_dump(mode="json")})
+        if unchanged_since_last_run(spark, lake, run_) and lake.exists(spark, "member_profile"):
+            run_.stage("inputs and parameters unchanged since the last value run: nothing to do")
+            return
+        purch = purchases(orders, items, graph, as_of).localCheckpoint()
+        scored = rfm_scores(rfm_figures(purch, as_of, cfg.window_days))
+        rfm = scored.withColumn("segment", segment(cfg.segment_rules())).localCheckpoint()
+        snapshot = rfm.select(F.lit(as_of).alias("as_of_date"), "*")
+        previous, before = previous_snapshot(spark, lake, as_of)
+        moves = migration(previous if previous is not None else rfm.limit(0), rfm, before, as_of)
+        run_.stage("RFM: %d persons with purchases up to %s", rfm.count(), as_of)
+        profile = with_tags(profiles(rfm, purch, purchase_lines(purch, items, products), person, as_of, cfg),
+                            cfg.tags).select(F.lit(as_of).alias("as_of_date"), "*").localCheckpoint()
+        outputs: dict[str, DataFrame] = {"rfm": snapshot, "rfm_segment_migration": moves,
+                                         "tag_coverage": tag_coverage(profile, cfg.tags, as_of)}
+        fits, metrics, holdout = [], {}, None
+        if not skip_clv:
+            summary = clv.btyd_summary(purch, as_of).localCheckpoint()
+            result = lifetime_value(summary, purch, settings, as_of)
+            if result is not None:
+                bgnbd, gg, per_person, holdout, cal_fit, metrics = result
+                fits = [bgnbd, gg]
+                outputs["clv"] = per_person.select(F.lit(as_of).alias("as_of_date"), "*")
+                outputs["clv_parameters"] = parameters_frame(spark, fits, as_of)
+                outputs["clv_holdout"] = holdout
+                run_.stage("CLV: BG/NBD %s; Gamma-Gamma %s; holdout predicted/actual %.3f",
+                           _fmt(bgnbd.params), _fmt(gg.params), metrics["holdout_ratio"])
+        for table, df in outputs.items():
+            lake.replace_where(df, table, f"{SNAPSHOTS[table]} = DATE'{as_of.isoformat()}'")
+            run_.wrote(table, df.count(), lake.version(spark, table))
+        lake.overwrite(profile, "member_profile")
+        run_.wrote("member_profile", profile.count(), lake.version(spark, "member_profile"))
+        segments = rfm.groupBy("segment").agg(F.count(F.lit(1)).alias("persons")).orderBy(F.desc("persons"))
+        log_to_mlflow(settings, as_of, run_.parameters, fits, metrics, holdout, segments)
+
+
+def _fmt(params: dict[str, float]) -> str:
+    return ", ".join(f"{k}={v:.4g}" for k, v in params.items())
+
+
+def main(argv: list[str] | None = None) -> int:
+    import sys
+
+    return job_main(sys.modules[__name__], argv)

@@ -1,0 +1,1 @@
+"""Customer value: RFM snapshots and segments, member profiles and tags, lifetime value."""
