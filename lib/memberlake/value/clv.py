@@ -108,7 +108,7 @@ def _maximise(model: str, data: DataFrame, terms, names: list[str], x0: list[flo
 
     result = minimize(objective, np.log(x0), jac=True, method="L-BFGS-B",
                       options={"maxiter": max_iter, "gtol": 1e-9, "ftol": 1e-13})
-    params = dict(zip(names, np.exp(result.x).tolist()))
+    params = dict(zip(names, np.exp(result.x).tolist(), strict=True))
     log.info("%s fit: %s, log-likelihood %.4f, %d iterations (%d evaluations), %s", model, params,
              -result.fun * total, result.nit, evaluations["count"], result.message)
     return Fit(model, params, float(-result.fun * total), int(result.nit), bool(result.success), int(total),

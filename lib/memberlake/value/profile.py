@@ -51,7 +51,7 @@ def age_band(birth_date: Column, as_of: date, bands: list[int]) -> Column:
     age = F.floor(F.months_between(F.lit(as_of), birth_date) / 12)
     edges = sorted(bands)
     expr = F.lit(f"{edges[-1]}+")
-    for lo, hi in reversed(list(zip(edges, edges[1:]))):
+    for lo, hi in reversed(list(zip(edges[:-1], edges[1:], strict=True))):
         expr = F.when(age < hi, F.lit(f"{lo}-{hi - 1}")).otherwise(expr)
     return F.when(birth_date.isNull(), None).when(age < edges[0], F.lit(f"<{edges[0]}")).otherwise(expr)
 
