@@ -43,7 +43,8 @@ def _landing_counts(spark, landing) -> dict[str, int]:
 
 def _versions(spark, lake: Lakehouse) -> dict[str, int]:
     names = [Tables.QUARANTINE] + [Tables.bronze(e) for e in ENTITIES] + [Tables.silver(e) for e in ENTITIES]
-    names += ["identity_graph", "person", "basket_itemsets", "basket_rules", "basket_recommendations"]
+    names += ["identity_graph", "person", "basket_itemsets", "basket_rules", "basket_recommendations",
+              "rfm", "member_profile", "clv", "clv_parameters"]
     return {n: lake.version(spark, n) for n in names}
 
 
@@ -149,6 +150,27 @@ def test_basket_finds_planted_patterns_and_never_recommends_owned_items(spark, l
 
     runs = mlflow.search_runs(experiment_names=["memberlake-basket"])
     assert len(runs) >= 1 and runs["metrics.rules"].iloc[0] > 0
+
+
+def test_value_tables_rfm_profile_and_clv(spark, lake_dirs):
+    _, lakehouse = lake_dirs
+    lake = _lake(lakehouse)
+    rfm, profile = lake.read(spark, "rfm"), lake.read(spark, "member_profile")
+    assert rfm.count() == rfm.select("person_id").distinct().count() == profile.count() > 0
+    assert rfm.where("r_score NOT BETWEEN 1 AND 5 OR f_score NOT BETWEEN 1 AND 5 OR segment = 'Other'").count() == 0
+    # every person in rfm has a completed purchase; the scores spread over the whole 1..5 range
+    assert {r.r_score for r in rfm.select("r_score").distinct().collect()} == {1, 2, 3, 4, 5}
+    coverage = lake.read(spark, "tag_coverage").collect()
+    assert {r.tag for r in coverage} == {"vip", "bargain_hunter", "win_back", "app_first", "contactable"}
+    params = {(r.model, r.parameter): r.value for r in lake.read(spark, "clv_parameters").collect()}
+    assert set(params) == {("bgnbd", k) for k in ("r", "alpha", "a", "b")} | {("gamma_gamma", k) for k in ("p", "q", "gamma")}
+    clv = lake.read(spark, "clv")
+    assert clv.where("p_alive < 0 OR p_alive > 1 OR clv < 0 OR expected_purchases < 0").count() == 0
+    assert lake.read(spark, "clv_holdout").agg(F.sum("persons")).first()[0] > 0
+    import mlflow
+
+    runs = mlflow.search_runs(experiment_names=["memberlake-value"])
+    assert len(runs) >= 1 and "params.bgnbd.r" in runs.columns
 
 
 def test_rerun_changes_nothing(spark, lake_dirs):
@@ -266,3 +288,23 @@ def test_full_rebuild_equals_incremental_result(spark, lake_dirs):
         assert after.exceptAll(before[name]).count() == 0 and before[name].exceptAll(after).count() == 0, name
         before[name].unpersist()
     assert lake.read(spark, Tables.CLEAN_BATCHES).count() == batches_before
+
+
+def test_value_snapshot_replaces_only_its_date_and_records_migration(spark, lake_dirs, tmp_path):
+    _, lakehouse = lake_dirs
+    lake_dir = tmp_path / "lake"
+    shutil.copytree(lakehouse, lake_dir)
+    lake = _lake(lake_dir)
+    latest = lake.read(spark, "rfm").agg(F.max("as_of_date")).first()[0]
+    earlier = "2024-06-30"
+    assert cli.main(["value", "--lakehouse", str(lake_dir), "--as-of", earlier, "--skip-clv"]) == 0
+    rfm = lake.read(spark, "rfm")
+    dates = {r.as_of_date.isoformat(): r["count"] for r in rfm.groupBy("as_of_date").count().collect()}
+    assert set(dates) == {earlier, latest.isoformat()}
+    assert cli.main(["value", "--lakehouse", str(lake_dir), "--as-of", earlier, "--skip-clv", "--set",
+                     "value.window_days=180"]) == 0              # changed parameter: recomputed, replaced
+    again = {r.as_of_date.isoformat(): r["count"] for r in lake.read(spark, "rfm").groupBy("as_of_date").count().collect()}
+    assert again == dates
+    moves = lake.read(spark, "rfm_segment_migration").where(F.col("to_date") == F.lit(earlier)).collect()
+    assert all(m.from_segment == "(new)" for m in moves)       # nothing before the earlier date
+    assert sum(m.persons for m in moves) == dates[earlier]
