@@ -39,11 +39,15 @@ setup(
         # mlflow 3.x's sqlite store imports pool classes that SQLAlchemy 2.1 removed.
         "sqlalchemy>=2.0,<2.1",
         "pydantic>=2.6,<3",
+        # CLV: L-BFGS-B on the driver and the hypergeometric function in the scoring UDF.
+        "scipy>=1.10",
+        "pandas>=2.0",
+        "pyarrow>=14",
         "PyYAML>=6.0",
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-spark>=0.8", "chispa>=0.10"],
-        "bench": ["duckdb>=1.1", "psutil>=5.9", "mlxtend>=0.23"],
+        "test": ["pytest>=8", "pytest-spark>=0.8", "chispa>=0.10", "lifetimes>=0.11.3"],
+        "bench": ["duckdb>=1.1", "psutil>=5.9", "mlxtend>=0.23", "lifetimes>=0.11.3"],
     },
     entry_points={
         "console_scripts": ["memberlake=memberlake.cli:main"]

@@ -153,3 +153,44 @@ def test_scores_p_alive_and_clv(spark):
     assert got["loyal"].clv > got["gone"].clv > 0
     # discounting: the CLV is below the undiscounted purchases x value
     assert got["loyal"].clv < got["loyal"].expected_purchases * got["loyal"].expected_value
+
+
+def test_summary_and_fits_agree_with_the_lifetimes_library(spark):
+    lifetimes = pytest.importorskip("lifetimes")
+    import pandas as pd
+
+    rng = np.random.default_rng(21)
+    rows = []
+    for i in range(1000):
+        start = pd.Timestamp("2023-01-01") + pd.Timedelta(days=int(rng.integers(0, 300)))
+        rate, nu, drop = rng.gamma(0.8, 1 / 20.0), rng.gamma(4.0, 1 / 15.0), rng.beta(0.8, 2.5)
+        day, alive = 0.0, True
+        rows.append((f"P{i}", start, float(rng.gamma(6.0, 1 / nu))))
+        while alive:
+            day += rng.exponential(1 / rate)
+            if day > 600:
+                break
+            when = start + pd.Timedelta(days=int(day))
+            if when > pd.Timestamp("2024-06-30"):
+                break
+            rows.append((f"P{i}", when, float(rng.gamma(6.0, 1 / nu))))
+            alive = rng.random() > drop
+    tx = pd.DataFrame(rows, columns=["person_id", "date", "net"])
+    expected = lifetimes.utils.summary_data_from_transaction_data(
+        tx, "person_id", "date", monetary_value_col="net", observation_period_end="2024-06-30", freq="D")
+    df = spark.createDataFrame([(p, d.date(), v) for p, d, v in rows], "person_id string, order_date date, net double")
+    ours = clv.btyd_summary(df, date(2024, 6, 30)).toPandas().set_index("person_id").sort_index()
+    expected = expected.sort_index()
+    np.testing.assert_allclose(ours[["frequency", "recency", "T"]].to_numpy(),
+                               expected[["frequency", "recency", "T"]].to_numpy())
+    np.testing.assert_allclose(ours["monetary_value"].to_numpy(), expected["monetary_value"].to_numpy(), rtol=1e-9)
+
+    reference = lifetimes.BetaGeoFitter().fit(expected["frequency"], expected["recency"], expected["T"], tol=1e-6)
+    fit = clv.fit_bgnbd(clv.btyd_summary(df, date(2024, 6, 30)))
+    np.testing.assert_allclose([fit.params[k] for k in ("r", "alpha", "a", "b")],
+                               reference.params_[["r", "alpha", "a", "b"]].to_numpy(), rtol=0.01)
+    repeat = expected[(expected["frequency"] > 0) & (expected["monetary_value"] > 0)]
+    gg_ref = lifetimes.GammaGammaFitter().fit(repeat["frequency"], repeat["monetary_value"])
+    gg = clv.fit_gamma_gamma(clv.btyd_summary(df, date(2024, 6, 30)))
+    np.testing.assert_allclose([gg.params[k] for k in ("p", "q", "gamma")],
+                               gg_ref.params_[["p", "q", "v"]].to_numpy(), rtol=0.01)
