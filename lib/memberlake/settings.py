@@ -176,6 +176,23 @@ class ValueSettings(_Strict):
         return [(s["name"], s["rule"]) for s in self.segments]
 
 
+class SessionSettings(_Strict):
+    # A gap longer than this ends a session; a gap of exactly this length does not.
+    timeout_minutes: float = Field(default=30, gt=0)
+    # Sessions longer than this are cut into pieces of this length from the session's start.
+    max_length_hours: float = Field(default=24, gt=0)
+    # Also start a session at local midnight in this zone (null = no midnight split).
+    midnight_timezone: str | None = None
+    # Also start a session when an event carries utm values different from the visit's last ones.
+    split_on_campaign: bool = True
+    # Incremental runs re-sessionize visitors within this window; older new events are "late".
+    lateness_days: float = Field(default=3, ge=0)
+    page_view_types: list[str] = ["page_view", "product_view", "search"]
+    conversion_types: list[str] = ["purchase"]
+    # Ordered channel rules (first match wins): SQL over lower-cased source, medium, referrer.
+    channels: list[dict[str, str]] = []
+
+
 class Settings(_Strict):
     env: Env = "local"
     storage: StorageSettings = StorageSettings()
@@ -187,6 +204,7 @@ class Settings(_Strict):
     tracking: TrackingSettings = TrackingSettings()
     basket: BasketSettings = BasketSettings()
     value: ValueSettings = ValueSettings()
+    sessions: SessionSettings = SessionSettings()
 
     def require(self, *keys: str) -> None:
         """Fail fast when a value a job needs is missing (e.g. ``landing.path`` on a cluster)."""

@@ -5,10 +5,12 @@ frequency = purchase days - 1 (repeat purchase periods), recency = last minus fi
 day, T = as-of minus first purchase day, monetary_value = mean net value of the repeat purchase
 days (0 without repeats).
 
-The fit scales: the log-likelihood and its gradient are one Spark aggregation over the
-distinct (frequency, recency, T) combinations with their counts (BG/NBD) or over repeat buyers
-(Gamma-Gamma); only L-BFGS-B on four (three) numbers runs on the driver. Predictions need the
-Gauss hypergeometric function, which Spark lacks, so that one step is a pandas UDF over scipy.
+The fit scales: the log-likelihood and its gradient are one pass of Spark over the distinct
+(frequency, recency, T) combinations with their counts (BG/NBD) or the distinct (frequency,
+monetary value) pairs of repeat buyers (Gamma-Gamma), each partition evaluating ln Gamma and
+digamma (which Spark SQL lacks) vectorised with scipy and returning partial sums; only L-BFGS-B
+on four (three) numbers runs on the driver. Predictions need the Gauss hypergeometric function,
+also a pandas UDF over scipy.
 """
 from __future__ import annotations
 
@@ -21,7 +23,6 @@ import numpy as np
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from memberlake.value.special import digamma, lgamma, py_digamma
 
 log = logging.getLogger(__name__)
 
@@ -57,51 +58,81 @@ def btyd_summary(purchases: DataFrame, as_of: date) -> DataFrame:
 
 
 # -- BG/NBD ---------------------------------------------------------------------------------
-def bgnbd_terms(r: float, alpha: float, a: float, b: float) -> list[Column]:
-    """Per-row log-likelihood and its partial derivatives in r, alpha, a, b (Fader et al. 2005)."""
-    x, tx, T = F.col("frequency"), F.col("recency"), F.col("T")
-    lit = F.lit
-    a1 = lgamma(x + r) - math.lgamma(r) + r * math.log(alpha)
-    a2 = math.lgamma(a + b) + lgamma(x + b) - math.lgamma(b) - lgamma(x + a + b)
-    u = -(x + r) * F.log(T + alpha)
-    v = math.log(a) - F.log(F.when(x > 0, x + b - 1)) - (x + r) * F.log(tx + alpha)
+def bgnbd_partials(params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Weighted sums of the BG/NBD log-likelihood and its partial derivatives in r, alpha, a, b.
+
+    Fader, Hardie & Lee (2005): L = A1 A2 (A3 + [x > 0] A4); the log of the bracket is a
+    log-sum-exp whose weight w splits the gradient between the "still alive" and "dropped out"
+    terms.
+    """
+    from scipy.special import digamma, gammaln
+
+    r, alpha, a, b = params
     repeat = x > 0
-    ll = a1 + a2 + F.when(repeat, F.greatest(u, v) + F.log1p(F.exp(-F.abs(u - v)))).otherwise(u)
-    w = F.when(repeat, 1 / (1 + F.exp(u - v))).otherwise(lit(0.0))    # share of the "dropped out" term
-    d_r = digamma(x + r) - py_digamma(r) + math.log(alpha) - (1 - w) * F.log(T + alpha) - w * F.log(tx + alpha)
-    d_alpha = r / alpha - (1 - w) * (x + r) / (T + alpha) - w * (x + r) / (tx + alpha)
-    d_a = py_digamma(a + b) - digamma(x + a + b) + w / a
-    d_b = (py_digamma(a + b) + digamma(x + b) - py_digamma(b) - digamma(x + a + b)
-           - F.when(repeat, w / (x + b - 1)).otherwise(lit(0.0)))
-    return [ll, d_r, d_alpha, d_a, d_b]
+    a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+    a2 = gammaln(a + b) + gammaln(b + x) - gammaln(b) - gammaln(a + b + x)
+    u = -(r + x) * np.log(alpha + T)
+    bx = np.where(repeat, b + x - 1, 1.0)
+    v = np.where(repeat, np.log(a) - np.log(bx) - (r + x) * np.log(alpha + tx), -np.inf)
+    ll = a1 + a2 + np.logaddexp(u, v)
+    w = np.where(repeat, 1.0 / (1.0 + np.exp(np.clip(u - v, -700, 700))), 0.0)
+    d_r = digamma(r + x) - digamma(r) + np.log(alpha) - (1 - w) * np.log(alpha + T) - w * np.log(alpha + tx)
+    d_alpha = r / alpha - (1 - w) * (r + x) / (alpha + T) - w * (r + x) / (alpha + tx)
+    d_a = digamma(a + b) - digamma(a + b + x) + w / a
+    d_b = digamma(a + b) + digamma(b + x) - digamma(b) - digamma(a + b + x) - np.where(repeat, w / bx, 0.0)
+    return np.array([np.dot(n, t) for t in (ll, d_r, d_alpha, d_a, d_b)])
 
 
-def gamma_gamma_terms(p: float, q: float, gamma: float) -> list[Column]:
-    """Per-row log-likelihood of mean repeat spend m over x repeats, and its gradient."""
-    x, m = F.col("frequency"), F.col("monetary_value")
-    px = x * p
-    ll = (lgamma(px + q) - lgamma(px) - math.lgamma(q) + q * math.log(gamma) + (px - 1) * F.log(m)
-          + px * F.log(x) - (px + q) * F.log(m * x + gamma))
-    d_p = x * (digamma(px + q) - digamma(px) + F.log(m) + F.log(x) - F.log(m * x + gamma))
-    d_q = digamma(px + q) - py_digamma(q) + math.log(gamma) - F.log(m * x + gamma)
-    d_gamma = q / gamma - (px + q) / (m * x + gamma)
-    return [ll, d_p, d_q, d_gamma]
+def gamma_gamma_partials(params: np.ndarray, x: np.ndarray, m: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Weighted sums of the Gamma-Gamma log-likelihood of mean repeat spend m over x repeats."""
+    from scipy.special import digamma, gammaln
+
+    p, q, g = params
+    px = p * x
+    ll = (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(g) + (px - 1) * np.log(m)
+          + px * np.log(x) - (px + q) * np.log(g + m * x))
+    d_p = x * (digamma(px + q) - digamma(px) + np.log(m) + np.log(x) - np.log(g + m * x))
+    d_q = digamma(px + q) - digamma(q) + np.log(g) - np.log(g + m * x)
+    d_g = q / g - (px + q) / (g + m * x)
+    return np.array([np.dot(n, t) for t in (ll, d_p, d_q, d_g)])
 
 
-def _maximise(model: str, data: DataFrame, terms, names: list[str], x0: list[float], max_iter: int) -> Fit:
-    """L-BFGS-B on log-parameters; each evaluation is one weighted Spark aggregation."""
+def spark_sums(data: DataFrame, columns: list[str], partials, params: np.ndarray, size: int) -> np.ndarray:
+    """``partials`` summed over ``data`` (with a count column ``n``), computed on the executors.
+
+    ln Gamma and digamma are maths Spark SQL lacks, so each partition evaluates them vectorised
+    (Arrow batches into numpy) and returns one row of partial sums; the driver adds them up.
+    """
+    import pandas as pd
+
+    names = [f"s{i}" for i in range(size)]
+    cols = list(columns)
+
+    def per_partition(batches):
+        acc = np.zeros(size)
+        for pdf in batches:
+            acc += partials(params, *[pdf[c].to_numpy(dtype=float) for c in cols], pdf["n"].to_numpy(dtype=float))
+        yield pd.DataFrame([acc], columns=names)
+
+    schema = ", ".join(f"{name} double" for name in names)
+    row = data.select(*cols, "n").mapInPandas(per_partition, schema).agg(*[F.sum(c) for c in names]).first()
+    return np.array([row[i] for i in range(size)], dtype=float)
+
+
+def _maximise(model: str, data: DataFrame, columns: list[str], partials, names: list[str], x0: list[float],
+              max_iter: int) -> Fit:
+    """L-BFGS-B on log-parameters; each evaluation is one pass of Spark over ``data``."""
     from scipy.optimize import minimize
 
-    weight = F.col("n").cast("double")
     total = data.agg(F.sum("n")).first()[0]
     evaluations = {"count": 0}
 
     def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
         params = np.exp(log_params)
         evaluations["count"] += 1
-        sums = data.agg(*[F.sum(weight * t) for t in terms(*params)]).first()
-        ll, grad = sums[0], np.array(sums[1:], dtype=float)
-        if ll is None or not np.isfinite(ll) or not np.all(np.isfinite(grad)):
+        sums = spark_sums(data, columns, partials, params, len(names) + 1)
+        ll, grad = sums[0], sums[1:]
+        if not np.isfinite(ll) or not np.all(np.isfinite(grad)):
             return 1e10, np.zeros(len(params))
         # minimise the mean negative log-likelihood; chain rule for the log parametrisation
         return -ll / total, -(grad * params) / total
@@ -116,12 +147,12 @@ def _maximise(model: str, data: DataFrame, terms, names: list[str], x0: list[flo
 
 
 def fit_bgnbd(summary: DataFrame, max_iter: int = 200) -> Fit:
-    """BG/NBD parameters r, alpha, a, b (alpha in days)."""
+    """BG/NBD parameters r, alpha, a, b (alpha in days), over distinct (x, t_x, T) with counts."""
     data = summary.groupBy("frequency", "recency", "T").agg(F.count(F.lit(1)).alias("n")).cache()
     mean_t = data.agg(F.sum(F.col("T") * F.col("n")) / F.sum("n")).first()[0] or 1.0
     try:
-        return _maximise("bgnbd", data, bgnbd_terms, ["r", "alpha", "a", "b"], [1.0, max(mean_t, 1.0), 1.0, 1.0],
-                         max_iter)
+        return _maximise("bgnbd", data, ["frequency", "recency", "T"], bgnbd_partials, ["r", "alpha", "a", "b"],
+                         [1.0, max(mean_t, 1.0), 1.0, 1.0], max_iter)
     finally:
         data.unpersist()
 
@@ -132,8 +163,8 @@ def fit_gamma_gamma(summary: DataFrame, max_iter: int = 200) -> Fit:
             .groupBy("frequency", "monetary_value").agg(F.count(F.lit(1)).alias("n")).cache())
     mean_m = data.agg(F.sum(F.col("monetary_value") * F.col("n")) / F.sum("n")).first()[0] or 1.0
     try:
-        return _maximise("gamma_gamma", data, gamma_gamma_terms, ["p", "q", "gamma"], [1.0, 2.0, max(mean_m, 1.0)],
-                         max_iter)
+        return _maximise("gamma_gamma", data, ["frequency", "monetary_value"], gamma_gamma_partials,
+                         ["p", "q", "gamma"], [1.0, 2.0, max(mean_m, 1.0)], max_iter)
     finally:
         data.unpersist()
 

@@ -21,7 +21,7 @@ RANGES = 64
 
 def n_below(values: DataFrame, column: str, ranges: int = RANGES) -> DataFrame:
     """(column, n_below, n) for each distinct non-null value: persons with a strictly smaller value."""
-    counts = values.where(F.col(column).isNotNull()).groupBy(column).agg(F.count(F.lit(1)).alias("_c"))
+    counts = values.where(F.col(column).isNotNull()).groupBy(column).agg(F.count(F.lit(1)).alias("_c")).localCheckpoint()
     cuts = sorted(set(counts.approxQuantile(column, [i / ranges for i in range(1, ranges)], 0.001)))
     bucket = F.lit(0)
     for i, cut in enumerate(cuts):

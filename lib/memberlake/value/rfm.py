@@ -25,7 +25,7 @@ def rfm_figures(purchases: DataFrame, as_of: date, window_days: int) -> DataFram
     per = purchases.groupBy("person_id").agg(
         F.min("order_date").alias("first_order_date"),
         F.max("order_date").alias("last_order_date"),
-        F.countDistinct("order_id").alias("frequency"),
+        F.count(F.lit(1)).alias("frequency"),          # one purchase row per order
         F.count(F.when(in_window, F.col("order_id"))).alias("frequency_window"),
         F.sum("net").alias("monetary"),
         F.coalesce(F.sum(F.when(in_window, F.col("net"))), F.lit(0.0)).alias("monetary_window"),
@@ -45,6 +45,8 @@ def rfm_figures(purchases: DataFrame, as_of: date, window_days: int) -> DataFram
 
 
 def rfm_scores(figures: DataFrame, buckets: int = 5) -> DataFrame:
+    # Each score reads the figures three times (quantiles, range totals, join): compute them once.
+    figures = figures.localCheckpoint()
     scored = scores(figures, "recency_days", "r_score", buckets, descending=True)
     scored = scores(scored, "frequency", "f_score", buckets)
     scored = scores(scored, "monetary", "m_score", buckets)

@@ -1,0 +1,221 @@
+"""Benchmark: RFM + profile at 10M orders against DuckDB, and the CLV fit against lifetimes.
+
+Input: the silver tables of a ``bench/run.py`` lakehouse (``--lakehouse``, default the scale-1
+run). Purchases are derived once with memberlake's own ``purchases`` (person = identity graph
+when present, else the deterministic per-identifier id) and written to Parquet; ``--copies 2``
+adds a copy of every order shifted one year back under a new order id, so scale 1 (5M orders)
+gives 10M orders over the same persons. Then, in one run:
+
+1. RFM in Spark (figures, exact quantile scores, segments) -> Parquet;
+2. the same RFM in DuckDB SQL (2 threads, scores with rank() windows) -> Parquet, and a check
+   that both give the same number of persons per RFM cell;
+3. the member profile in Spark;
+4. the CLV fit in Spark (BTYD summary, BG/NBD and Gamma-Gamma), and ``lifetimes`` on the same
+   summary, with the relative parameter differences.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import shutil
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from run import PeakMemory  # noqa: E402
+
+DUCKDB_RFM = """
+COPY (
+WITH p AS (SELECT * FROM read_parquet('{src}/*.parquet')),
+per AS (
+  SELECT person_id, min(order_date) AS first_order_date, max(order_date) AS last_order_date,
+         count(DISTINCT order_id) AS frequency,
+         count(order_id) FILTER (WHERE order_date >= DATE '{start}') AS frequency_window,
+         round(sum(net), 2) AS monetary,
+         round(coalesce(sum(net) FILTER (WHERE order_date >= DATE '{start}'), 0), 2) AS monetary_window
+  FROM p GROUP BY person_id),
+fig AS (
+  SELECT *, date_diff('day', last_order_date, DATE '{as_of}') AS recency_days,
+         date_diff('day', first_order_date, DATE '{as_of}') AS tenure_days,
+         round(monetary / frequency, 2) AS avg_order_value,
+         CASE WHEN frequency > 1 THEN date_diff('day', first_order_date, last_order_date) / (frequency - 1) END
+           AS mean_interpurchase_days,
+         count(*) OVER () AS n
+  FROM per)
+SELECT *, CAST(1 + floor(5 * (rank() OVER (ORDER BY -recency_days) - 1) / n) AS INT) AS r_score,
+          CAST(1 + floor(5 * (rank() OVER (ORDER BY frequency) - 1) / n) AS INT) AS f_score,
+          CAST(1 + floor(5 * (rank() OVER (ORDER BY monetary) - 1) / n) AS INT) AS m_score
+FROM fig) TO '{out}' (FORMAT PARQUET)
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lakehouse", default=str(HERE / "out" / "scale-1" / "lakehouse"))
+    parser.add_argument("--copies", type=int, default=2, help="orders copies (1 year apart); 2 at scale 1 = 10M")
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--driver-memory", default="12g")
+    parser.add_argument("--skip-lifetimes", action="store_true")
+    parser.add_argument("--reuse", action="store_true", help="reuse the purchases Parquet of an earlier run")
+    parser.add_argument("--results", default=str(HERE / "RESULTS.md"))
+    args = parser.parse_args()
+
+    import duckdb
+    from pyspark.sql import functions as F
+
+    from memberlake.io.delta import Lakehouse
+    from memberlake.jobs.basket import latest_order_date
+    from memberlake.jobs.value import purchase_lines
+    from memberlake.settings import load_settings, with_overrides
+    from memberlake.spark import get_spark
+    from memberlake.value import clv
+    from memberlake.value.profile import profiles, with_tags
+    from memberlake.value.purchases import purchases
+    from memberlake.value.rfm import rfm_figures, rfm_scores, segment
+
+    settings = load_settings("local", [f"spark.master={args.master}", f"spark.driver_memory={args.driver_memory}",
+                                       "spark.shuffle_partitions=16"])
+    settings = with_overrides(settings, storage={"lakehouse": args.lakehouse})
+    memory = PeakMemory().start()
+    spark = get_spark(settings)
+    spark.sparkContext.setLogLevel("ERROR")
+    lake = Lakehouse.from_settings(settings)
+    work = HERE / "out" / "value"
+    work.mkdir(parents=True, exist_ok=True)
+    rows: list[tuple[str, float, int, int]] = []
+
+    def stage(name: str, func, count_rows: int | None = None):
+        memory.reset()
+        start = time.perf_counter()
+        out = func()
+        secs = time.perf_counter() - start
+        n = count_rows if count_rows is not None else (out if isinstance(out, int) else 0)
+        rows.append((name, secs, n, memory.peak))
+        print(f"{name}: {secs:.1f}s rows={n:,}", flush=True)
+        return out
+
+    orders = lake.read(spark, "silver_orders")
+    items = lake.read(spark, "silver_order_items")
+    products = lake.read(spark, "silver_products")
+    graph = (lake.read(spark, "identity_graph") if lake.exists(spark, "identity_graph")
+             else spark.createDataFrame([], "id_type string, value string, person_id string"))
+    as_of = latest_order_date(orders)
+    src = work / "purchases"
+
+    def build_purchases() -> int:
+        base = purchases(orders, items, graph, as_of)
+        copies = [base] + [base.select(
+            F.concat("order_id", F.lit(f"~{k}")).alias("order_id"), "person_id",
+            (F.col("order_ts") - F.expr(f"INTERVAL {365 * k} DAYS")).alias("order_ts"),
+            F.date_sub("order_date", 365 * k).alias("order_date"), "channel", "net", "gross", "discount")
+            for k in range(1, args.copies)]
+        frame = copies[0]
+        for extra in copies[1:]:
+            frame = frame.unionByName(extra)
+        frame.write.mode("overwrite").parquet(str(src))
+        return spark.read.parquet(str(src)).count()
+
+    if args.reuse and src.exists():
+        n_orders = spark.read.parquet(str(src)).count()
+    else:
+        n_orders = stage("purchases (orders + lines + person) -> parquet", build_purchases)
+    purch = spark.read.parquet(str(src))
+    rules = settings.value.segment_rules()
+    spark_out = work / "rfm_spark"
+
+    def spark_rfm() -> int:
+        rfm = rfm_scores(rfm_figures(purch, as_of, settings.value.window_days)).withColumn("segment", segment(rules))
+        rfm.write.mode("overwrite").parquet(str(spark_out))
+        return spark.read.parquet(str(spark_out)).count()
+
+    persons = stage("RFM in Spark (figures, scores, segments)", spark_rfm)
+    duck_out = work / "rfm_duckdb.parquet"
+
+    def duck_rfm() -> int:
+        con = duckdb.connect()
+        con.execute("SET threads TO 2")
+        start = as_of - timedelta(days=settings.value.window_days - 1)
+        con.execute(DUCKDB_RFM.format(src=src, start=start, as_of=as_of, out=duck_out))
+        return con.execute(f"SELECT count(*) FROM read_parquet('{duck_out}')").fetchone()[0]
+
+    stage("RFM in DuckDB (same figures and score rule)", duck_rfm)
+    con = duckdb.connect()
+    same = con.execute(f"""
+        SELECT count(*) FROM (
+          SELECT r_score, f_score, m_score, count(*) c FROM read_parquet('{spark_out}/*.parquet') GROUP BY ALL
+          EXCEPT
+          SELECT r_score, f_score, m_score, count(*) c FROM read_parquet('{duck_out}') GROUP BY ALL)""").fetchone()[0]
+    rfm = spark.read.parquet(str(spark_out))
+    lines = purchase_lines(purch, items, products)
+
+    def profile() -> int:
+        out = with_tags(profiles(rfm, purch, lines, None, as_of, settings.value), settings.value.tags)
+        out.write.mode("overwrite").parquet(str(work / "profile"))
+        return spark.read.parquet(str(work / "profile")).count()
+
+    stage("member profile in Spark (preferences, lifecycle, tags)", profile)
+    summary_path = work / "btyd_summary"
+
+    def summary() -> int:
+        clv.btyd_summary(purch, as_of).write.mode("overwrite").parquet(str(summary_path))
+        return spark.read.parquet(str(summary_path)).count()
+
+    stage("BTYD summary in Spark", summary)
+    summ = spark.read.parquet(str(summary_path)).cache()
+    summ.count()
+    fits = {}
+    fits["bgnbd"] = stage("BG/NBD fit (Spark likelihood, driver L-BFGS-B)", lambda: clv.fit_bgnbd(summ), persons)
+    fits["gg"] = stage("Gamma-Gamma fit (Spark likelihood, driver L-BFGS-B)", lambda: clv.fit_gamma_gamma(summ), persons)
+    compare = {}
+    if not args.skip_lifetimes:
+        import lifetimes
+
+        frame = summ.toPandas()      # bench only: the single-node reference needs the rows locally
+        ref = stage("lifetimes BetaGeoFitter on the same summary",
+                    lambda: lifetimes.BetaGeoFitter().fit(frame["frequency"], frame["recency"], frame["T"], tol=1e-6),
+                    len(frame))
+        for k in ("r", "alpha", "a", "b"):
+            compare[k] = fits["bgnbd"].params[k] / ref.params_[k] - 1
+        rep = frame[(frame["frequency"] > 0) & (frame["monetary_value"] > 0)]
+        gg_ref = stage("lifetimes GammaGammaFitter on the same summary",
+                       lambda: lifetimes.GammaGammaFitter().fit(rep["frequency"], rep["monetary_value"]), len(rep))
+        for ours, theirs in (("p", "p"), ("q", "q"), ("gamma", "v")):
+            compare[ours] = fits["gg"].params[ours] / gg_ref.params_[theirs] - 1
+    memory.stop()
+    write_results(args, n_orders, persons, rows, same, fits, compare)
+    shutil.rmtree(work / "profile", ignore_errors=True)
+
+
+def write_results(args, n_orders, persons, rows, same, fits, compare) -> None:
+    import psutil
+
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    timing = {name: secs for name, secs, _, _ in rows}
+    spark_s = next(v for k, v in timing.items() if k.startswith("RFM in Spark"))
+    duck_s = next(v for k, v in timing.items() if k.startswith("RFM in DuckDB"))
+    out = [
+        f"\n### value: RFM, profile and CLV, {n_orders:,} orders, {persons:,} persons — {when}\n",
+        f"Machine: {psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, CPython "
+        f"{platform.python_version()}; Spark `{args.master}`, driver {args.driver_memory}, 16 shuffle partitions. "
+        f"Command: `python bench/value.py --copies {args.copies}` on `{args.lakehouse}`.\n",
+        "| step | wall time (s) | rows | rows/s | peak RSS (GB) |", "|---|---:|---:|---:|---:|",
+    ]
+    for name, secs, n, peak in rows:
+        out.append(f"| {name} | {secs:.1f} | {n:,} | {n / secs:,.0f} | {peak / 1e9:.2f} |")
+    out.append(f"\nRFM in Spark vs DuckDB on the same purchases: **{spark_s / duck_s:.1f}x**; persons per RFM cell "
+               f"{'identical' if same == 0 else f'differ in {same} cells'} between the two.")
+    for fit in fits.values():
+        out.append(f"\n{fit.model}: " + ", ".join(f"{k}={v:.5g}" for k, v in fit.params.items())
+                   + f" (log-likelihood {fit.log_likelihood:,.1f}, {fit.iterations} iterations, converged {fit.converged})")
+    if compare:
+        out.append("\nRelative difference to lifetimes: " + ", ".join(f"{k} {v:+.4%}" for k, v in compare.items()))
+    with open(args.results, "a", encoding="utf-8") as fh:
+        fh.write("\n".join(out) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Clickstream sessions, behaviour metrics and attribution."""
