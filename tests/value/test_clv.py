@@ -6,7 +6,6 @@ combinations and uses analytic gradients with L-BFGS-B).
 """
 from __future__ import annotations
 
-import math
 from datetime import date
 
 import numpy as np

@@ -15,14 +15,12 @@ also a pandas UDF over scipy.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import numpy as np
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-
 
 log = logging.getLogger(__name__)
 
