@@ -11,7 +11,7 @@ import sys
 from types import ModuleType
 from typing import Sequence
 
-from memberlake.jobs import basket, clean, generate, identity, ingest, value
+from memberlake.jobs import basket, clean, generate, identity, ingest, sessions, value
 from memberlake.jobs.common import (
     InputError,
     add_common_arguments,
@@ -24,7 +24,7 @@ from memberlake.jobs.common import (
 log = logging.getLogger(__name__)
 
 # The pipeline, in dependency order. Later areas append their jobs here.
-PIPELINE: list[ModuleType] = [ingest, clean, identity, value, basket]
+PIPELINE: list[ModuleType] = [ingest, clean, identity, sessions, value, basket]
 JOBS: dict[str, ModuleType] = {job.NAME: job for job in [generate, *PIPELINE]}
 
 
@@ -54,7 +54,7 @@ def _build_parser() -> argparse.ArgumentParser:
     pipe.add_argument("--only", type=_split, help="comma-separated jobs to run (in pipeline order)")
     pipe.add_argument("--from", dest="start", help="start the pipeline at this job")
     add_entities_argument(pipe)
-    pipe.add_argument("--full", action="store_true", help="clean: rebuild silver from all of bronze")
+    pipe.add_argument("--full", action="store_true", help="clean and sessions: rebuild from all of bronze / silver")
     pipe.add_argument("--force", action="store_true", help="identity: recompute even if silver is unchanged")
     add_common_arguments(pipe)
     export = subs.add_parser("export", help="write a table to CSV or Parquet files (e.g. an audience)")

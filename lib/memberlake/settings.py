@@ -191,6 +191,14 @@ class SessionSettings(_Strict):
     conversion_types: list[str] = ["purchase"]
     # Ordered channel rules (first match wins): SQL over lower-cased source, medium, referrer.
     channels: list[dict[str, str]] = []
+    # Attribution: touchpoints within this many days before a conversion.
+    lookback_days: float = Field(default=30, gt=0)
+    time_decay_half_life_days: float = Field(default=7, gt=0)
+    markov_order: int = Field(default=1, ge=1, le=4)
+    funnel_steps: list[str] = ["product_view", "add_to_cart", "checkout", "purchase"]
+    # Paths are the first path_pages page views of a session; top lists keep top_n rows.
+    path_pages: int = Field(default=3, ge=1)
+    top_n: int = Field(default=20, ge=1)
 
 
 class Settings(_Strict):

@@ -44,7 +44,7 @@ def _landing_counts(spark, landing) -> dict[str, int]:
 def _versions(spark, lake: Lakehouse) -> dict[str, int]:
     names = [Tables.QUARANTINE] + [Tables.bronze(e) for e in ENTITIES] + [Tables.silver(e) for e in ENTITIES]
     names += ["identity_graph", "person", "basket_itemsets", "basket_rules", "basket_recommendations",
-              "rfm", "member_profile", "clv", "clv_parameters"]
+              "rfm", "member_profile", "clv", "clv_parameters", "sessions", "attribution"]
     return {n: lake.version(spark, n) for n in names}
 
 
@@ -171,6 +171,35 @@ def test_value_tables_rfm_profile_and_clv(spark, lake_dirs):
 
     runs = mlflow.search_runs(experiment_names=["memberlake-value"])
     assert len(runs) >= 1 and "params.bgnbd.r" in runs.columns
+
+
+def test_sessions_match_the_planted_sessions_and_attribution_adds_up(spark, lake_dirs):
+    landing, lakehouse = lake_dirs
+    lake = _lake(lakehouse)
+    from memberlake.sessions.sessionize import assign_sessions
+    from memberlake.settings import SessionSettings
+
+    truth = spark.read.parquet(str(landing / "_truth" / "sessions"))
+    events = lake.read(spark, Tables.silver("events")).where("anonymous_id IS NOT NULL")
+    ours = assign_sessions(events, SessionSettings()).select("event_id", "session_id")
+    pairs = truth.join(ours, "event_id")
+    # each planted session is exactly one of ours and vice versa
+    assert pairs.groupBy("session_key").agg(F.countDistinct("session_id").alias("n")).where("n != 1").count() == 0
+    assert pairs.groupBy("session_id").agg(F.countDistinct("session_key").alias("n")).where("n != 1").count() == 0
+    sessions = lake.read(spark, "sessions")
+    assert sessions.count() == sessions.select("session_id").distinct().count() == truth.select("session_key").distinct().count()
+    assert sessions.where("person_id IS NULL").count() == 0
+    conversions, revenue = sessions.where("converted").agg(F.count(F.lit(1)), F.sum("revenue")).first()
+    assert conversions > 0
+    for row in lake.read(spark, "attribution").groupBy("model").agg(F.sum("conversions").alias("c"),
+                                                                    F.sum("revenue").alias("r")).collect():
+        assert row.c == pytest.approx(conversions), row.model
+        assert row.r == pytest.approx(revenue), row.model
+    assert {r.model for r in lake.read(spark, "attribution").select("model").distinct().collect()} == {
+        "first_touch", "last_touch", "last_non_direct", "linear", "time_decay", "position_based", "markov"}
+    funnel = lake.read(spark, "session_funnel").groupBy("step_no").agg(F.sum("reached").alias("n")).orderBy("step_no")
+    reached = [r.n for r in funnel.collect()]
+    assert reached == sorted(reached, reverse=True) and reached[-1] > 0
 
 
 def test_rerun_changes_nothing(spark, lake_dirs):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from memberlake.settings import Settings, SettingsError
 
@@ -161,3 +162,22 @@ class Lakehouse:
         if not insert_only:
             merge = merge.whenMatchedUpdateAll(condition=update_condition)
         merge.whenNotMatchedInsertAll().execute()
+
+    def apply_changes(self, upserts: DataFrame, deletes: DataFrame, name: str, key: str) -> None:
+        """Upsert ``upserts`` and delete the ``deletes`` keys (one column ``key``) in one commit."""
+        spark = upserts.sparkSession
+        if not self.exists(spark, name):
+            self.append(upserts, name)
+            return
+        columns = upserts.columns
+        tombstones = deletes.select(
+            key, *[F.lit(None).cast(upserts.schema[c].dataType).alias(c) for c in columns if c != key])
+        source = (upserts.withColumn("_action", F.lit("upsert"))
+                  .unionByName(tombstones.select(*columns).withColumn("_action", F.lit("delete"))))
+        values = {f"`{c}`": f"s.`{c}`" for c in columns}
+        (self.delta_table(spark, name).alias("t").merge(source.alias("s"), f"t.`{key}` = s.`{key}`")
+         .whenMatchedDelete(condition="s._action = 'delete'")
+         .whenMatchedUpdate(condition="s._action = 'upsert'", set=values)
+         .whenNotMatchedInsert(condition="s._action = 'upsert'", values=values)
+         .execute())
+

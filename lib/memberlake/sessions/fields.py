@@ -45,6 +45,9 @@ def session_rows(sessionized: DataFrame, cfg: SessionSettings) -> DataFrame:
         F.max_by(F.col("member_id"), F.when(F.col("member_id").isNotNull(), order)).alias("member_id"),
         F.max(is_conv).alias("converted"),
         F.array_sort(F.collect_set(F.when(is_conv, F.col("order_id")))).alias("order_ids"),
+        F.array_sort(F.collect_set("event_type")).alias("event_types"),
+        F.array_sort(F.collect_list(F.when(is_view, F.struct(F.col("event_ts").alias("t"), F.col("event_id").alias("e"),
+                                                             F.col("page_url").alias("url"))))).alias("_views"),
     )
     duration = F.col("session_end").cast("double") - F.col("session_start").cast("double")
     lower = {k: F.lower(F.col(f"_first.{v}")) for k, v in
@@ -59,7 +62,8 @@ def session_rows(sessionized: DataFrame, cfg: SessionSettings) -> DataFrame:
     chan = channel(cfg.channels)
     # rules are written over source/medium/referrer: evaluate them on the lower-cased copies
     renamed = with_channel.select(
-        *[c for c in with_channel.columns if c not in ("source", "medium", "referrer") and not c.startswith("_l_")],
+        *[c for c in with_channel.columns if c not in ("source", "medium", "referrer") and not c.startswith("_l_")
+          and c != "_first"],
         F.col("_l_source").alias("source"), F.col("_l_medium").alias("medium"), F.col("_l_referrer").alias("referrer"),
         F.col("source").alias("_source"), F.col("medium").alias("_medium"), F.col("referrer").alias("_referrer"),
     ).withColumn("channel", chan)
@@ -69,7 +73,8 @@ def session_rows(sessionized: DataFrame, cfg: SessionSettings) -> DataFrame:
         "duration_s", "events", "page_views", "landing_page", "exit_page",
         F.col("_source").alias("source"), F.col("_medium").alias("medium"), "campaign",
         F.col("_referrer").alias("referrer"), "channel",
-        converted.alias("converted"), "order_ids",
+        converted.alias("converted"), "order_ids", "event_types",
+        F.slice(F.col("_views.url"), 1, cfg.path_pages).alias("path"),
         ((F.col("page_views") == 1) & ~converted).alias("bounce"),
         ((F.col("page_views") >= 2) | (F.col("duration_s") >= 10) | converted).alias("engaged"),
     )

@@ -1,0 +1,151 @@
+"""sessions: silver events -> sessions (incremental, late data, re-stitched to persons).
+
+Each run takes the silver event batches not yet sessionized; on-time events re-sessionize only
+the visitors they touch (``memberlake.sessions.build``), late ones go to ``late_events``;
+``--full`` rebuilds everything from silver, late events included. Every run then re-attributes
+sessions to the current person_id of the identity graph (a cookie later tied to a member takes
+its earlier sessions along). A run with no new batch and an unchanged graph changes nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from memberlake.contract import BATCH_ID
+from memberlake.identity.resolve import EVENT_KEYS, attach_person
+from memberlake.io.delta import Lakehouse
+from memberlake.jobs.basket import person_graph_or_empty, read_silver
+from memberlake.jobs.common import job_main
+from memberlake.ops.runs import Run, recorded_run, unchanged_since_last_run
+from memberlake.sessions.attribution import journeys, markov, markov_attribution, rule_based
+from memberlake.sessions.behaviour import funnel, person_behaviour, top_landing_pages, top_paths
+from memberlake.sessions.build import build_sessions, recompute_from, split_late, visitor_events
+from memberlake.sessions.fields import with_revenue
+from memberlake.settings import Settings
+from memberlake.value.purchases import line_values
+
+NAME = "sessions"
+HELP = "Sessionize clickstream events incrementally (late data, re-stitching to persons)."
+log = logging.getLogger(__name__)
+
+SESSIONS, BATCHES, LATE = "sessions", "sessions_batches", "late_events"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--full", action="store_true", help="rebuild all sessions from silver (late events included)")
+
+
+def order_values(spark: SparkSession, lake: Lakehouse, run: Run) -> DataFrame:
+    """(order_id, net) of purchases, for session revenue."""
+    orders = read_silver(spark, lake, run, "orders", required=False)
+    if orders is None:
+        return spark.createDataFrame([], "order_id string, net double")
+    items = read_silver(spark, lake, run, "order_items", required=False)
+    done = orders.where(F.col("status").isNull() | ~F.col("status").isin("cancelled", "returned"))
+    net = F.col("total_amount").cast("double")
+    if items is not None:
+        done = done.join(line_values(items), "order_id", "left")
+        net = F.coalesce(F.col("net"), net)
+    return done.select("order_id", net.alias("net"))
+
+
+def with_person(sessions: DataFrame, graph: DataFrame) -> DataFrame:
+    return attach_person(sessions.drop("person_id") if "person_id" in sessions.columns else sessions,
+                         graph, "session_id", EVENT_KEYS)
+
+
+def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> None:
+    cfg = settings.sessions
+    lake = Lakehouse.from_settings(settings)
+    full = bool(getattr(args, "full", False)) or not lake.exists(spark, SESSIONS)
+    with recorded_run(spark, lake, NAME, {"full": full, **cfg.model_dump(mode="json")}) as run_:
+        silver = read_silver(spark, lake, run_, "events", required=True)
+        graph = person_graph_or_empty(spark, lake, run_)
+        values = order_values(spark, lake, run_)
+        done = (lake.read(spark, BATCHES).select(BATCH_ID) if lake.exists(spark, BATCHES)
+                else spark.createDataFrame([], f"{BATCH_ID} string"))
+        new = silver.join(done, BATCH_ID, "left_anti")
+        batches = [r[0] for r in new.select(BATCH_ID).distinct().collect()]   # one row per batch
+        if not full and not batches and unchanged_since_last_run(spark, lake, run_):
+            run_.stage("no new event batch and identity unchanged: nothing to do")
+            return
+        if full:
+            events = visitor_events(silver).localCheckpoint()
+            sessions = with_person(with_revenue(build_sessions(events, cfg), values), graph).localCheckpoint()
+            lake.overwrite(sessions, SESSIONS)
+            lake.overwrite(events.limit(0), LATE)
+            run_.stage("full rebuild: %d events -> %d sessions", events.count(), sessions.count())
+        else:
+            incremental(spark, lake, run_, silver, new, graph, values, settings)
+        if batches:
+            lake.append(spark.createDataFrame([(b,) for b in batches], f"{BATCH_ID} string")
+                        .withColumn("sessionized_at", F.current_timestamp()), BATCHES)
+        restitch(spark, lake, run_, graph)
+        run_.wrote(SESSIONS, lake.read(spark, SESSIONS).count(), lake.version(spark, SESSIONS))
+        analytics(spark, lake, run_, settings)
+
+
+def analytics(spark: SparkSession, lake: Lakehouse, run: Run, settings: Settings) -> None:
+    """Behaviour, funnel, top pages and paths, attribution: recomputed from the sessions table."""
+    cfg = settings.sessions
+    sessions = lake.read(spark, SESSIONS).localCheckpoint()
+    paths = journeys(sessions, cfg.lookback_days)
+    transitions, effects = markov(paths, cfg.markov_order)
+    outputs = {
+        "person_behaviour": person_behaviour(sessions),
+        "session_funnel": funnel(sessions, cfg.funnel_steps),
+        "top_landing_pages": top_landing_pages(sessions, cfg.top_n),
+        "top_paths": top_paths(sessions, cfg.top_n),
+        "attribution": rule_based(sessions, cfg.lookback_days, cfg.time_decay_half_life_days).unionByName(
+            markov_attribution(sessions, effects)),
+        "markov_transitions": transitions,
+        "markov_removal_effects": spark.createDataFrame(
+            effects or [("", 0.0, 0.0)], "channel string, removal_effect double, share double").where("channel != ''"),
+    }
+    for table, df in outputs.items():
+        lake.overwrite(df, table)
+        run.wrote(table, lake.read(spark, table).count(), lake.version(spark, table))
+
+
+def incremental(spark: SparkSession, lake: Lakehouse, run: Run, silver: DataFrame, new: DataFrame,
+                graph: DataFrame, values: DataFrame, settings: Settings) -> None:
+    cfg = settings.sessions
+    current = lake.read(spark, SESSIONS)
+    watermark = current.agg(F.max("session_end")).first()[0]
+    on_time, late = split_late(visitor_events(new), watermark, cfg)
+    on_time, late = on_time.localCheckpoint(), late.localCheckpoint()
+    if late.count():
+        lake.merge(late, LATE, keys=["event_id"], insert_only=True)
+    scope = recompute_from(on_time, current, cfg).localCheckpoint()
+    late_ids = lake.read(spark, LATE).select("event_id") if lake.exists(spark, LATE) else late.select("event_id")
+    redo = (visitor_events(silver).join(F.broadcast(scope), "anonymous_id", "inner")
+            .where(F.col("event_ts") >= F.col("from_ts")).drop("from_ts")
+            .join(late_ids, "event_id", "left_anti"))
+    rebuilt = with_person(with_revenue(build_sessions(redo, cfg), values), graph).localCheckpoint()
+    stale = (current.join(F.broadcast(scope), "anonymous_id", "inner")
+             .where(F.col("session_start") >= F.col("from_ts")).select("session_id")
+             .join(rebuilt.select("session_id"), "session_id", "left_anti"))
+    lake.apply_changes(rebuilt.select(*current.columns), stale, SESSIONS, "session_id")
+    run.stage("incremental: %d on-time and %d late new events; %d visitors re-sessionized, %d sessions written, "
+              "%d removed", on_time.count(), late.count(), scope.count(), rebuilt.count(), stale.count())
+
+
+def restitch(spark: SparkSession, lake: Lakehouse, run: Run, graph: DataFrame) -> None:
+    """Move sessions whose visitor now resolves to another person (an update only where it differs)."""
+    current = lake.read(spark, SESSIONS)
+    fresh = with_person(current, graph).select(*current.columns)
+    changed = (fresh.alias("n").join(current.select("session_id", F.col("person_id").alias("_old")), "session_id")
+               .where(~F.col("person_id").eqNullSafe(F.col("_old"))).drop("_old"))
+    moved = changed.localCheckpoint()
+    if moved.count():
+        lake.merge(moved, SESSIONS, keys=["session_id"])
+    run.stage("re-stitched %d sessions to their current person", moved.count())
+
+
+def main(argv: list[str] | None = None) -> int:
+    import sys
+
+    return job_main(sys.modules[__name__], argv)

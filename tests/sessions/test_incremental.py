@@ -1,0 +1,86 @@
+"""Incremental sessionization equals a one-shot run, whatever the batches; late events wait.
+
+Property: the same events are split into batches at random (a batch may hold events older than
+the previous batch's, within the lateness window); after feeding the batches one by one, the
+sessions table equals the table a full rebuild makes from all events.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+from datetime import datetime, timedelta
+
+import pytest
+
+from memberlake.io.delta import Lakehouse
+from memberlake.jobs import sessions as job
+from memberlake.settings import with_overrides
+
+COLUMNS = ("event_id string, event_ts timestamp, anonymous_id string, device_id string, member_id string, "
+           "event_type string, page_url string, referrer string, utm_source string, utm_medium string, "
+           "utm_campaign string, product_id string, order_id string, _batch_id string")
+START = datetime(2024, 5, 1, 8)
+
+
+def _random_events(seed: int, n_visitors: int = 6, per_visitor: int = 14):
+    rng = random.Random(seed)
+    rows = []
+    for v in range(n_visitors):
+        t = START + timedelta(minutes=rng.randint(0, 600))
+        for i in range(per_visitor):
+            t += timedelta(minutes=rng.choice([1, 5, 12, 29, 30, 31, 45, 90, 400]))
+            utm = rng.choice([None, None, None, ("google", "cpc", "s1"), ("newsletter", "email", "s2")])
+            kind = rng.choice(["page_view", "product_view", "add_to_cart", "purchase"])
+            rows.append([f"e{v}-{i:02d}", t, f"cookie{v}", f"dev{v}", None, kind, f"https://shop/{i % 4}",
+                         None, *(utm or (None, None, None)), None, f"o{v}-{i}" if kind == "purchase" else None])
+    return rows
+
+
+def _run(spark, settings, full=False):
+    job.run(spark, settings, argparse.Namespace(full=full))
+
+
+def _table(spark, lake):
+    return sorted(tuple(r) for r in lake.read(spark, "sessions").drop("person_id").collect())
+
+
+@pytest.mark.parametrize("seed", [3, pytest.param(8, marks=pytest.mark.slow), pytest.param(13, marks=pytest.mark.slow)])
+def test_batches_in_any_order_equal_a_one_shot_run(spark, settings, seed):
+    rng = random.Random(seed)
+    rows = _random_events(seed)
+    lake = Lakehouse.from_settings(settings)
+    batches = sorted(range(len(rows)), key=lambda i: rows[i][1])
+    cut1, cut2 = sorted(rng.sample(range(5, len(rows) - 5), 2))
+    # batch order: later events first sometimes; some events moved to a later batch (arriving late)
+    order = [batches[:cut1], batches[cut1:cut2], batches[cut2:]]
+    moved = rng.sample(order[0], 4)
+    order[0] = [i for i in order[0] if i not in moved]
+    order[2] = order[2] + moved
+    for b, idx in enumerate(order):
+        batch = [rows[i] + [f"b{b}"] for i in idx]
+        lake.append(spark.createDataFrame(batch, COLUMNS), "silver_events")
+        _run(spark, settings)
+    incremental = _table(spark, lake)
+    _run(spark, settings, full=True)
+    assert incremental == _table(spark, lake)
+    assert len(incremental) > 6
+
+
+def test_late_events_wait_for_a_full_rebuild(spark, settings):
+    settings = with_overrides(settings, sessions={"lateness_days": 0.5})
+    lake = Lakehouse.from_settings(settings)
+    rows = _random_events(5, n_visitors=2, per_visitor=6)
+    lake.append(spark.createDataFrame([r + ["b0"] for r in rows], COLUMNS), "silver_events")
+    _run(spark, settings)
+    before = _table(spark, lake)
+    old = ["late-1", START - timedelta(days=2), "cookie0", "dev0", None, "page_view", "https://shop/x", None,
+           None, None, None, None, None, "b1"]
+    lake.append(spark.createDataFrame([old], COLUMNS), "silver_events")
+    _run(spark, settings)
+    assert _table(spark, lake) == before                                   # not sessionized...
+    assert [r.event_id for r in lake.read(spark, "late_events").collect()] == ["late-1"]   # ...but kept
+    _run(spark, settings)                                                  # nothing new: nothing changes
+    assert lake.read(spark, "late_events").count() == 1
+    _run(spark, settings, full=True)
+    assert len(_table(spark, lake)) == len(before) + 1                     # the rebuild picks it up
+    assert lake.read(spark, "late_events").count() == 0
