@@ -61,7 +61,7 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
     cfg = settings.sessions
     lake = Lakehouse.from_settings(settings)
     full = bool(getattr(args, "full", False)) or not lake.exists(spark, SESSIONS)
-    with recorded_run(spark, lake, NAME, {"full": full, **cfg.model_dump(mode="json")}) as run_:
+    with recorded_run(spark, lake, NAME, cfg.model_dump(mode="json")) as run_:
         silver = read_silver(spark, lake, run_, "events", required=True)
         graph = person_graph_or_empty(spark, lake, run_)
         values = order_values(spark, lake, run_)
