@@ -228,7 +228,8 @@ def test_new_file_adds_only_its_rows(spark, lake_dirs, tmp_path):
              "NEW-1,crm,Stale,Person,,2020-01-01T00:00:00Z"]
     (landing / "members_update.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     try:
-        assert cli.main(["pipeline", "--landing", str(landing), "--lakehouse", str(lakehouse)]) == 0
+        assert cli.main(["pipeline", "--only", "ingest,clean,identity", "--landing", str(landing),
+                         "--lakehouse", str(lakehouse)]) == 0
         assert lake.read(spark, Tables.bronze("members")).count() == bronze_before + 4
         silver = lake.read(spark, Tables.silver("members"))
         assert silver.count() == silver_before + 2

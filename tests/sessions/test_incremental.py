@@ -84,3 +84,21 @@ def test_late_events_wait_for_a_full_rebuild(spark, settings):
     _run(spark, settings, full=True)
     assert len(_table(spark, lake)) == len(before) + 1                     # the rebuild picks it up
     assert lake.read(spark, "late_events").count() == 0
+
+
+def test_sessions_follow_the_identity_graph_including_before_login(spark, settings):
+    lake = Lakehouse.from_settings(settings)
+    rows = [["x1", START, "cookieX", None, None, "page_view", "https://shop/", None, None, None, None, None, None, "b0"],
+            ["x2", START + timedelta(hours=5), "cookieX", None, None, "page_view", "https://shop/", None, None, None,
+             None, None, None, "b0"]]
+    lake.append(spark.createDataFrame(rows, COLUMNS), "silver_events")
+    graph = "id_type string, value string, person_id string, component_size long"
+    lake.overwrite(spark.createDataFrame([("cookie", "cookieOTHER", "P9", 2)], graph), "identity_graph")
+    _run(spark, settings)
+    before = {r.person_id for r in lake.read(spark, "sessions").collect()}
+    assert len(before) == 1 and next(iter(before)).startswith("guest-")      # an unknown cookie
+    # later the cookie is tied to a member (a login elsewhere): both earlier sessions move to P1
+    lake.overwrite(spark.createDataFrame([("cookie", "cookieX", "P1", 2), ("member_id", "M1", "P1", 2)], graph),
+                   "identity_graph")
+    _run(spark, settings)
+    assert sorted(r.person_id for r in lake.read(spark, "sessions").collect()) == ["P1", "P1"]

@@ -48,9 +48,11 @@ def read_silver(spark: SparkSession, lake: Lakehouse, run: Run, name: str, requi
     return lake.read(spark, table)
 
 
-def person_graph_or_empty(spark: SparkSession, lake: Lakehouse, run: Run) -> DataFrame:
+def person_graph_or_empty(spark: SparkSession, lake: Lakehouse, run: Run | None = None) -> DataFrame:
+    """The identity graph (its version recorded in ``run``), or an empty one before identity ran."""
     if lake.exists(spark, "identity_graph"):
-        run.read("identity_graph", version=lake.version(spark, "identity_graph"))
+        if run is not None:
+            run.read("identity_graph", version=lake.version(spark, "identity_graph"))
         return lake.read(spark, "identity_graph")
     log.warning("identity_graph not found: persons are approximated by their order identifiers")
     return spark.createDataFrame([], "id_type string, value string, person_id string")

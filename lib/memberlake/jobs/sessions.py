@@ -14,7 +14,7 @@ import logging
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from memberlake.contract import BATCH_ID
+from memberlake.contract import BATCH_ID, Tables
 from memberlake.identity.resolve import EVENT_KEYS, attach_person
 from memberlake.io.delta import Lakehouse
 from memberlake.jobs.basket import person_graph_or_empty, read_silver
@@ -88,14 +88,27 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
         analytics(spark, lake, run_, settings)
 
 
+def product_views(spark: SparkSession, lake: Lakehouse, settings: Settings) -> DataFrame | None:
+    """(person_id, event_ts, category) of product views, for the most-viewed categories."""
+    if not lake.exists(spark, Tables.silver("products")):
+        return None
+    types = settings.sessions.page_view_types
+    events = visitor_events(lake.read(spark, Tables.silver("events"))).where(
+        F.col("product_id").isNotNull() & F.col("event_type").isin(*types))
+    graph = person_graph_or_empty(spark, lake)
+    located = attach_person(events, graph, "event_id", EVENT_KEYS)
+    return located.join(lake.read(spark, Tables.silver("products")).select("product_id", "category"), "product_id")
+
+
 def analytics(spark: SparkSession, lake: Lakehouse, run: Run, settings: Settings) -> None:
     """Behaviour, funnel, top pages and paths, attribution: recomputed from the sessions table."""
     cfg = settings.sessions
     sessions = lake.read(spark, SESSIONS).localCheckpoint()
     paths = journeys(sessions, cfg.lookback_days)
+    views = product_views(spark, lake, settings)
     transitions, effects = markov(paths, cfg.markov_order)
     outputs = {
-        "person_behaviour": person_behaviour(sessions),
+        "person_behaviour": person_behaviour(sessions, views),
         "session_funnel": funnel(sessions, cfg.funnel_steps),
         "top_landing_pages": top_landing_pages(sessions, cfg.top_n),
         "top_paths": top_paths(sessions, cfg.top_n),

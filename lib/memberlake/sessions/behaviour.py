@@ -13,8 +13,21 @@ def _mode(df: DataFrame, keys: list[str], value: str, out: str) -> DataFrame:
     return counts.withColumn("_n", F.row_number().over(order)).where("_n = 1").select(*keys, F.col(value).alias(out))
 
 
-def person_behaviour(sessions: DataFrame) -> DataFrame:
-    """Per person and month: sessions, active days, averages, rates and preferences."""
+def most_viewed(views: DataFrame, n: int = 3) -> DataFrame:
+    """(person_id, month, most_viewed_categories) from (person_id, event_ts, category) product views."""
+    keyed = views.where(F.col("category").isNotNull()).withColumn("month", F.trunc(F.col("event_ts").cast("date"), "month"))
+    counts = keyed.groupBy("person_id", "month", "category").agg(F.count(F.lit(1)).alias("_c"))
+    order = Window.partitionBy("person_id", "month").orderBy(F.col("_c").desc(), "category")
+    top = counts.withColumn("_n", F.row_number().over(order)).where(F.col("_n") <= n)
+    return top.groupBy("person_id", "month").agg(F.array_sort(F.collect_list(F.struct("_n", "category"))).alias("_s")).select(
+        "person_id", "month", F.col("_s.category").alias("most_viewed_categories"))
+
+
+def person_behaviour(sessions: DataFrame, views: DataFrame | None = None) -> DataFrame:
+    """Per person and month: sessions, active days, averages, rates and preferences.
+
+    ``views`` (person_id, event_ts, category) of product views adds the most-viewed categories.
+    """
     keyed = sessions.where(F.col("person_id").isNotNull()).withColumn(
         "month", F.trunc(F.col("session_start").cast("date"), "month")).withColumn(
         "hour", F.hour("session_start")).withColumn("weekday", F.date_format("session_start", "EEEE"))
@@ -31,6 +44,8 @@ def person_behaviour(sessions: DataFrame) -> DataFrame:
     for value, out in (("device_id", "preferred_device"), ("hour", "preferred_hour"), ("weekday", "preferred_weekday"),
                        ("channel", "preferred_channel")):
         base = base.join(_mode(keyed, keys, value, out), keys, "left")
+    if views is not None:
+        base = base.join(most_viewed(views), keys, "left")
     return base
 
 
