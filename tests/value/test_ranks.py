@@ -37,3 +37,14 @@ def test_single_person_and_all_equal(spark):
     assert scores(one, "v", "s").first().s == 1
     same = spark.createDataFrame([(f"p{i}", 7.0) for i in range(6)], "person_id string, v double")
     assert {r.s for r in scores(same, "v", "s").collect()} == {1}
+
+
+def test_range_path_and_driver_path_agree(spark, monkeypatch):
+    import memberlake.value.ranks as ranks
+
+    rng = random.Random(9)
+    df = spark.createDataFrame([(float(rng.randint(0, 300)),) for _ in range(3000)], "v double")
+    small = {r.v: r.n_below for r in ranks.n_below(df, "v").collect()}
+    monkeypatch.setattr(ranks, "SMALL", 0)                 # force the parallel range computation
+    ranged = {r.v: r.n_below for r in ranks.n_below(df, "v").collect()}
+    assert small == ranged

@@ -144,9 +144,14 @@ def _maximise(model: str, data: DataFrame, columns: list[str], partials, names: 
                str(result.message))
 
 
+def _few_partitions(data: DataFrame) -> DataFrame:
+    """Cached with one partition per core: each optimiser step starts one Python task per partition."""
+    return data.coalesce(data.sparkSession.sparkContext.defaultParallelism).cache()
+
+
 def fit_bgnbd(summary: DataFrame, max_iter: int = 200) -> Fit:
     """BG/NBD parameters r, alpha, a, b (alpha in days), over distinct (x, t_x, T) with counts."""
-    data = summary.groupBy("frequency", "recency", "T").agg(F.count(F.lit(1)).alias("n")).cache()
+    data = _few_partitions(summary.groupBy("frequency", "recency", "T").agg(F.count(F.lit(1)).alias("n")))
     mean_t = data.agg(F.sum(F.col("T") * F.col("n")) / F.sum("n")).first()[0] or 1.0
     try:
         return _maximise("bgnbd", data, ["frequency", "recency", "T"], bgnbd_partials, ["r", "alpha", "a", "b"],
@@ -157,8 +162,8 @@ def fit_bgnbd(summary: DataFrame, max_iter: int = 200) -> Fit:
 
 def fit_gamma_gamma(summary: DataFrame, max_iter: int = 200) -> Fit:
     """Gamma-Gamma parameters p, q, gamma over persons with repeat purchases of positive value."""
-    data = (summary.where((F.col("frequency") > 0) & (F.col("monetary_value") > 0))
-            .groupBy("frequency", "monetary_value").agg(F.count(F.lit(1)).alias("n")).cache())
+    data = _few_partitions(summary.where((F.col("frequency") > 0) & (F.col("monetary_value") > 0))
+                           .groupBy("frequency", "monetary_value").agg(F.count(F.lit(1)).alias("n")))
     mean_m = data.agg(F.sum(F.col("monetary_value") * F.col("n")) / F.sum("n")).first()[0] or 1.0
     try:
         return _maximise("gamma_gamma", data, ["frequency", "monetary_value"], gamma_gamma_partials,

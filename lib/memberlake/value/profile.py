@@ -32,9 +32,13 @@ def top_values(df: DataFrame, key: str, value: str, weight: str, n: int, out: st
 
 
 def mode(df: DataFrame, key: str, value: str, out: str) -> DataFrame:
-    """(key, out): most frequent value per key (ties: most recent, then smallest)."""
-    return top_values(df.withColumn("_one", F.lit(1)), key, value, "_one", 1, "_m").select(
-        key, F.col("_m")[0].alias(out))
+    """(key, out): most frequent value per key; ties go to the most recent, then the largest value.
+
+    Two aggregations and no window: counts per (key, value), then ``max_by`` per key.
+    """
+    counts = df.where(F.col(value).isNotNull()).groupBy(key, value).agg(
+        F.count(F.lit(1)).alias("_c"), F.max("order_ts").alias("_latest"))
+    return counts.groupBy(key).agg(F.max_by(value, F.struct("_c", "_latest", value)).alias(out))
 
 
 def lifecycle(cfg: ValueSettings) -> Column:

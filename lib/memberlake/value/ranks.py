@@ -9,7 +9,9 @@ so equal values always get the same score (ties never split across scores), the 
 deterministic, and a population smaller than the number of buckets still gets scores from 1 up.
 ``n_below`` is computed exactly and in parallel: distinct values are cut into ordered ranges at
 approximate quantiles, range totals are summed on the driver (a few dozen numbers), and the
-running count inside each range is a window partitioned by range.
+running count inside each range is a window partitioned by range. Columns with few distinct
+values (recency in days, order counts) take a shortcut: their value counts are summed on the
+driver and broadcast.
 """
 from __future__ import annotations
 
@@ -17,11 +19,24 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 RANGES = 64
+SMALL = 20_000
 
 
 def n_below(values: DataFrame, column: str, ranges: int = RANGES) -> DataFrame:
     """(column, n_below, n) for each distinct non-null value: persons with a strictly smaller value."""
     counts = values.where(F.col(column).isNotNull()).groupBy(column).agg(F.count(F.lit(1)).alias("_c")).localCheckpoint()
+    distinct = counts.count()
+    if distinct <= SMALL:
+        # Few distinct values (days of recency, order counts): the running count is a few
+        # thousand numbers; compute it on the driver and broadcast it back.
+        rows = sorted((r[0], r[1]) for r in counts.collect())
+        below, running = [], 0
+        for value, count in rows:
+            below.append((value, running))
+            running += count
+        dtype = counts.schema[column].dataType.simpleString()
+        table = values.sparkSession.createDataFrame(below, f"`{column}` {dtype}, n_below long")
+        return F.broadcast(table.select(column, "n_below", F.lit(running).alias("n")))
     cuts = sorted(set(counts.approxQuantile(column, [i / ranges for i in range(1, ranges)], 0.001)))
     bucket = F.lit(0)
     for i, cut in enumerate(cuts):
