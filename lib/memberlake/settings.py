@@ -128,7 +128,8 @@ class BasketSettings(_Strict):
     min_lift: float = Field(default=1.0, ge=0)
     # FP-Growth partitions; null = spark.default.parallelism.
     num_partitions: int | None = Field(default=None, ge=1)
-    # Extra mining per value of these columns (orders columns such as channel or store_id).
+    # Extra mining per value of these columns: silver_orders columns (channel, store_id) or
+    # member_profile columns of the buyer (segment, value_tier, lifecycle_stage).
     segment_by: list[str] = []
     # Segments with fewer baskets than this are skipped (reported), so one tiny segment does not
     # lower the support threshold of the shared mining pass.

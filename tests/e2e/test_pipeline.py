@@ -131,9 +131,9 @@ def test_basket_finds_planted_patterns_and_never_recommends_owned_items(spark, l
     patterns = [list(r.product_ids) for r in spark.read.parquet(str(landing / "_truth" / "basket_patterns")).collect()]
     found = [p for p in patterns if any(set(rule) <= set(p) and len(rule) >= 2 for rule in top)]
     assert len(found) >= len(patterns) - 1, (patterns, sorted(top))
-    # segments from basket.segment_by (channel) are mined in the same run
-    assert {r.segment_by for r in lake.read(spark, "basket_rules").select("segment_by").distinct().collect()} == {
-        "all", "channel"}
+    # segments from basket.segment_by (order channel, buyer's RFM segment) are mined in the same run
+    mined = {r.segment_by for r in lake.read(spark, "basket_itemsets").select("segment_by").distinct().collect()}
+    assert mined == {"all", "channel", "segment"}
     recs = lake.read(spark, "basket_recommendations")
     assert recs.count() > 0
     graph = lake.read(spark, "identity_graph")

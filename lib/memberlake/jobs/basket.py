@@ -65,14 +65,26 @@ def latest_order_date(orders: DataFrame) -> date:
     return last.date()
 
 
-def check_settings(cfg: BasketSettings, orders: DataFrame, products: DataFrame | None) -> None:
-    missing = [c for c in cfg.segment_by if c not in orders.columns]
+def segment_columns(cfg: BasketSettings, orders: DataFrame, products: DataFrame | None,
+                    profile: DataFrame | None) -> list[str]:
+    """The ``segment_by`` columns to mine; profile columns are skipped (warned) before ``value`` ran."""
+    if profile is None:
+        later = [c for c in cfg.segment_by if c not in orders.columns]
+        if later:
+            log.warning("basket.segment_by %s: member_profile does not exist yet (run `memberlake value`); "
+                        "mining without them", later)
+        usable = [c for c in cfg.segment_by if c in orders.columns]
+    else:
+        usable = list(cfg.segment_by)
+    known = set(orders.columns) | set(profile.columns if profile is not None else [])
+    missing = [c for c in usable if c not in known]
     if missing:
-        raise InputError(f"basket.segment_by: {missing} are not silver_orders columns; "
-                         f"choose from {sorted(orders.columns)}")
+        raise InputError(f"basket.segment_by: {missing} are neither silver_orders nor member_profile columns; "
+                         f"orders have {sorted(orders.columns)}")
     if cfg.level != "product" and (products is None or cfg.level not in products.columns):
         raise InputError(f"basket.level={cfg.level!r}: use 'product' or a silver_products column "
                          f"({sorted(products.columns) if products is not None else 'no silver_products'})")
+    return usable
 
 
 def parameters(cfg: BasketSettings, as_of: date) -> dict[str, object]:
@@ -104,18 +116,24 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
         orders = read_silver(spark, lake, run_, "orders", required=True)
         items = read_silver(spark, lake, run_, "order_items", required=True)
         products = read_silver(spark, lake, run_, "products", required=cfg.level != "product")
-        check_settings(cfg, orders, products)
+        profile = lake.read(spark, "member_profile") if lake.exists(spark, "member_profile") else None
+        segment_by = segment_columns(cfg, orders, products, profile)
         as_of = getattr(args, "as_of", None) or latest_order_date(orders)
         params = parameters(cfg, as_of)
         run_.parameters.update(params)
         graph = person_graph_or_empty(spark, lake, run_)
+        from_profile = [c for c in segment_by if c not in orders.columns]
+        if from_profile:       # e.g. the RFM segment or value tier of the buyer
+            run_.read("member_profile", version=lake.version(spark, "member_profile"))
         if unchanged_since_last_run(spark, lake, run_) and all(lake.exists(spark, t) for t in OUTPUTS):
             run_.stage("inputs and parameters unchanged since the last basket run: nothing to do")
             return
         done = attach_person(completed(orders, as_of), graph, "order_id")
-        lines = purchase_lines(done, items, products, cfg.level, ["person_id", *cfg.segment_by]).localCheckpoint()
+        if from_profile:
+            done = done.join(profile.select("person_id", *from_profile), "person_id", "left")
+        lines = purchase_lines(done, items, products, cfg.level, ["person_id", *segment_by]).localCheckpoint()
         chosen = basket_lines(lines, cfg.basket_by, as_of, cfg.window_days)
-        mined = frequent_itemsets(segment_lines(chosen, cfg.segment_by), cfg.min_support, cfg.num_partitions,
+        mined = frequent_itemsets(segment_lines(chosen, segment_by), cfg.min_support, cfg.num_partitions,
                                   cfg.min_segment_baskets)
         itemsets = mined.itemsets.localCheckpoint()
         rules = association_rules(itemsets, cfg.min_confidence, cfg.min_lift).localCheckpoint()
