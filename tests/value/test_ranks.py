@@ -3,19 +3,27 @@ from __future__ import annotations
 
 import random
 
-from memberlake.value.ranks import n_below, scores
+import pytest
+
+from memberlake.value.ranks import scores
 
 
-def test_n_below_is_exact_across_ranges(spark):
+@pytest.mark.parametrize("small", [20_000, 0])      # driver shortcut, and the parallel range path
+def test_scores_are_exact_against_brute_force(spark, monkeypatch, small):
+    import memberlake.value.ranks as ranks
+
+    monkeypatch.setattr(ranks, "SMALL", small)
     rng = random.Random(3)
     values = [rng.randint(0, 999) for _ in range(5000)] + [None] * 7
-    df = spark.createDataFrame([(v,) for v in values], "v int")
-    got = {r.v: (r.n_below, r.n) for r in n_below(df, "v").collect()}
-    present = [v for v in values if v is not None]
-    for v, (below, n) in got.items():
-        assert below == sum(1 for x in present if x < v)
-        assert n == len(present)
-    assert set(got) == set(present)
+    df = spark.createDataFrame([(f"p{i}", v) for i, v in enumerate(values)], "person_id string, v int")
+    got = {r.person_id: r.s for r in scores(df, "v", "s").collect()}
+    present = sorted(v for v in values if v is not None)
+    n = len(present)
+    from bisect import bisect_left
+
+    for i, v in enumerate(values):
+        expected = None if v is None else 1 + 5 * bisect_left(present, v) // n
+        assert got[f"p{i}"] == expected, (v, got[f"p{i}"], expected)
 
 
 def test_scores_ties_share_a_score_and_boundaries(spark):
@@ -37,14 +45,3 @@ def test_single_person_and_all_equal(spark):
     assert scores(one, "v", "s").first().s == 1
     same = spark.createDataFrame([(f"p{i}", 7.0) for i in range(6)], "person_id string, v double")
     assert {r.s for r in scores(same, "v", "s").collect()} == {1}
-
-
-def test_range_path_and_driver_path_agree(spark, monkeypatch):
-    import memberlake.value.ranks as ranks
-
-    rng = random.Random(9)
-    df = spark.createDataFrame([(float(rng.randint(0, 300)),) for _ in range(3000)], "v double")
-    small = {r.v: r.n_below for r in ranks.n_below(df, "v").collect()}
-    monkeypatch.setattr(ranks, "SMALL", 0)                 # force the parallel range computation
-    ranged = {r.v: r.n_below for r in ranks.n_below(df, "v").collect()}
-    assert small == ranged

@@ -7,11 +7,11 @@ the score of a value depends only on how many persons have a strictly smaller va
 
 so equal values always get the same score (ties never split across scores), the rule is
 deterministic, and a population smaller than the number of buckets still gets scores from 1 up.
-``n_below`` is computed exactly and in parallel: distinct values are cut into ordered ranges at
-approximate quantiles, range totals are summed on the driver (a few dozen numbers), and the
-running count inside each range is a window partitioned by range. Columns with few distinct
-values (recency in days, order counts) take a shortcut: their value counts are summed on the
-driver and broadcast.
+The count is exact and parallel: rows are cut into ordered value ranges at approximate
+quantiles, range totals are summed on the driver (a few dozen numbers), and inside each range
+``rank() - 1`` is the number of smaller values (one window partitioned by range, no join).
+Columns with few distinct values (recency in days, order counts) take a shortcut: their value
+counts are summed on the driver and broadcast back.
 """
 from __future__ import annotations
 
@@ -22,42 +22,35 @@ RANGES = 64
 SMALL = 20_000
 
 
-def n_below(values: DataFrame, column: str, ranges: int = RANGES) -> DataFrame:
-    """(column, n_below, n) for each distinct non-null value: persons with a strictly smaller value."""
-    counts = values.where(F.col(column).isNotNull()).groupBy(column).agg(F.count(F.lit(1)).alias("_c")).localCheckpoint()
-    distinct = counts.count()
-    if distinct <= SMALL:
-        # Few distinct values (days of recency, order counts): the running count is a few
-        # thousand numbers; compute it on the driver and broadcast it back.
-        rows = sorted((r[0], r[1]) for r in counts.collect())
-        below, running = [], 0
-        for value, count in rows:
-            below.append((value, running))
-            running += count
-        dtype = counts.schema[column].dataType.simpleString()
-        table = values.sparkSession.createDataFrame(below, f"`{column}` {dtype}, n_below long")
-        return F.broadcast(table.select(column, "n_below", F.lit(running).alias("n")))
-    cuts = sorted(set(counts.approxQuantile(column, [i / ranges for i in range(1, ranges)], 0.001)))
+def scores(df: DataFrame, column: str, out: str, buckets: int = 5, descending: bool = False,
+           ranges: int = RANGES) -> DataFrame:
+    """``df`` plus ``out`` in 1..buckets (null for a null value); ``descending`` scores small values high."""
+    keyed = df.withColumn("_key", F.col(column) * (-1 if descending else 1))
+    present = F.col("_key").isNotNull()
+    if keyed.agg(F.approx_count_distinct("_key")).first()[0] <= SMALL:
+        # Few distinct values (days of recency, order counts): their counts are a few thousand
+        # numbers; the running count is summed on the driver and broadcast back.
+        counts = sorted((r[0], r[1]) for r in keyed.where(present).groupBy("_key").count().collect())
+        n = sum(c for _, c in counts)
+        table, below = [], 0
+        for value, count in counts:
+            table.append((value, 1 + buckets * below // n))
+            below += count
+        dtype = keyed.schema["_key"].dataType.simpleString()
+        lookup = keyed.sparkSession.createDataFrame(table or [(None, None)], f"_key {dtype}, `{out}` int")
+        return keyed.join(F.broadcast(lookup.where(present)), "_key", "left").drop("_key")
+    cuts = sorted(set(keyed.approxQuantile("_key", [i / ranges for i in range(1, ranges)], 0.001)))
     bucket = F.lit(0)
     for i, cut in enumerate(cuts):
-        bucket = F.when(F.col(column) > F.lit(cut), F.lit(i + 1)).otherwise(bucket)
-    ranged = counts.withColumn("_r", bucket)
-    totals = sorted((r["_r"], r["t"]) for r in ranged.groupBy("_r").agg(F.sum("_c").alias("t")).collect())
-    offsets, running = {}, 0
+        bucket = F.when(F.col("_key") > F.lit(cut), F.lit(i + 1)).otherwise(bucket)
+    ranged = keyed.withColumn("_r", F.when(present, bucket))
+    totals = sorted((r["_r"], r["count"]) for r in ranged.where(present).groupBy("_r").count().collect())
+    offset, running = F.lit(0), 0
     for rng, total in totals:
-        offsets[rng], running = running, running + total
-    offset = F.lit(0)
-    for rng, value in offsets.items():
-        offset = F.when(F.col("_r") == rng, F.lit(value)).otherwise(offset)
-    inside = Window.partitionBy("_r").orderBy(column).rowsBetween(Window.unboundedPreceding, -1)
-    return ranged.select(column, (offset + F.coalesce(F.sum("_c").over(inside), F.lit(0))).alias("n_below"),
-                         F.lit(running).alias("n"))
-
-
-def scores(df: DataFrame, column: str, out: str, buckets: int = 5, descending: bool = False) -> DataFrame:
-    """``df`` plus ``out`` in 1..buckets; ``descending`` scores small values high (recency)."""
-    key = F.col(column) * (-1 if descending else 1)
-    keyed = df.withColumn("_key", key)
-    ranks = n_below(keyed.select("_key"), "_key")
-    score = (F.lit(1) + F.floor(F.lit(buckets) * F.col("n_below") / F.col("n"))).cast("int")
-    return keyed.join(ranks.select("_key", score.alias(out)), "_key", "left").drop("_key")
+        offset = F.when(F.col("_r") == rng, F.lit(running)).otherwise(offset)
+        running += total
+    # rank() - 1 counts the rows with a strictly smaller value inside the range; ties never
+    # straddle ranges because ranges are cut by value.
+    below = offset + F.rank().over(Window.partitionBy("_r").orderBy("_key")) - 1
+    score = (F.lit(1) + F.floor(F.lit(buckets) * below / F.lit(max(running, 1)))).cast("int")
+    return ranged.withColumn(out, F.when(present, score)).drop("_key", "_r")
