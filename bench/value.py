@@ -61,6 +61,7 @@ def main() -> None:
     parser.add_argument("--driver-memory", default="12g")
     parser.add_argument("--skip-lifetimes", action="store_true")
     parser.add_argument("--reuse", action="store_true", help="reuse the purchases Parquet of an earlier run")
+    parser.add_argument("--only-rfm", action="store_true", help="RFM in Spark and DuckDB only")
     parser.add_argument("--results", default=str(HERE / "RESULTS.md"))
     args = parser.parse_args()
 
@@ -154,6 +155,10 @@ def main() -> None:
           SELECT r_score, f_score, m_score, count(*) c FROM read_parquet('{spark_out}/*.parquet') GROUP BY ALL
           EXCEPT
           SELECT r_score, f_score, m_score, count(*) c FROM read_parquet('{duck_out}') GROUP BY ALL)""").fetchone()[0]
+    if args.only_rfm:
+        memory.stop()
+        write_results(args, n_orders, persons, rows, same, {}, {}, ["RFM only (--only-rfm)"])
+        return
     rfm = spark.read.parquet(str(spark_out))
     lines = purchase_lines(purch, items, products)
 
@@ -219,7 +224,8 @@ def write_results(args, n_orders, persons, rows, same, fits, compare, notes) -> 
         f"\n### value: RFM, profile and CLV, {n_orders:,} orders, {persons:,} persons — {when}\n",
         f"Machine: {psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, CPython "
         f"{platform.python_version()}; Spark `{args.master}`, driver {args.driver_memory}, 16 shuffle partitions. "
-        f"Command: `python bench/value.py --copies {args.copies}` on `{args.lakehouse}`.\n",
+        f"Command: `python bench/value.py --copies {args.copies}{' --only-rfm' if args.only_rfm else ''}` "
+        f"on `{args.lakehouse}`.\n",
         "| step | wall time (s) | rows | rows/s | peak RSS (GB) |", "|---|---:|---:|---:|---:|",
     ]
     for name, secs, n, peak in rows:

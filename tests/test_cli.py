@@ -12,9 +12,10 @@ def names(steps):
 
 
 def test_pipeline_order_only_and_from():
-    assert names(pipeline_steps(None, None)) == [j.NAME for j in PIPELINE] == ["ingest", "clean", "identity"]
+    assert names(pipeline_steps(None, None)) == [j.NAME for j in PIPELINE] == [
+        "ingest", "clean", "identity", "sessions", "value", "basket"]
     assert names(pipeline_steps(["clean"], None)) == ["clean"]
-    assert names(pipeline_steps(None, "clean")) == ["clean", "identity"]
+    assert names(pipeline_steps(None, "value")) == ["value", "basket"]
     assert names(pipeline_steps(["identity", "ingest"], None)) == ["ingest", "identity"]   # dependency order kept
 
 
@@ -23,3 +24,24 @@ def test_unknown_job_names_are_refused():
         pipeline_steps(["x"], None)
     with pytest.raises(InputError, match="unknown pipeline job 'y'"):
         pipeline_steps(None, "y")
+
+
+def test_pipeline_skips_a_job_whose_input_is_absent_and_goes_on(monkeypatch):
+    import argparse
+    from types import SimpleNamespace
+
+    from memberlake import cli
+    from memberlake.jobs.common import MissingInput
+
+    ran = []
+
+    def job(name, missing=False):
+        def run(spark, settings, args):
+            if missing:
+                raise MissingInput(f"{name} needs silver_events")
+            ran.append(name)
+        return SimpleNamespace(NAME=name, run=run)
+
+    monkeypatch.setattr(cli, "PIPELINE", [job("clean"), job("sessions", missing=True), job("value")])
+    cli.run_pipeline(None, None, argparse.Namespace(only=None, start=None))
+    assert ran == ["clean", "value"]

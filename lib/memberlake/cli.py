@@ -78,9 +78,14 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def run_pipeline(spark, settings, args: argparse.Namespace) -> None:
+    from memberlake.jobs.common import MissingInput
+
     for job in pipeline_steps(args.only, args.start):
         log.info("pipeline: %s", job.NAME)
-        job.run(spark, settings, args)
+        try:
+            job.run(spark, settings, args)
+        except MissingInput as exc:
+            log.warning("pipeline: %s skipped: %s", job.NAME, exc)
 
 
 def export_table(spark, settings, args: argparse.Namespace) -> None:

@@ -22,7 +22,7 @@ from memberlake.basket.recommend import bought_together, recommendations
 from memberlake.contract import Tables
 from memberlake.identity.resolve import attach_person
 from memberlake.io.delta import Lakehouse
-from memberlake.jobs.common import InputError, job_main
+from memberlake.jobs.common import InputError, MissingInput, job_main
 from memberlake.ops.runs import Run, recorded_run, unchanged_since_last_run
 from memberlake.ops.tracking import tracked_run
 from memberlake.settings import BasketSettings, Settings
@@ -42,7 +42,8 @@ def read_silver(spark: SparkSession, lake: Lakehouse, run: Run, name: str, requi
     table = Tables.silver(name)
     if not lake.exists(spark, table):
         if required:
-            raise InputError(f"{NAME} needs {table}: run ingest and clean first")
+            raise MissingInput(f"{run.job} needs {table}: run ingest and clean first (or the landing zone has no "
+                               f"{name} files)")
         return None
     run.read(table, version=lake.version(spark, table))
     return lake.read(spark, table)

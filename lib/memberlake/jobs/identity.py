@@ -18,7 +18,7 @@ from memberlake.identity.clusters import person_graph
 from memberlake.identity.graph import apply_guards, member_node, observed_edges
 from memberlake.identity.stable_ids import carry_over_ids
 from memberlake.io.delta import Lakehouse
-from memberlake.jobs.common import InputError, job_main
+from memberlake.jobs.common import MissingInput, job_main
 from memberlake.ops.runs import Run, last_versions_read, recorded_run
 from memberlake.settings import Settings
 
@@ -91,7 +91,7 @@ def _read_inputs(spark: SparkSession, lake: Lakehouse, run: Run) -> dict[str, Da
         else:
             frames[name] = None
     if frames["members"] is None and frames["orders"] is None and frames["events"] is None:
-        raise InputError("identity needs silver members, orders or events: run ingest and clean first")
+        raise MissingInput("identity needs silver members, orders or events: run ingest and clean first")
     return frames
 
 

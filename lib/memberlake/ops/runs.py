@@ -94,8 +94,9 @@ def recorded_run(spark: SparkSession, lakehouse: Lakehouse, job: str,
         yield run
     except BaseException as exc:
         error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        _append(spark, lakehouse, _row(run, "failed", error[:4000]))
-        run.stage("FAILED: %s", error)
+        status = "skipped" if getattr(exc, "skip_run", False) else "failed"
+        _append(spark, lakehouse, _row(run, status, error[:4000]))
+        run.stage("%s: %s", status.upper(), error)
         raise
     _append(spark, lakehouse, _row(run, "succeeded", None))
     run.stage("done: read %s, wrote %s", run.rows_read, run.rows_written)
