@@ -30,6 +30,7 @@ demo: venv
 	$(BIN)/memberlake pipeline --landing $(DATA)/landing --lakehouse $(DATA)/lakehouse
 	$(BIN)/memberlake tables --lakehouse $(DATA)/lakehouse
 	@echo "Delta tables are in $(DATA)/lakehouse; landing files and ground truth in $(DATA)/landing"
+	@echo "MLflow runs: $(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath data)/mlflow/mlflow.db"
 
 test: venv
 	$(BIN)/pytest

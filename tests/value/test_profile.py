@@ -71,3 +71,18 @@ def test_profile_tags_and_coverage(spark):
     assert p2.value_tier == "bronze" and p2.tags == [] and p2.gender is None   # no golden record: no demographics
     coverage = {r.tag: (r.persons, r.share) for r in tag_coverage(out, tags, AS_OF).collect()}
     assert coverage == {"vip": (1, 0.5), "bargain_hunter": (1, 0.5), "app_first": (1, 0.5), "contactable": (1, 0.5)}
+
+
+def test_engagement_from_sessions(spark):
+    from memberlake.value.profile import with_engagement
+
+    sessions = spark.createDataFrame([
+        ("P1", datetime(2024, 6, 29, 10), True), ("P1", datetime(2024, 6, 1, 10), False),
+        ("P1", datetime(2024, 1, 1, 10), True),        # older than 90 days: counts only for "last session"
+        ("P1", datetime(2024, 7, 2, 10), True),        # after the as-of date: ignored
+        ("P2", datetime(2023, 12, 1, 10), False),
+    ], "person_id string, session_start timestamp, engaged boolean")
+    profile = spark.createDataFrame([("P1",), ("P2",), ("P3",)], "person_id string")
+    got = {r.person_id: (r.sessions_90d, r.engaged_session_share, r.days_since_last_session)
+           for r in with_engagement(profile, sessions, AS_OF).collect()}
+    assert got == {"P1": (2, 0.5, 1), "P2": (0, None, 212), "P3": (0, None, None)}

@@ -24,7 +24,7 @@ from memberlake.ops.runs import recorded_run, unchanged_since_last_run
 from memberlake.ops.tracking import tracked_run
 from memberlake.settings import Settings
 from memberlake.value import clv
-from memberlake.value.profile import profiles, tag_coverage, with_tags
+from memberlake.value.profile import profiles, tag_coverage, with_engagement, with_tags
 from memberlake.value.purchases import purchases
 from memberlake.value.rfm import migration, rfm_figures, rfm_scores, segment
 
@@ -116,6 +116,10 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
             run_.read("person", version=lake.version(spark, "person"))
             person = lake.read(spark, "person")
         graph = person_graph_or_empty(spark, lake, run_)
+        sessions = None
+        if lake.exists(spark, "sessions"):        # engagement in the profile
+            run_.read("sessions", version=lake.version(spark, "sessions"))
+            sessions = lake.read(spark, "sessions")
         as_of = getattr(args, "as_of", None) or latest_order_date(orders)
         skip_clv = bool(getattr(args, "skip_clv", False))
         run_.parameters.update({"as_of": as_of.isoformat(), "skip_clv": skip_clv, **cfg.model_dump(mode="json")})
@@ -129,8 +133,8 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
         previous, before = previous_snapshot(spark, lake, as_of)
         moves = migration(previous if previous is not None else rfm.limit(0), rfm, before, as_of)
         run_.stage("RFM: %d persons with purchases up to %s", rfm.count(), as_of)
-        profile = with_tags(profiles(rfm, purch, purchase_lines(purch, items, products), person, as_of, cfg),
-                            cfg.tags).select(F.lit(as_of).alias("as_of_date"), "*").localCheckpoint()
+        portrait = profiles(rfm, purch, purchase_lines(purch, items, products), person, as_of, cfg)
+        profile = with_tags(with_engagement(portrait, sessions, as_of), cfg.tags).select(F.lit(as_of).alias("as_of_date"), "*").localCheckpoint()
         outputs: dict[str, DataFrame] = {"rfm": snapshot, "rfm_segment_migration": moves,
                                          "tag_coverage": tag_coverage(profile, cfg.tags, as_of)}
         fits, metrics, holdout = [], {}, None

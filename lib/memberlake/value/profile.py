@@ -10,7 +10,7 @@ Tags are SQL rules from config evaluated over the profile's columns.
 """
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -73,7 +73,8 @@ def profiles(rfm: DataFrame, purchases: DataFrame, lines: DataFrame, person: Dat
     prefs = (top_values(lines, "person_id", "category", "gross", n, "preferred_categories")
              .join(top_values(lines, "person_id", "brand", "gross", n, "preferred_brands"), "person_id", "full"))
     price = lines.groupBy("person_id").agg(
-        (F.sum(F.when(F.col("discount") > 0, F.col("gross")).otherwise(0)) / F.sum("gross")).alias("discounted_spend_share"))
+        F.try_divide(F.sum(F.when(F.col("discount") > 0, F.col("gross")).otherwise(0)), F.sum("gross")).alias(
+            "discounted_spend_share"))
     timing = purchases.select("person_id", "order_ts", "channel", F.date_format("order_ts", "EEEE").alias("weekday"),
                               F.hour("order_ts").alias("hour"))
     out = (rfm.join(prefs, "person_id", "left").join(price, "person_id", "left")
@@ -90,6 +91,34 @@ def profiles(rfm: DataFrame, purchases: DataFrame, lines: DataFrame, person: Dat
             ("age_band", "string"), ("gender", "string"), ("region", "string"), ("country", "string"),
             ("marketing_opt_in", "boolean"))])
     return out
+
+
+def engagement(sessions: DataFrame, as_of: date, days: int = 90) -> DataFrame:
+    """(person_id, sessions_90d, engaged_session_share, days_since_last_session) up to ``as_of``.
+
+    From the clickstream sessions table: sessions that started in the ``days`` days up to the
+    as-of date, the share of them that were engaged, and days since the last session at all.
+    """
+    end = F.lit(as_of + timedelta(days=1)).cast("timestamp")
+    start = F.lit(as_of - timedelta(days=days - 1)).cast("timestamp")
+    upto = sessions.where(F.col("session_start") < end)
+    recent = (F.col("session_start") >= start)
+    return upto.groupBy("person_id").agg(
+        F.count(F.when(recent, 1)).alias(f"sessions_{days}d"),
+        F.try_divide(F.count(F.when(recent & F.col("engaged"), 1)), F.count(F.when(recent, 1))).alias(
+            "engaged_session_share"),
+        F.datediff(F.lit(as_of), F.max(F.col("session_start").cast("date"))).alias("days_since_last_session"),
+    )
+
+
+def with_engagement(profile: DataFrame, sessions: DataFrame | None, as_of: date) -> DataFrame:
+    """Profile plus engagement columns (zero / null for persons without sessions, or no sessions table)."""
+    if sessions is None:
+        return profile.select("*", F.lit(0).cast("long").alias("sessions_90d"),
+                              F.lit(None).cast("double").alias("engaged_session_share"),
+                              F.lit(None).cast("int").alias("days_since_last_session"))
+    joined = profile.join(engagement(sessions, as_of), "person_id", "left")
+    return joined.withColumn("sessions_90d", F.coalesce("sessions_90d", F.lit(0)))
 
 
 def with_tags(profile: DataFrame, tags: dict[str, str]) -> DataFrame:
