@@ -22,12 +22,23 @@ RANGES = 64
 SMALL = 20_000
 
 
+def few_values(df: DataFrame, columns: list[str]) -> dict[str, bool]:
+    """Which columns have at most ``SMALL`` distinct values (one pass over ``df`` for all of them)."""
+    row = df.agg(*[F.approx_count_distinct(c).alias(c) for c in columns]).first()
+    return {c: row[c] <= SMALL for c in columns}
+
+
 def scores(df: DataFrame, column: str, out: str, buckets: int = 5, descending: bool = False,
-           ranges: int = RANGES) -> DataFrame:
-    """``df`` plus ``out`` in 1..buckets (null for a null value); ``descending`` scores small values high."""
+           ranges: int = RANGES, small: bool | None = None) -> DataFrame:
+    """``df`` plus ``out`` in 1..buckets (null for a null value); ``descending`` scores small values high.
+
+    ``small``: whether the column has few distinct values (see ``few_values``); measured if None.
+    """
     keyed = df.withColumn("_key", F.col(column) * (-1 if descending else 1))
     present = F.col("_key").isNotNull()
-    if keyed.agg(F.approx_count_distinct("_key")).first()[0] <= SMALL:
+    if small is None:
+        small = few_values(keyed, ["_key"])["_key"]
+    if small:
         # Few distinct values (days of recency, order counts): their counts are a few thousand
         # numbers; the running count is summed on the driver and broadcast back.
         counts = sorted((r[0], r[1]) for r in keyed.where(present).groupBy("_key").count().collect())

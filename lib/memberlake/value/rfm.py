@@ -16,7 +16,7 @@ from datetime import date, timedelta
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from memberlake.value.ranks import scores
+from memberlake.value.ranks import few_values, scores
 
 
 def rfm_figures(purchases: DataFrame, as_of: date, window_days: int) -> DataFrame:
@@ -26,7 +26,7 @@ def rfm_figures(purchases: DataFrame, as_of: date, window_days: int) -> DataFram
         F.min("order_date").alias("first_order_date"),
         F.max("order_date").alias("last_order_date"),
         F.count(F.lit(1)).alias("frequency"),          # one purchase row per order
-        F.count(F.when(in_window, F.col("order_id"))).alias("frequency_window"),
+        F.count(F.when(in_window, 1)).alias("frequency_window"),
         F.sum("net").alias("monetary"),
         F.coalesce(F.sum(F.when(in_window, F.col("net"))), F.lit(0.0)).alias("monetary_window"),
     )
@@ -47,9 +47,10 @@ def rfm_figures(purchases: DataFrame, as_of: date, window_days: int) -> DataFram
 def rfm_scores(figures: DataFrame, buckets: int = 5) -> DataFrame:
     # Each score reads the figures three times (quantiles, range totals, join): compute them once.
     figures = figures.localCheckpoint()
-    scored = scores(figures, "recency_days", "r_score", buckets, descending=True)
-    scored = scores(scored, "frequency", "f_score", buckets)
-    scored = scores(scored, "monetary", "m_score", buckets)
+    small = few_values(figures, ["recency_days", "frequency", "monetary"])
+    scored = scores(figures, "recency_days", "r_score", buckets, descending=True, small=small["recency_days"])
+    scored = scores(scored, "frequency", "f_score", buckets, small=small["frequency"])
+    scored = scores(scored, "monetary", "m_score", buckets, small=small["monetary"])
     return scored.withColumn("rfm_cell", F.concat(F.col("r_score").cast("string"), F.col("f_score").cast("string"),
                                                   F.col("m_score").cast("string")))
 
