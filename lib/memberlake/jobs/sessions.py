@@ -14,6 +14,7 @@ import logging
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from memberlake.basket.baskets import completed
 from memberlake.contract import BATCH_ID, Tables
 from memberlake.identity.resolve import EVENT_KEYS, attach_person
 from memberlake.io.delta import Lakehouse
@@ -44,7 +45,7 @@ def order_values(spark: SparkSession, lake: Lakehouse, run: Run) -> DataFrame:
     if orders is None:
         return spark.createDataFrame([], "order_id string, net double")
     items = read_silver(spark, lake, run, "order_items", required=False)
-    done = orders.where(F.col("status").isNull() | ~F.col("status").isin("cancelled", "returned"))
+    done = completed(orders)
     net = F.col("total_amount").cast("double")
     if items is not None:
         done = done.join(line_values(items), "order_id", "left")

@@ -150,8 +150,10 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
                 run_.stage("CLV: BG/NBD %s; Gamma-Gamma %s; holdout predicted/actual %.3f",
                            _fmt(bgnbd.params), _fmt(gg.params), metrics["holdout_ratio"])
         for table, df in outputs.items():
-            lake.replace_where(df, table, f"{SNAPSHOTS[table]} = DATE'{as_of.isoformat()}'")
-            run_.wrote(table, df.count(), lake.version(spark, table))
+            predicate = f"{SNAPSHOTS[table]} = DATE'{as_of.isoformat()}'"
+            lake.replace_where(df, table, predicate)
+            # count the written slice: counting ``df`` would run its plan (CLV UDFs included) again
+            run_.wrote(table, lake.read(spark, table).where(predicate).count(), lake.version(spark, table))
         lake.overwrite(profile, "member_profile")
         run_.wrote("member_profile", profile.count(), lake.version(spark, "member_profile"))
         segments = rfm.groupBy("segment").agg(F.count(F.lit(1)).alias("persons")).orderBy(F.desc("persons"))
