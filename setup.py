@@ -17,7 +17,7 @@ class BuildWithConf(build_py):
         for yml in (HERE / "conf").glob("*.yml"):
             (target / yml.name).write_bytes(yml.read_bytes())
 
-JOBS = ["ingest", "clean", "identity", "sessions", "value", "basket", "generate"]
+JOBS = ["ingest", "clean", "identity", "sessions", "value", "basket", "models", "score", "generate"]
 
 setup(
     name="memberlake",
@@ -38,6 +38,8 @@ setup(
         "mlflow>=3.1,<4",
         # mlflow 3.x's sqlite store imports pool classes that SQLAlchemy 2.1 removed.
         "sqlalchemy>=2.0,<2.1",
+        # churn and segmentation charts logged to MLflow (headless Agg backend).
+        "matplotlib>=3.7",
         "pydantic>=2.6,<3",
         # CLV: L-BFGS-B on the driver and the hypergeometric function in the scoring UDF.
         "scipy>=1.10",

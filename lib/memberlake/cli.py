@@ -11,7 +11,7 @@ import sys
 from types import ModuleType
 from typing import Sequence
 
-from memberlake.jobs import basket, clean, generate, identity, ingest, sessions, value
+from memberlake.jobs import basket, clean, generate, identity, ingest, models, score, sessions, value
 from memberlake.jobs.common import (
     InputError,
     add_common_arguments,
@@ -24,7 +24,7 @@ from memberlake.jobs.common import (
 log = logging.getLogger(__name__)
 
 # The pipeline, in dependency order. Later areas append their jobs here.
-PIPELINE: list[ModuleType] = [ingest, clean, identity, sessions, value, basket]
+PIPELINE: list[ModuleType] = [ingest, clean, identity, sessions, value, basket, models, score]
 JOBS: dict[str, ModuleType] = {job.NAME: job for job in [generate, *PIPELINE]}
 
 

@@ -202,6 +202,87 @@ class SessionSettings(_Strict):
     top_n: int = Field(default=20, ge=1)
 
 
+class SegmentationSettings(_Strict):
+    algorithm: Literal["kmeans", "bisecting_kmeans", "gaussian_mixture"] = "kmeans"
+    # k is chosen in [k_min, k_max] by silhouette (ClusteringEvaluator, squared euclidean).
+    k_min: int = Field(default=3, ge=2)
+    k_max: int = Field(default=8, ge=2)
+    # Feature columns (see docs/models.md); log_features are log1p-transformed before scaling.
+    features: list[str] = ["recency_days", "orders_365d", "spend_365d", "avg_order_value", "category_breadth",
+                           "discount_share", "tenure_days", "sessions_90d"]
+    log_features: list[str] = ["recency_days", "orders_365d", "spend_365d", "avg_order_value", "category_breadth",
+                               "tenure_days", "sessions_90d"]
+    # k is chosen on a sample of at most this many persons; the chosen model then assigns everyone.
+    max_fit_rows: int = Field(default=200_000, ge=100)
+    max_iter: int = Field(default=30, ge=1)
+    seed: int = 42
+
+    @model_validator(mode="after")
+    def _k_range(self) -> "SegmentationSettings":
+        if self.k_max < self.k_min:
+            raise ValueError(f"k_max ({self.k_max}) must be >= k_min ({self.k_min})")
+        unknown = sorted(set(self.log_features) - set(self.features))
+        if unknown:
+            raise ValueError(f"log_features {unknown} are not in features")
+        return self
+
+
+class ChurnSettings(_Strict):
+    # Churned = no completed order in the horizon_days after the as-of date.
+    horizon_days: int = Field(default=90, ge=1)
+    # Training stacks this many as-of dates, step_days apart; validation and test dates follow,
+    # each horizon_days later, so no label window overlaps a later split's as-of date.
+    train_dates: int = Field(default=6, ge=1)
+    step_days: int = Field(default=30, ge=1)
+    # Candidate models and their parameter grids (MLlib parameter names).
+    candidates: dict[Literal["logistic_regression", "random_forest", "gbt"], dict[str, list[Any]]] = {
+        "logistic_regression": {"regParam": [0.0, 0.01]},
+        "random_forest": {"numTrees": [100], "maxDepth": [8]},
+        "gbt": {"maxIter": [40], "maxDepth": [4]},
+    }
+    # Model selection (validation split) and the champion rule use this metric.
+    metric: Literal["areaUnderROC", "areaUnderPR"] = "areaUnderROC"
+    # A new model becomes champion only when its validation metric beats the champion's by more.
+    min_improvement: float = Field(default=0.0, ge=0)
+    # Threshold for precision/recall/F1: top_decile, max_f1, or a probability.
+    threshold: str = "top_decile"
+    # Candidate fits run this many at a time.
+    parallelism: int = Field(default=2, ge=1)
+    class_weights: bool = True
+    seed: int = 42
+    registered_model: str = "memberlake-churn"
+    # Risk band by probability: the first band whose lower bound the probability reaches.
+    risk_bands: dict[str, float] = {"high": 0.6, "medium": 0.3, "low": 0.0}
+    # Below this many rows (or with one class only) in a split, churn training is skipped.
+    min_rows: int = Field(default=100, ge=1)
+
+    @model_validator(mode="after")
+    def _threshold_rule(self) -> "ChurnSettings":
+        if self.threshold not in ("top_decile", "max_f1"):
+            try:
+                value = float(self.threshold)
+            except ValueError:
+                raise ValueError(f"threshold {self.threshold!r}: use top_decile, max_f1 or a probability") from None
+            if not 0 < value < 1:
+                raise ValueError(f"threshold {value}: a probability must be between 0 and 1")
+        if not self.candidates:
+            raise ValueError("candidates: give at least one of logistic_regression, random_forest, gbt")
+        return self
+
+
+class ModelSettings(_Strict):
+    # Persons with a completed order in the active_days up to an as-of date are modelled and scored.
+    active_days: int = Field(default=365, ge=1)
+    # Trend features compare the last trend_days with the trend_base_days before them.
+    trend_days: int = Field(default=30, ge=1)
+    trend_base_days: int = Field(default=90, ge=1)
+    engagement_days: int = Field(default=90, ge=1)
+    # Channel-mix features: share of orders per channel value.
+    channels: list[str] = ["online", "store", "app"]
+    segmentation: SegmentationSettings = SegmentationSettings()
+    churn: ChurnSettings = ChurnSettings()
+
+
 class Settings(_Strict):
     env: Env = "local"
     storage: StorageSettings = StorageSettings()
@@ -214,6 +295,7 @@ class Settings(_Strict):
     basket: BasketSettings = BasketSettings()
     value: ValueSettings = ValueSettings()
     sessions: SessionSettings = SessionSettings()
+    models: ModelSettings = ModelSettings()
 
     def require(self, *keys: str) -> None:
         """Fail fast when a value a job needs is missing (e.g. ``landing.path`` on a cluster)."""

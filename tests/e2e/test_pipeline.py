@@ -44,7 +44,8 @@ def _landing_counts(spark, landing) -> dict[str, int]:
 def _versions(spark, lake: Lakehouse) -> dict[str, int]:
     names = [Tables.QUARANTINE] + [Tables.bronze(e) for e in ENTITIES] + [Tables.silver(e) for e in ENTITIES]
     names += ["identity_graph", "person", "basket_itemsets", "basket_rules", "basket_recommendations",
-              "rfm", "member_profile", "clv", "clv_parameters", "sessions", "attribution"]
+              "rfm", "member_profile", "clv", "clv_parameters", "sessions", "attribution", "features", "segments",
+              "segment_profile", "churn_metrics", "churn_scores"]
     return {n: lake.version(spark, n) for n in names}
 
 
@@ -200,6 +201,41 @@ def test_sessions_match_the_planted_sessions_and_attribution_adds_up(spark, lake
     funnel = lake.read(spark, "session_funnel").groupBy("step_no").agg(F.sum("reached").alias("n")).orderBy("step_no")
     reached = [r.n for r in funnel.collect()]
     assert reached == sorted(reached, reverse=True) and reached[-1] > 0
+
+
+def test_models_segment_score_and_register_a_champion(spark, lake_dirs):
+    _, lakehouse = lake_dirs
+    lake = _lake(lakehouse)
+    features = lake.read(spark, "features")
+    assert features.count() == features.select("person_id", "as_of_date").distinct().count()
+    latest = features.agg(F.max("as_of_date")).first()[0]
+    current = features.where(F.col("as_of_date") == latest)
+    segments = lake.read(spark, "segments")
+    # every person of the latest as-of date has one segment with a persona label
+    assert segments.count() == current.count() == segments.select("person_id").distinct().count()
+    assert segments.where("persona IS NULL OR persona = ''").count() == 0
+    profile = lake.read(spark, "segment_profile")
+    shares = profile.select("cluster", "share").distinct().agg(F.sum("share")).first()[0]
+    assert shares == pytest.approx(1.0)
+    metrics = {(r.model, r.split, r.metric): r.value for r in lake.read(spark, "churn_metrics").collect()}
+    test_auc = next(v for (m, s, k), v in metrics.items() if s == "test" and k == "roc_auc" and m != "recency_only")
+    assert 0.5 < test_auc <= 1.0 and ("recency_only", "test", "roc_auc") in metrics
+    scores = lake.read(spark, "churn_scores")
+    assert scores.count() == current.count() == scores.select("person_id").distinct().count()
+    assert scores.where("probability < 0 OR probability > 1 OR decile NOT BETWEEN 1 AND 10").count() == 0
+    # the top decile is the riskiest: its lowest probability is at least every other decile's highest
+    by_decile = {r.decile: (r.lo, r.hi) for r in scores.groupBy("decile").agg(
+        F.min("probability").alias("lo"), F.max("probability").alias("hi")).collect()}
+    assert all(by_decile[1][0] >= hi for d, (_, hi) in by_decile.items() if d > 1)
+    import mlflow
+
+    from memberlake.ml.registry import champion_version
+
+    assert champion_version("memberlake-churn") == scores.select("model_version").first()[0]
+    for experiment, column in (("memberlake-churn", "metrics.test_roc_auc"),
+                               ("memberlake-segmentation", "metrics.chosen_k")):
+        runs = mlflow.search_runs(experiment_names=[experiment])
+        assert len(runs) >= 1 and column in runs.columns, experiment
 
 
 def test_rerun_changes_nothing(spark, lake_dirs):

@@ -24,3 +24,8 @@ def test_pipeline_invariants_at_scale_0_02(spark, tmp_path):
         assert bronze + rejected.get(name, 0) == landed[name], name
         silver = lake.read(spark, Tables.silver(name))
         assert silver.count() == silver.select(*entity.key).distinct().count(), name
+    # churn: the model beats the recency-only baseline on the test date
+    metrics = {(r.model, r.metric): r.value for r in lake.read(spark, "churn_metrics").where("split = 'test'").collect()}
+    model_auc = next(v for (m, k), v in metrics.items() if k == "roc_auc" and m != "recency_only")
+    assert model_auc > metrics[("recency_only", "roc_auc")]
+    assert lake.read(spark, "churn_scores").count() > 0

@@ -131,12 +131,18 @@ class Lakehouse:
         self._save(self._writer(df, "overwrite", partition_by).option("overwriteSchema", "true"), name)
 
     def replace_where(self, df: DataFrame, name: str, predicate: str,
-                      partition_by: list[str] | None = None) -> None:
-        """Atomically replace the rows matching ``predicate`` with ``df`` (re-runs of a range)."""
+                      partition_by: list[str] | None = None, add_columns: bool = False) -> None:
+        """Atomically replace the rows matching ``predicate`` with ``df`` (re-runs of a range).
+
+        ``add_columns`` lets new columns into the table (older slices read them as null); any
+        other schema change still fails.
+        """
         if not self.exists(df.sparkSession, name):
             self.append(df, name, partition_by)
             return
         writer = self._writer(df, "overwrite", partition_by).option("replaceWhere", predicate)
+        if add_columns:
+            writer = writer.option("mergeSchema", "true")
         self._save(writer, name)
 
     def merge(

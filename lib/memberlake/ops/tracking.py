@@ -39,6 +39,17 @@ def configure(settings: Settings) -> None:
     mlflow.set_tracking_uri(uri)
     registry = settings.tracking.registry_uri or os.environ.get("MLFLOW_REGISTRY_URI")
     mlflow.set_registry_uri(registry or uri)
+    # A sqlite store runs alembic on first use, and alembic's logging.fileConfig replaces the
+    # root logger's handlers and level (WARN): open both stores now, once, and put ours back.
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    client = mlflow.MlflowClient()
+    client.search_experiments(max_results=1)
+    client.search_registered_models(max_results=1)
+    root.setLevel(level)
+    root.handlers[:] = handlers
+    for noisy in ("mlflow", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def experiment(settings: Settings, task: str) -> str:

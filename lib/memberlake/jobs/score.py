@@ -1,0 +1,92 @@
+"""score: the champion churn model scores every active person as of a date -> ``churn_scores``.
+
+Loads ``models:/<registered_model>@champion`` from the MLflow registry, computes the same
+point-in-time features the model was trained on, and writes one slice per as-of date
+(replaced on a re-run). Decile 1 is the riskiest tenth; risk bands come from
+``models.churn.risk_bands``. Skipped (recorded, not failed) when no champion exists yet.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from memberlake.io.delta import Lakehouse
+from memberlake.jobs.common import MissingInput, job_main
+from memberlake.jobs.models import ModelInputs
+from memberlake.ml import churn, registry
+from memberlake.ops.runs import recorded_run, unchanged_since_last_run
+from memberlake.ops.tracking import configure
+from memberlake.settings import Settings
+
+NAME = "score"
+HELP = "Score churn risk for every active person with the champion model from the MLflow registry."
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """score has only the common options (--as-of picks the scoring date)."""
+
+
+def risk_band(bands: dict[str, float]) -> Column:
+    """The first band (highest lower bound first) whose lower bound the probability reaches."""
+    expr = None
+    for name, lower in sorted(bands.items(), key=lambda kv: -kv[1]):
+        cond = F.col("probability") >= F.lit(lower)
+        expr = F.when(cond, F.lit(name)) if expr is None else expr.when(cond, F.lit(name))
+    return expr
+
+
+def deciles(scored: DataFrame) -> DataFrame:
+    """``decile`` 1..10 from approximate quantile cut points (1 = highest probability).
+
+    Cut points come from one approxQuantile pass, so no window puts every row in one partition.
+    """
+    cuts = scored.approxQuantile("probability", [i / 10 for i in range(1, 10)], 0.0001)
+    above = sum((F.col("probability") > F.lit(c)).cast("int") for c in cuts)
+    return scored.withColumn("decile", (F.lit(10) - above).cast("int"))
+
+
+def churn_scores(model, frame: DataFrame, version: str, bands: dict[str, float]) -> DataFrame:
+    """(person_id, as_of_date, probability, decile, risk_band, model_version)."""
+    scored = churn.score(model, frame).select("person_id", "as_of_date", F.col("p").alias("probability"))
+    return deciles(scored.localCheckpoint()).select(
+        "person_id", "as_of_date", "probability", "decile", risk_band(bands).alias("risk_band"),
+        F.lit(version).alias("model_version"))
+
+
+def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> None:
+    cfg = settings.models.churn
+    lake = Lakehouse.from_settings(settings)
+    with recorded_run(spark, lake, NAME, {}) as run_:
+        configure(settings)
+        version = registry.champion_version(cfg.registered_model)
+        if version is None:
+            raise MissingInput(f"score: no {registry.champion_uri(cfg.registered_model)} in the MLflow registry: "
+                               "run `memberlake models` first (it needs enough history for the churn splits)")
+        inputs = ModelInputs(spark, lake, run_)
+        as_of = getattr(args, "as_of", None) or inputs.last_day
+        run_.parameters.update({"as_of": as_of.isoformat(), "model": cfg.registered_model, "model_version": version,
+                                "risk_bands": cfg.risk_bands, **settings.models.model_dump(mode="json",
+                                                                                           exclude={"segmentation"})})
+        if unchanged_since_last_run(spark, lake, run_) and lake.exists(spark, "churn_scores"):
+            run_.stage("inputs, parameters and champion unchanged since the last scoring: nothing to do")
+            return
+        model, _ = registry.load_champion(cfg.registered_model)
+        frame = inputs.features([as_of], settings)
+        scores = churn_scores(model, frame, version, cfg.risk_bands)
+        predicate = f"as_of_date = DATE'{as_of.isoformat()}'"
+        lake.replace_where(scores, "churn_scores", predicate)
+        written = lake.read(spark, "churn_scores").where(predicate)
+        run_.wrote("churn_scores", written.count(), lake.version(spark, "churn_scores"))
+        bands = {r["risk_band"]: r["n"] for r in written.groupBy("risk_band").agg(F.count(F.lit(1)).alias("n")).collect()}
+        run_.stage("scored %d persons as of %s with %s v%s: %s", sum(bands.values()), as_of, cfg.registered_model,
+                   version, ", ".join(f"{b} {n}" for b, n in sorted(bands.items())))
+
+
+def main(argv: list[str] | None = None) -> int:
+    import sys
+
+    return job_main(sys.modules[__name__], argv)

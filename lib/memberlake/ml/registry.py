@@ -1,0 +1,88 @@
+"""The MLflow model registry at the edge: log + register a Spark model, the champion alias rule.
+
+A new version always gets registered (it is the record of what was trained); it takes the
+``champion`` alias only when ``churn.promote`` says so, otherwise it is tagged ``challenger``.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+from pyspark.ml import PipelineModel
+
+from memberlake.ml.churn import promote
+
+log = logging.getLogger(__name__)
+
+CHAMPION = "champion"
+
+
+@dataclass
+class Registered:
+    version: str
+    promoted: bool
+    champion_metric: float | None
+
+
+def champion_uri(name: str) -> str:
+    return f"models:/{name}@{CHAMPION}"
+
+
+def champion_version(name: str) -> str | None:
+    """Version number behind ``name@champion``, or None (no such model or alias)."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(MlflowClient().get_model_version_by_alias(name, CHAMPION).version)
+    except MlflowException:
+        return None
+
+
+def load_champion(name: str) -> tuple[PipelineModel, str] | None:
+    import mlflow.spark
+
+    version = champion_version(name)
+    if version is None:
+        return None
+    return mlflow.spark.load_model(f"models:/{name}/{version}"), version
+
+
+def register(model: PipelineModel, name: str, metric_name: str, metric: float,
+             champion_metric: Callable[[PipelineModel], float], min_improvement: float,
+             signature=None, input_example=None) -> Registered:
+    """Log ``model`` in the active run, register it, and move the alias when it beats the champion.
+
+    ``champion_metric`` scores the current champion on this run's validation split, so both are
+    compared on the same rows; if the champion cannot score them (e.g. its features differ) its
+    recorded validation metric is used instead.
+    """
+    import mlflow.spark
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    current = None
+    loaded = load_champion(name)
+    if loaded is not None:
+        champ_model, champ_version = loaded
+        try:
+            current = champion_metric(champ_model)
+        except Exception as exc:  # noqa: BLE001 - any scoring failure falls back to the recorded metric
+            tags = client.get_model_version(name, champ_version).tags
+            current = float(tags[metric_name]) if metric_name in tags else None
+            log.warning("champion v%s could not score this validation split (%s); using its recorded %s %s",
+                        champ_version, type(exc).__name__, metric_name, current)
+    info = mlflow.spark.log_model(model, "model", registered_model_name=name, signature=signature,
+                                  input_example=input_example)
+    version = str(info.registered_model_version)
+    client.set_model_version_tag(name, version, metric_name, f"{metric:.6f}")
+    won = promote(metric, current, min_improvement)
+    if won:
+        client.set_registered_model_alias(name, CHAMPION, version)
+        client.set_model_version_tag(name, version, "role", CHAMPION)
+    else:
+        client.set_model_version_tag(name, version, "role", "challenger")
+    log.info("registered %s v%s (%s %.4f vs champion %s): %s", name, version, metric_name, metric,
+             "none" if current is None else f"{current:.4f}", CHAMPION if won else "challenger")
+    return Registered(version, won, current)

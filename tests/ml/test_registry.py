@@ -1,0 +1,86 @@
+"""Champion/challenger in a temporary MLflow registry, and batch scoring with the registered model."""
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from pyspark.sql import functions as F
+
+from memberlake.jobs.score import churn_scores, deciles, risk_band
+from memberlake.ml import churn, registry
+from memberlake.ops.tracking import configure, tracked_run
+
+FEATURES = ["recency_days", "orders"]
+
+
+@pytest.fixture(scope="module")
+def toy(spark):
+    rows = [(f"p{i}", date(2024, 6, 30), float(i % 50), float(i % 7), 1.0 if (i % 50) >= 25 else 0.0) for i in range(200)]
+    return spark.createDataFrame(rows, "person_id string, as_of_date date, recency_days double, orders double, churned double")
+
+
+def _fit(frame, reg: float):
+    return churn.pipeline("logistic_regression", FEATURES, {"regParam": reg}, 1, False).fit(frame)
+
+
+def _register(settings, model, name, metric, frame):
+    with tracked_run(settings, "churn-test", "test"):
+        return registry.register(model, name, "validation_auc", metric,
+                                 lambda champ: churn.evaluate(churn.score(champ, frame), "areaUnderROC"), 0.0)
+
+
+def test_champion_moves_only_to_a_better_model(spark, settings, toy):
+    from mlflow import MlflowClient
+
+    configure(settings)
+    name = "test-churn-promotion"
+    good = _fit(toy, 0.0)
+    good_auc = churn.evaluate(churn.score(good, toy), "areaUnderROC")
+    # a model that cannot rank: every coefficient is shrunk to nothing and ``orders`` is noise
+    flat = churn.pipeline("logistic_regression", ["orders"], {"regParam": 1e6}, 1, False).fit(toy)
+
+    first = _register(settings, flat, name, 0.5, toy)
+    assert first.promoted and first.champion_metric is None
+    assert registry.champion_version(name) == first.version
+
+    second = _register(settings, good, name, good_auc, toy)      # better: takes the alias
+    assert second.promoted and second.champion_metric == pytest.approx(0.5, abs=0.05)
+    assert registry.champion_version(name) == second.version
+
+    third = _register(settings, flat, name, 0.5, toy)            # worse: a challenger
+    assert not third.promoted and third.champion_metric == pytest.approx(good_auc)
+    assert registry.champion_version(name) == second.version
+    client = MlflowClient()
+    assert client.get_model_version(name, third.version).tags["role"] == "challenger"
+    assert client.get_model_version(name, second.version).tags["role"] == "champion"
+
+
+def test_scoring_with_the_registered_champion(spark, settings, toy):
+    configure(settings)
+    name = "test-churn-scoring"
+    model = _fit(toy, 0.0)
+    reg = _register(settings, model, name, 0.9, toy)
+    loaded, version = registry.load_champion(name)
+    assert version == reg.version
+    bands = {"high": 0.6, "medium": 0.3, "low": 0.0}
+    scores = churn_scores(loaded, toy.drop("churned"), version, bands)
+    assert scores.columns == ["person_id", "as_of_date", "probability", "decile", "risk_band", "model_version"]
+    rows = scores.collect()
+    assert len(rows) == 200 and {r["model_version"] for r in rows} == {version}
+    direct = {r["person_id"]: r["p"] for r in churn.score(model, toy).collect()}
+    assert all(r["probability"] == pytest.approx(direct[r["person_id"]]) for r in rows)
+    # the riskiest decile holds the highest probabilities
+    top = min(r["probability"] for r in rows if r["decile"] == 1)
+    assert all(r["probability"] <= top for r in rows if r["decile"] > 1)
+
+
+def test_deciles_and_risk_bands_by_hand(spark):
+    frame = spark.createDataFrame([(f"p{i}", i / 100) for i in range(100)], "person_id string, probability double")
+    out = {r["person_id"]: r for r in deciles(frame).select(
+        "*", risk_band({"high": 0.6, "medium": 0.3, "low": 0.0}).alias("band")).collect()}
+    assert out["p99"]["decile"] == 1 and out["p90"]["decile"] == 1 and out["p89"]["decile"] == 2
+    assert out["p0"]["decile"] == 10 and out["p9"]["decile"] == 10
+    counts = deciles(frame).groupBy("decile").count().agg(F.min("count"), F.max("count")).first()
+    assert counts[0] == counts[1] == 10
+    assert (out["p60"]["band"], out["p59"]["band"], out["p30"]["band"], out["p29"]["band"]) == (
+        "high", "medium", "medium", "low")
