@@ -126,7 +126,7 @@ def segmentation(spark: SparkSession, lake: Lakehouse, run: Run, settings: Setti
                 folder / "cluster_profile.csv", index=False)
             for name in ("silhouette_elbow.png", "cluster_profile.png", "cluster_profile.csv"):
                 mlflow.log_artifact(str(folder / name))
-        mlflow.spark.log_model(fit.model, "model")
+        mlflow.spark.log_model(fit.model, "model", pip_requirements=registry.requirements())
 
 
 def churn_training(spark: SparkSession, lake: Lakehouse, run: Run, settings: Settings, purch: DataFrame,

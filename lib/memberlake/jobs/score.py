@@ -43,10 +43,13 @@ def deciles(scored: DataFrame) -> DataFrame:
     """``decile`` 1..10 from approximate quantile cut points (1 = highest probability).
 
     Cut points come from one approxQuantile pass, so no window puts every row in one partition.
+    A person is in decile d when their probability exceeds 10 - d cut points; persons tied at the
+    highest probability are always in decile 1 (so the riskiest decile is never empty).
     """
-    cuts = scored.approxQuantile("probability", [i / 10 for i in range(1, 10)], 0.0001)
+    *cuts, top = scored.approxQuantile("probability", [i / 10 for i in range(1, 10)] + [1.0], 0.0001)
     above = sum((F.col("probability") > F.lit(c)).cast("int") for c in cuts)
-    return scored.withColumn("decile", (F.lit(10) - above).cast("int"))
+    decile = F.when(F.col("probability") >= F.lit(top), F.lit(10) - len(cuts)).otherwise(F.lit(10) - above)
+    return scored.withColumn("decile", decile.cast("int"))
 
 
 def churn_scores(model, frame: DataFrame, version: str, bands: dict[str, float]) -> DataFrame:

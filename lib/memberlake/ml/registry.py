@@ -25,6 +25,18 @@ class Registered:
     champion_metric: float | None
 
 
+def requirements() -> list[str]:
+    """The model's pip requirements, given so mlflow does not infer them (that reloads the model
+    in a subprocess: tens of seconds per log_model)."""
+    import mlflow
+    import numpy
+    import pandas
+    import pyspark
+
+    return [f"pyspark=={pyspark.__version__}", f"mlflow=={mlflow.__version__}", f"numpy=={numpy.__version__}",
+            f"pandas=={pandas.__version__}"]
+
+
 def champion_uri(name: str) -> str:
     return f"models:/{name}@{CHAMPION}"
 
@@ -74,7 +86,7 @@ def register(model: PipelineModel, name: str, metric_name: str, metric: float,
             log.warning("champion v%s could not score this validation split (%s); using its recorded %s %s",
                         champ_version, type(exc).__name__, metric_name, current)
     info = mlflow.spark.log_model(model, "model", registered_model_name=name, signature=signature,
-                                  input_example=input_example)
+                                  input_example=input_example, pip_requirements=requirements())
     version = str(info.registered_model_version)
     client.set_model_version_tag(name, version, metric_name, f"{metric:.6f}")
     won = promote(metric, current, min_improvement)
