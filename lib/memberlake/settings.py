@@ -248,6 +248,8 @@ class ChurnSettings(_Strict):
     threshold: str = "top_decile"
     # Candidate fits run this many at a time.
     parallelism: int = Field(default=2, ge=1)
+    # Training rows above this are sampled down (seeded; validation and test are never sampled).
+    max_train_rows: int | None = Field(default=1_000_000, ge=100)
     class_weights: bool = True
     seed: int = 42
     registered_model: str = "memberlake-churn"

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from memberlake.identity.components import connected_components
 
 
-def _components(spark, edges):
+def _components(spark, edges, **kwargs):
     df = spark.createDataFrame(edges, "src long, dst long")
-    return {r.node: r.component for r in connected_components(df).collect()}
+    return {r.node: r.component for r in connected_components(df, **kwargs).collect()}
 
 
 def test_two_components_with_duplicates_and_self_loops(spark):
@@ -33,7 +35,8 @@ def test_star_and_binary_tree(spark):
     assert {got[x] for x in range(1000, 2048)} == {1000}
 
 
-def test_matches_a_reference_union_find_on_a_random_graph(spark):
+@pytest.mark.parametrize("passes", [0, 1, 4])   # stars only; one contraction then stars; contraction until done
+def test_matches_a_reference_union_find_on_a_random_graph(spark, passes):
     rng = random.Random(7)
     edges = [(rng.randrange(3000), rng.randrange(3000)) for _ in range(2500)]
     parent = {}
@@ -54,7 +57,7 @@ def test_matches_a_reference_union_find_on_a_random_graph(spark):
         if a != b:
             for x in (a, b):
                 expected[x] = find(x)
-    got = _components(spark, edges)
+    got = _components(spark, edges, contract_passes=passes)
     # same partition of nodes, and each component labelled by its smallest node
     groups = {}
     for node, comp in got.items():

@@ -152,6 +152,11 @@ def churn_training(spark: SparkSession, lake: Lakehouse, run: Run, settings: Set
     run.stage("churn splits by time: %s", "; ".join(
         f"{name} {', '.join(d.isoformat() for d in ds)} ({sum(sizes[d][0] for d in ds)} persons, "
         f"{sum(sizes[d][1] for d in ds) / sum(sizes[d][0] for d in ds):.1%} churned)" for name, ds in splits.items()))
+    train_rows = sum(sizes[d][0] for d in splits["train"])
+    if cfg.max_train_rows and train_rows > cfg.max_train_rows:
+        parts["train"] = parts["train"].sample(fraction=cfg.max_train_rows / train_rows, seed=cfg.seed).localCheckpoint()
+        run.stage("churn: training rows sampled from %d to about %d (models.churn.max_train_rows)", train_rows,
+                  cfg.max_train_rows)
     candidates = churn.tune(parts["train"], parts["validation"], names, cfg)
     best = candidates[0]
     validation = churn.score(best.model, parts["validation"]).localCheckpoint()

@@ -1,0 +1,144 @@
+"""Benchmark: connected components on an identity-shaped graph against scipy's single-node lower bound.
+
+The graph (default 3M nodes, about 2M edges, as in issue 3): random trees of geometric size
+(mean 3) over randomly permuted node ids, plus a few long chains and one big star, so it has
+many tiny components, some long diameters and one 100k-node component. Edges are written to
+Parquet once; then, in one process:
+
+1. scipy: read the Parquet with pyarrow, ``scipy.sparse.csgraph.connected_components``;
+2. Spark ``connected_components`` (contraction + large/small-star), the job's code;
+3. optionally (``--stars``) Spark large-star / small-star only (``contract_passes=0``);
+
+and the component partitions are compared.
+
+    python bench/identity_cc.py --nodes 3000000
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from run import PeakMemory  # noqa: E402
+
+
+def make_graph(spark, nodes: int, out: str, seed: int = 5) -> int:
+    """Edges of random trees (mean size 3), 5 chains of 20k nodes and a star of 100k, ids permuted."""
+    from pyspark.sql import functions as F
+
+    chain, star = 20_000, 100_000
+    special = 5 * chain + star
+    base = nodes - special
+    ids = F.col("id")
+    # component boundaries: a node starts a new tree with probability 1/3
+    u = (F.xxhash64(F.lit(seed), ids, F.lit("start")) % 1_000_000).cast("double") / 1_000_000
+    trees = spark.range(0, base).select(ids, (F.abs(u) < 1 / 3).alias("start"))
+    from pyspark.sql import Window
+
+    w = Window.orderBy("id").rowsBetween(Window.unboundedPreceding, 0)
+    trees = trees.select("id", F.max(F.when(F.col("start") | (F.col("id") == 0), F.col("id"))).over(w).alias("first"))
+    parent_u = (F.abs(F.xxhash64(F.lit(seed), ids, F.lit("parent"))) % 1_000_000).cast("double") / 1_000_000
+    tree_edges = trees.where(F.col("id") > F.col("first")).select(
+        F.col("id").alias("a"), (F.col("first") + F.floor(parent_u * (F.col("id") - F.col("first")))).cast("long").alias("b"))
+    chains = spark.range(base, base + 5 * chain).where((F.col("id") - base) % chain != 0).select(
+        F.col("id").alias("a"), (F.col("id") - 1).alias("b"))
+    stars = spark.range(base + 5 * chain + 1, nodes).select(F.col("id").alias("a"), F.lit(base + 5 * chain).cast("long").alias("b"))
+    edges = tree_edges.unionByName(chains).unionByName(stars)
+    # permute ids (a bijection of [0, 2^40) restricted by construction to distinct values)
+    perm = lambda c: F.pmod(F.col(c) * F.lit(2654435761) + F.lit(12345), F.lit(1 << 40))  # noqa: E731
+    edges = edges.select(perm("a").alias("src"), perm("b").alias("dst"))
+    edges.repartition(8).write.mode("overwrite").parquet(out)
+    return spark.read.parquet(out).count()
+
+
+def scipy_components(path: str):
+    import numpy as np
+    import pyarrow.parquet as pq
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    t0 = time.perf_counter()
+    table = pq.read_table(path)
+    src, dst = table["src"].to_numpy(), table["dst"].to_numpy()
+    load = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    nodes, index = np.unique(np.concatenate([src, dst]), return_inverse=True)
+    m = len(src)
+    graph = coo_matrix((np.ones(m, dtype=np.int8), (index[:m], index[m:])), shape=(len(nodes), len(nodes)))
+    count, labels = connected_components(graph, directed=False)
+    solve = time.perf_counter() - t1
+    sizes = np.bincount(labels)
+    return load, solve, count, len(nodes), int(sizes.max())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--nodes", type=int, default=3_000_000)
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--driver-memory", default="8g")
+    parser.add_argument("--shuffle-partitions", type=int, default=8)
+    parser.add_argument("--stars", action="store_true", help="also time large-star/small-star alone")
+    parser.add_argument("--results", default=str(HERE / "RESULTS.md"))
+    args = parser.parse_args()
+
+    from pyspark.sql import functions as F
+
+    from memberlake.identity.components import connected_components
+    from memberlake.settings import load_settings
+    from memberlake.spark import get_spark
+
+    settings = load_settings("local", [f"spark.master={args.master}", f"spark.driver_memory={args.driver_memory}",
+                                       f"spark.shuffle_partitions={args.shuffle_partitions}"])
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+    memory = PeakMemory().start()
+    spark = get_spark(settings)
+    spark.sparkContext.setLogLevel("ERROR")
+    path = str(HERE / "out" / f"cc-graph-{args.nodes}")
+    n_edges = make_graph(spark, args.nodes, path)
+    load, solve, n_comp, n_nodes, largest = scipy_components(path)
+    print(f"scipy: load {load:.2f}s, solve {solve:.2f}s, {n_comp:,} components over {n_nodes:,} nodes, largest {largest:,}")
+    rows = []
+    for label, passes in [("spark contraction + stars", 4)] + ([("spark large/small-star only", 0)] if args.stars else []):
+        memory.reset()
+        edges = spark.read.parquet(path)
+        t0 = time.perf_counter()
+        comps = connected_components(edges, contract_passes=passes)
+        stats = comps.groupBy("component").agg(F.count(F.lit(1)).alias("n")).agg(
+            F.count(F.lit(1)).alias("components"), F.sum("n").alias("nodes"), F.max("n").alias("largest")).first()
+        secs = time.perf_counter() - t0
+        same = (stats["components"], stats["nodes"], stats["largest"]) == (n_comp, n_nodes, largest)
+        print(f"{label}: {secs:.1f}s, {stats['components']:,} components, same as scipy: {same}")
+        rows.append((label, secs, memory.peak / 1e9, same))
+    memory.stop()
+    write_results(args, n_edges, n_nodes, n_comp, largest, load, solve, rows)
+
+
+def write_results(args, n_edges, n_nodes, n_comp, largest, load, solve, rows) -> None:
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    out = [f"\n### identity connected components, {n_edges:,} edges / {n_nodes:,} nodes — {stamp}\n",
+           f"`python bench/identity_cc.py --nodes {args.nodes}` on {platform.machine()}, Spark `{args.master}`, "
+           f"{args.shuffle_partitions} shuffle partitions. Graph: random trees (mean size 3), 5 chains of 20,000 "
+           f"nodes, a 100,000-node star; {n_comp:,} components, largest {largest:,}.\n",
+           "| method | wall time (s) | edges/s | peak RSS (GB) | ratio vs scipy solve | same partition as scipy |",
+           "|---|---:|---:|---:|---:|---|",
+           f"| scipy `connected_components` (solve only; Parquet load {load:.2f} s extra) | {solve:.2f} | "
+           f"{n_edges / solve:,.0f} | – | 1.0× | – |"]
+    for label, secs, peak, same in rows:
+        out.append(f"| {label} | {secs:.1f} | {n_edges / secs:,.0f} | {peak:.2f} | {secs / solve:.1f}× | {same} |")
+    text = "\n".join(out) + "\n"
+    print(text)
+    with open(args.results, "a") as fh:
+        fh.write(text)
+
+
+if __name__ == "__main__":
+    main()
