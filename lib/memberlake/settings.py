@@ -102,8 +102,14 @@ class IdentitySettings(_Strict):
     conflicts: dict[str, dict[str, int]] = {"email": {"phone": 1}}
     # A device seen with more cookies than this is shared (a family tablet, a kiosk).
     max_cookies_per_device: int = Field(default=4, ge=1)
-    # Components above this size are reported in identity_audit.
+    # Components above this size are split at their weakest edges (split_oversized) and any
+    # still above it are reported in identity_audit.
     max_component_size: int = Field(default=200, ge=2)
+    split_oversized: bool = True
+    # Edge strength per identifier-type pair ("src-dst", either order); weakest split first.
+    edge_strength: dict[str, int] = {
+        "member-member_id": 5, "member-email": 4, "member-phone": 4, "member_id-email": 3, "member_id-phone": 3,
+        "email-phone": 2, "cookie-member_id": 2, "device-member_id": 2, "cookie-device": 1}
     max_rounds: int = Field(default=60, ge=1)
 
 

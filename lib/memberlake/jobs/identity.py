@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 from memberlake.contract import Tables
 from memberlake.identity.clusters import person_graph
 from memberlake.identity.graph import apply_guards, member_node, observed_edges
+from memberlake.identity.split import split_oversized
 from memberlake.identity.stable_ids import carry_over_ids
 from memberlake.io.delta import Lakehouse
 from memberlake.jobs.common import MissingInput, job_main
@@ -109,8 +110,17 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
         members = frames["members"]
         extra = (members.select(F.lit("member").alias("id_type"), member_node(F.col("source"), F.col("member_id")).alias("value"))
                  if members is not None else spark.createDataFrame([], "id_type string, value string"))
+        cfg = settings.identity
         components = person_graph(kept.select("src_type", "src_value", "dst_type", "dst_value"), extra,
-                                  settings.identity.max_rounds).localCheckpoint()
+                                  cfg.max_rounds).localCheckpoint()
+        if cfg.split_oversized and components.where(F.col("component_size") > cfg.max_component_size).limit(1).count():
+            kept, split = split_oversized(kept, cfg.max_component_size, cfg.edge_strength, cfg.max_rounds)
+            split = split.localCheckpoint()
+            dropped = dropped.unionByName(split.select(*dropped.columns))
+            run_.stage("%d edges dropped to split components above %d identifiers", split.count(),
+                       cfg.max_component_size)
+            components = person_graph(kept.select("src_type", "src_value", "dst_type", "dst_value"), extra,
+                                      cfg.max_rounds).localCheckpoint()
         graph, history = stable_graph(spark, lake, components, run_)
         run_.stage("graph: %d identifiers, %d id changes (merges and splits)", graph.count(), history.count())
         oversized = (graph.where(F.col("component_size") > settings.identity.max_component_size)
