@@ -52,9 +52,7 @@ class ModelInputs:
         products = read_silver(spark, lake, run, "products", required=False)
         graph = person_graph_or_empty(spark, lake, run)
         self.last_day = latest_order_date(orders)
-        self.purchases = purchases(orders, items, graph, None) if items is not None else purchases(
-            orders, spark.createDataFrame([], "order_id string, quantity double, unit_price double, discount_amount double"),
-            graph, None)
+        self.purchases = purchases(orders, items, graph, None)
         self.lines = purchase_lines(self.purchases, items, products) if items is not None else None
         self.sessions = self._optional(spark, lake, run, "sessions")
         self.person = self._optional(spark, lake, run, "person")

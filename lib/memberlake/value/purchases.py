@@ -27,11 +27,17 @@ def line_values(items: DataFrame) -> DataFrame:
     )
 
 
-def purchases(orders: DataFrame, items: DataFrame, graph: DataFrame, as_of: date | None) -> DataFrame:
-    """(order_id, person_id, order_ts, order_date, channel, net, gross, discount) per purchase."""
+def purchases(orders: DataFrame, items: DataFrame | None, graph: DataFrame, as_of: date | None) -> DataFrame:
+    """(order_id, person_id, order_ts, order_date, channel, net, gross, discount) per purchase.
+
+    Without order lines (``items`` None) every order's value is its total_amount.
+    """
     done = attach_person(completed(orders, as_of), graph, "order_id").where(F.col("person_id").isNotNull())
-    values = line_values(items)
-    return done.join(values, "order_id", "left").select(
+    if items is None:
+        done = done.select("*", *[F.lit(None).cast("double").alias(c) for c in ("gross", "discount", "net")])
+    else:
+        done = done.join(line_values(items), "order_id", "left")
+    return done.select(
         "order_id", "person_id", "order_ts", F.to_date("order_ts").alias("order_date"), "channel",
         F.coalesce("net", F.col("total_amount").cast("double")).alias("net"),
         F.coalesce("gross", F.col("total_amount").cast("double")).alias("gross"),
