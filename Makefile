@@ -6,11 +6,12 @@ SEED ?= 42
 DATA ?= data
 BIN = $(VENV)/bin
 
-.PHONY: help check venv demo test test-all bench clean clean-data
+.PHONY: help check venv demo test test-cluster test-all bench clean clean-data
 
 help:
 	@echo "make demo   - venv, install, generate sample data (SCALE=$(SCALE)), run the pipeline locally"
 	@echo "make test   - venv, install, run the test suite"
+	@echo "make test-cluster - spark-submit the pipeline to a standalone cluster on loopback"
 	@echo "make bench  - benchmark generate + ingest + clean (BENCH_SCALE=..., see bench/README.md)"
 
 check:
@@ -20,7 +21,7 @@ check:
 $(BIN)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
+	$(BIN)/python -m pip install --quiet -e ".[spark,test,bench]"
 	@touch $@
 
 venv: check $(BIN)/.installed
@@ -30,13 +31,17 @@ demo: venv
 	$(BIN)/memberlake pipeline --landing $(DATA)/landing --lakehouse $(DATA)/lakehouse
 	$(BIN)/memberlake tables --lakehouse $(DATA)/lakehouse
 	@echo "Delta tables are in $(DATA)/lakehouse; landing files and ground truth in $(DATA)/landing"
+	@echo "Report: $(DATA)/lakehouse/_report/memberlake-report.html"
 	@echo "MLflow runs: $(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath data)/mlflow/mlflow.db"
 
 test: venv
 	$(BIN)/pytest
 
+test-cluster: venv
+	$(BIN)/pytest -m cluster
+
 test-all: venv
-	$(BIN)/pytest -m "slow or not slow"
+	$(BIN)/pytest -m "slow or cluster or not slow"
 
 bench: venv
 	$(BIN)/python bench/run.py $(if $(BENCH_SCALE),--scale $(BENCH_SCALE),)

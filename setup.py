@@ -17,7 +17,8 @@ class BuildWithConf(build_py):
         for yml in (HERE / "conf").glob("*.yml"):
             (target / yml.name).write_bytes(yml.read_bytes())
 
-JOBS = ["ingest", "clean", "identity", "sessions", "value", "basket", "models", "score", "generate"]
+JOBS = ["ingest", "clean", "identity", "sessions", "value", "basket", "models", "score", "generate",
+        "forget", "maintain", "report"]
 
 setup(
     name="memberlake",
@@ -31,10 +32,6 @@ setup(
     packages=find_packages(where="lib"),
     cmdclass={"build_py": BuildWithConf},
     install_requires=[
-        # A documented compatible pair (Delta 4.0.x <-> Spark 4.0.x); the Delta jar version
-        # in conf/base.yml (spark.delta_package) must match delta-spark.
-        "pyspark==4.0.1",
-        "delta-spark==4.0.1",
         "mlflow>=3.1,<4",
         # mlflow 3.x's sqlite store imports pool classes that SQLAlchemy 2.1 removed.
         "sqlalchemy>=2.0,<2.1",
@@ -48,7 +45,14 @@ setup(
         "PyYAML>=6.0",
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-spark>=0.8", "chispa>=0.10", "lifetimes>=0.11.3"],
+        # Spark itself is an extra: Databricks runtimes (and spark-submit clusters) bring their own
+        # PySpark, and a pip PySpark installed over a runtime's breaks it. Local use and CI need it.
+        # A documented compatible pair (Delta 4.0.x <-> Spark 4.0.x); the Delta jar version
+        # in conf/base.yml (spark.delta_package) must match delta-spark.
+        "spark": ["pyspark==4.0.1", "delta-spark==4.0.1"],
+        "test": ["pytest>=8", "pytest-spark>=0.8", "chispa>=0.10", "lifetimes>=0.11.3",
+                 # the report test drives Debian's chromium + chromium-driver (installed by .ci/run)
+                 "selenium>=4.20"],
         "bench": ["duckdb>=1.1", "psutil>=5.9", "mlxtend>=0.23", "lifetimes>=0.11.3"],
     },
     entry_points={

@@ -2,23 +2,19 @@
 # MAGIC %md
 # MAGIC # memberlake: landing -> bronze -> silver
 # MAGIC Explore what ingest and clean produced: row counts, what was quarantined and why, data
-# MAGIC quality per column, and the run log. Runs on Databricks (set `LAKEHOUSE` to your
+# MAGIC quality per column, and the run log. Runs on Databricks (set `MEMBERLAKE_LAKEHOUSE` to your
 # MAGIC catalog.schema) and locally: `python notebooks/01_landing_to_silver.py` after `make demo`.
 
 # COMMAND ----------
 
-import os
-
-from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from memberlake.io.delta import Lakehouse
-from memberlake.settings import load_settings
-from memberlake.spark import get_spark
+from memberlake.ops.notebook import open_lakehouse
+from memberlake.privacy.pseudonymise import masked
+from memberlake.settings import PrivacySettings
 
-LAKEHOUSE = os.environ.get("MEMBERLAKE_LAKEHOUSE", "data/lakehouse")
-spark = SparkSession.getActiveSession() or get_spark(load_settings("local"))
-lake = Lakehouse(LAKEHOUSE) if "." not in LAKEHOUSE.split("/")[-1] else Lakehouse(None, *LAKEHOUSE.split(".", 1))
+# Databricks: set MEMBERLAKE_LAKEHOUSE (or this default) to your catalog.schema, e.g. "main.memberlake".
+spark, lake = open_lakehouse("data/lakehouse")
 
 # COMMAND ----------
 
@@ -40,7 +36,8 @@ for entity in ["members", "orders", "order_items", "products", "events"]:
 quarantine = lake.read(spark, "quarantine")
 (quarantine.select("entity", "stage", F.explode("reasons").alias("reason"))
  .groupBy("entity", "stage", "reason").count().orderBy(F.desc("count")).show(50, truncate=False))
-quarantine.select("entity", "reasons", "raw_record").show(5, truncate=120)
+# raw records may hold PII: shown masked (j***@example.com)
+masked(quarantine.select("entity", "reasons", "raw_record"), PrivacySettings().pii_columns).show(5, truncate=120)
 
 # COMMAND ----------
 

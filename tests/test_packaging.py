@@ -19,7 +19,7 @@ def test_delta_jar_matches_python_package_and_spark():
     ini.read(ROOT / "pytest.ini")
     assert f"io.delta:delta-spark_2.13:{delta}" in ini["pytest"]["spark_options"]
     setup = (ROOT / "setup.py").read_text()
-    assert f'"delta-spark=={delta}"' in setup and f'"pyspark=={spark}"' in setup
+    assert f'"spark": ["pyspark=={spark}", "delta-spark=={delta}"]' in setup
 
 
 def test_pyspark_stubs_is_not_installed():

@@ -11,7 +11,26 @@ import sys
 from types import ModuleType
 from typing import Sequence
 
-from memberlake.jobs import basket, clean, generate, identity, ingest, models, score, sessions, value
+try:
+    import pyspark  # noqa: F401
+except ImportError:  # a console script must not end in a stack trace
+    sys.exit("memberlake: PySpark is not installed: pip install 'memberlake[spark]' "
+             "(Databricks runtimes and Spark clusters provide their own)")
+
+from memberlake.jobs import (
+    basket,
+    clean,
+    forget,
+    generate,
+    identity,
+    ingest,
+    maintain,
+    models,
+    report,
+    score,
+    sessions,
+    value,
+)
 from memberlake.jobs.common import (
     InputError,
     add_common_arguments,
@@ -24,8 +43,17 @@ from memberlake.jobs.common import (
 log = logging.getLogger(__name__)
 
 # The pipeline, in dependency order. Later areas append their jobs here.
-PIPELINE: list[ModuleType] = [ingest, clean, identity, sessions, value, basket, models, score]
-JOBS: dict[str, ModuleType] = {job.NAME: job for job in [generate, *PIPELINE]}
+PIPELINE: list[ModuleType] = [ingest, clean, identity, sessions, value, basket, models, score, report]
+# What each pipeline job reads from the others (its direct upstream jobs). `memberlake pipeline`
+# runs PIPELINE in order, a topological order of this graph; the Databricks bundle runs the same
+# graph as task dependencies (tests/test_bundle.py checks both), so models runs beside value.
+UPSTREAM: dict[str, list[str]] = {
+    "ingest": [], "clean": ["ingest"], "identity": ["clean"], "sessions": ["identity"], "value": ["sessions"],
+    "basket": ["value"], "models": ["sessions"], "score": ["models"], "report": ["basket", "score"],
+}
+# Jobs run on their own, outside the pipeline.
+OPERATIONS: list[ModuleType] = [generate, forget, maintain]
+JOBS: dict[str, ModuleType] = {job.NAME: job for job in [*OPERATIONS, *PIPELINE]}
 
 
 def _split(value: str) -> list[str]:
@@ -63,6 +91,8 @@ def _build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["csv", "parquet"], default="csv")
     export.add_argument("--where", help="SQL filter, e.g. \"country = 'US'\"")
     export.add_argument("--columns", type=_split, help="comma-separated columns to keep")
+    export.add_argument("--raw", action="store_true",
+                        help="bronze/silver/quarantine: export PII columns unmasked (default: masked, j***@example.com)")
     add_common_arguments(export)
     evaluate = subs.add_parser("evaluate", help="score an area against the generator's ground truth")
     evaluate.add_argument("area", choices=["identity"])
@@ -73,6 +103,9 @@ def _build_parser() -> argparse.ArgumentParser:
     runs = subs.add_parser("runs", help="list recent job runs and failures")
     runs.add_argument("--limit", type=int, default=20)
     runs.add_argument("--failed", action="store_true", help="only failed runs")
+    runs.add_argument("--job", help="only this job's runs")
+    runs.add_argument("--versions", action="store_true",
+                      help="also the Delta versions each run read and wrote (reproduce with versionAsOf)")
     add_common_arguments(runs)
     return parser
 
@@ -90,6 +123,7 @@ def run_pipeline(spark, settings, args: argparse.Namespace) -> None:
 
 def export_table(spark, settings, args: argparse.Namespace) -> None:
     from memberlake.io.delta import Lakehouse
+    from memberlake.privacy.pseudonymise import holds_raw_pii, masked
 
     lake = Lakehouse.from_settings(settings)
     if not lake.exists(spark, args.table):
@@ -99,6 +133,8 @@ def export_table(spark, settings, args: argparse.Namespace) -> None:
         df = df.where(args.where)
     if args.columns:
         df = df.select(*args.columns)
+    if holds_raw_pii(args.table) and not args.raw:
+        df = masked(df, settings.privacy.pii_columns)
     if args.format == "csv":
         # Arrays and maps have no CSV form: write them as JSON text.
         df = df.select(*[_csv_safe(df, c) for c in df.columns])
@@ -145,11 +181,18 @@ def list_runs(spark, settings, args: argparse.Namespace) -> None:
     runs = lake.read(spark, Tables.JOB_RUNS)
     if args.failed:
         runs = runs.where(F.col("status") == "failed")
+    if args.job:
+        runs = runs.where(F.col("job") == args.job)
     rows = runs.orderBy(F.col("started_at").desc()).limit(args.limit).collect()
     for r in rows:
         line = f"{r.started_at:%Y-%m-%d %H:%M:%S}  {r.job:<10} {r.status:<9} {r.duration_s:8.1f}s  {r.run_id}"
         written = ", ".join(f"{k}={v}" for k, v in sorted((r.rows_written or {}).items()))
         sys.stdout.write(line + (f"  wrote {written}" if written else "") + (f"\n    error: {r.error}" if r.error else "") + "\n")
+        if args.versions:
+            for label, versions in (("read", r.versions_read), ("wrote", r.versions_written)):
+                if versions:
+                    listed = ", ".join(f"{k}@v{v}" for k, v in sorted(versions.items()))
+                    sys.stdout.write(f"    {label} {listed}\n")
 
 
 def evaluate_area(spark, settings, args: argparse.Namespace) -> dict[str, float]:

@@ -291,6 +291,32 @@ class ModelSettings(_Strict):
     churn: ChurnSettings = ChurnSettings()
 
 
+class PrivacySettings(_Strict):
+    # The HMAC key for pseudonyms comes from this environment variable (never from a config file),
+    key_env: str = "MEMBERLAKE_PII_KEY"
+    # or, on Databricks, from a secret scope.
+    secret_scope: str | None = None
+    secret_key: str | None = None
+    # Without a key: fail (true) or, for a local try-out, use a fixed insecure key (false).
+    require_key: bool = True
+    # Columns that are PII: keyed hashes in every table built from silver (and e-mail and phone
+    # nodes of the identity graph); masked in exports for analysts.
+    pii_columns: list[str] = ["email", "phone", "first_name", "last_name", "street"]
+    # Gold keeps only the year of a birth date (1 January), enough for age bands.
+    generalise_birth_date: bool = True
+    # VACUUM retention after a right-to-be-forgotten request: older table files are removed.
+    forget_vacuum_hours: float = Field(default=168, ge=0)
+
+
+class MaintenanceSettings(_Strict):
+    # OPTIMIZE ... ZORDER BY these columns (the main lookup keys); other tables are compacted only.
+    zorder: dict[str, list[str]] = {}
+    # VACUUM removes files unreferenced for longer than this (time travel reaches back this far).
+    vacuum_retention_hours: float = Field(default=168, ge=0)
+    # Table properties set on every table (e.g. delta.logRetentionDuration).
+    properties: dict[str, str] = {}
+
+
 class Settings(_Strict):
     env: Env = "local"
     storage: StorageSettings = StorageSettings()
@@ -304,6 +330,8 @@ class Settings(_Strict):
     value: ValueSettings = ValueSettings()
     sessions: SessionSettings = SessionSettings()
     models: ModelSettings = ModelSettings()
+    privacy: PrivacySettings = PrivacySettings()
+    maintenance: MaintenanceSettings = MaintenanceSettings()
 
     def require(self, *keys: str) -> None:
         """Fail fast when a value a job needs is missing (e.g. ``landing.path`` on a cluster)."""

@@ -6,6 +6,7 @@ run leaves no partial state and is completed by the next run.
 """
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
@@ -14,17 +15,6 @@ from pyspark.sql import functions as F
 from memberlake import cli
 from memberlake.contract import ENTITIES, Tables
 from memberlake.io.delta import Lakehouse
-
-SCALE = "0.001"
-
-
-@pytest.fixture(scope="module")
-def lake_dirs(tmp_path_factory, spark):
-    root = tmp_path_factory.mktemp("e2e")
-    landing, lakehouse = root / "landing", root / "lake"
-    assert cli.main(["generate", "--scale", SCALE, "--seed", "7", "--out", str(landing)]) == 0
-    assert cli.main(["pipeline", "--landing", str(landing), "--lakehouse", str(lakehouse)]) == 0
-    return landing, lakehouse
 
 
 def _lake(lakehouse) -> Lakehouse:
@@ -320,11 +310,21 @@ def test_export_tables_and_runs_commands(spark, lake_dirs, tmp_path, capsys):
     exported = spark.read.option("header", True).csv(str(out))
     expected = _lake(lakehouse).read(spark, "silver_members").where("marketing_opt_in = true").count()
     assert exported.count() == expected and exported.columns == ["member_id", "email", "_flags"]
+    emails = [r.email for r in exported.where("email is not null").collect()]
+    assert emails and all(re.fullmatch(r".\*\*\*@[^@]+", e) for e in emails)   # masked for analysts
+    raw = tmp_path / "raw"
+    assert cli.main(["export", "silver_members", "--lakehouse", str(lakehouse), "--out", str(raw), "--raw",
+                     "--columns", "member_id,email"]) == 0
+    silver = {(r.member_id, r.email) for r in _lake(lakehouse).read(spark, "silver_members").select(
+        "member_id", "email").collect()}
+    assert {(r.member_id, r.email) for r in spark.read.option("header", True).csv(str(raw)).collect()} == silver
     assert cli.main(["tables", "--lakehouse", str(lakehouse)]) == 0
     listing = capsys.readouterr().out
     assert "silver_members" in listing and "job_runs" in listing
-    assert cli.main(["runs", "--lakehouse", str(lakehouse), "--limit", "3"]) == 0
-    assert "succeeded" in capsys.readouterr().out
+    assert cli.main(["runs", "--lakehouse", str(lakehouse), "--limit", "3", "--versions", "--job", "clean"]) == 0
+    out_runs = capsys.readouterr().out
+    assert "succeeded" in out_runs and re.search(r"read bronze_\w+@v\d+", out_runs)
+    assert "identity" not in out_runs
     assert cli.main(["export", "no_such_table", "--lakehouse", str(lakehouse), "--out", str(out)]) == 2
 
 

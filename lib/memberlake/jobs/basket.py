@@ -25,6 +25,7 @@ from memberlake.io.delta import Lakehouse
 from memberlake.jobs.common import InputError, MissingInput, job_main
 from memberlake.ops.runs import Run, recorded_run, unchanged_since_last_run
 from memberlake.ops.tracking import tracked_run
+from memberlake.privacy.pseudonymise import Pseudonymiser
 from memberlake.settings import BasketSettings, Settings
 
 NAME = "basket"
@@ -38,7 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """basket has only the common options (--as-of picks the snapshot date)."""
 
 
-def read_silver(spark: SparkSession, lake: Lakehouse, run: Run, name: str, required: bool) -> DataFrame | None:
+def read_silver(spark: SparkSession, lake: Lakehouse, run: Run, name: str, required: bool,
+                pseudonymiser: Pseudonymiser | None = None) -> DataFrame | None:
+    """A silver table (its version recorded in ``run``); PII columns hashed when a pseudonymiser is given."""
     table = Tables.silver(name)
     if not lake.exists(spark, table):
         if required:
@@ -46,7 +49,8 @@ def read_silver(spark: SparkSession, lake: Lakehouse, run: Run, name: str, requi
                                f"{name} files)")
         return None
     run.read(table, version=lake.version(spark, table))
-    return lake.read(spark, table)
+    df = lake.read(spark, table)
+    return pseudonymiser.table(df) if pseudonymiser is not None else df
 
 
 def person_graph_or_empty(spark: SparkSession, lake: Lakehouse, run: Run | None = None) -> DataFrame:
@@ -114,7 +118,8 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
     cfg = settings.basket
     lake = Lakehouse.from_settings(settings)
     with recorded_run(spark, lake, NAME, {}) as run_:
-        orders = read_silver(spark, lake, run_, "orders", required=True)
+        orders = read_silver(spark, lake, run_, "orders", required=True,
+                             pseudonymiser=Pseudonymiser.from_settings(settings, spark))
         items = read_silver(spark, lake, run_, "order_items", required=True)
         products = read_silver(spark, lake, run_, "products", required=cfg.level != "product")
         profile = lake.read(spark, "member_profile") if lake.exists(spark, "member_profile") else None

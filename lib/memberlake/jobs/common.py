@@ -35,7 +35,10 @@ class MissingInput(InputError):
     skip_run = True
 
 
-def iso_date(value: str) -> date:
+def iso_date(value: str) -> date | None:
+    """YYYY-MM-DD; an empty value (a scheduler's unset parameter) means "not given"."""
+    if not value.strip():
+        return None
     try:
         return date.fromisoformat(value)
     except ValueError:

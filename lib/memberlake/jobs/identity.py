@@ -21,6 +21,7 @@ from memberlake.identity.stable_ids import carry_over_ids
 from memberlake.io.delta import Lakehouse
 from memberlake.jobs.common import MissingInput, job_main
 from memberlake.ops.runs import Run, last_versions_read, recorded_run
+from memberlake.privacy.pseudonymise import Pseudonymiser
 from memberlake.settings import Settings
 
 NAME = "identity"
@@ -105,7 +106,9 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
             return
         edges = observed_edges(frames["members"], frames["orders"], frames["events"]).localCheckpoint()
         kept, dropped = apply_guards(edges, settings.identity)
-        kept, dropped = kept.localCheckpoint(), dropped.localCheckpoint()
+        # Guards see raw values (blocked patterns); from here on e-mails and phones are keyed hashes.
+        pseud = Pseudonymiser.from_settings(settings, spark)
+        kept, dropped = pseud.edges(kept).localCheckpoint(), pseud.edges(dropped).localCheckpoint()
         run_.stage("%d distinct edges, %d dropped by guards", edges.count(), dropped.count())
         members = frames["members"]
         extra = (members.select(F.lit("member").alias("id_type"), member_node(F.col("source"), F.col("member_id")).alias("value"))
@@ -135,7 +138,7 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
                    "person_registry": registry_after(spark, lake, graph, run_),
                    "person_id_map": id_map_after(spark, lake, history)}
         if members is not None:
-            outputs["person"] = golden_records(members, graph)
+            outputs["person"] = pseud.table(golden_records(members, graph))
         for table, df in outputs.items():
             lake.overwrite(df, table)
             run_.wrote(table, lake.read(spark, table).count(), lake.version(spark, table))

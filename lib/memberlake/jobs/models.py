@@ -1,10 +1,11 @@
 """models: point-in-time features -> behavioural segments and a churn model, tracked in MLflow.
 
 Outputs (one slice per as-of date, replaced on a re-run of that date): ``features`` (every
-as-of date used), ``segments`` and ``segment_profile`` (the as-of date), ``churn_metrics`` and
-``churn_calibration`` (keyed by the as-of date the model was trained at). Segmentation and
-churn are one MLflow run each (experiments ``<prefix>-segmentation`` and ``<prefix>-churn``);
-the churn model is registered and becomes ``champion`` only when it beats the current one.
+as-of date used), ``segments`` and ``segment_profile`` (the as-of date), ``churn_metrics``,
+``churn_calibration`` and ``churn_roc`` (test-date curve points), keyed by the as-of date the
+model was trained at. Segmentation and churn are one MLflow run each (experiments
+``<prefix>-segmentation`` and ``<prefix>-churn``); the churn model is registered and becomes
+``champion`` only when it beats the current one.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from memberlake.ml.features import as_of_frame, churn_labels, feature_names, fea
 from memberlake.ml.segmentation import assign, cluster_profile, fit_segments, personas
 from memberlake.ops.runs import Run, recorded_run, unchanged_since_last_run
 from memberlake.ops.tracking import tracked_run
+from memberlake.privacy.pseudonymise import Pseudonymiser
 from memberlake.settings import Settings
 from memberlake.value.purchases import purchases
 
@@ -46,8 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 class ModelInputs:
     """Silver and gold inputs of the features, their Delta versions recorded in ``run``."""
 
-    def __init__(self, spark: SparkSession, lake: Lakehouse, run: Run) -> None:
-        orders = read_silver(spark, lake, run, "orders", required=True)
+    def __init__(self, spark: SparkSession, lake: Lakehouse, run: Run, pseudonymiser: Pseudonymiser) -> None:
+        orders = read_silver(spark, lake, run, "orders", required=True, pseudonymiser=pseudonymiser)
         items = read_silver(spark, lake, run, "order_items", required=False)
         products = read_silver(spark, lake, run, "products", required=False)
         graph = person_graph_or_empty(spark, lake, run)
@@ -205,9 +207,12 @@ def churn_training(spark: SparkSession, lake: Lakehouse, run: Run, settings: Set
     metrics = spark.createDataFrame(metric_rows, "model string, split string, metric string, value double").select(
         day, F.lit(registered.version).alias("model_version"), F.lit(registered.promoted).alias("champion"), "*")
     calibration = spark.createDataFrame(pd.DataFrame(calib)).select(day, F.lit(registered.version).alias("model_version"), "*")
+    roc = spark.createDataFrame(pd.DataFrame({k: curve[k] for k in ("threshold", "fpr", "tpr", "precision")})).select(
+        day, F.lit(registered.version).alias("model_version"), "*")
     predicate = f"as_of_date = DATE'{as_of.isoformat()}'"
     _write(spark, lake, run, metrics, "churn_metrics", predicate)
     _write(spark, lake, run, calibration, "churn_calibration", predicate)
+    _write(spark, lake, run, roc, "churn_roc", predicate)
     run.stage("churn model registered as %s v%s (%s)", cfg.registered_model, registered.version,
               "champion" if registered.promoted else "challenger: the champion scores higher on validation")
 
@@ -220,7 +225,7 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
     cfg = settings.models
     lake = Lakehouse.from_settings(settings)
     with recorded_run(spark, lake, NAME, {}) as run_:
-        inputs = ModelInputs(spark, lake, run_)
+        inputs = ModelInputs(spark, lake, run_, Pseudonymiser.from_settings(settings, spark))
         as_of = getattr(args, "as_of", None) or inputs.last_day
         skip_churn, skip_segments = bool(getattr(args, "skip_churn", False)), bool(getattr(args, "skip_segments", False))
         splits = split_dates(as_of, cfg.churn.horizon_days, cfg.churn.train_dates, cfg.churn.step_days)

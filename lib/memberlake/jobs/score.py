@@ -19,6 +19,7 @@ from memberlake.jobs.models import ModelInputs
 from memberlake.ml import churn, registry
 from memberlake.ops.runs import recorded_run, unchanged_since_last_run
 from memberlake.ops.tracking import configure
+from memberlake.privacy.pseudonymise import Pseudonymiser
 from memberlake.settings import Settings
 
 NAME = "score"
@@ -69,7 +70,7 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
         if version is None:
             raise MissingInput(f"score: no {registry.champion_uri(cfg.registered_model)} in the MLflow registry: "
                                "run `memberlake models` first (it needs enough history for the churn splits)")
-        inputs = ModelInputs(spark, lake, run_)
+        inputs = ModelInputs(spark, lake, run_, Pseudonymiser.from_settings(settings, spark))
         as_of = getattr(args, "as_of", None) or inputs.last_day
         run_.parameters.update({"as_of": as_of.isoformat(), "model": cfg.registered_model, "model_version": version,
                                 "risk_bands": cfg.risk_bands, **settings.models.model_dump(mode="json",

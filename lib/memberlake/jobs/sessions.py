@@ -37,6 +37,8 @@ SESSIONS, BATCHES, LATE = "sessions", "sessions_batches", "late_events"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--full", action="store_true", help="rebuild all sessions from silver (late events included)")
+    parser.add_argument("--skip-analytics", action="store_true",
+                        help="update sessions only; behaviour, funnel, paths and attribution at a later run")
 
 
 def order_values(spark: SparkSession, lake: Lakehouse, run: Run) -> DataFrame:
@@ -62,7 +64,9 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
     cfg = settings.sessions
     lake = Lakehouse.from_settings(settings)
     full = bool(getattr(args, "full", False)) or not lake.exists(spark, SESSIONS)
-    with recorded_run(spark, lake, NAME, cfg.model_dump(mode="json")) as run_:
+    skip_analytics = bool(getattr(args, "skip_analytics", False))
+    # skip_analytics is a parameter: a later full run must not take "nothing to do" as done.
+    with recorded_run(spark, lake, NAME, {**cfg.model_dump(mode="json"), "skip_analytics": skip_analytics}) as run_:
         silver = read_silver(spark, lake, run_, "events", required=True)
         graph = person_graph_or_empty(spark, lake, run_)
         values = order_values(spark, lake, run_)
@@ -86,7 +90,8 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
                         .withColumn("sessionized_at", F.current_timestamp()), BATCHES)
         restitch(spark, lake, run_, graph)
         run_.wrote(SESSIONS, lake.read(spark, SESSIONS).count(), lake.version(spark, SESSIONS))
-        analytics(spark, lake, run_, settings)
+        if not skip_analytics:
+            analytics(spark, lake, run_, settings)
 
 
 def product_views(spark: SparkSession, lake: Lakehouse, settings: Settings) -> DataFrame | None:

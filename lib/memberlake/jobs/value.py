@@ -22,6 +22,7 @@ from memberlake.jobs.basket import latest_order_date, person_graph_or_empty, rea
 from memberlake.jobs.common import job_main
 from memberlake.ops.runs import recorded_run, unchanged_since_last_run
 from memberlake.ops.tracking import tracked_run
+from memberlake.privacy.pseudonymise import Pseudonymiser
 from memberlake.settings import Settings
 from memberlake.value import clv
 from memberlake.value.profile import profiles, tag_coverage, with_engagement, with_tags
@@ -108,7 +109,8 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
     cfg = settings.value
     lake = Lakehouse.from_settings(settings)
     with recorded_run(spark, lake, NAME, {}) as run_:
-        orders = read_silver(spark, lake, run_, "orders", required=True)
+        orders = read_silver(spark, lake, run_, "orders", required=True,
+                             pseudonymiser=Pseudonymiser.from_settings(settings, spark))
         items = read_silver(spark, lake, run_, "order_items", required=False)
         products = read_silver(spark, lake, run_, "products", required=False)
         person = None

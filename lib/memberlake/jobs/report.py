@@ -1,0 +1,69 @@
+"""report: one self-contained HTML file describing the gold tables, with charts.
+
+Data quality, identity (persons, merges, largest clusters), sessions and channels, attribution
+by model, RFM segment sizes and migration, behavioural clusters, churn ROC and risk deciles, and
+the top association rules. Every figure is aggregated in Spark; the file has no scripts and
+loads nothing from the network, so it can be mailed or attached to a ticket.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+
+from pyspark.sql import SparkSession
+
+from memberlake.io.delta import Lakehouse
+from memberlake.jobs.common import InputError, job_main
+from memberlake.ops.runs import recorded_run
+from memberlake.report import gather, render
+from memberlake.settings import Settings
+
+NAME = "report"
+HELP = "Write a self-contained HTML report (charts and tables) from the gold tables."
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", metavar="PATH",
+                        help="HTML file to write (any Hadoop path: local, dbfs:/, s3a://, /Volumes/...); "
+                             "default <lakehouse>/_report/memberlake-report.html")
+
+
+def output_path(lake: Lakehouse, out: str | None) -> str:
+    if out:
+        return out
+    if lake.catalog_mode:
+        raise InputError("report: pass --out PATH (e.g. /Volumes/<catalog>/<schema>/reports/memberlake.html) "
+                         "when tables are catalog tables")
+    return f"{lake.root}/_report/memberlake-report.html"
+
+
+def write_text(spark: SparkSession, path: str, text: str) -> None:
+    """Write ``text`` through Hadoop's FileSystem, so local, cloud and DBFS paths all work."""
+    jvm = spark.sparkContext._jvm
+    target = jvm.org.apache.hadoop.fs.Path(path)
+    fs = target.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    stream = fs.create(target, True)
+    try:
+        stream.write(bytearray(text.encode("utf-8")))
+    finally:
+        stream.close()
+
+
+def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> str:
+    lake = Lakehouse.from_settings(settings)
+    path = output_path(lake, getattr(args, "out", None))
+    with recorded_run(spark, lake, NAME, {"out": path}) as run_:
+        sections = gather.sections(spark, lake, run_)
+        where = lake.location("").rstrip("/.")
+        text = render.page("memberlake customer 360", f"lakehouse {where}", sections)
+        write_text(spark, path, text)
+        charts = sum(len(s.charts) for s in sections)
+        run_.stage("wrote %s: %d sections, %d charts, %.0f kB", path, len(sections), charts, len(text) / 1024)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    import sys
+
+    return job_main(sys.modules[__name__], argv)

@@ -1,0 +1,266 @@
+"""The report's sections, each computed from gold tables in Spark down to a few rows.
+
+A section whose tables are absent (an entity missing from the landing zone, a job not run yet)
+says so instead of failing: the report describes whatever the lakehouse holds.
+"""
+from __future__ import annotations
+
+import logging
+
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from memberlake.contract import Tables
+from memberlake.io.delta import Lakehouse
+from memberlake.ops.runs import Run
+from memberlake.report import render as R
+from memberlake.report.render import Section
+
+log = logging.getLogger(__name__)
+TOP = 15
+# Row counts in the overview (`memberlake tables` lists every table).
+OVERVIEW_TABLES = [*(f"silver_{e}" for e in ("members", "orders", "order_items", "products", "events")),
+                   Tables.QUARANTINE, "person", "identity_graph", "sessions", "rfm", "member_profile", "segments",
+                   "churn_scores", "basket_rules", "basket_recommendations"]
+
+
+class Tables_:
+    """Reads optional tables (None when absent), recording the Delta version of each in the run."""
+
+    def __init__(self, spark: SparkSession, lake: Lakehouse, run: Run | None = None) -> None:
+        self.spark, self.lake, self.run = spark, lake, run
+        self.names = set(lake.table_names(spark))
+
+    def get(self, name: str) -> DataFrame | None:
+        if name not in self.names:
+            return None
+        if self.run is not None:
+            self.run.read(name, version=self.lake.version(self.spark, name))
+        return self.lake.read(self.spark, name)
+
+    def need(self, section: Section, name: str, missing: str) -> DataFrame | None:
+        """The table, or None with ``missing`` noted in the section."""
+        df = self.get(name)
+        if df is None:
+            section.notes.append(missing)
+        return df
+
+
+def _latest(df: DataFrame, column: str = "as_of_date") -> DataFrame:
+    last = df.agg(F.max(column)).first()[0]
+    return df.where(F.col(column) == F.lit(last))
+
+
+def overview(t: Tables_) -> Section:
+    s = Section("overview", "Overview")
+    counts = [(name, t.get(name).count()) for name in OVERVIEW_TABLES if name in t.names]
+    for label, name in (("members (golden records)", "person"), ("orders", "silver_orders"), ("sessions", "sessions")):
+        found = dict(counts).get(name)
+        if found is not None:
+            s.figure(label, found)
+    s.table("Main tables (rows; `memberlake tables` lists all)", ["table", "rows"], counts)
+    runs = t.get(Tables.JOB_RUNS)
+    if runs is not None:
+        w = Window.partitionBy("job").orderBy(F.col("started_at").desc())
+        last = (runs.withColumn("_n", F.row_number().over(w)).where("_n = 1")
+                .orderBy("started_at").select("job", "status", "duration_s", "started_at").collect())
+        s.table("Last run of each job", ["job", "status", "seconds", "started (UTC)"],
+                [(r.job, r.status, float(r.duration_s), r.started_at.strftime("%Y-%m-%d %H:%M")) for r in last])
+    return s
+
+
+def data_quality(t: Tables_) -> Section:
+    s = Section("quality", "Data quality")
+    quarantine = t.get(Tables.QUARANTINE)
+    if quarantine is None:
+        s.notes.append("No quarantine table: no rows have been rejected.")
+    else:
+        by = (quarantine.select("entity", F.explode("reasons").alias("reason")).groupBy("entity", "reason")
+              .count().orderBy(F.desc("count")).limit(TOP).collect())
+        s.figure("quarantined rows", quarantine.count())
+        if by:
+            s.chart("quarantine_reasons", "Quarantined rows by entity and reason (a row can have several)",
+                    R.bar([f"{r.entity}: {r.reason}" for r in by], [r["count"] for r in by], "Quarantine reasons",
+                          "rows"))
+    dq = t.get(Tables.DQ_METRICS)
+    if dq is not None:
+        comp = (dq.where("metric = 'completeness'").withColumn(
+            "_n", F.row_number().over(Window.partitionBy("table", "column").orderBy(F.desc("measured_at"))))
+            .where("_n = 1").orderBy("value").limit(TOP).select("table", "column", "value").collect())
+        s.table("Least complete columns (latest run, share non-null)", ["table", "column", "completeness"],
+                [(r.table, r.column, float(r.value)) for r in comp])
+    return s
+
+
+def identity(t: Tables_) -> Section:
+    s = Section("identity", "Identity")
+    graph = t.need(s, "identity_graph", "identity_graph not found: run `memberlake identity`.")
+    if graph is None:
+        return s
+    graph = graph.cache()
+    s.figure("persons (members, guests, visitors)", graph.select("person_id").distinct().count())
+    s.figure("identifiers", graph.count())
+    by_type = graph.groupBy("id_type").count().orderBy(F.desc("count")).collect()
+    s.chart("identifiers_by_type", "Identifiers in the graph by type",
+            R.bar([r.id_type for r in by_type], [r["count"] for r in by_type], "Identifiers by type", "identifiers"))
+    records = (graph.groupBy("person_id").agg(F.count(F.when(F.col("id_type") == "member", 1)).alias("n"))
+               .withColumn("bucket", F.when(F.col("n") >= 5, "5+").otherwise(F.col("n").cast("string")))
+               .groupBy("bucket").count().orderBy("bucket").collect())
+    s.chart("member_records_per_person", "Persons by number of member records merged into them",
+            R.bar([r.bucket for r in records], [r["count"] for r in records], "Member records per person",
+                  "persons", horizontal=False))
+    largest = (graph.groupBy("person_id").agg(F.max("component_size").alias("size"),
+                                               F.count(F.when(F.col("id_type") == "member", 1)).alias("members"))
+               .orderBy(F.desc("size")).limit(10).collect())
+    s.table("Largest clusters", ["person_id", "identifiers", "member records"],
+            [(r.person_id, r["size"], r.members) for r in largest])
+    history = t.get("person_id_history")
+    if history is not None:
+        changes = history.groupBy("change").count().orderBy("change").collect()
+        s.table("Person id changes over all runs", ["change", "ids"], [(r.change, r["count"]) for r in changes])
+    graph.unpersist()
+    return s
+
+
+def sessions(t: Tables_) -> Section:
+    s = Section("sessions", "Sessions and channels")
+    df = t.need(s, "sessions", "No sessions: the landing zone has no clickstream, or `memberlake sessions` has not run.")
+    if df is None:
+        return s
+    agg = df.agg(F.count(F.lit(1)).alias("n"), F.avg(F.col("converted").cast("double")).alias("conv"),
+                 F.avg(F.col("bounce").cast("double")).alias("bounce")).first()
+    s.figure("sessions", agg.n)
+    s.figure("conversion rate", agg.conv)
+    s.figure("bounce rate", agg.bounce)
+    by = (df.groupBy("channel").agg(F.count(F.lit(1)).alias("n"), F.avg(F.col("converted").cast("double")).alias("conv"),
+                                    F.sum("revenue").alias("revenue"))
+          .orderBy(F.desc("n")).limit(TOP).collect())
+    labels = [r.channel or "(none)" for r in by]
+    s.chart("sessions_by_channel", "Sessions by channel", R.bar(labels, [r.n for r in by], "Sessions by channel", "sessions"))
+    s.chart("conversion_by_channel", "Conversion rate by channel",
+            R.bar(labels, [float(r.conv or 0) for r in by], "Conversion rate by channel", "share of sessions"))
+    pages = t.get("top_landing_pages")
+    if pages is not None:
+        rows = pages.orderBy(F.desc("sessions")).limit(10).collect()
+        s.table("Top landing pages", ["landing page", "sessions", "bounce rate", "conversion rate"],
+                [(r.landing_page, r.sessions, float(r.bounce_rate or 0), float(r.conversion_rate or 0)) for r in rows])
+    return s
+
+
+def attribution(t: Tables_) -> Section:
+    s = Section("attribution", "Marketing attribution")
+    df = t.need(s, "attribution", "No attribution table (needs sessions with conversions).")
+    if df is None:
+        return s
+    rows = df.groupBy("model", "channel").agg(F.sum("revenue").alias("revenue")).collect()
+    models = sorted({r.model for r in rows})
+    totals = {m: sum(float(r.revenue or 0) for r in rows if r.model == m) or 1.0 for m in models}
+    channels = sorted({r.channel for r in rows if r.channel is not None})
+    share = {m: [sum(float(r.revenue or 0) for r in rows if r.model == m and r.channel == c) / totals[m]
+                 for c in channels] for m in models}
+    s.chart("attribution_by_model", "Share of attributed revenue per channel, by attribution model",
+            R.grouped_bar(channels, share, "Revenue share by channel and model", "share of revenue"))
+    return s
+
+
+def rfm(t: Tables_) -> Section:
+    s = Section("rfm", "RFM segments")
+    df = t.need(s, "rfm", "rfm not found: run `memberlake value`.")
+    if df is None:
+        return s
+    latest = _latest(df)
+    sizes = latest.groupBy("segment").count().orderBy(F.desc("count")).collect()
+    day = latest.select("as_of_date").first()
+    s.figure("as of", str(day[0]) if day else None)
+    s.figure("persons scored", sum(r["count"] for r in sizes))
+    s.chart("rfm_segments", "Persons per RFM segment (latest as-of date)",
+            R.bar([r.segment for r in sizes], [r["count"] for r in sizes], "RFM segment sizes", "persons"))
+    migration = t.get("rfm_segment_migration")
+    if migration is not None and migration.limit(1).count():
+        last = _latest(migration, "to_date").collect()
+        segs = sorted({r.from_segment for r in last if r.from_segment} | {r.to_segment for r in last if r.to_segment})
+        matrix = [[float(sum(r.persons for r in last if r.from_segment == a and r.to_segment == b)) for b in segs]
+                  for a in segs]
+        s.chart("rfm_migration", f"Segment migration {last[0].from_date} → {last[0].to_date} (rows: from, columns: to)",
+                R.heatmap(segs, segs, matrix, "RFM segment migration", center=False))
+    return s
+
+
+def clusters(t: Tables_) -> Section:
+    s = Section("clusters", "Behavioural clusters")
+    df = t.need(s, "segment_profile", "segment_profile not found: run `memberlake models`.")
+    if df is None:
+        return s
+    rows = _latest(df).collect()
+    if not rows:
+        return s
+    ids = sorted({int(r.cluster) for r in rows})
+    features = sorted({r.feature for r in rows})
+    persona = {int(r.cluster): r.persona for r in rows}
+    z = [[next((float(r.z) for r in rows if int(r.cluster) == c and r.feature == f), 0.0) for f in features] for c in ids]
+    s.chart("cluster_profiles", "Feature means per cluster as z-scores against the population",
+            R.heatmap([f"{c}: {persona[c]}" for c in ids], features, z, "Cluster profiles (z)"))
+    size = {int(r.cluster): (int(r.persons), float(r.share)) for r in rows}
+    s.table("Clusters", ["cluster", "persona", "persons", "share"], [(c, persona[c], *size[c]) for c in ids])
+    return s
+
+
+def churn(t: Tables_) -> Section:
+    s = Section("churn", "Churn risk")
+    metrics = t.get("churn_metrics")
+    roc = t.get("churn_roc")
+    if metrics is None:
+        s.notes.append("No churn model yet: `memberlake models` needs enough order history for its time splits.")
+    else:
+        latest = _latest(metrics).where("split = 'test'").collect()
+        values = {(r.model, r.metric): float(r.value) for r in latest}
+        auc = next((v for (m, k), v in values.items() if k == "roc_auc" and m != "recency_only"), None)
+        s.figure("test ROC AUC", auc)
+        s.figure("recency-only ROC AUC", values.get(("recency_only", "roc_auc")))
+        s.table("Test metrics", ["model", "metric", "value"], sorted((m, k, v) for (m, k), v in values.items()))
+        if roc is not None:
+            points = _latest(roc).orderBy("threshold", ascending=False).select("fpr", "tpr").collect()
+            s.chart("churn_roc", "ROC curve on the test date (the model's as-of date plus the horizon)",
+                    R.roc([float(p.fpr) for p in points], [float(p.tpr) for p in points], auc, "Churn ROC (test)"))
+    scores = t.get("churn_scores")
+    if scores is not None:
+        latest = _latest(scores)
+        deciles = (latest.groupBy("decile").agg(F.count(F.lit(1)).alias("n"), F.avg("probability").alias("p"))
+                   .orderBy("decile").collect())
+        s.chart("churn_deciles", "Mean churn probability per risk decile (1 = riskiest), latest scoring",
+                R.bar([str(r.decile) for r in deciles], [float(r.p) for r in deciles], "Churn probability by decile",
+                      "mean probability", horizontal=False))
+        bands = latest.groupBy("risk_band").count().orderBy("risk_band").collect()
+        s.table("Persons per risk band", ["risk band", "persons"], [(r.risk_band, r["count"]) for r in bands])
+    return s
+
+
+def basket(t: Tables_) -> Section:
+    s = Section("basket", "Bought together")
+    rules = t.need(s, "basket_rules", "No association rules: the landing zone has no order lines, or `memberlake basket` has not run.")
+    if rules is None:
+        return s
+    latest = _latest(rules, "run_date").where(F.col("segment_by").isNull() | (F.col("segment_by") == "all"))
+    top = (latest.orderBy(F.desc("lift"), F.desc("support")).limit(TOP)
+           .select(F.array_join("antecedent", " + ").alias("a"), F.col("consequent").alias("c"),
+                   "support", "confidence", "lift").collect())
+    s.figure("rules", latest.count())
+    if top:
+        s.chart("top_rules", "Top rules by lift",
+                R.bar([f"{r.a} → {r.c}"[:60] for r in top[:10]], [float(r.lift) for r in top[:10]], "Lift of the top rules",
+                      "lift"))
+        s.table("Top association rules", ["if bought", "then", "support", "confidence", "lift"],
+                [(r.a, r.c, float(r.support), float(r.confidence), float(r.lift)) for r in top])
+    return s
+
+
+SECTIONS = [overview, data_quality, identity, sessions, attribution, rfm, clusters, churn, basket]
+
+
+def sections(spark: SparkSession, lake: Lakehouse, run: Run | None = None) -> list[Section]:
+    t = Tables_(spark, lake, run)
+    out = []
+    for build in SECTIONS:
+        log.info("report: %s", build.__name__)
+        out.append(build(t))
+    return out

@@ -1,0 +1,204 @@
+"""Operating the lakehouse built by the shared pipeline run: report, privacy, forget, maintenance.
+
+Tests that change tables work on a copy of the lakehouse.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import runpy
+import shutil
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from memberlake import cli
+from memberlake.io.delta import Lakehouse
+from memberlake.privacy.pseudonymise import DEVELOPMENT_KEY, holds_raw_pii
+
+CHARTS = {"quarantine_reasons", "identifiers_by_type", "member_records_per_person", "sessions_by_channel",
+          "conversion_by_channel", "attribution_by_model", "rfm_segments", "rfm_migration", "cluster_profiles", "churn_roc",
+          "churn_deciles", "top_rules"}
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.py"))
+
+
+def _report(lakehouse) -> Path:
+    return Path(lakehouse) / "_report" / "memberlake-report.html"
+
+
+def _raw_contacts(spark, lake: Lakehouse) -> set[str]:
+    members = lake.read(spark, "silver_members").select("email", "phone")
+    orders = lake.read(spark, "silver_orders").select("email", "phone")
+    both = members.unionByName(orders)
+    return {v for r in both.collect() for v in r if v}  # small test data
+
+
+def test_report_has_every_section_and_chart_and_no_pii(spark, lake_dirs):
+    _, lakehouse = lake_dirs
+    lake = Lakehouse(str(lakehouse))
+    text = _report(lakehouse).read_text(encoding="utf-8")
+    assert set(re.findall(r'data-chart="([^"]+)"', text)) == CHARTS
+    assert "<script" not in text and not re.search(r'(src|href)="(https?:)?//', text)   # nothing loaded
+    persons = lake.read(spark, "identity_graph").select("person_id").distinct().count()
+    assert f"<b>{persons:,}</b><span>persons (members, guests, visitors)</span>" in text
+    assert not [v for v in _raw_contacts(spark, lake) if v in text]
+
+
+def test_report_renders_every_chart_in_headless_chromium(lake_dirs):
+    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+        if os.environ.get("MEMBERLAKE_REQUIRE_BROWSER"):
+            pytest.fail("chromium and chromium-driver are required (apt-get install chromium chromium-driver)")
+        pytest.skip("chromium / chromium-driver not installed")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    _, lakehouse = lake_dirs
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--window-size=1400,1000"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        driver.get(_report(lakehouse).resolve().as_uri())
+        charts = driver.execute_script("""
+            return Array.from(document.querySelectorAll('figure.chart')).map(f => {
+              const svg = f.querySelector('svg'); const r = svg ? svg.getBoundingClientRect() : {width: 0, height: 0};
+              return [f.dataset.chart, r.width, r.height, svg ? svg.querySelectorAll('path,rect,image,use').length : 0];
+            });""")
+        errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+    finally:
+        driver.quit()
+    assert {c[0] for c in charts} == CHARTS
+    for name, width, height, marks in charts:
+        assert width > 100 and height > 100 and marks > 3, (name, width, height, marks)
+    assert errors == []
+
+
+def test_gold_tables_hold_keyed_hashes_not_raw_contacts(spark, lake_dirs):
+    _, lakehouse = lake_dirs
+    lake = Lakehouse(str(lakehouse))
+    raw = _raw_contacts(spark, lake)
+    assert raw
+    values = spark.createDataFrame([(v,) for v in raw], "v string")
+    every_string = None  # (table, v) for every string value, array elements included, of every gold table
+    for table in lake.table_names(spark):
+        if holds_raw_pii(table):
+            continue
+        df = lake.read(spark, table)
+        plain = [F.array(F.col(f.name)) for f in df.schema.fields if isinstance(f.dataType, T.StringType)]
+        arrays = [F.coalesce(F.col(f.name), F.array().cast("array<string>")) for f in df.schema.fields
+                  if isinstance(f.dataType, T.ArrayType) and isinstance(f.dataType.elementType, T.StringType)]
+        if plain or arrays:
+            stacked = df.select(F.lit(table).alias("table"), F.explode(F.flatten(F.array(*plain, *arrays))).alias("v"))
+            every_string = stacked if every_string is None else every_string.unionByName(stacked)
+    leaks = every_string.join(values, "v").groupBy("table").count().collect()
+    assert leaks == []
+    member = (lake.read(spark, "silver_members").where(F.col("email").isNotNull())
+              .select(F.concat_ws(":", "source", "member_id").alias("key"), "email").orderBy("key").first())
+    person = lake.read(spark, "person").where(F.array_contains("member_records", member.key)).first()
+    assert person.email == hmac.new(DEVELOPMENT_KEY, member.email.encode(), hashlib.sha256).hexdigest()
+
+
+def _person_with_history(spark, lake: Lakehouse):
+    graph = lake.read(spark, "identity_graph")
+    orders = lake.read(spark, "silver_orders")
+    members = graph.where("id_type = 'member'").groupBy("person_id").count().where("count >= 2")
+    ids = graph.where("id_type = 'member_id'").select("person_id", F.col("value").alias("member_id"))
+    with_orders = ids.join(orders.select("member_id").distinct(), "member_id").select("person_id").distinct()
+    return members.join(with_orders, "person_id").orderBy("person_id").first().person_id
+
+
+def test_forget_erases_a_person_everywhere_even_from_time_travel(spark, lake_dirs, tmp_path):
+    _, lakehouse = lake_dirs
+    copy = tmp_path / "lake"
+    shutil.copytree(lakehouse, copy)
+    lake = Lakehouse(str(copy))
+    pid = _person_with_history(spark, lake)
+    nodes = lake.read(spark, "identity_graph").where(F.col("person_id") == pid).collect()
+    keys = {n.value for n in nodes if n.id_type == "member"}
+    member_ids = {n.value for n in nodes if n.id_type == "member_id"}
+    members = lake.read(spark, "silver_members").where(F.concat_ws(":", "source", "member_id").isin(*keys))
+    email = members.where(F.col("email").isNotNull()).first().email
+    orders = {r.order_id for r in lake.read(spark, "silver_orders").where(
+        F.col("member_id").isin(*member_ids) | (F.col("email") == email)).collect()}
+    before = {t: lake.read(spark, t).count() for t in ("silver_members", "person", "silver_orders")}
+    versions = lake.version(spark, "silver_members")
+
+    assert cli.main(["forget", "--lakehouse", str(copy), "--email", f"  {email.upper()} ",
+                     "--request-id", "ticket-42", "--set", "privacy.forget_vacuum_hours=0"]) == 0
+
+    for table in lake.table_names(spark):
+        df = lake.read(spark, table)
+        if "person_id" in df.columns:
+            assert df.where(F.col("person_id") == pid).count() == 0, table
+        if "order_id" in df.columns:
+            assert df.where(F.col("order_id").isin(*orders)).count() == 0, table
+        if "member_id" in df.columns:
+            assert df.where(F.col("member_id").isin(*member_ids)).count() == 0, table
+    assert lake.read(spark, "silver_members").count() == before["silver_members"] - len(keys)
+    assert lake.read(spark, "person").count() == before["person"] - 1
+    assert lake.read(spark, "silver_orders").count() == before["silver_orders"] - len(orders)
+    request = lake.read(spark, "forget_requests").collect()
+    assert [(r.request_id, r.person_ids) for r in request] == [("ticket-42", [pid])]
+    assert email not in str(request[0]) and request[0].rows_deleted["silver_members"] == len(keys)
+    # time travel and the change feed cannot bring the rows back once VACUUM has run
+    path = lake.location("silver_members")
+    for version in range(versions + 1):
+        try:
+            old = spark.read.format("delta").option("versionAsOf", version).load(path)
+            found = old.where(F.concat_ws(":", "source", "member_id").isin(*keys)).count()
+        except Exception:  # the files of that version are gone
+            found = 0
+        assert found == 0, version
+    try:
+        changes = spark.read.format("delta").option("readChangeFeed", "true").option("startingVersion", 0).load(path)
+        assert changes.where(F.col("email") == email).count() == 0
+    except Exception as exc:
+        assert "FileNotFound" in type(exc).__name__ + str(exc) or "does not exist" in str(exc)
+
+
+def test_forget_needs_an_identifier(lake_dirs, capsys):
+    _, lakehouse = lake_dirs
+    assert cli.main(["forget", "--lakehouse", str(lakehouse)]) == 2
+    assert "--email" in capsys.readouterr().err
+
+
+def test_maintain_zorders_vacuums_and_sets_properties_without_changing_rows(spark, lake_dirs, tmp_path, capsys):
+    _, lakehouse = lake_dirs
+    copy = tmp_path / "lake"
+    shutil.copytree(lakehouse, copy)
+    lake = Lakehouse(str(copy))
+    tables = ["silver_orders", "identity_graph", "clv"]
+    rows = {t: sorted(map(tuple, lake.read(spark, t).collect())) for t in tables}
+    assert cli.main(["maintain", "--lakehouse", str(copy), "--tables", ",".join(tables)]) == 0
+    for t in tables:
+        assert sorted(map(tuple, lake.read(spark, t).collect())) == rows[t]
+        history = lake.delta_table(spark, t).history().collect()
+        ops = [h.operation for h in history]
+        assert "VACUUM END" in ops and "SET TBLPROPERTIES" in ops, (t, ops)
+        props = {r.key: r.value for r in spark.sql(f"SHOW TBLPROPERTIES delta.`{lake.location(t)}`").collect()}
+        assert props["delta.logRetentionDuration"] == "interval 30 days"
+    for t, key in (("silver_orders", "member_id"), ("identity_graph", "value")):   # Z-ordered tables are rewritten
+        optimize = next(h for h in lake.delta_table(spark, t).history().collect() if h.operation == "OPTIMIZE")
+        assert key in optimize.operationParameters["zOrderBy"]
+    assert cli.main(["maintain", "--lakehouse", str(copy), "--tables", "nope"]) == 2
+    assert "nope" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_runs_locally_on_the_pipeline_output(spark, lake_dirs, notebook, monkeypatch, capsys):
+    _, lakehouse = lake_dirs
+    assert notebook.read_text().startswith("# Databricks notebook source\n")
+    monkeypatch.setenv("MEMBERLAKE_LAKEHOUSE", str(lakehouse))
+    runpy.run_path(str(notebook), run_name="__main__")
+    out = capsys.readouterr().out
+    assert out.count("\n") > 10
+    assert not [v for v in _raw_contacts(spark, Lakehouse(str(lakehouse))) if v in out]
