@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from datetime import date
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -357,6 +358,10 @@ def conf_dir(explicit: str | None = None) -> Path:
     for candidate in candidates:
         if candidate and (Path(candidate) / "base.yml").is_file():
             return Path(candidate)
+    # The wheel's own copy, also when it is imported from a zip (spark-submit --py-files).
+    packaged = resources.files("memberlake") / "conf"
+    if (packaged / "base.yml").is_file():
+        return packaged  # type: ignore[return-value]  # a Traversable: / , is_file and read_text suffice
     raise SettingsError(
         "conf/base.yml not found: run from the project folder, pass --conf-dir DIR "
         "or set MEMBERLAKE_CONF_DIR"

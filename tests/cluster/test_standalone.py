@@ -97,7 +97,10 @@ def test_pipeline_runs_on_a_standalone_cluster_with_spark_submit(spark, cluster)
               "--conf", "spark.executor.memory=1g", "--conf", "spark.executor.cores=1",
               "--conf", f"spark.pyspark.python={sys.executable}", "--conf", "spark.ui.enabled=false",
               str(ROOT / "jobs" / "pipeline.py"), "--env", "cluster", "--landing", str(landing),
-              "--lakehouse", str(lakehouse), "--set", "spark.shuffle_partitions=4"]
+              "--lakehouse", str(lakehouse), "--set", "spark.shuffle_partitions=4",
+              # one churn candidate and a short k search: this test is about running on a cluster
+              "--set", "models.churn.candidates={logistic_regression: {regParam: [0.01]}}",
+              "--set", "models.segmentation.k_max=4"]
     run_env = {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
                "MLFLOW_REGISTRY_URI": f"sqlite:///{root / 'mlflow.db'}", "MEMBERLAKE_PII_KEY": "cluster-test-key"}
     # spark-submit relays the Python driver's output on its stdout
