@@ -92,6 +92,31 @@ class GenerateSettings(_Strict):
         return self
 
 
+class MatchingSettings(_Strict):
+    """Fellegi-Sunter matching of member records (identity/matching.py)."""
+
+    enabled: bool = True
+    # Blocking rules: SQL expressions over the prepared record (first_name, last_name, birth_date,
+    # street, postcode, city; lower-cased); two records are compared when one rule's keys all agree.
+    blocking: list[list[str]] = [["postcode", "substring(last_name, 1, 3)"],
+                                 ["birth_date", "substring(first_name, 1, 1)"],
+                                 ["soundex(last_name)", "city"]]
+    # Blocks with more records than this are not paired (reported in the run log): a giant block
+    # would square into millions of useless pairs.
+    max_block_size: int = Field(default=500, ge=2)
+    random_pairs: int = Field(default=200_000, ge=1000)
+    em_iterations: int = Field(default=50, ge=1)
+    # A pair becomes an identity edge at this match probability...
+    threshold: float = Field(default=0.99, gt=0, lt=1)
+    # ...unless a veto holds (SQL over the <field>_level columns; 0 = different, -1 = missing).
+    veto: list[str] = ["first_name_level = 0", "birth_date_level = 0 AND first_name_level < 3"]
+    # Exact name agreement weighted by the name's frequency.
+    tf_fields: list[str] = ["first_name", "last_name"]
+    # false: score with the parameters saved in match_parameters (retrain when there are none).
+    retrain: bool = True
+    seed: int = 42
+
+
 class IdentitySettings(_Strict):
     # Identifier values never used to link records, per identifier type (regexes, full match).
     blocked: dict[str, list[str]] = {}
@@ -103,6 +128,8 @@ class IdentitySettings(_Strict):
     conflicts: dict[str, dict[str, int]] = {"email": {"phone": 1}}
     # A device seen with more cookies than this is shared (a family tablet, a kiosk).
     max_cookies_per_device: int = Field(default=4, ge=1)
+    # A device on which more member ids than this logged in is shared (0 = no limit).
+    max_members_per_device: int = Field(default=1, ge=0)
     # Components above this size are split at their weakest edges (split_oversized) and any
     # still above it are reported in identity_audit.
     max_component_size: int = Field(default=200, ge=2)
@@ -110,8 +137,9 @@ class IdentitySettings(_Strict):
     # Edge strength per identifier-type pair ("src-dst", either order); weakest split first.
     edge_strength: dict[str, int] = {
         "member-member_id": 5, "member-email": 4, "member-phone": 4, "member_id-email": 3, "member_id-phone": 3,
-        "email-phone": 2, "cookie-member_id": 2, "device-member_id": 2, "cookie-device": 1}
+        "email-phone": 2, "cookie-member_id": 2, "device-member_id": 2, "cookie-device": 1, "member-member": 3}
     max_rounds: int = Field(default=60, ge=1)
+    matching: MatchingSettings = MatchingSettings()
 
 
 class TrackingSettings(_Strict):

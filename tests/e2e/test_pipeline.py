@@ -104,8 +104,23 @@ def test_identity_stitches_generated_duplicates_without_merging_traps(spark, lak
     import json
 
     metrics = json.loads(capsys.readouterr().out)
-    assert metrics["f1"] > 0.9 and metrics["precision"] > 0.9
-    assert metrics["persons_in_at_most_two_ids"] > 0.98
+    assert metrics["f1"] >= 0.97 and metrics["precision"] > 0.97      # issue 3's acceptance figure
+    assert metrics["persons_in_at_most_two_ids"] > 0.99
+    # probabilistic matching ran, kept its pairs with levels, and added member-member edges
+    pairs = lake.read(spark, "match_pairs")
+    assert pairs.where("accepted").count() > 0 and "first_name_level" in pairs.columns
+    assert lake.read(spark, "identity_edges").where("origin = 'matching'").count() == pairs.where("accepted").count()
+    # households (same surname, address, e-mail and device) stay two persons
+    persons = spark.read.parquet(str(landing / "_truth" / "persons"))
+    households = (persons.where("head != pidx").alias("p").join(persons.alias("h"), F.col("p.head") == F.col("h.pidx"))
+                  .select(F.col("p.person_id").alias("a"), F.col("h.person_id").alias("b")))
+    truth = spark.read.parquet(str(landing / "_truth" / "members")).select(
+        F.concat_ws(":", "source", "member_id").alias("value"), F.col("person_id").alias("true"))
+    predicted = graph.where("id_type = 'member'").join(truth, "value").select("person_id", "true")
+    together = (households.join(predicted.withColumnRenamed("true", "a"), "a")
+                .join(predicted.withColumnRenamed("true", "b").withColumnRenamed("person_id", "pb"), "b")
+                .where(F.col("person_id") == F.col("pb")))
+    assert households.count() > 0 and together.count() == 0
     # junk values are shared by unrelated people: no person may hold two records whose only
     # common identifier is a junk email
     junk = spark.read.parquet(str(landing / "_truth" / "members")).where("junk_email").select(

@@ -89,6 +89,16 @@ def test_shared_device_is_cut(spark):
     assert dropped.where("reason LIKE 'shared:device%'").count() == 6
 
 
+def test_family_tablet_with_two_logins_is_cut(spark):
+    # two cookies on one device (under the cookie limit), each logged in as a different member
+    members = _members(spark, [("crm", "M1", None, None, "Ann", "Lee", T0), ("crm", "M2", None, None, "Bo", "Lee", T0)])
+    events = _events(spark, [("c1", "tab", None), ("c2", "tab", None), ("c1", None, "M1"), ("c2", None, "M2")])
+    people, dropped = _persons(spark, members, None, events)
+    assert people[("member", "crm:M1")] != people[("member", "crm:M2")]
+    assert people[("cookie", "c1")] == people[("member", "crm:M1")]             # each keeps their own cookie
+    assert dropped.where("reason = 'shared:device:more_than_1_members'").count() == 2
+
+
 def test_person_ids_are_deterministic(spark):
     members = _members(spark, [("crm", "1", "a@x.com", None, "A", "A", T0), ("app", "9", "a@x.com", None, "A", "A", T0)])
     first, _ = _persons(spark, members)

@@ -121,7 +121,26 @@ def shared_nodes(edges: DataFrame, settings: IdentitySettings) -> DataFrame:
                .where(F.col("n") > settings.max_cookies_per_device))
     frames.append(devices.select(F.lit("device").alias("id_type"), F.col("dst_value").alias("value"),
                                  F.lit(f"shared:device:more_than_{settings.max_cookies_per_device}_cookies").alias("reason")))
+    if settings.max_members_per_device:
+        frames.append(_devices_with_many_members(edges, settings.max_members_per_device))
     return reduce(DataFrame.unionByName, frames)
+
+
+def _devices_with_many_members(edges: DataFrame, limit: int) -> DataFrame:
+    """Devices on which more than ``limit`` member ids logged in (directly or through a cookie):
+    a family tablet would otherwise merge the family."""
+    def pairs(src: str, dst: str) -> DataFrame:
+        return edges.where((F.col("src_type") == src) & (F.col("dst_type") == dst))
+
+    direct = pairs("device", "member_id").select(F.col("src_value").alias("device"), F.col("dst_value").alias("member"))
+    via_cookie = (pairs("cookie", "device").select(F.col("src_value").alias("cookie"), F.col("dst_value").alias("device"))
+                  .join(pairs("cookie", "member_id").select(F.col("src_value").alias("cookie"),
+                                                             F.col("dst_value").alias("member")), "cookie")
+                  .select("device", "member"))
+    over = (direct.unionByName(via_cookie).groupBy("device").agg(F.countDistinct("member").alias("n"))
+            .where(F.col("n") > limit))
+    return over.select(F.lit("device").alias("id_type"), F.col("device").alias("value"),
+                       F.lit(f"shared:device:more_than_{limit}_members").alias("reason"))
 
 
 def apply_guards(edges: DataFrame, settings: IdentitySettings) -> tuple[DataFrame, DataFrame]:

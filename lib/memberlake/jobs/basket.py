@@ -22,7 +22,7 @@ from memberlake.basket.recommend import bought_together, recommendations
 from memberlake.contract import Tables
 from memberlake.identity.resolve import attach_person
 from memberlake.io.delta import Lakehouse
-from memberlake.jobs.common import InputError, MissingInput, job_main
+from memberlake.jobs.common import InputError, MissingInput, job_main, read_optional
 from memberlake.ops.runs import Run, recorded_run, unchanged_since_last_run
 from memberlake.ops.tracking import tracked_run
 from memberlake.privacy.pseudonymise import Pseudonymiser
@@ -43,14 +43,11 @@ def read_silver(spark: SparkSession, lake: Lakehouse, run: Run, name: str, requi
                 pseudonymiser: Pseudonymiser | None = None) -> DataFrame | None:
     """A silver table (its version recorded in ``run``); PII columns hashed when a pseudonymiser is given."""
     table = Tables.silver(name)
-    if not lake.exists(spark, table):
-        if required:
-            raise MissingInput(f"{run.job} needs {table}: run ingest and clean first (or the landing zone has no "
-                               f"{name} files)")
-        return None
-    run.read(table, version=lake.version(spark, table))
-    df = lake.read(spark, table)
-    return pseudonymiser.table(df) if pseudonymiser is not None else df
+    df = read_optional(spark, lake, run, table)
+    if df is None and required:
+        raise MissingInput(f"{run.job} needs {table}: run ingest and clean first (or the landing zone has no "
+                           f"{name} files)")
+    return pseudonymiser.table(df) if pseudonymiser is not None and df is not None else df
 
 
 def person_graph_or_empty(spark: SparkSession, lake: Lakehouse, run: Run | None = None) -> DataFrame:

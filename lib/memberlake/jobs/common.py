@@ -11,9 +11,15 @@ import logging
 import sys
 from datetime import date
 from types import ModuleType
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from memberlake.settings import ENVIRONMENTS, Settings, SettingsError, load_settings, with_overrides
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from memberlake.io.delta import Lakehouse
+    from memberlake.ops.runs import Run
 
 log = logging.getLogger(__name__)
 
@@ -132,3 +138,21 @@ def job_main(job: ModuleType, argv: Sequence[str] | None = None) -> int:
         job.run(get_spark(settings), settings, args)
 
     return guarded(body)
+
+
+def read_optional(spark: "SparkSession", lake: "Lakehouse", run: "Run", table: str) -> "DataFrame | None":
+    """``table`` with its Delta version recorded in ``run``, or None when it does not exist
+    (an entity absent from the landing zone, or a job not run yet)."""
+    if not lake.exists(spark, table):
+        log.info("%s not found: going on without it", table)
+        return None
+    run.read(table, version=lake.version(spark, table))
+    return lake.read(spark, table)
+
+
+def write_slice(spark: "SparkSession", lake: "Lakehouse", run: "Run", df: "DataFrame", table: str, predicate: str,
+                add_columns: bool = False) -> None:
+    """Replace the rows of ``table`` matching ``predicate`` with ``df`` and record the slice's rows
+    (counted from the table: counting ``df`` would run its plan again)."""
+    lake.replace_where(df, table, predicate, add_columns=add_columns)
+    run.wrote(table, lake.read(spark, table).where(predicate).count(), lake.version(spark, table))

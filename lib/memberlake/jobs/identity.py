@@ -14,13 +14,15 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from memberlake.contract import Tables
+from memberlake.identity import matching
 from memberlake.identity.clusters import person_graph
 from memberlake.identity.graph import apply_guards, member_node, observed_edges
 from memberlake.identity.split import split_oversized
 from memberlake.identity.stable_ids import carry_over_ids
 from memberlake.io.delta import Lakehouse
 from memberlake.jobs.common import MissingInput, job_main
-from memberlake.ops.runs import Run, last_versions_read, recorded_run
+from memberlake.ops.runs import Run, recorded_run, unchanged_since_last_run
+from memberlake.ops.tracking import tracked_run
 from memberlake.privacy.pseudonymise import Pseudonymiser
 from memberlake.settings import Settings
 
@@ -49,6 +51,49 @@ def golden_records(members: DataFrame, graph: DataFrame) -> DataFrame:
         F.array_sort(F.collect_set("member_key")).alias("member_records"),
         F.array_sort(F.collect_set("source")).alias("sources"),
     )
+
+
+def probabilistic_edges(spark: SparkSession, lake: Lakehouse, run: Run, settings: Settings,
+                        members: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """(member—member edges of accepted matches, match_pairs) by Fellegi-Sunter matching.
+
+    Parameters are trained on this run's candidates (u from random pairs, m by EM), saved in
+    ``match_parameters`` and logged to MLflow; with ``identity.matching.retrain`` false the saved
+    ones are reused.
+    """
+    import mlflow
+
+    cfg = settings.identity.matching
+    records = matching.prepared(members).localCheckpoint()
+    blocked = matching.block(records, cfg)
+    candidates = matching.levels(blocked.pairs).localCheckpoint()
+    giant = blocked.skipped_blocks.collect()  # one row per giant block: few by construction
+    run.stage("matching: %d candidate pairs from %d records; per rule %s; %d blocks over %d records skipped%s",
+              candidates.count(), records.count(), blocked.pair_counts, len(giant), cfg.max_block_size,
+              "".join(f"; {g.rule}={g.key!r}: {g.records}" for g in giant[:5]))
+    params = None
+    if not cfg.retrain and lake.exists(spark, "match_parameters"):
+        saved = lake.read(spark, "match_parameters").collect()
+        params = matching.Parameters.from_rows(saved, saved[0]["prior"]) if saved else None
+    if params is None:
+        params = matching.train(spark, records, candidates, cfg)
+        table = spark.createDataFrame(params.rows(), "field string, level int, m double, u double").select(
+            "*", F.lit(params.prior).alias("prior"), F.lit(params.iterations).alias("iterations"),
+            F.lit(params.converged).alias("converged"), F.lit(run.run_id).alias("run_id"))
+        lake.overwrite(table, "match_parameters")
+        run.wrote("match_parameters", len(params.rows()), lake.version(spark, "match_parameters"))
+        with tracked_run(settings, "matching", f"matching {run.run_id}", cfg.model_dump(mode="json")):
+            mlflow.log_metrics({"prior": params.prior, "em_iterations": params.iterations,
+                                "em_converged": float(params.converged), "candidate_pairs": float(candidates.count()),
+                                **{f"m.{f}.{lvl}": m for f, lvl, m, _ in params.rows()},
+                                **{f"u.{f}.{lvl}": u for f, lvl, _, u in params.rows()}})
+    tf = matching.term_frequencies(records, cfg.tf_fields) if cfg.tf_fields else None
+    prior = matching.random_pair_prior(params, candidates.count(), records.count())
+    scored = matching.score(candidates, params, tf, cfg.tf_fields, prior).localCheckpoint()
+    edges = matching.match_edges(scored, cfg).localCheckpoint()
+    run.stage("matching: matches among candidates %.3f, random-pair prior %.2e; %d pairs accepted (probability "
+              ">= %s, no veto)", params.prior, prior, edges.count(), cfg.threshold)
+    return edges, matching.match_pairs(scored, cfg)
 
 
 def stable_graph(spark: SparkSession, lake: Lakehouse, components: DataFrame, run: Run) -> tuple[DataFrame, DataFrame]:
@@ -99,13 +144,18 @@ def _read_inputs(spark: SparkSession, lake: Lakehouse, run: Run) -> dict[str, Da
 
 def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> None:
     lake = Lakehouse.from_settings(settings)
-    with recorded_run(spark, lake, NAME, {"force": getattr(args, "force", False)}) as run_:
+    # The identity settings are the run's parameters: a changed guard or matching rule recomputes.
+    with recorded_run(spark, lake, NAME, settings.identity.model_dump(mode="json")) as run_:
         frames = _read_inputs(spark, lake, run_)
-        if not getattr(args, "force", False) and last_versions_read(spark, lake, NAME) == run_.versions_read:
-            run_.stage("silver unchanged since the last identity run: nothing to do")
+        if not getattr(args, "force", False) and unchanged_since_last_run(spark, lake, run_):
+            run_.stage("silver and settings unchanged since the last identity run: nothing to do")
             return
         edges = observed_edges(frames["members"], frames["orders"], frames["events"]).localCheckpoint()
         kept, dropped = apply_guards(edges, settings.identity)
+        pairs = None
+        if settings.identity.matching.enabled and frames["members"] is not None:
+            matched, pairs = probabilistic_edges(spark, lake, run_, settings, frames["members"])
+            kept = kept.unionByName(matched.select(*kept.columns))
         # Guards see raw values (blocked patterns); from here on e-mails and phones are keyed hashes.
         pseud = Pseudonymiser.from_settings(settings, spark)
         kept, dropped = pseud.edges(kept).localCheckpoint(), pseud.edges(dropped).localCheckpoint()
@@ -139,6 +189,8 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
                    "person_id_map": id_map_after(spark, lake, history)}
         if members is not None:
             outputs["person"] = pseud.table(golden_records(members, graph))
+        if pairs is not None:
+            outputs["match_pairs"] = pairs
         for table, df in outputs.items():
             lake.overwrite(df, table)
             run_.wrote(table, lake.read(spark, table).count(), lake.version(spark, table))

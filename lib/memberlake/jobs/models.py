@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 
 from memberlake.io.delta import Lakehouse
 from memberlake.jobs.basket import latest_order_date, person_graph_or_empty, read_silver
-from memberlake.jobs.common import MissingInput, job_main
+from memberlake.jobs.common import MissingInput, job_main, read_optional, write_slice
 from memberlake.jobs.value import purchase_lines
 from memberlake.ml import charts, churn, registry
 from memberlake.ml.features import as_of_frame, churn_labels, feature_names, features, split_dates
@@ -56,16 +56,8 @@ class ModelInputs:
         self.last_day = latest_order_date(orders)
         self.purchases = purchases(orders, items, graph, None)
         self.lines = purchase_lines(self.purchases, items, products) if items is not None else None
-        self.sessions = self._optional(spark, lake, run, "sessions")
-        self.person = self._optional(spark, lake, run, "person")
-
-    @staticmethod
-    def _optional(spark: SparkSession, lake: Lakehouse, run: Run, table: str) -> DataFrame | None:
-        if not lake.exists(spark, table):
-            log.info("%s not found: its features take neutral values", table)
-            return None
-        run.read(table, version=lake.version(spark, table))
-        return lake.read(spark, table)
+        self.sessions = read_optional(spark, lake, run, "sessions")
+        self.person = read_optional(spark, lake, run, "person")
 
     def features(self, dates: list[date], settings: Settings) -> DataFrame:
         frame = as_of_frame(self.purchases.sparkSession, dates)
@@ -85,12 +77,6 @@ def run_tags(run: Run, settings: Settings) -> dict[str, str]:
             **{f"delta_version.{t}": str(v) for t, v in sorted(run.versions_read.items())}}
 
 
-def _write(spark: SparkSession, lake: Lakehouse, run: Run, df: DataFrame, table: str, predicate: str,
-           add_columns: bool = False) -> None:
-    lake.replace_where(df, table, predicate, add_columns=add_columns)
-    run.wrote(table, lake.read(spark, table).where(predicate).count(), lake.version(spark, table))
-
-
 def segmentation(spark: SparkSession, lake: Lakehouse, run: Run, settings: Settings, current: DataFrame,
                  as_of: date, tags: dict[str, str]) -> None:
     import mlflow
@@ -107,8 +93,8 @@ def segmentation(spark: SparkSession, lake: Lakehouse, run: Run, settings: Setti
         "person_id", "as_of_date", "cluster", "persona")
     profile = spark.createDataFrame(pd.DataFrame(profile_rows)).join(label_df, "cluster").select(day, "*")
     predicate = f"as_of_date = DATE'{as_of.isoformat()}'"
-    _write(spark, lake, run, segments, "segments", predicate)
-    _write(spark, lake, run, profile, "segment_profile", predicate)
+    write_slice(spark, lake, run, segments, "segments", predicate)
+    write_slice(spark, lake, run, profile, "segment_profile", predicate)
     run.stage("segmentation %s: k=%d (silhouette %.3f); %s", cfg.algorithm, fit.k, fit.silhouettes[fit.k],
               "; ".join(f"{c}: {n}" for c, n in sorted(labels.items())))
     params = {"as_of": as_of.isoformat(), **{k: v for k, v in cfg.model_dump().items()}}
@@ -210,9 +196,9 @@ def churn_training(spark: SparkSession, lake: Lakehouse, run: Run, settings: Set
     roc = spark.createDataFrame(pd.DataFrame({k: curve[k] for k in ("threshold", "fpr", "tpr", "precision")})).select(
         day, F.lit(registered.version).alias("model_version"), "*")
     predicate = f"as_of_date = DATE'{as_of.isoformat()}'"
-    _write(spark, lake, run, metrics, "churn_metrics", predicate)
-    _write(spark, lake, run, calibration, "churn_calibration", predicate)
-    _write(spark, lake, run, roc, "churn_roc", predicate)
+    write_slice(spark, lake, run, metrics, "churn_metrics", predicate)
+    write_slice(spark, lake, run, calibration, "churn_calibration", predicate)
+    write_slice(spark, lake, run, roc, "churn_roc", predicate)
     run.stage("churn model registered as %s v%s (%s)", cfg.registered_model, registered.version,
               "champion" if registered.promoted else "challenger: the champion scores higher on validation")
 
@@ -238,7 +224,7 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
         feats = inputs.features(dates, settings).localCheckpoint()
         listed = ", ".join(f"DATE'{d.isoformat()}'" for d in sorted(set(dates)))
         # a new feature is a new column; earlier slices read it as null
-        _write(spark, lake, run_, feats, "features", f"as_of_date IN ({listed})", add_columns=True)
+        write_slice(spark, lake, run_, feats, "features", f"as_of_date IN ({listed})", add_columns=True)
         run_.stage("features: %d rows for %d as-of dates", run_.rows_written["features"], len(set(dates)))
         current = feats.where(F.col("as_of_date") == F.lit(as_of))
         if current.limit(1).count() == 0:

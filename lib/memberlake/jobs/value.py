@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 
 from memberlake.io.delta import Lakehouse
 from memberlake.jobs.basket import latest_order_date, person_graph_or_empty, read_silver
-from memberlake.jobs.common import job_main
+from memberlake.jobs.common import job_main, read_optional, write_slice
 from memberlake.ops.runs import recorded_run, unchanged_since_last_run
 from memberlake.ops.tracking import tracked_run
 from memberlake.privacy.pseudonymise import Pseudonymiser
@@ -113,15 +113,9 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
                              pseudonymiser=Pseudonymiser.from_settings(settings, spark))
         items = read_silver(spark, lake, run_, "order_items", required=False)
         products = read_silver(spark, lake, run_, "products", required=False)
-        person = None
-        if lake.exists(spark, "person"):
-            run_.read("person", version=lake.version(spark, "person"))
-            person = lake.read(spark, "person")
+        person = read_optional(spark, lake, run_, "person")
         graph = person_graph_or_empty(spark, lake, run_)
-        sessions = None
-        if lake.exists(spark, "sessions"):        # engagement in the profile
-            run_.read("sessions", version=lake.version(spark, "sessions"))
-            sessions = lake.read(spark, "sessions")
+        sessions = read_optional(spark, lake, run_, "sessions")   # engagement in the profile
         as_of = getattr(args, "as_of", None) or latest_order_date(orders)
         skip_clv = bool(getattr(args, "skip_clv", False))
         run_.parameters.update({"as_of": as_of.isoformat(), "skip_clv": skip_clv, **cfg.model_dump(mode="json")})
@@ -153,9 +147,7 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
                            _fmt(bgnbd.params), _fmt(gg.params), metrics["holdout_ratio"])
         for table, df in outputs.items():
             predicate = f"{SNAPSHOTS[table]} = DATE'{as_of.isoformat()}'"
-            lake.replace_where(df, table, predicate)
-            # count the written slice: counting ``df`` would run its plan (CLV UDFs included) again
-            run_.wrote(table, lake.read(spark, table).where(predicate).count(), lake.version(spark, table))
+            write_slice(spark, lake, run_, df, table, predicate)
         lake.overwrite(profile, "member_profile")
         run_.wrote("member_profile", profile.count(), lake.version(spark, "member_profile"))
         segments = rfm.groupBy("segment").agg(F.count(F.lit(1)).alias("persons")).orderBy(F.desc("persons"))

@@ -109,21 +109,6 @@ def _append(spark: SparkSession, lakehouse: Lakehouse, row: tuple) -> None:
         log.exception("could not record the run in %s", Tables.JOB_RUNS)
 
 
-def last_versions_read(spark: SparkSession, lake: Lakehouse, job: str) -> dict[str, int] | None:
-    """Delta versions the last successful run of ``job`` read (None if it never succeeded).
-
-    Jobs that recompute their output from whole tables use it to skip a run whose inputs have
-    not changed, so a re-run changes nothing.
-    """
-    if not lake.exists(spark, Tables.JOB_RUNS):
-        return None
-    from pyspark.sql import functions as F
-
-    row = (lake.read(spark, Tables.JOB_RUNS).where((F.col("job") == job) & (F.col("status") == "succeeded"))
-           .orderBy(F.col("ended_at").desc()).select("versions_read").first())
-    return dict(row["versions_read"]) if row and row["versions_read"] is not None else None
-
-
 def unchanged_since_last_run(spark: SparkSession, lake: Lakehouse, run: Run) -> bool:
     """True when the last successful run of this job read the same table versions with the
     same parameters: its outputs are already what this run would write, so it can be skipped.
