@@ -130,6 +130,9 @@ def test_pairwise_metrics_hand_computed(spark):
     assert (m["true_pairs"], m["predicted_pairs"]) == (3, 2)
     assert m["precision"] == 0.5 and abs(m["recall"] - 1 / 3) < 1e-12
     assert m["split_persons"] == 1 and m["overmerged_ids"] == 1 and m["largest_cluster_records"] == 2
+    # B-cubed per record (precision, recall): a, b (1, 2/3); c (1/2, 1/3); d (1/2, 1); e (1, 1)
+    assert abs(m["bcubed_precision"] - 4 / 5) < 1e-12 and abs(m["bcubed_recall"] - 11 / 15) < 1e-12
+    assert abs(m["bcubed_f1"] - 2 * (4 / 5) * (11 / 15) / (4 / 5 + 11 / 15)) < 1e-12
 
 
 def test_household_email_with_conflicting_phones_does_not_merge(spark):

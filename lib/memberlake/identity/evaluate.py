@@ -1,5 +1,5 @@
-"""Identity quality against ground truth: pairwise precision/recall/F1 over member records,
-split and over-merged true persons, largest component."""
+"""Identity quality against ground truth: pairwise and B-cubed precision/recall/F1 over member
+records, split and over-merged true persons, largest component."""
 from __future__ import annotations
 
 from pyspark.sql import DataFrame
@@ -9,6 +9,23 @@ from pyspark.sql import functions as F
 def _pairs(df: DataFrame, *keys: str) -> int:
     row = df.groupBy(*keys).count().agg(F.sum(F.col("count") * (F.col("count") - 1) / 2).alias("p")).first()
     return int(row["p"] or 0)
+
+
+def bcubed(joined: DataFrame) -> tuple[float, float, float]:
+    """B-cubed precision, recall, F1: per record, the share of its predicted cluster that is truly
+    its person and of its true person that it was clustered with, averaged over records. Unlike
+    pair counts, a large wrong merge does not dominate."""
+    n = joined.count()
+    if not n:
+        return 1.0, 1.0, 1.0
+    cells = joined.groupBy("pred", "true").agg(F.count(F.lit(1)).alias("n_pt"))
+    by_pred = joined.groupBy("pred").agg(F.count(F.lit(1)).alias("n_p"))
+    by_true = joined.groupBy("true").agg(F.count(F.lit(1)).alias("n_t"))
+    row = (cells.join(by_pred, "pred").join(by_true, "true")
+           .agg(F.sum(F.col("n_pt") * F.col("n_pt") / F.col("n_p")).alias("p"),
+                F.sum(F.col("n_pt") * F.col("n_pt") / F.col("n_t")).alias("r")).first())
+    precision, recall = row["p"] / n, row["r"] / n
+    return precision, recall, 2 * precision * recall / (precision + recall) if precision + recall else 0.0
 
 
 def pairwise_metrics(predicted: DataFrame, truth: DataFrame) -> dict[str, float]:
@@ -25,6 +42,7 @@ def pairwise_metrics(predicted: DataFrame, truth: DataFrame) -> dict[str, float]
     merged = per_pred.where(F.col("persons") > 1).count()
     largest = joined.groupBy("pred").count().agg(F.max("count")).first()[0] or 0
     records = joined.count()
+    b_precision, b_recall, b_f1 = bcubed(joined)
     joined.unpersist()
     return {
         "records": records, "true_persons": int(counts["n"]), "precision": precision, "recall": recall, "f1": f1,
@@ -32,4 +50,5 @@ def pairwise_metrics(predicted: DataFrame, truth: DataFrame) -> dict[str, float]
         "split_persons": int(counts["split"] or 0),
         "persons_in_at_most_two_ids": (counts["at_most_two"] or 0) / counts["n"] if counts["n"] else 1.0,
         "overmerged_ids": merged, "largest_cluster_records": int(largest),
+        "bcubed_precision": b_precision, "bcubed_recall": b_recall, "bcubed_f1": b_f1,
     }
