@@ -73,6 +73,10 @@ class Lakehouse:
             return f"{self.catalog}.{self.schema}.{physical}"
         return f"{self.root}/{physical}"
 
+    def sql_name(self, name: str) -> str:
+        """The table as SQL names it: catalog.schema.table, or delta.`path`."""
+        return self.location(name) if self.catalog_mode else f"delta.`{self.location(name)}`"
+
     # -- reading ---------------------------------------------------------------------------
     def exists(self, spark: SparkSession, name: str) -> bool:
         if self.catalog_mode:

@@ -70,7 +70,7 @@ def _requested(args: argparse.Namespace) -> dict[str, list[str]]:
 
 def _purge_and_vacuum(spark: SparkSession, lake: Lakehouse, table: str, hours: float) -> None:
     """Rewrite files that only hide rows (deletion vectors), then drop unreferenced files."""
-    spark.sql(f"REORG TABLE {_sql_name(lake, table)} APPLY (PURGE)")
+    spark.sql(f"REORG TABLE {lake.sql_name(table)} APPLY (PURGE)")
     check = "spark.databricks.delta.retentionDurationCheck.enabled"
     previous = spark.conf.get(check, "true")
     spark.conf.set(check, "false")  # retention below Delta's 7-day guard is the request's point
@@ -78,10 +78,6 @@ def _purge_and_vacuum(spark: SparkSession, lake: Lakehouse, table: str, hours: f
         lake.delta_table(spark, table).vacuum(hours)
     finally:
         spark.conf.set(check, previous)
-
-
-def _sql_name(lake: Lakehouse, table: str) -> str:
-    return lake.location(table) if lake.catalog_mode else f"delta.`{lake.location(table)}`"
 
 
 def _footprint(spark: SparkSession, lake: Lakehouse, settings: Settings, pseud: Pseudonymiser,

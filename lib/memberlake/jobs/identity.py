@@ -67,9 +67,10 @@ def probabilistic_edges(spark: SparkSession, lake: Lakehouse, run: Run, settings
     records = matching.prepared(members).localCheckpoint()
     blocked = matching.block(records, cfg)
     candidates = matching.levels(blocked.pairs).localCheckpoint()
+    n_candidates, n_records = candidates.count(), records.count()
     giant = blocked.skipped_blocks.collect()  # one row per giant block: few by construction
     run.stage("matching: %d candidate pairs from %d records; per rule %s; %d blocks over %d records skipped%s",
-              candidates.count(), records.count(), blocked.pair_counts, len(giant), cfg.max_block_size,
+              n_candidates, n_records, blocked.pair_counts, len(giant), cfg.max_block_size,
               "".join(f"; {g.rule}={g.key!r}: {g.records}" for g in giant[:5]))
     params = None
     if not cfg.retrain and lake.exists(spark, "match_parameters"):
@@ -84,11 +85,11 @@ def probabilistic_edges(spark: SparkSession, lake: Lakehouse, run: Run, settings
         run.wrote("match_parameters", len(params.rows()), lake.version(spark, "match_parameters"))
         with tracked_run(settings, "matching", f"matching {run.run_id}", cfg.model_dump(mode="json")):
             mlflow.log_metrics({"prior": params.prior, "em_iterations": params.iterations,
-                                "em_converged": float(params.converged), "candidate_pairs": float(candidates.count()),
+                                "em_converged": float(params.converged), "candidate_pairs": float(n_candidates),
                                 **{f"m.{f}.{lvl}": m for f, lvl, m, _ in params.rows()},
                                 **{f"u.{f}.{lvl}": u for f, lvl, _, u in params.rows()}})
     tf = matching.term_frequencies(records, cfg.tf_fields) if cfg.tf_fields else None
-    prior = matching.random_pair_prior(params, candidates.count(), records.count())
+    prior = matching.random_pair_prior(params, n_candidates, n_records)
     scored = matching.score(candidates, params, tf, cfg.tf_fields, prior).localCheckpoint()
     edges = matching.match_edges(scored, cfg).localCheckpoint()
     run.stage("matching: matches among candidates %.3f, random-pair prior %.2e; %d pairs accepted (probability "

@@ -48,7 +48,7 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> di
     report: dict[str, dict[str, int]] = {}
     with recorded_run(spark, lake, NAME, params) as run_:
         for table in tables:
-            name = lake.location(table) if lake.catalog_mode else f"delta.`{lake.location(table)}`"
+            name = lake.sql_name(table)
             delta = lake.delta_table(spark, table)
             if cfg.properties:
                 props = ", ".join(f"{_quote(k)} = {_quote(v)}" for k, v in sorted(cfg.properties.items()))
