@@ -6,6 +6,7 @@ run leaves no partial state and is completed by the next run.
 """
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 
@@ -253,7 +254,7 @@ def test_rerun_changes_nothing(spark, lake_dirs):
     assert {n: lake.read(spark, n).count() for n in before} == counts
 
 
-def test_new_file_adds_only_its_rows(spark, lake_dirs, tmp_path):
+def test_new_file_adds_only_its_rows(spark, lake_dirs, tmp_path, caplog):
     landing, lakehouse = lake_dirs
     lake = _lake(lakehouse)
     existing = lake.read(spark, Tables.silver("members")).orderBy("member_id").first()
@@ -261,6 +262,7 @@ def test_new_file_adds_only_its_rows(spark, lake_dirs, tmp_path):
                   lake.read(spark, "identity_graph").where("id_type = 'member'").collect()}
     bronze_before = lake.read(spark, Tables.bronze("members")).count()
     silver_before = lake.read(spark, Tables.silver("members")).count()
+    caplog.set_level(logging.INFO, logger="memberlake")
     header = "member_id,source,first_name,last_name,email,updated_at"
     lines = [header,
              "NEW-1,crm,New,Person,new1@example.com,2025-01-01T00:00:00Z",
@@ -281,6 +283,14 @@ def test_new_file_adds_only_its_rows(spark, lake_dirs, tmp_path):
         assert "crm:NEW-1" in ids_after and "crm:NEW-2" in ids_after
         kept = sum(ids_after[k] == v for k, v in ids_before.items())
         assert kept == len(ids_before)                 # nobody's person_id changed
+        # That identity run recomputed only the touched components; a full recompute agrees.
+        assert "incremental:" in caplog.text
+        graph_cols = ["id_type", "value", "person_id", "component_size"]
+        incremental_graph = sorted(lake.read(spark, "identity_graph").select(*graph_cols).collect())
+        history = lake.read(spark, "person_id_history").count()
+        assert cli.main(["identity", "--full", "--force", "--lakehouse", str(lakehouse)]) == 0
+        assert sorted(lake.read(spark, "identity_graph").select(*graph_cols).collect()) == incremental_graph
+        assert lake.read(spark, "person_id_history").count() == history
     finally:
         (landing / "members_update.csv").unlink()
 

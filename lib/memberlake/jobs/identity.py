@@ -1,9 +1,12 @@
 """identity: silver members, orders and events -> identity graph, persons and audit.
 
 Deterministic stitching: identifiers seen together in a row are linked, guards drop links that
-would merge different people (audited), connected components become persons. The whole graph
-is recomputed from silver; a run whose silver inputs have not changed since the last successful
-run is skipped, so re-running changes nothing.
+would merge different people (audited), probabilistic matching links member records, connected
+components become persons. Edges and guards are derived from all of silver each run; components
+and stable ids are recomputed only where edges changed since the last run (``incremental``;
+``--full`` recomputes everything, as does a change of the identity settings). A run whose silver
+inputs and settings have not changed since the last successful run is skipped, so re-running
+changes nothing.
 """
 from __future__ import annotations
 
@@ -14,14 +17,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from memberlake.contract import Tables
-from memberlake.identity import matching
-from memberlake.identity.clusters import person_graph
+from memberlake.identity import incremental, matching
 from memberlake.identity.graph import apply_guards, member_node, observed_edges
-from memberlake.identity.split import split_oversized
-from memberlake.identity.stable_ids import carry_over_ids
 from memberlake.io.delta import Lakehouse
 from memberlake.jobs.common import MissingInput, job_main
-from memberlake.ops.runs import Run, recorded_run, unchanged_since_last_run
+from memberlake.ops.runs import Run, last_success, recorded_run, same_parameters, unchanged_since_last_run
 from memberlake.ops.tracking import tracked_run
 from memberlake.privacy.pseudonymise import Pseudonymiser
 from memberlake.settings import Settings
@@ -37,6 +37,8 @@ GOLDEN_FIELDS = ["first_name", "last_name", "gender", "birth_date", "email", "ph
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="recompute even if silver has not changed")
+    parser.add_argument("--full", action="store_true",
+                        help="recompute every component (default: only those touched since the last run)")
 
 
 def golden_records(members: DataFrame, graph: DataFrame) -> DataFrame:
@@ -97,16 +99,11 @@ def probabilistic_edges(spark: SparkSession, lake: Lakehouse, run: Run, settings
     return edges, matching.match_pairs(scored, cfg)
 
 
-def stable_graph(spark: SparkSession, lake: Lakehouse, components: DataFrame, run: Run) -> tuple[DataFrame, DataFrame]:
-    """This run's graph with ids carried over from the last one, and the merges/splits."""
-    previous = (lake.read(spark, "identity_graph").select("id_type", "value", "person_id").localCheckpoint()
-                if lake.exists(spark, "identity_graph") else None)
-    registry = lake.read(spark, "person_registry").localCheckpoint() if lake.exists(spark, "person_registry") else None
-    assigned, history = carry_over_ids(components, previous, registry)
-    graph = components.join(assigned, "component", "inner").select(
-        "id_type", "value", "person_id", "component_size").localCheckpoint()
-    return graph, history.localCheckpoint()
 
+def _previous_state(spark: SparkSession, lake: Lakehouse) -> dict[str, DataFrame]:
+    """The last run's edges, graph and registry that exist, materialised (they are overwritten)."""
+    names = ("identity_edges", "identity_graph", "person_registry")
+    return {n: lake.read(spark, n).localCheckpoint() for n in names if lake.exists(spark, n)}
 
 def registry_after(spark: SparkSession, lake: Lakehouse, graph: DataFrame, run: Run) -> DataFrame:
     """Every person id ever issued with the time it was first seen (decides which id survives)."""
@@ -164,18 +161,24 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
         members = frames["members"]
         extra = (members.select(F.lit("member").alias("id_type"), member_node(F.col("source"), F.col("member_id")).alias("value"))
                  if members is not None else spark.createDataFrame([], "id_type string, value string"))
-        cfg = settings.identity
-        components = person_graph(kept.select("src_type", "src_value", "dst_type", "dst_value"), extra,
-                                  cfg.max_rounds).localCheckpoint()
-        if cfg.split_oversized and components.where(F.col("component_size") > cfg.max_component_size).limit(1).count():
-            kept, split = split_oversized(kept, cfg.max_component_size, cfg.edge_strength, cfg.max_rounds)
-            split = split.localCheckpoint()
-            dropped = dropped.unionByName(split.select(*dropped.columns))
-            run_.stage("%d edges dropped to split components above %d identifiers", split.count(),
-                       cfg.max_component_size)
-            components = person_graph(kept.select("src_type", "src_value", "dst_type", "dst_value"), extra,
-                                      cfg.max_rounds).localCheckpoint()
-        graph, history = stable_graph(spark, lake, components, run_)
+        previous = _previous_state(spark, lake)
+        incremental_ok = len(previous) == 3
+        if getattr(args, "full", False):
+            run_.stage("--full: every component is recomputed")
+            incremental_ok = False
+        elif incremental_ok and not same_parameters(last_success(spark, lake, NAME), run_):
+            # A changed split size or strength can split components whose edges did not change.
+            run_.stage("identity settings changed since the last run: every component is recomputed")
+            incremental_ok = False
+        if incremental_ok:
+            resolved = incremental.incremental_recompute(kept, extra, settings.identity, previous["identity_edges"],
+                                                         previous["identity_graph"], previous["person_registry"])
+        else:
+            resolved = incremental.full_recompute(kept, extra, settings.identity, previous.get("identity_graph"),
+                                                  previous.get("person_registry"))
+        kept, graph, history = resolved.kept, resolved.graph, resolved.history
+        if resolved.split is not None:
+            dropped = dropped.unionByName(resolved.split.select(*dropped.columns))
         run_.stage("graph: %d identifiers, %d id changes (merges and splits)", graph.count(), history.count())
         oversized = (graph.where(F.col("component_size") > settings.identity.max_component_size)
                      .groupBy("person_id").agg(F.max("component_size").alias("size")))

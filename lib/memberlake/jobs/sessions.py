@@ -20,7 +20,7 @@ from memberlake.identity.resolve import EVENT_KEYS, attach_person
 from memberlake.io.delta import Lakehouse
 from memberlake.jobs.basket import person_graph_or_empty, read_silver
 from memberlake.jobs.common import job_main
-from memberlake.ops.runs import Run, recorded_run, unchanged_since_last_run
+from memberlake.ops.runs import Run, last_success, recorded_run, unchanged_since_last_run
 from memberlake.sessions.attribution import journeys, markov, markov_attribution, rule_based
 from memberlake.sessions.behaviour import funnel, person_behaviour, top_landing_pages, top_paths
 from memberlake.sessions.build import build_sessions, recompute_from, split_late, visitor_events
@@ -77,6 +77,11 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
         if not full and not batches and unchanged_since_last_run(spark, lake, run_):
             run_.stage("no new event batch and identity unchanged: nothing to do")
             return
+        # The graph this run reads is the one the last run attached: no session can have moved.
+        previous = last_success(spark, lake, NAME)
+        graph_unchanged = (not full and previous is not None and previous["versions_read"] is not None
+                           and dict(previous["versions_read"]).get("identity_graph")
+                           == run_.versions_read.get("identity_graph"))
         if full:
             events = visitor_events(silver).localCheckpoint()
             sessions = with_person(with_revenue(build_sessions(events, cfg), values), graph).localCheckpoint()
@@ -88,7 +93,10 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
         if batches:
             lake.append(spark.createDataFrame([(b,) for b in batches], f"{BATCH_ID} string")
                         .withColumn("sessionized_at", F.current_timestamp()), BATCHES)
-        restitch(spark, lake, run_, graph)
+        if graph_unchanged:
+            run_.stage("identity graph unchanged since the last run: no session to re-stitch")
+        else:
+            restitch(spark, lake, run_, graph)
         run_.wrote(SESSIONS, lake.read(spark, SESSIONS).count(), lake.version(spark, SESSIONS))
         if not skip_analytics:
             analytics(spark, lake, run_, settings)

@@ -109,17 +109,25 @@ def _append(spark: SparkSession, lakehouse: Lakehouse, row: tuple) -> None:
         log.exception("could not record the run in %s", Tables.JOB_RUNS)
 
 
+def last_success(spark: SparkSession, lake: Lakehouse, job: str):
+    """The last successful run of ``job`` (``versions_read``, ``parameters``), or None."""
+    if not lake.exists(spark, Tables.JOB_RUNS):
+        return None
+    from pyspark.sql import functions as F
+
+    return (lake.read(spark, Tables.JOB_RUNS).where((F.col("job") == job) & (F.col("status") == "succeeded"))
+            .orderBy(F.col("ended_at").desc()).select("versions_read", "parameters").first())
+
+
+def same_parameters(row, run: Run) -> bool:
+    return row is not None and row["parameters"] == json.dumps(run.parameters, sort_keys=True, default=str)
+
+
 def unchanged_since_last_run(spark: SparkSession, lake: Lakehouse, run: Run) -> bool:
     """True when the last successful run of this job read the same table versions with the
     same parameters: its outputs are already what this run would write, so it can be skipped.
     """
-    if not lake.exists(spark, Tables.JOB_RUNS):
-        return False
-    from pyspark.sql import functions as F
-
-    row = (lake.read(spark, Tables.JOB_RUNS).where((F.col("job") == run.job) & (F.col("status") == "succeeded"))
-           .orderBy(F.col("ended_at").desc()).select("versions_read", "parameters").first())
+    row = last_success(spark, lake, run.job)
     if row is None or row["versions_read"] is None:
         return False
-    same_params = row["parameters"] == json.dumps(run.parameters, sort_keys=True, default=str)
-    return same_params and dict(row["versions_read"]) == run.versions_read
+    return same_parameters(row, run) and dict(row["versions_read"]) == run.versions_read
