@@ -86,6 +86,8 @@ def main() -> None:
     parser.add_argument("--shuffle-partitions", type=int, default=16)
     parser.add_argument("--workdir", default=str(HERE / "out"))
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--events-per-record", type=float, default=10.0,
+                        help="clickstream events per member record (20 at scale 1 = the identity bench's 20M)")
     parser.add_argument("--results", default=str(HERE / "RESULTS.md"))
     args = parser.parse_args()
 
@@ -97,12 +99,14 @@ def main() -> None:
     from memberlake.spark import get_spark
 
     configure_logging("WARNING")
-    work = Path(args.workdir) / f"scale-{args.scale:g}"
+    suffix = "" if args.events_per_record == 10.0 else f"-epr{args.events_per_record:g}"
+    work = Path(args.workdir) / f"scale-{args.scale:g}{suffix}"
     landing, lakehouse = work / "landing", work / "lakehouse"
     shutil.rmtree(work, ignore_errors=True)
     settings = load_settings("local", [
         f"spark.master={args.master}", f"spark.driver_memory={args.driver_memory}",
         f"spark.shuffle_partitions={args.shuffle_partitions}",
+        f"generate.events_per_record={args.events_per_record}",
     ])
     settings = with_overrides(settings, storage={"lakehouse": str(lakehouse)}, landing={"path": str(landing)},
                               spark={"conf": {**settings.spark.conf, "spark.databricks.delta.snapshotPartitions": "8"}})

@@ -84,6 +84,8 @@ class GenerateSettings(_Strict):
     start_date: date = date(2023, 1, 1)
     cutoff_date: date = date(2024, 9, 30)
     end_date: date = date(2024, 12, 31)
+    # Clickstream events per member record (10 = 10M events at scale 1).
+    events_per_record: float = Field(default=10.0, gt=0)
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> "GenerateSettings":

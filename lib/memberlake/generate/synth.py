@@ -49,6 +49,7 @@ class GenConfig:
     tracked_order_share: float = 0.08
     n_patterns: int = 10
     pattern_rate: float = 0.08
+    events_per_record: float = 10.0
 
     @property
     def n_records(self) -> int:
@@ -64,7 +65,7 @@ class GenConfig:
 
     @property
     def n_events(self) -> int:
-        return max(500, int(round(10_000_000 * self.scale)))
+        return max(500, int(round(1_000_000 * self.events_per_record * self.scale)))
 
     @property
     def n_products(self) -> int:

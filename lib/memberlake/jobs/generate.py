@@ -38,6 +38,7 @@ def config(settings: Settings, args: argparse.Namespace) -> GenConfig:
         start=g.start_date,
         cutoff=g.cutoff_date,
         end=g.end_date,
+        events_per_record=g.events_per_record,
     )
 
 
