@@ -5,15 +5,18 @@ import random
 
 import pytest
 
-from memberlake.value.ranks import Spec, scores, scores_many
+from memberlake.value.ranks import scores
 
 
-@pytest.mark.parametrize("ranges", [64, 2])     # many small ranges; order statistics deep inside big ones
-def test_scores_are_exact_against_brute_force(spark, ranges):
+@pytest.mark.parametrize("small", [20_000, 0])      # driver shortcut, and the parallel range path
+def test_scores_are_exact_against_brute_force(spark, monkeypatch, small):
+    import memberlake.value.ranks as ranks
+
+    monkeypatch.setattr(ranks, "SMALL", small)
     rng = random.Random(3)
     values = [rng.randint(0, 999) for _ in range(5000)] + [None] * 7
     df = spark.createDataFrame([(f"p{i}", v) for i, v in enumerate(values)], "person_id string, v int")
-    got = {r.person_id: r.s for r in scores(df, "v", "s", ranges=ranges).collect()}
+    got = {r.person_id: r.s for r in scores(df, "v", "s").collect()}
     present = sorted(v for v in values if v is not None)
     n = len(present)
     from bisect import bisect_left
@@ -42,15 +45,3 @@ def test_single_person_and_all_equal(spark):
     assert scores(one, "v", "s").first().s == 1
     same = spark.createDataFrame([(f"p{i}", 7.0) for i in range(6)], "person_id string, v double")
     assert {r.s for r in scores(same, "v", "s").collect()} == {1}
-
-
-def test_several_columns_in_one_pass_match_one_at_a_time(spark):
-    rng = random.Random(5)
-    rows = [(f"p{i}", rng.randint(0, 30), rng.random() * 100 if i % 9 else None) for i in range(700)]
-    df = spark.createDataFrame(rows, "person_id string, a int, b double")
-    both = {r.person_id: (r.sa, r.sb) for r in scores_many(
-        df, [Spec("a", "sa", descending=True), Spec("b", "sb")]).collect()}
-    one_a = {r.person_id: r.sa for r in scores(df, "a", "sa", descending=True).collect()}
-    one_b = {r.person_id: r.sb for r in scores(df, "b", "sb").collect()}
-    assert both == {p: (one_a[p], one_b[p]) for p in one_a}
-    assert {v for _, v in both.values()} == {None, 1, 2, 3, 4, 5}

@@ -7,7 +7,7 @@ Figures (over purchases up to the as-of date, see ``purchases``):
 - monetary: net revenue, lifetime; monetary_window likewise within the window;
 - first/last order date, tenure_days (as-of minus first order), average order value, and mean
   inter-purchase days = (last - first) / (orders - 1), null for a single order.
-Scores use lifetime frequency and monetary (``ranks.scores_many``: exact, ties share a score).
+Scores use lifetime frequency and monetary (``ranks.scores``: ties share a score).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from datetime import date, timedelta
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from memberlake.value.ranks import Spec, scores_many
+from memberlake.value.ranks import few_values, scores
 
 
 def rfm_figures(purchases: DataFrame, as_of: date, window_days: int) -> DataFrame:
@@ -45,11 +45,12 @@ def rfm_figures(purchases: DataFrame, as_of: date, window_days: int) -> DataFram
 
 
 def rfm_scores(figures: DataFrame, buckets: int = 5) -> DataFrame:
-    # The thresholds read the figures three times (quantiles, range totals, order statistics):
-    # compute the figures once.
+    # Each score reads the figures three times (quantiles, range totals, join): compute them once.
     figures = figures.localCheckpoint()
-    scored = scores_many(figures, [Spec("recency_days", "r_score", descending=True), Spec("frequency", "f_score"),
-                                   Spec("monetary", "m_score")], buckets)
+    small = few_values(figures, ["recency_days", "frequency", "monetary"])
+    scored = scores(figures, "recency_days", "r_score", buckets, descending=True, small=small["recency_days"])
+    scored = scores(scored, "frequency", "f_score", buckets, small=small["frequency"])
+    scored = scores(scored, "monetary", "m_score", buckets, small=small["monetary"])
     return scored.withColumn("rfm_cell", F.concat(F.col("r_score").cast("string"), F.col("f_score").cast("string"),
                                                   F.col("m_score").cast("string")))
 
