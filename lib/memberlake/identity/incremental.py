@@ -87,6 +87,7 @@ class Resolved:
     split: DataFrame | None     # edges dropped by splitting (with reason), None if none
     graph: DataFrame            # (id_type, value, person_id, component_size)
     history: DataFrame          # (old_id, new_id, change) merges and splits of this run
+    region: Region | None = None  # what an incremental run recomputed (materialised)
 
 
 def components(kept: DataFrame, extra: DataFrame,
@@ -136,4 +137,5 @@ def incremental_recompute(kept: DataFrame, extra: DataFrame, cfg: IdentitySettin
     recomputed, history = stable_graph(found, touched_before, registry)
     carried = previous_graph.join(area_persons, "person_id", "left_anti").select(*recomputed.columns)
     graph = carried.unionByName(recomputed).localCheckpoint()
-    return Resolved(outside(kept, area_nodes).unionByName(kept_in), split, graph, history)
+    return Resolved(outside(kept, area_nodes).unionByName(kept_in), split, graph, history,
+                    Region(nodes=area_nodes, persons=area_persons))
