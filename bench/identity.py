@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--driver-memory", default="12g")
     parser.add_argument("--shuffle-partitions", type=int, default=16)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="settings override")
+    parser.add_argument("--skip-incremental", action="store_true", help="time the full run only")
     parser.add_argument("--results", default=str(HERE / "RESULTS.md"))
     args = parser.parse_args()
 
@@ -72,8 +73,10 @@ def main() -> None:
     sizes = {e: lake.read(spark, Tables.silver(e)).count() for e in ("members", "orders", "events")
              if lake.exists(spark, Tables.silver(e))}
     runs = []
-    for label, ns in (("full", Namespace(force=True, full=True)), ("incremental, nothing changed",
-                                                                   Namespace(force=True, full=False))):
+    passes = [("full", Namespace(force=True, full=True))]
+    if not args.skip_incremental:
+        passes.append(("incremental, nothing changed", Namespace(force=True, full=False)))
+    for label, ns in passes:
         handler = StageLog(memory)
         for name in ("memberlake", "memberlake.ops.runs"):
             logging.getLogger(name).setLevel(logging.INFO)
