@@ -70,15 +70,19 @@ def region(kept: DataFrame, nodes: DataFrame, previous_edges: DataFrame, previou
     return Region(nodes=recompute, persons=persons)
 
 
+def _by_source(edges: DataFrame, nodes: DataFrame, how: str) -> DataFrame:
+    ends = nodes.select(F.col("id_type").alias("src_type"), F.col("value").alias("src_value"))
+    return edges.join(ends, ["src_type", "src_value"], how)
+
+
 def inside(edges: DataFrame, nodes: DataFrame) -> DataFrame:
     """Edges whose source node is in ``nodes`` (the region is closed, so the target is too)."""
-    ends = nodes.select(F.col("id_type").alias("src_type"), F.col("value").alias("src_value"))
-    return edges.join(ends, ["src_type", "src_value"], "left_semi")
+    return _by_source(edges, nodes, "left_semi")
 
 
 def outside(edges: DataFrame, nodes: DataFrame) -> DataFrame:
-    ends = nodes.select(F.col("id_type").alias("src_type"), F.col("value").alias("src_value"))
-    return edges.join(ends, ["src_type", "src_value"], "left_anti")
+    """Edges whose source node is not in ``nodes`` (nor, the region being closed, the target)."""
+    return _by_source(edges, nodes, "left_anti")
 
 
 @dataclass(frozen=True)

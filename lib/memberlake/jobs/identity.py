@@ -99,11 +99,11 @@ def probabilistic_edges(spark: SparkSession, lake: Lakehouse, run: Run, settings
     return edges, matching.match_pairs(scored, cfg)
 
 
-
 def _previous_state(spark: SparkSession, lake: Lakehouse) -> dict[str, DataFrame]:
     """The last run's edges, graph and registry that exist, materialised (they are overwritten)."""
     names = ("identity_edges", "identity_graph", "person_registry")
     return {n: lake.read(spark, n).localCheckpoint() for n in names if lake.exists(spark, n)}
+
 
 def registry_after(spark: SparkSession, lake: Lakehouse, graph: DataFrame, run: Run) -> DataFrame:
     """Every person id ever issued with the time it was first seen (decides which id survives)."""
