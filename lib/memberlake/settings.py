@@ -102,7 +102,7 @@ class MatchingSettings(_Strict):
     # street, postcode, city; lower-cased); two records are compared when one rule's keys all agree.
     blocking: list[list[str]] = [["postcode", "substring(last_name, 1, 3)"],
                                  ["birth_date", "substring(first_name, 1, 1)"],
-                                 ["soundex(last_name)", "city"]]
+                                 ["soundex(last_name)", "city", "substring(first_name, 1, 1)"]]
     # Blocks with more records than this are not paired (reported in the run log): a giant block
     # would square into millions of useless pairs.
     max_block_size: int = Field(default=500, ge=2)

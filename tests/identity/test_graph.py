@@ -29,8 +29,10 @@ def _events(spark, rows):
 
 
 def _persons(spark, members, orders=None, events=None):
-    edges = observed_edges(members, orders, events)
-    kept, dropped = apply_guards(edges, IDENTITY)
+    # Materialised between steps as the identity job does: an unmaterialised guard plan would be
+    # re-run by every later reference (seconds per test on these few rows).
+    edges = observed_edges(members, orders, events).localCheckpoint()
+    kept, dropped = (df.localCheckpoint() for df in apply_guards(edges, IDENTITY))
     extra = members.select(F.lit("member").alias("id_type"), F.concat_ws(":", "source", "member_id").alias("value"))
     graph = person_graph(kept.select("src_type", "src_value", "dst_type", "dst_value"), extra)
     people = {(r.id_type, r.value): r.fresh_id for r in graph.collect()}

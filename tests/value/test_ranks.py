@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from memberlake.value.ranks import scores
+from memberlake.value.ranks import count_scores, scores
 
 
 @pytest.mark.parametrize("small", [20_000, 0])      # driver shortcut, and the parallel range path
@@ -45,3 +45,14 @@ def test_single_person_and_all_equal(spark):
     assert scores(one, "v", "s").first().s == 1
     same = spark.createDataFrame([(f"p{i}", 7.0) for i in range(6)], "person_id string, v double")
     assert {r.s for r in scores(same, "v", "s").collect()} == {1}
+
+
+def test_count_scores_two_columns_in_one_pass_keep_column_order(spark):
+    # r descending: values 1, 2, 2, 9 -> n_below (from the high end) 3, 1, 1, 0 -> 1 + 5k // 4 = 4, 2, 2, 1
+    # f ascending: values 5, 5, 7, null -> 1, 1, 1 + 5 * 2 // 3 = 4, null
+    df = spark.createDataFrame([("a", 1, 5), ("b", 2, 5), ("c", 2, 7), ("d", 9, None)],
+                               "person_id string, r int, f long")
+    out = count_scores(df, [("r", "rs", True), ("f", "fs", False)])
+    assert out.columns == ["person_id", "r", "f", "rs", "fs"]
+    got = {row.person_id: (row.rs, row.fs) for row in out.collect()}
+    assert got == {"a": (4, 1), "b": (2, 1), "c": (2, 4), "d": (1, None)}

@@ -10,9 +10,10 @@ agree with each other. What is planted, and recorded in the truth tables:
   shared by unrelated persons;
 - orders with heavy-tailed activity per person, Zipf product popularity, planted co-purchase
   patterns, a year-end peak, cancellations and returns, guest checkouts with the member's
-  email, and persons whose activity stops (churners);
+  email, and persons whose activity thins out and stops (churners);
 - clickstream sessions (gaps < 30 min inside, > 35 min between sessions of a visitor), UTM
-  campaigns and referrers, logins tying cookies to members, purchases tied to orders;
+  campaigns and referrers, logins tying cookies to members, purchases tied to orders; a known
+  person browses from a month before signing up until a month after a churner stops buying;
 - a small share of malformed values that ingest and clean must quarantine or flag.
 """
 from __future__ import annotations
@@ -29,6 +30,7 @@ from memberlake.generate.random import Draws
 
 DAY = 86400
 CHURN_WINDOW_DAYS = 90
+BROWSE_MARGIN_DAYS = 30
 
 
 def _mean_floor_exp(mean: float) -> float:
@@ -333,7 +335,11 @@ class Generator:
         count = F.least(F.floor(self.activity(p) * mean_orders + r.u("norders", p)), F.lit(9999)).cast("int")
         j = F.col("j")
         signup, end = self.signup_epoch(p), self.active_end_epoch(p)
-        ts = signup + r.u("order_ts", p, j) * (end - signup)
+        # Non-churners buy at an even rate; a churner's orders thin out before they stop (density
+        # falling linearly from 1.5 to 0.5 over the active span: inverse CDF 1.5 - sqrt(2.25 - 2u)).
+        u = r.u("order_ts", p, j)
+        share = F.when(self.is_churner(p), F.lit(1.5) - F.sqrt(F.lit(2.25) - 2 * u)).otherwise(u)
+        ts = signup + share * (end - signup)
         peak = F.unix_timestamp(F.make_date(F.year(F.timestamp_seconds(ts)), F.lit(11), F.lit(20)).cast("timestamp"))
         peak_ts = peak + r.u("peak_ts", p, j) * 35 * DAY
         in_peak = r.below(0.15, "peak", p, j) & (peak_ts > signup) & (peak_ts < end)
@@ -438,6 +444,12 @@ class Generator:
         bc = r.int_below(self.n_cookies(person), "browse_cookie", s)
         visitor = r.int_below(n_anonymous, "anon_visitor", s)
         lo, hi = cfg.epoch(cfg.start), cfg.epoch(cfg.end) - DAY
+        # A known person browses from a month before signing up until a month after the
+        # activity of a churner ends (churned customers stop visiting); anonymous visitors any time.
+        p_lo = F.greatest(F.lit(lo), self.signup_epoch(person) - BROWSE_MARGIN_DAYS * DAY)
+        p_hi = F.least(F.lit(hi), self.active_end_epoch(person) + BROWSE_MARGIN_DAYS * DAY)
+        start = F.when(anonymous, lo + r.u("browse_start", s) * (hi - lo)).otherwise(
+            p_lo + r.u("browse_start", s) * (p_hi - p_lo))
         browse_events = F.least(F.lit(40), 1 + F.floor(r.exponential(3.3, "browse_len", s))).cast("int")
         login = ~anonymous & (browse_events >= 2) & r.below(0.2, "browse_login", s)
         record = r.int_below(self.n_records(person), "browse_record", s)
@@ -445,7 +457,7 @@ class Generator:
             F.when(~anonymous, person).alias("pidx"),
             F.when(anonymous, r.hex_id("a", "anon", visitor)).otherwise(self.cookie(person, bc)).alias("anonymous_id"),
             F.when(anonymous, r.hex_id("v", "anon_device", visitor)).otherwise(self.device(person, bc)).alias("device_id"),
-            (lo + r.u("browse_start", s) * (hi - lo)).cast("long").alias("start_epoch"),
+            start.cast("long").alias("start_epoch"),
             browse_events.alias("n_events"),
             F.lit(None).cast("string").alias("order_id"),
             F.when(login, self.member_id(person, record)).alias("login_member_id"),

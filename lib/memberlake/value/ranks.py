@@ -15,8 +15,11 @@ counts are summed on the driver and broadcast back.
 """
 from __future__ import annotations
 
+from functools import reduce
+
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql.types import IntegralType
 
 RANGES = 64
 SMALL = 20_000
@@ -28,28 +31,44 @@ def few_values(df: DataFrame, columns: list[str]) -> dict[str, bool]:
     return {c: row[c] <= SMALL for c in columns}
 
 
+def count_scores(df: DataFrame, specs: list[tuple[str, str, bool]], buckets: int = 5) -> DataFrame:
+    """``df`` plus a score per (column, out, descending) in ``specs``, for columns with few values.
+
+    The value counts of every column come from one job (a union of small aggregations); the
+    running counts are summed on the driver and joined back as broadcast lookups.
+    """
+    if not specs:
+        return df
+    parts = [df.where(F.col(c).isNotNull()).groupBy(F.lit(i).alias("_i"), F.col(c).cast("double").alias("_v")).count()
+             for i, (c, _, _) in enumerate(specs)]
+    rows = reduce(DataFrame.unionByName, parts).collect()
+    for i, (column, out, descending) in enumerate(specs):
+        counts = sorted(((r["_v"], r["count"]) for r in rows if r["_i"] == i), reverse=descending)
+        n = sum(c for _, c in counts)
+        field = df.schema[column].dataType
+        as_value = int if isinstance(field, IntegralType) else float
+        table, below = [], 0
+        for value, count in counts:
+            table.append((as_value(value), 1 + buckets * below // n))
+            below += count
+        lookup = df.sparkSession.createDataFrame(table or [(None, None)], f"`{column}` {field.simpleString()}, `{out}` int")
+        joined = df.join(F.broadcast(lookup.where(F.col(column).isNotNull())), column, "left")
+        df = joined.select(*df.columns, out)        # the join moved the key column first
+    return df
+
+
 def scores(df: DataFrame, column: str, out: str, buckets: int = 5, descending: bool = False,
            ranges: int = RANGES, small: bool | None = None) -> DataFrame:
     """``df`` plus ``out`` in 1..buckets (null for a null value); ``descending`` scores small values high.
 
     ``small``: whether the column has few distinct values (see ``few_values``); measured if None.
     """
+    if small is None:
+        small = few_values(df, [column])[column]
+    if small:
+        return count_scores(df, [(column, out, descending)], buckets)
     keyed = df.withColumn("_key", F.col(column) * (-1 if descending else 1))
     present = F.col("_key").isNotNull()
-    if small is None:
-        small = few_values(keyed, ["_key"])["_key"]
-    if small:
-        # Few distinct values (days of recency, order counts): their counts are a few thousand
-        # numbers; the running count is summed on the driver and broadcast back.
-        counts = sorted((r[0], r[1]) for r in keyed.where(present).groupBy("_key").count().collect())
-        n = sum(c for _, c in counts)
-        table, below = [], 0
-        for value, count in counts:
-            table.append((value, 1 + buckets * below // n))
-            below += count
-        dtype = keyed.schema["_key"].dataType.simpleString()
-        lookup = keyed.sparkSession.createDataFrame(table or [(None, None)], f"_key {dtype}, `{out}` int")
-        return keyed.join(F.broadcast(lookup.where(present)), "_key", "left").drop("_key")
     cuts = sorted(set(keyed.approxQuantile("_key", [i / ranges for i in range(1, ranges)], 0.001)))
     bucket = F.lit(0)
     for i, cut in enumerate(cuts):
