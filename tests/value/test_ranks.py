@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from memberlake.value.ranks import count_scores, scores
+from memberlake.value.ranks import multi_scores, scores
 
 
 @pytest.mark.parametrize("small", [20_000, 0])      # driver shortcut, and the parallel range path
@@ -47,12 +47,33 @@ def test_single_person_and_all_equal(spark):
     assert {r.s for r in scores(same, "v", "s").collect()} == {1}
 
 
-def test_count_scores_two_columns_in_one_pass_keep_column_order(spark):
+def test_counted_scores_two_columns_in_one_pass_keep_column_order(spark):
     # r descending: values 1, 2, 2, 9 -> n_below (from the high end) 3, 1, 1, 0 -> 1 + 5k // 4 = 4, 2, 2, 1
     # f ascending: values 5, 5, 7, null -> 1, 1, 1 + 5 * 2 // 3 = 4, null
     df = spark.createDataFrame([("a", 1, 5), ("b", 2, 5), ("c", 2, 7), ("d", 9, None)],
                                "person_id string, r int, f long")
-    out = count_scores(df, [("r", "rs", True), ("f", "fs", False)])
+    out = multi_scores(df, [("r", "rs", True), ("f", "fs", False)], [])
     assert out.columns == ["person_id", "r", "f", "rs", "fs"]
     got = {row.person_id: (row.rs, row.fs) for row in out.collect()}
     assert got == {"a": (4, 1), "b": (2, 1), "c": (2, 4), "d": (1, None)}
+
+
+@pytest.mark.parametrize("small", [20_000, 0])      # the ranged column counted after all, or cut in ranges
+def test_multi_scores_counted_and_ranged_columns_against_brute_force(spark, monkeypatch, small):
+    from bisect import bisect_left
+
+    import memberlake.value.ranks as ranks
+
+    monkeypatch.setattr(ranks, "SMALL", small)
+    rng = random.Random(5)
+    rows = [(f"p{i}", rng.randint(0, 400), None if i % 97 == 0 else round(rng.uniform(0, 900), 2)) for i in range(3000)]
+    df = spark.createDataFrame(rows, "person_id string, days int, spend double")
+    out = multi_scores(df, [("days", "d_score", True)], [("spend", "s_score", False)])
+    assert out.columns == ["person_id", "days", "spend", "d_score", "s_score"]
+    got = {r.person_id: (r.d_score, r.s_score) for r in out.collect()}
+    days_desc = sorted(-d for _, d, _ in rows)
+    spend = sorted(s for _, _, s in rows if s is not None)
+    for pid, d, s in rows:
+        want_d = 1 + 5 * bisect_left(days_desc, -d) // len(rows)
+        want_s = None if s is None else 1 + 5 * bisect_left(spend, s) // len(spend)
+        assert got[pid] == (want_d, want_s), (pid, d, s)

@@ -21,7 +21,7 @@ from memberlake.identity import incremental, matching
 from memberlake.identity.graph import apply_guards, member_node, observed_edges
 from memberlake.io.delta import Lakehouse
 from memberlake.jobs.common import MissingInput, job_main
-from memberlake.ops.runs import Run, last_success, recorded_run, same_parameters, unchanged_since_last_run
+from memberlake.ops.runs import Run, last_success, recorded_run, same_parameters, unchanged
 from memberlake.ops.tracking import tracked_run
 from memberlake.privacy.pseudonymise import Pseudonymiser
 from memberlake.settings import Settings
@@ -99,9 +99,11 @@ def probabilistic_edges(spark: SparkSession, lake: Lakehouse, run: Run, settings
     return edges, matching.match_pairs(scored, cfg)
 
 
-def _previous_state(spark: SparkSession, lake: Lakehouse) -> dict[str, DataFrame]:
-    """The last run's edges, graph and registry that exist, materialised (they are overwritten)."""
-    names = ("identity_edges", "identity_graph", "person_registry")
+STATE = ("identity_edges", "identity_graph", "person_registry")
+
+
+def _previous_state(spark: SparkSession, lake: Lakehouse, names: tuple[str, ...]) -> dict[str, DataFrame]:
+    """Those of the last run's ``names`` that exist, materialised (this run overwrites them)."""
     return {n: lake.read(spark, n).localCheckpoint() for n in names if lake.exists(spark, n)}
 
 
@@ -145,7 +147,8 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
     # The identity settings are the run's parameters: a changed guard or matching rule recomputes.
     with recorded_run(spark, lake, NAME, settings.identity.model_dump(mode="json")) as run_:
         frames = _read_inputs(spark, lake, run_)
-        if not getattr(args, "force", False) and unchanged_since_last_run(spark, lake, run_):
+        last = last_success(spark, lake, NAME)
+        if not getattr(args, "force", False) and unchanged(last, run_):
             run_.stage("silver and settings unchanged since the last identity run: nothing to do")
             return
         edges = observed_edges(frames["members"], frames["orders"], frames["events"]).localCheckpoint()
@@ -161,15 +164,16 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
         members = frames["members"]
         extra = (members.select(F.lit("member").alias("id_type"), member_node(F.col("source"), F.col("member_id")).alias("value"))
                  if members is not None else spark.createDataFrame([], "id_type string, value string"))
-        previous = _previous_state(spark, lake)
-        incremental_ok = len(previous) == 3
+        incremental_ok = all(lake.exists(spark, n) for n in STATE)
         if getattr(args, "full", False):
             run_.stage("--full: every component is recomputed")
             incremental_ok = False
-        elif incremental_ok and not same_parameters(last_success(spark, lake, NAME), run_):
+        elif incremental_ok and not same_parameters(last, run_):
             # A changed split size or strength can split components whose edges did not change.
             run_.stage("identity settings changed since the last run: every component is recomputed")
             incremental_ok = False
+        # A full recompute needs only the previous persons (stable ids), not the previous edges.
+        previous = _previous_state(spark, lake, STATE if incremental_ok else STATE[1:])
         if incremental_ok:
             resolved = incremental.incremental_recompute(kept, extra, settings.identity, previous["identity_edges"],
                                                          previous["identity_graph"], previous["person_registry"])

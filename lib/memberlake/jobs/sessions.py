@@ -20,7 +20,7 @@ from memberlake.identity.resolve import EVENT_KEYS, attach_person
 from memberlake.io.delta import Lakehouse
 from memberlake.jobs.basket import person_graph_or_empty, read_silver
 from memberlake.jobs.common import job_main
-from memberlake.ops.runs import Run, last_success, recorded_run, unchanged_since_last_run
+from memberlake.ops.runs import Run, last_success, recorded_run, unchanged
 from memberlake.sessions.attribution import journeys, markov, markov_attribution, rule_based
 from memberlake.sessions.behaviour import funnel, person_behaviour, top_landing_pages, top_paths
 from memberlake.sessions.build import build_sessions, recompute_from, split_late, visitor_events
@@ -74,11 +74,11 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
                 else spark.createDataFrame([], f"{BATCH_ID} string"))
         new = silver.join(done, BATCH_ID, "left_anti")
         batches = [r[0] for r in new.select(BATCH_ID).distinct().collect()]   # one row per batch
-        if not full and not batches and unchanged_since_last_run(spark, lake, run_):
+        previous = last_success(spark, lake, NAME)
+        if not full and not batches and unchanged(previous, run_):
             run_.stage("no new event batch and identity unchanged: nothing to do")
             return
         # The graph this run reads is the one the last run attached: no session can have moved.
-        previous = last_success(spark, lake, NAME)
         graph_unchanged = (not full and previous is not None and previous["versions_read"] is not None
                            and dict(previous["versions_read"]).get("identity_graph")
                            == run_.versions_read.get("identity_graph"))

@@ -123,11 +123,14 @@ def same_parameters(row, run: Run) -> bool:
     return row is not None and row["parameters"] == json.dumps(run.parameters, sort_keys=True, default=str)
 
 
-def unchanged_since_last_run(spark: SparkSession, lake: Lakehouse, run: Run) -> bool:
-    """True when the last successful run of this job read the same table versions with the
-    same parameters: its outputs are already what this run would write, so it can be skipped.
-    """
-    row = last_success(spark, lake, run.job)
+def unchanged(row, run: Run) -> bool:
+    """True when ``row`` (a ``last_success``) read the same table versions with the same
+    parameters as ``run``: its outputs are already what this run would write."""
     if row is None or row["versions_read"] is None:
         return False
     return same_parameters(row, run) and dict(row["versions_read"]) == run.versions_read
+
+
+def unchanged_since_last_run(spark: SparkSession, lake: Lakehouse, run: Run) -> bool:
+    """``unchanged`` against the last successful run of this job: the run can be skipped."""
+    return unchanged(last_success(spark, lake, run.job), run)

@@ -11,7 +11,8 @@ The count is exact and parallel: rows are cut into ordered value ranges at appro
 quantiles, range totals are summed on the driver (a few dozen numbers), and inside each range
 ``rank() - 1`` is the number of smaller values (one window partitioned by range, no join).
 Columns with few distinct values (recency in days, order counts) take a shortcut: their value
-counts are summed on the driver and broadcast back.
+counts are summed on the driver and broadcast back. ``multi_scores`` gathers what the driver
+needs for several columns (value counts, quantile cuts, distinct-value estimates) in one job.
 """
 from __future__ import annotations
 
@@ -25,53 +26,36 @@ RANGES = 64
 SMALL = 20_000
 
 
-def few_values(df: DataFrame, columns: list[str]) -> dict[str, bool]:
-    """Which columns have at most ``SMALL`` distinct values (one pass over ``df`` for all of them)."""
-    row = df.agg(*[F.approx_count_distinct(c).alias(c) for c in columns]).first()
-    return {c: row[c] <= SMALL for c in columns}
+Spec = tuple[str, str, bool]          # (column, output column, descending)
 
 
-def count_scores(df: DataFrame, specs: list[tuple[str, str, bool]], buckets: int = 5) -> DataFrame:
-    """``df`` plus a score per (column, out, descending) in ``specs``, for columns with few values.
-
-    The value counts of every column come from one job (a union of small aggregations); the
-    running counts are summed on the driver and joined back as broadcast lookups.
-    """
-    if not specs:
-        return df
-    parts = [df.where(F.col(c).isNotNull()).groupBy(F.lit(i).alias("_i"), F.col(c).cast("double").alias("_v")).count()
-             for i, (c, _, _) in enumerate(specs)]
-    rows = reduce(DataFrame.unionByName, parts).collect()
-    for i, (column, out, descending) in enumerate(specs):
-        counts = sorted(((r["_v"], r["count"]) for r in rows if r["_i"] == i), reverse=descending)
-        n = sum(c for _, c in counts)
-        field = df.schema[column].dataType
-        as_value = int if isinstance(field, IntegralType) else float
-        table, below = [], 0
-        for value, count in counts:
-            table.append((as_value(value), 1 + buckets * below // n))
-            below += count
-        lookup = df.sparkSession.createDataFrame(table or [(None, None)], f"`{column}` {field.simpleString()}, `{out}` int")
-        joined = df.join(F.broadcast(lookup.where(F.col(column).isNotNull())), column, "left")
-        df = joined.select(*df.columns, out)        # the join moved the key column first
-    return df
+def _key(column: str, descending: bool):
+    return F.col(column) * (-1 if descending else 1)
 
 
-def scores(df: DataFrame, column: str, out: str, buckets: int = 5, descending: bool = False,
-           ranges: int = RANGES, small: bool | None = None) -> DataFrame:
-    """``df`` plus ``out`` in 1..buckets (null for a null value); ``descending`` scores small values high.
+def _join_counts(df: DataFrame, spec: Spec, counts: list[tuple[float, int]], buckets: int) -> DataFrame:
+    """``df`` plus the score of ``spec`` from its (signed value, count) pairs."""
+    column, out, descending = spec
+    n = sum(c for _, c in counts)
+    field = df.schema[column].dataType
+    as_value = int if isinstance(field, IntegralType) else float
+    sign = -1 if descending else 1
+    table, below = [], 0
+    for key, count in sorted(counts):
+        table.append((as_value(key * sign), 1 + buckets * below // n))
+        below += count
+    lookup = df.sparkSession.createDataFrame(table or [(None, None)], f"`{column}` {field.simpleString()}, `{out}` int")
+    joined = df.join(F.broadcast(lookup.where(F.col(column).isNotNull())), column, "left")
+    return joined.select(*df.columns, out)          # the join moved the key column first
 
-    ``small``: whether the column has few distinct values (see ``few_values``); measured if None.
-    """
-    if small is None:
-        small = few_values(df, [column])[column]
-    if small:
-        return count_scores(df, [(column, out, descending)], buckets)
-    keyed = df.withColumn("_key", F.col(column) * (-1 if descending else 1))
+
+def _range_scores(df: DataFrame, spec: Spec, cuts: list[float], buckets: int) -> DataFrame:
+    """``df`` plus the score of ``spec``, ranks counted inside value ranges cut at ``cuts``."""
+    column, out, descending = spec
+    keyed = df.withColumn("_key", _key(column, descending))
     present = F.col("_key").isNotNull()
-    cuts = sorted(set(keyed.approxQuantile("_key", [i / ranges for i in range(1, ranges)], 0.001)))
     bucket = F.lit(0)
-    for i, cut in enumerate(cuts):
+    for i, cut in enumerate(sorted(set(cuts))):
         bucket = F.when(F.col("_key") > F.lit(cut), F.lit(i + 1)).otherwise(bucket)
     ranged = keyed.withColumn("_r", F.when(present, bucket))
     totals = sorted((r["_r"], r["count"]) for r in ranged.where(present).groupBy("_r").count().collect())
@@ -84,3 +68,46 @@ def scores(df: DataFrame, column: str, out: str, buckets: int = 5, descending: b
     below = offset + F.rank().over(Window.partitionBy("_r").orderBy("_key")) - 1
     score = (F.lit(1) + F.floor(F.lit(buckets) * below / F.lit(max(running, 1)))).cast("int")
     return ranged.withColumn(out, F.when(present, score)).drop("_key", "_r")
+
+
+def multi_scores(df: DataFrame, counted: list[Spec], ranged: list[Spec], buckets: int = 5,
+                 ranges: int = RANGES) -> DataFrame:
+    """``df`` plus a score per spec, everything the driver needs gathered in one job.
+
+    ``counted``: columns known to have few distinct values (their value counts are collected);
+    ``ranged``: any column (its quantile cuts and distinct-value estimate are collected, and a
+    column that turns out to have at most ``SMALL`` values takes the counting path after all).
+    """
+    fractions = [i / ranges for i in range(1, ranges)]
+    parts = [df.where(F.col(c).isNotNull()).groupBy(F.lit(i).alias("_i"), _key(c, d).cast("double").alias("_v")).count()
+             for i, (c, _, d) in enumerate(counted)]
+    for j, (c, _, d) in enumerate(ranged):
+        planned = df.agg(F.percentile_approx(_key(c, d).cast("double"), fractions, 1000).alias("_q"),
+                         F.approx_count_distinct(c).alias("count"))
+        parts.append(planned.select(F.lit(len(counted) + j).alias("_i"), F.explode_outer("_q").alias("_v"), "count"))
+    rows = reduce(DataFrame.unionByName, parts).collect() if parts else []
+    for i, spec in enumerate(counted):
+        df = _join_counts(df, spec, [(r["_v"], r["count"]) for r in rows if r["_i"] == i], buckets)
+    for j, spec in enumerate(ranged):
+        mine = [r for r in rows if r["_i"] == len(counted) + j]
+        if mine and mine[0]["count"] <= SMALL:
+            df = multi_scores(df, [spec], [], buckets)
+        else:
+            df = _range_scores(df, spec, [r["_v"] for r in mine if r["_v"] is not None], buckets)
+    return df
+
+
+def scores(df: DataFrame, column: str, out: str, buckets: int = 5, descending: bool = False,
+           ranges: int = RANGES, small: bool | None = None) -> DataFrame:
+    """``df`` plus ``out`` in 1..buckets (null for a null value); ``descending`` scores small values high.
+
+    ``small``: whether the column has few distinct values (at most ``SMALL``); measured if None.
+    """
+    spec = (column, out, descending)
+    if small:
+        return multi_scores(df, [spec], [], buckets, ranges)
+    if small is None:
+        return multi_scores(df, [], [spec], buckets, ranges)
+    cuts = df.withColumn("_key", _key(column, descending)).approxQuantile(
+        "_key", [i / ranges for i in range(1, ranges)], 0.001)
+    return _range_scores(df, spec, cuts, buckets)

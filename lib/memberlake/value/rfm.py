@@ -16,7 +16,7 @@ from datetime import date, timedelta
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from memberlake.value.ranks import count_scores, scores
+from memberlake.value.ranks import multi_scores
 
 
 def rfm_figures(purchases: DataFrame, as_of: date, window_days: int) -> DataFrame:
@@ -48,9 +48,10 @@ def rfm_scores(figures: DataFrame, buckets: int = 5) -> DataFrame:
     # Each score reads the figures three times (quantiles, range totals, join): compute them once.
     figures = figures.localCheckpoint()
     # Recency and frequency have few distinct values by construction (at most the days of
-    # history; distinct order counts at most sqrt(2 x orders)): their counts share one job.
-    scored = count_scores(figures, [("recency_days", "r_score", True), ("frequency", "f_score", False)], buckets)
-    scored = scores(scored, "monetary", "m_score", buckets)
+    # history; distinct order counts at most sqrt(2 x orders)): their value counts and
+    # monetary's quantile cuts come from one job.
+    scored = multi_scores(figures, [("recency_days", "r_score", True), ("frequency", "f_score", False)],
+                          [("monetary", "m_score", False)], buckets)
     return scored.withColumn("rfm_cell", F.concat(F.col("r_score").cast("string"), F.col("f_score").cast("string"),
                                                   F.col("m_score").cast("string")))
 
