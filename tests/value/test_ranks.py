@@ -77,3 +77,13 @@ def test_multi_scores_counted_and_ranged_columns_against_brute_force(spark, monk
         want_d = 1 + 5 * bisect_left(days_desc, -d) // len(rows)
         want_s = None if s is None else 1 + 5 * bisect_left(spend, s) // len(spend)
         assert got[pid] == (want_d, want_s), (pid, d, s)
+
+
+def test_decimal_values_take_the_counting_path(spark):
+    from decimal import Decimal
+
+    # 1.10, 2.20, 2.20 (n = 3) -> n_below 0, 1, 1 -> 1, 1 + 5 // 3 = 2, 2; null stays null
+    df = spark.createDataFrame([("a", Decimal("1.10")), ("b", Decimal("2.20")), ("c", Decimal("2.20")), ("d", None)],
+                               "person_id string, v decimal(18,2)")
+    got = {r.person_id: r.s for r in scores(df, "v", "s").collect()}
+    assert got == {"a": 1, "b": 2, "c": 2, "d": None}

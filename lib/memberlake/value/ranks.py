@@ -20,7 +20,6 @@ from functools import reduce
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import IntegralType
 
 RANGES = 64
 SMALL = 20_000
@@ -37,16 +36,16 @@ def _join_counts(df: DataFrame, spec: Spec, counts: list[tuple[float, int]], buc
     """``df`` plus the score of ``spec`` from its (signed value, count) pairs."""
     column, out, descending = spec
     n = sum(c for _, c in counts)
-    field = df.schema[column].dataType
-    as_value = int if isinstance(field, IntegralType) else float
     sign = -1 if descending else 1
     table, below = [], 0
     for key, count in sorted(counts):
-        table.append((as_value(key * sign), 1 + buckets * below // n))
+        table.append((key * sign, 1 + buckets * below // n))
         below += count
-    lookup = df.sparkSession.createDataFrame(table or [(None, None)], f"`{column}` {field.simpleString()}, `{out}` int")
-    joined = df.join(F.broadcast(lookup.where(F.col(column).isNotNull())), column, "left")
-    return joined.select(*df.columns, out)          # the join moved the key column first
+    # Matched on the value cast to double, as it was counted (exact for counts and days, and the
+    # same cast on both sides for decimals).
+    lookup = df.sparkSession.createDataFrame(table or [(None, None)], f"_v double, `{out}` int")
+    joined = df.join(F.broadcast(lookup.where(F.col("_v").isNotNull())), F.col(column).cast("double") == F.col("_v"), "left")
+    return joined.select(*df.columns, out)
 
 
 def _range_scores(df: DataFrame, spec: Spec, cuts: list[float], buckets: int) -> DataFrame:
