@@ -97,16 +97,6 @@ def multi_scores(df: DataFrame, counted: list[Spec], ranged: list[Spec], buckets
 
 
 def scores(df: DataFrame, column: str, out: str, buckets: int = 5, descending: bool = False,
-           ranges: int = RANGES, small: bool | None = None) -> DataFrame:
-    """``df`` plus ``out`` in 1..buckets (null for a null value); ``descending`` scores small values high.
-
-    ``small``: whether the column has few distinct values (at most ``SMALL``); measured if None.
-    """
-    spec = (column, out, descending)
-    if small:
-        return multi_scores(df, [spec], [], buckets, ranges)
-    if small is None:
-        return multi_scores(df, [], [spec], buckets, ranges)
-    cuts = df.withColumn("_key", _key(column, descending)).approxQuantile(
-        "_key", [i / ranges for i in range(1, ranges)], 0.001)
-    return _range_scores(df, spec, cuts, buckets)
+           ranges: int = RANGES) -> DataFrame:
+    """``df`` plus ``out`` in 1..buckets (null for a null value); ``descending`` scores small values high."""
+    return multi_scores(df, [], [(column, out, descending)], buckets, ranges)
