@@ -15,7 +15,7 @@ MEMBERS = ("source string, member_id string, first_name string, last_name string
 
 
 def _pairs(spark, rows):
-    cols = ["record", *M.FIELDS]
+    cols = ["record", *M.COLUMNS]
     schema = ", ".join(f"{side}_{c} {'date' if c == 'birth_date' else 'string'}" for side in "lr" for c in cols)
     return spark.createDataFrame(rows, schema)
 
@@ -31,21 +31,87 @@ def test_comparison_levels_by_hand(spark):
         # different first name, phonetic surname, birth 2 years off, nulls
         ("a", "maria", "meyer", d, None, None, "x", "b", "peter", "maier", date(1982, 3, 4), "2 elm", None, "y"),
     ]
-    got = [tuple(r[f"{f}_level"] for f in M.FIELDS) for r in M.levels(_pairs(spark, rows)).collect()]
-    # a swap counts at the weaker of its two crossed comparisons: jonathan~jonathon (2), smith=smith (3)
-    assert got == [(3, 3, 2, 2, 1, 1), (2, 2, 1, 1, 0, -1), (0, 1, 0, -1, -1, 0)]
+    got = [tuple(r[f"{c}_level"] for c in (*M.COLUMNS, "address")) for r in M.levels(_pairs(spark, rows)).collect()]
+    # a swap counts at the weaker of its two crossed comparisons: jonathan~jonathon (2), smith=smith (3);
+    # address: same street and postcode 3; only a similar street 1; nothing but a different city 0
+    assert got == [(3, 3, 2, 2, 1, 1, 3), (2, 2, 1, 1, 0, -1, 1), (0, 1, 0, -1, -1, 0, 0)]
+
+
+def test_address_levels_rank_street_over_postcode_over_city(spark):
+    base = ("a", "ann", "lee", None)
+    cases = [  # (left street, postcode, city), (right ...), expected address level
+        (("1 elm", "111", "x"), ("1 elm", "999", "y"), 3),      # same street, postcode typo: one address
+        (("1 elm st", "111", "x"), ("1 elm s", "111", "x"), 3),  # similar street in one postcode
+        (("1 elm", "111", "x"), ("9 oak", "111", "x"), 2),      # same postcode, other street
+        (("1 elm", "111", "x"), ("9 oak", "222", "x"), 1),      # same city only
+        (("1 elm", "111", "x"), ("9 oak", "222", None), 0),     # nothing shared
+        ((None, None, None), ("9 oak", "222", "x"), -1),        # nothing to compare
+    ]
+    rows = [(*base, *left, "b", "ann", "lee", None, *right) for left, right, _ in cases]
+    got = [r.address_level for r in M.levels(_pairs(spark, rows)).collect()]
+    assert got == [want for *_, want in cases]
 
 
 def test_blocking_counts_pairs_per_rule_and_skips_giant_blocks(spark):
     rows = [(f"r{i}", "ann", "lee", None, None, "11111", "x") for i in range(5)]          # a block of 5
     rows += [("s1", "bob", "kay", None, None, "22222", "y"), ("s2", "bob", "kay", None, None, "22222", "y")]
+    rows += [("t1", "cat", "ash", None, None, "33333", "z"), ("t2", "cy", "orr", None, None, None, "z")]  # rule 2 only
     records = spark.createDataFrame(rows, REC)
     cfg = MatchingSettings(blocking=[["postcode"], ["substring(first_name, 1, 1)", "city"]], max_block_size=4)
     b = M.block(records, cfg)
-    assert b.pair_counts == {"postcode": 1, "substring(first_name, 1, 1) & city": 1}   # the 5-block is skipped
+    # the 5-block is skipped by both rules
+    assert M.rule_counts(b.pairs, cfg.blocking) == (2, {"postcode": 1, "substring(first_name, 1, 1) & city": 2})
     assert [(r.rule, r.records) for r in b.skipped_blocks.collect()] == [("postcode", 5),
                                                                          ("substring(first_name, 1, 1) & city", 5)]
-    assert sorted((r.l_record, r.r_record) for r in b.pairs.collect()) == [("s1", "s2")]
+    got = sorted((r.l_record, r.r_record, r.rule, r.rules, r.l_first_name, r.r_city) for r in b.pairs.collect())
+    assert got == [("s1", "s2", 0, 3, "bob", "y"), ("t1", "t2", 1, 2, "cat", "z")]   # s1-s2 once, though both rules form it
+
+
+def test_rule_fields_name_the_scored_fields_a_rule_blocks_on():
+    assert M.rule_fields(["postcode", "substring(last_name, 1, 3)"]) == {"address", "last_name"}
+    assert M.rule_fields(["soundex(last_name)", "city", "substring(first_name, 1, 1)"]) == {
+        "address", "last_name", "first_name"}
+    assert M.rule_fields(["birth_date"]) == {"birth_date"}
+
+
+def _mixture(rng, true_m, u, n, lam, forced):
+    """Level patterns of n pairs, a share lam of them matches, field ``forced[0]`` fixed at ``forced[1]``."""
+    is_match = rng.random(n) < lam
+    pats = np.column_stack([np.where(is_match, rng.choice(M.LEVELS[f], n, p=true_m[f]),
+                                     rng.choice(M.LEVELS[f], n, p=u[f])) for f in M.FIELDS])
+    pats[:, M.FIELDS.index(forced[0])] = forced[1]
+    return pats, is_match.sum()
+
+
+def test_em_sessions_leave_out_blocked_fields_and_recover_m_and_the_share_of_matches():
+    # Within a block the blocked field agrees for every pair; one EM over all candidates takes
+    # that agreement for evidence and calls nearly every candidate a match.
+    rng = np.random.default_rng(1)
+    true_m = {f: np.linspace(1, 6, M.LEVELS[f]) ** 3 for f in M.FIELDS}
+    true_m = {f: v / v.sum() for f, v in true_m.items()}
+    u = {f: v[::-1].copy() for f, v in true_m.items()}
+    by_address, k1 = _mixture(rng, true_m, u, 30_000, 0.1, ("address", 3))
+    by_birth, k2 = _mixture(rng, true_m, u, 30_000, 0.2, ("birth_date", 2))
+    levels = np.vstack([by_address, by_birth])
+    rules = np.r_[np.full(30_000, 1), np.full(30_000, 2)]
+    pats = M.Patterns(levels, rules, np.zeros(len(rules), bool), np.ones(len(rules)))
+    share = (k1 + k2) / 60_000
+    whole = M.expectation_maximisation(pats.levels, pats.counts, u, max_iter=500)
+    assert whole.prior > share + 0.2                       # the blocked agreement inflates it
+    params = M.fit(pats, u, [["postcode"], ["birth_date", "substring(first_name, 1, 1)"]], max_iter=500)
+    assert params.prior == pytest.approx(share, abs=0.02)
+    for f in M.FIELDS:
+        assert np.abs(params.m[f] - true_m[f]).max() < 0.03, f
+
+
+def test_match_share_counts_vetoed_patterns_as_non_matches():
+    u = {f: np.full(M.LEVELS[f], 1.0 / M.LEVELS[f]) for f in M.FIELDS}
+    m = {f: np.r_[np.full(M.LEVELS[f] - 1, 0.01), 1.0] / (1.0 + 0.01 * (M.LEVELS[f] - 1)) for f in M.FIELDS}
+    top = [M.LEVELS[f] - 1 for f in M.FIELDS]
+    pats = M.Patterns(np.array([top, top, [0, 0, 0, 0]]), np.ones(3, dtype=np.int64),
+                      np.array([False, True, False]), np.array([30.0, 50.0, 20.0]))
+    # agreement everywhere is overwhelming evidence, but 50 of those pairs are vetoed
+    assert M.match_share(pats, m, u) == pytest.approx(0.3, abs=0.005)
 
 
 def test_em_recovers_m_and_the_prior_from_a_hand_built_mixture():

@@ -6,10 +6,18 @@ within blocks (configurable SQL keys: postcode + surname prefix, birth date + fi
 phonetic surname + city), each pair gets a comparison level per field (exact, similar, different,
 or null), and a match weight is the sum of log2(m/u) over the fields plus the prior:
 
+- street, postcode and city are compared one by one (kept for review) but scored as one
+  ``address`` comparison: they are one fact about a person, and three independent agreements
+  would count a household's shared address (or a move) three times;
 - ``u`` (how often a level occurs between two random records) comes from random pairs;
-- ``m`` (how often it occurs between two records of one person) and the prior are estimated by
-  expectation-maximisation. EM runs on the distinct level patterns and their counts, a few
-  hundred rows collected to the driver, not on the pairs;
+- ``m`` (how often it occurs between two records of one person) is estimated by
+  expectation-maximisation, one EM session per blocking rule on that rule's pairs with the
+  fields the rule blocks on left out (they agree by construction, and EM would read that as
+  evidence), each field's ``m`` the mean over the sessions that leave it free. EM runs on the
+  distinct level patterns and their counts, a few hundred rows collected to the driver;
+- the share of matches among all candidates then follows with ``m`` and ``u`` fixed (vetoed
+  patterns count as non-matches), and the prior for scoring is that share scaled from the
+  candidates to all record pairs;
 - exact name matches are weighted by the name's own frequency (term-frequency adjustment), so
   "Smith" counts for less than "Quennell".
 
@@ -22,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from dataclasses import dataclass
 from functools import reduce
 
@@ -35,9 +44,11 @@ from memberlake.settings import MatchingSettings
 log = logging.getLogger(__name__)
 
 NULL = -1  # a level meaning "one side is missing": neutral, no evidence either way
-FIELDS = ("first_name", "last_name", "birth_date", "street", "postcode", "city")
-# Levels per field, highest = strongest agreement; index = level.
-LEVELS = {"first_name": 4, "last_name": 4, "birth_date": 3, "street": 3, "postcode": 2, "city": 2}
+COLUMNS = ("first_name", "last_name", "birth_date", "street", "postcode", "city")  # compared one by one
+FIELDS = ("first_name", "last_name", "birth_date", "address")                      # scored comparisons
+FIELD_OF = {**{c: c for c in COLUMNS}, "street": "address", "postcode": "address", "city": "address"}
+# Levels per scored field, highest = strongest agreement; index = level.
+LEVELS = {"first_name": 4, "last_name": 4, "birth_date": 3, "address": 4}
 TF_LEVEL = 3  # the exact level of a name field
 
 
@@ -85,45 +96,73 @@ def levels(pairs: DataFrame) -> DataFrame:
     def exact(c: str) -> Column:
         return F.when(l(c).isNull() | r(c).isNull(), NULL).when(l(c) == r(c), 1).otherwise(0)
 
+    postcode, city = exact("postcode"), exact("city")
+    # 3 same address (street exact, or similar within one postcode), 2 same postcode,
+    # 1 same city or a similar street, 0 different, -1 nothing to compare
+    address = (F.when((street == NULL) & (postcode == NULL) & (city == NULL), NULL)
+               .when((street == 2) | ((street == 1) & (postcode == 1)), 3).when(postcode == 1, 2)
+               .when((city == 1) | (street == 1), 1).otherwise(0))
     return pairs.select("*", first.alias("first_name_level"), last.alias("last_name_level"),
                         birth.alias("birth_date_level"), street.alias("street_level"),
-                        exact("postcode").alias("postcode_level"), exact("city").alias("city_level"))
+                        postcode.alias("postcode_level"), city.alias("city_level"), address.alias("address_level"))
 
 
 def _sides(records: DataFrame) -> tuple[DataFrame, DataFrame]:
-    cols = ["record", *FIELDS]
+    cols = ["record", *COLUMNS]
     return (records.select(*[F.col(c).alias(f"l_{c}") for c in cols]),
             records.select(*[F.col(c).alias(f"r_{c}") for c in cols]))
 
 
 @dataclass
 class Blocking:
-    pairs: DataFrame            # l_record < r_record, distinct across rules
-    pair_counts: dict[str, int]  # candidate pairs per rule (before de-duplication)
+    pairs: DataFrame            # l_record < r_record and both sides' columns, one row per pair: rule = the
+                                # first rule that forms it, rules = bit i set when rule i does
     skipped_blocks: DataFrame   # rule, key, records: blocks over max_block_size, not paired
 
 
 def block(records: DataFrame, cfg: MatchingSettings) -> Blocking:
-    """Candidate pairs from each blocking rule; giant blocks are skipped and reported."""
-    left, right = _sides(records)
-    frames, counts, skipped = [], {}, []
+    """Candidate pairs from each blocking rule; giant blocks are skipped and reported.
+
+    Every record carries every rule's key (null in a giant block), so a rule's self-join drops
+    the pairs an earlier rule forms and marks the rules that form each pair: the candidates come
+    out distinct with both records' columns, without a de-duplicating shuffle of the pairs or
+    joins back to the records."""
+    keyed, skipped = records, []
     for i, rule in enumerate(cfg.blocking):
-        name = " & ".join(rule)
-        key = F.concat_ws("\u0001", *[F.expr(e) for e in rule])
         valid = reduce(lambda a, b: a & b, [F.expr(e).isNotNull() for e in rule])
-        keyed = records.where(valid).select("record", key.alias("bkey"))
-        sizes = keyed.groupBy("bkey").agg(F.count(F.lit(1)).alias("n"))
-        giant = sizes.where(F.col("n") > cfg.max_block_size)
-        skipped.append(giant.select(F.lit(name).alias("rule"), F.col("bkey").alias("key"), F.col("n").alias("records")))
-        kept = keyed.join(giant.select("bkey"), "bkey", "left_anti")
-        pairs = (kept.alias("a").join(kept.alias("b"), "bkey")
-                 .where(F.col("a.record") < F.col("b.record"))
-                 .select(F.col("a.record").alias("l_record"), F.col("b.record").alias("r_record"))).localCheckpoint()
-        counts[name] = pairs.count()
-        frames.append(pairs.withColumn("rule", F.lit(i)))
-    union = reduce(DataFrame.unionByName, frames).groupBy("l_record", "r_record").agg(F.min("rule").alias("rule"))
-    full = union.join(left, "l_record").join(right, "r_record")
-    return Blocking(full, counts, reduce(DataFrame.unionByName, skipped))
+        keyed = keyed.withColumn(f"_k{i}", F.when(valid, F.concat_ws("\u0001", *[F.expr(e) for e in rule])))
+    keyed = keyed.localCheckpoint()
+    for i, rule in enumerate(cfg.blocking):
+        k = f"_k{i}"
+        giant = (keyed.where(F.col(k).isNotNull()).groupBy(k).agg(F.count(F.lit(1)).alias("n"))
+                 .where(F.col("n") > cfg.max_block_size)).localCheckpoint()
+        skipped.append(giant.select(F.lit(" & ".join(rule)).alias("rule"), F.col(k).alias("key"), F.col("n").alias("records")))
+        keyed = (keyed.join(F.broadcast(giant.select(F.col(k).alias("_giant"))), F.col(k) == F.col("_giant"), "left")
+                 .withColumn(k, F.when(F.col("_giant").isNull(), F.col(k))).drop("_giant"))
+    keys = [f"_k{i}" for i in range(len(cfg.blocking))]
+    keyed = keyed.select("record", *COLUMNS, *keys).localCheckpoint()
+    left, right = (keyed.select(*[F.col(c).alias(f"{side}_{c}") for c in keyed.columns]) for side in "lr")
+
+    def same(j: int) -> Column:
+        return F.coalesce(F.col(f"l_{keys[j]}") == F.col(f"r_{keys[j]}"), F.lit(False))
+
+    rules = reduce(lambda a, b: a + b, [F.when(same(j), 1 << j).otherwise(0) for j in range(len(keys))], F.lit(0))
+    sides = [f"{side}_{c}" for side in "lr" for c in ("record", *COLUMNS)]
+    frames = []
+    for i, k in enumerate(keys):
+        pairs = left.join(right, F.col(f"l_{k}") == F.col(f"r_{k}")).where(F.col("l_record") < F.col("r_record"))
+        for j in range(i):
+            pairs = pairs.where(~same(j))
+        frames.append(pairs.select(*sides, F.lit(i).alias("rule"), rules.alias("rules")))
+    return Blocking(reduce(DataFrame.unionByName, frames), reduce(DataFrame.unionByName, skipped))
+
+
+def rule_counts(pairs: DataFrame, blocking: list[list[str]]) -> tuple[int, dict[str, int]]:
+    """(candidate pairs, pairs per rule): a pair two rules form counts for both."""
+    row = pairs.agg(F.count(F.lit(1)).alias("all"), *[
+        F.count(F.when(F.col("rules").bitwiseAND(F.lit(1 << i)) != 0, 1)).alias(f"r{i}") for i in range(len(blocking))]
+    ).first()
+    return row["all"], {" & ".join(rule): row[f"r{i}"] for i, rule in enumerate(blocking)}
 
 
 def random_pairs(records: DataFrame, n: int, seed: int) -> DataFrame:
@@ -152,12 +191,34 @@ def u_probabilities(counts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {f: (c + 1.0) / (c.sum() + len(c)) for f, c in counts.items()}
 
 
-def patterns(pairs: DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct level vectors of the pairs and how many pairs have each (small: collected)."""
+@dataclass
+class Patterns:
+    """Distinct (level vector, rules, vetoed) combinations of candidate pairs and their counts."""
+    levels: np.ndarray   # one row per combination, one column per scored field
+    rules: np.ndarray    # bit i set when blocking rule i pairs them
+    vetoed: np.ndarray   # a veto rule holds: never a match
+    counts: np.ndarray
+
+
+def _vetoed(veto: list[str]) -> Column:
+    return reduce(lambda a, b: a | b, [F.coalesce(F.expr(v), F.lit(False)) for v in veto], F.lit(False))
+
+
+def patterns(pairs: DataFrame, veto: list[str]) -> Patterns:
+    """The candidates' level patterns with counts (small: collected)."""
     cols = [f"{f}_level" for f in FIELDS]
-    rows = pairs.groupBy(*cols).count().collect()
-    return np.array([[r[c] for c in cols] for r in rows], dtype=int).reshape(-1, len(FIELDS)), \
-        np.array([r["count"] for r in rows], dtype=float)
+    rules = F.col("rules") if "rules" in pairs.columns else F.lit(1)
+    rows = pairs.groupBy(*cols, rules.alias("rules"), _vetoed(veto).alias("vetoed")).count().collect()
+    return Patterns(np.array([[r[c] for c in cols] for r in rows], dtype=int).reshape(-1, len(FIELDS)),
+                    np.array([r["rules"] for r in rows], dtype=np.int64),
+                    np.array([r["vetoed"] for r in rows], dtype=bool),
+                    np.array([r["count"] for r in rows], dtype=float))
+
+
+def rule_fields(rule: list[str]) -> set[str]:
+    """The scored fields a blocking rule's keys read: within its pairs they agree by construction."""
+    names = set(re.findall(r"[A-Za-z_]\w*", " ".join(rule)))
+    return {FIELD_OF[c] for c in names if c in FIELD_OF}
 
 
 @dataclass
@@ -175,7 +236,12 @@ class Parameters:
         return [(f, lvl, float(self.m[f][lvl]), float(self.u[f][lvl])) for f in FIELDS for lvl in range(LEVELS[f])]
 
     @classmethod
-    def from_rows(cls, rows: list, prior: float) -> "Parameters":
+    def from_rows(cls, rows: list, prior: float) -> "Parameters | None":
+        """Saved parameters, or None when they were saved for other comparisons (retrain)."""
+        if {r["field"] for r in rows} != set(FIELDS):
+            log.warning("matching: saved parameters are for fields %s, not %s: retraining",
+                        sorted({r["field"] for r in rows}), list(FIELDS))
+            return None
         m = {f: np.zeros(LEVELS[f]) for f in FIELDS}
         u = {f: np.zeros(LEVELS[f]) for f in FIELDS}
         for r in rows:
@@ -270,22 +336,94 @@ def score(pairs: DataFrame, params: Parameters, tf: DataFrame | None, tf_fields:
             .withColumn("match_probability", F.lit(1.0) / (F.lit(1.0) + F.pow(F.lit(2.0), -F.col("match_weight")))))
 
 
+def _log_bayes_factor(levels: np.ndarray, m: dict[str, np.ndarray], u: dict[str, np.ndarray]) -> np.ndarray:
+    out = np.zeros(len(levels))
+    for j, f in enumerate(FIELDS):
+        lv = levels[:, j]
+        known = lv >= 0
+        out[known] += np.log(m[f][lv[known]]) - np.log(u[f][lv[known]])
+    return out
+
+
+def _posterior(log_bf: np.ndarray, lam: float) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(np.clip(np.log1p(-lam) - np.log(lam) - log_bf, -700, 700)))
+
+
+def match_share(pats: Patterns, m: dict[str, np.ndarray], u: dict[str, np.ndarray],
+                sessions: dict[int, tuple[float, list[int]]] | None = None, max_iter: int = 500) -> float:
+    """The share of candidates that are matches (vetoed patterns never are).
+
+    A pair counts with the first rule that pairs it: with that rule's EM session (its share of
+    matches, its blocked field columns left out) when ``sessions`` has one, else by EM on the
+    share alone over those pairs with ``m`` and ``u`` fixed."""
+    rules = np.maximum(pats.rules, 1)
+    first = np.log2(rules & -rules).astype(int)
+    post = np.zeros(len(pats.counts))
+    for i in np.unique(first):
+        mine = first == i
+        levels = pats.levels[mine].copy()
+        if sessions and i in sessions:
+            lam, blocked = sessions[i]
+            levels[:, blocked] = NULL
+            post[mine] = _posterior(_log_bayes_factor(levels, m, u), lam)
+            continue
+        log_bf, counts, vetoed, lam = _log_bayes_factor(levels, m, u), pats.counts[mine], pats.vetoed[mine], 0.1
+        for _ in range(max_iter):
+            p = np.where(vetoed, 0.0, _posterior(log_bf, lam))
+            new = float(np.clip((p * counts).sum() / counts.sum(), 1e-9, 1 - 1e-9))
+            if abs(new - lam) < 1e-10:
+                break
+            lam = new
+        post[mine] = p
+    post[pats.vetoed] = 0.0
+    return float((post * pats.counts).sum() / pats.counts.sum())
+
+
+def fit(pats: Patterns, u: dict[str, np.ndarray], blocking: list[list[str]], max_iter: int = 50) -> Parameters:
+    """``m`` by one EM session per blocking rule (the rule's own fields left out), then the prior.
+
+    A field that every rule blocks on takes its ``m`` from one EM over all candidates instead."""
+    free_m: dict[str, list[np.ndarray]] = {f: [] for f in FIELDS}
+    sessions: dict[int, tuple[float, list[int]]] = {}
+    iterations, converged = 0, True
+    for i, rule in enumerate(blocking):
+        mine = ((pats.rules >> i) & 1) == 1
+        blocked = [j for j, f in enumerate(FIELDS) if f in rule_fields(rule)]
+        if not mine.any() or len(blocked) == len(FIELDS):
+            continue
+        levels = pats.levels[mine].copy()
+        levels[:, blocked] = NULL
+        session = expectation_maximisation(levels, pats.counts[mine], u, max_iter=max_iter)
+        iterations, converged = iterations + session.iterations, converged and session.converged
+        sessions[i] = (session.prior, blocked)
+        log.info("matching: EM session %d (%s; %d pairs): share of matches %.4f after %d iterations",
+                 i, " & ".join(rule), int(pats.counts[mine].sum()), session.prior, session.iterations)
+        for j, f in enumerate(FIELDS):
+            if j not in blocked:
+                free_m[f].append(session.m[f])
+    m = {f: np.mean(v, axis=0) for f, v in free_m.items() if v}
+    if len(m) < len(FIELDS):
+        whole = expectation_maximisation(pats.levels, pats.counts, u, max_iter=max_iter)
+        iterations, converged = iterations + whole.iterations, converged and whole.converged
+        m.update({f: whole.m[f] for f in FIELDS if f not in m})
+    return Parameters(m, u, match_share(pats, m, u, sessions), iterations, converged)
+
+
 def train(spark: SparkSession, records: DataFrame, candidates: DataFrame, cfg: MatchingSettings) -> Parameters:
-    """u from random pairs, m and the prior by EM on the candidates' level patterns."""
+    """u from random pairs, m by EM sessions over the candidates' level patterns, then the prior."""
     u = u_probabilities(level_counts(levels(random_pairs(records, cfg.random_pairs, cfg.seed))))
-    pats, counts = patterns(candidates)
-    if not len(pats):
+    pats = patterns(candidates, cfg.veto)
+    if not len(pats.counts):
         return Parameters(initial_m(), u, 1e-6, 0, False)
-    params = expectation_maximisation(pats, counts, u, max_iter=cfg.em_iterations)
-    log.info("matching: EM %s after %d iterations on %d patterns (%d pairs); prior %.4f",
-             "converged" if params.converged else "stopped", params.iterations, len(pats), int(counts.sum()),
-             params.prior)
+    params = fit(pats, u, cfg.blocking, cfg.em_iterations)
+    log.info("matching: EM %s after %d iterations on %d patterns (%d pairs); share of matches %.4f",
+             "converged" if params.converged else "stopped", params.iterations, len(pats.counts),
+             int(pats.counts.sum()), params.prior)
     return params
 
 
 def accepted_pair(cfg: MatchingSettings) -> Column:
-    vetoed = reduce(lambda a, b: a | b, [F.coalesce(F.expr(v), F.lit(False)) for v in cfg.veto], F.lit(False))
-    return (F.col("match_probability") >= cfg.threshold) & ~vetoed
+    return (F.col("match_probability") >= cfg.threshold) & ~_vetoed(cfg.veto)
 
 
 def match_edges(scored: DataFrame, cfg: MatchingSettings) -> DataFrame:
@@ -297,7 +435,8 @@ def match_edges(scored: DataFrame, cfg: MatchingSettings) -> DataFrame:
                            F.array().cast("array<string>").alias("sources"))
 
 
-PAIR_COLUMNS = ["l_record", "r_record", "rule", *[f"{f}_level" for f in FIELDS], "match_weight", "match_probability"]
+PAIR_COLUMNS = ["l_record", "r_record", "rule", *[f"{c}_level" for c in COLUMNS], "address_level", "match_weight",
+                "match_probability"]
 
 
 def match_pairs(scored: DataFrame, cfg: MatchingSettings) -> DataFrame:

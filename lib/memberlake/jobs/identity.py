@@ -69,10 +69,10 @@ def probabilistic_edges(spark: SparkSession, lake: Lakehouse, run: Run, settings
     records = matching.prepared(members).localCheckpoint()
     blocked = matching.block(records, cfg)
     candidates = matching.levels(blocked.pairs).localCheckpoint()
-    n_candidates, n_records = candidates.count(), records.count()
+    (n_candidates, per_rule), n_records = matching.rule_counts(candidates, cfg.blocking), records.count()
     giant = blocked.skipped_blocks.collect()  # one row per giant block: few by construction
     run.stage("matching: %d candidate pairs from %d records; per rule %s; %d blocks over %d records skipped%s",
-              n_candidates, n_records, blocked.pair_counts, len(giant), cfg.max_block_size,
+              n_candidates, n_records, per_rule, len(giant), cfg.max_block_size,
               "".join(f"; {g.rule}={g.key!r}: {g.records}" for g in giant[:5]))
     params = None
     if not cfg.retrain and lake.exists(spark, "match_parameters"):
