@@ -53,7 +53,9 @@ setup(
         "test": ["pytest>=8", "pytest-spark>=0.8", "chispa>=0.10", "lifetimes>=0.11.3",
                  # the report test drives Debian's chromium + chromium-driver (installed by .ci/run)
                  "selenium>=4.20"],
-        "bench": ["duckdb>=1.1", "psutil>=5.9", "mlxtend>=0.23", "lifetimes>=0.11.3"],
+        "bench": ["duckdb>=1.1", "psutil>=5.9", "mlxtend>=0.23", "lifetimes>=0.11.3",
+                  # bench/splink_compare.py: its Spark backend ships a similarity-UDF jar per Spark major
+                  "splink>=5.0,<6", "scipy>=1.10"],
     },
     entry_points={
         "console_scripts": ["memberlake=memberlake.cli:main"]
