@@ -114,3 +114,10 @@ def test_a_component_growing_past_the_split_size_is_split_as_in_a_full_run(spark
     assert {r.dst_value for r in inc.split.collect()} == {"cookie:s1", "cookie:s2", "cookie:s3", "cookie:s4"}
     cols = ("id_type", "value", "person_id", "component_size")
     assert _rows(inc.graph, *cols) == _rows(full.graph, *cols)
+
+
+def test_in_one_only_is_the_symmetric_difference_with_duplicates_and_nulls(spark):
+    now = spark.createDataFrame([("a", "1"), ("a", "1"), ("b", None), ("c", "3")], "t string, v string")
+    before = spark.createDataFrame([("a", "1"), ("b", None), ("d", "4"), ("d", "4")], "t string, v string")
+    got = sorted(tuple(r) for r in incremental.in_one_only(now, before, ["t", "v"]).collect())
+    assert got == [("c", "3"), ("d", "4")]      # duplicates count once; a null matches a null

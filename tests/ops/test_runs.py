@@ -22,3 +22,22 @@ def test_success_and_failure_are_recorded(spark, tmp_path):
     assert ok.rows_written == {"silver_a": 7} and ok.versions_written == {"silver_a": 1}
     assert ok.parameters == '{"x": 1}' and ok.error is None and ok.ended_at >= ok.started_at
     assert bad.error == "ValueError: boom" and bad.parameters == '{"x": 2}'
+
+
+def test_unchanged_and_same_version_compare_the_last_successful_run():
+    import json
+    from datetime import datetime
+
+    from memberlake.ops.runs import Run, same_version, unchanged
+
+    run = Run("sessions", "r2", {"timeout": 30}, datetime(2026, 1, 2), versions_read={"silver_events": 4,
+                                                                                      "identity_graph": 7})
+    previous = {"parameters": json.dumps({"timeout": 30}), "versions_read": {"silver_events": 3, "identity_graph": 7}}
+    assert same_version(previous, run, "identity_graph") and not same_version(previous, run, "silver_events")
+    assert not unchanged(previous, run)                                   # silver moved on
+    assert unchanged({**previous, "versions_read": dict(run.versions_read)}, run)
+    assert not unchanged({**previous, "versions_read": dict(run.versions_read), "parameters": "{}"}, run)
+    for nothing in (None, {"parameters": previous["parameters"], "versions_read": None}):
+        assert not same_version(nothing, run, "identity_graph") and not unchanged(nothing, run)
+    # a table neither run read has the same (absent) version
+    assert same_version(previous, run, "person")

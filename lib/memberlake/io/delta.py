@@ -173,8 +173,13 @@ class Lakehouse:
             merge = merge.whenMatchedUpdateAll(condition=update_condition)
         merge.whenNotMatchedInsertAll().execute()
 
-    def apply_changes(self, upserts: DataFrame, deletes: DataFrame, name: str, key: str) -> None:
-        """Upsert ``upserts`` and delete the ``deletes`` keys (one column ``key``) in one commit."""
+    def apply_changes(self, upserts: DataFrame, deletes: DataFrame, name: str, key: str,
+                      target_filter: str | None = None) -> None:
+        """Upsert ``upserts`` and delete the ``deletes`` keys (one column ``key``) in one commit.
+
+        ``target_filter`` (SQL over the target as ``t``) must hold for every target row a change
+        can match: Delta then reads and rewrites only the files whose statistics may satisfy it.
+        """
         spark = upserts.sparkSession
         if not self.exists(spark, name):
             self.append(upserts, name)
@@ -185,7 +190,8 @@ class Lakehouse:
         source = (upserts.withColumn("_action", F.lit("upsert"))
                   .unionByName(tombstones.select(*columns).withColumn("_action", F.lit("delete"))))
         values = {f"`{c}`": f"s.`{c}`" for c in columns}
-        (self.delta_table(spark, name).alias("t").merge(source.alias("s"), f"t.`{key}` = s.`{key}`")
+        condition = f"t.`{key}` = s.`{key}`" + (f" AND ({target_filter})" if target_filter else "")
+        (self.delta_table(spark, name).alias("t").merge(source.alias("s"), condition)
          .whenMatchedDelete(condition="s._action = 'delete'")
          .whenMatchedUpdate(condition="s._action = 'upsert'", set=values)
          .whenNotMatchedInsert(condition="s._action = 'upsert'", values=values)

@@ -20,7 +20,7 @@ from memberlake.identity.resolve import EVENT_KEYS, attach_person
 from memberlake.io.delta import Lakehouse
 from memberlake.jobs.basket import person_graph_or_empty, read_silver
 from memberlake.jobs.common import job_main
-from memberlake.ops.runs import Run, last_success, recorded_run, unchanged
+from memberlake.ops.runs import Run, last_success, recorded_run, same_version, unchanged
 from memberlake.sessions.attribution import journeys, markov, markov_attribution, rule_based
 from memberlake.sessions.behaviour import funnel, person_behaviour, top_landing_pages, top_paths
 from memberlake.sessions.build import build_sessions, recompute_from, split_late, visitor_events
@@ -79,13 +79,13 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
             run_.stage("no new event batch and identity unchanged: nothing to do")
             return
         # The graph this run reads is the one the last run attached: no session can have moved.
-        graph_unchanged = (not full and previous is not None and previous["versions_read"] is not None
-                           and dict(previous["versions_read"]).get("identity_graph")
-                           == run_.versions_read.get("identity_graph"))
+        graph_unchanged = not full and same_version(previous, run_, "identity_graph")
         if full:
             events = visitor_events(silver).localCheckpoint()
             sessions = with_person(with_revenue(build_sessions(events, cfg), values), graph).localCheckpoint()
-            lake.overwrite(sessions, SESSIONS)
+            # Files cover narrow ranges of session_start, so an incremental MERGE, which only
+            # touches recent sessions, reads and rewrites the newest files instead of all of them.
+            lake.overwrite(sessions.repartitionByRange("session_start"), SESSIONS)
             lake.overwrite(events.limit(0), LATE)
             run_.stage("full rebuild: %d events -> %d sessions", events.count(), sessions.count())
         else:
@@ -148,20 +148,30 @@ def incremental(spark: SparkSession, lake: Lakehouse, run: Run, silver: DataFram
     on_time, late = on_time.localCheckpoint(), late.localCheckpoint()
     if late.count():
         lake.merge(late, LATE, keys=["event_id"], insert_only=True)
-    scope = recompute_from(on_time, current, cfg).localCheckpoint()
+    # Only sessions ending within the timeout before the first new event can be touched by it.
+    first_new = on_time.agg(F.min("event_ts")).first()[0]
+    reach = F.lit(first_new) - F.expr(f"INTERVAL {int(cfg.timeout_minutes * 60)} SECONDS")
+    near = current.where(F.col("session_end") >= reach) if first_new is not None else current.limit(0)
+    scope = recompute_from(on_time, near, cfg).localCheckpoint()
     late_ids = lake.read(spark, LATE).select("event_id") if lake.exists(spark, LATE) else late.select("event_id")
     # No visitor is rebuilt from before the earliest from_ts: a literal bound lets Delta skip the
     # files of older events instead of reading all of silver.
-    earliest = scope.agg(F.min("from_ts")).first()[0]
+    # (the text is formatted by Spark in the session time zone, where the SQL literal is read)
+    earliest, earliest_text = scope.agg(F.min("from_ts"), F.date_format(F.min("from_ts"),
+                                                                         "yyyy-MM-dd HH:mm:ss.SSSSSS")).first()
     since = silver.where(F.col("event_ts") >= F.lit(earliest)) if earliest is not None else silver.limit(0)
     redo = (visitor_events(since).join(F.broadcast(scope), "anonymous_id", "inner")
             .where(F.col("event_ts") >= F.col("from_ts")).drop("from_ts")
             .join(late_ids, "event_id", "left_anti"))
     rebuilt = with_person(with_revenue(build_sessions(redo, cfg), values), graph).localCheckpoint()
-    stale = (current.join(F.broadcast(scope), "anonymous_id", "inner")
+    # Every replaced or removed session starts at or after its visitor's from_ts >= earliest.
+    recent = (current.where(F.col("session_start") >= F.lit(earliest)) if earliest is not None
+              else current.limit(0))
+    stale = (recent.join(F.broadcast(scope), "anonymous_id", "inner")
              .where(F.col("session_start") >= F.col("from_ts")).select("session_id")
              .join(rebuilt.select("session_id"), "session_id", "left_anti"))
-    lake.apply_changes(rebuilt.select(*current.columns), stale, SESSIONS, "session_id")
+    target = f"t.session_start >= TIMESTAMP'{earliest_text}'" if earliest is not None else None
+    lake.apply_changes(rebuilt.select(*current.columns), stale, SESSIONS, "session_id", target_filter=target)
     run.stage("incremental: %d on-time and %d late new events; %d visitors re-sessionized, %d sessions written, "
               "%d removed", on_time.count(), late.count(), scope.count(), rebuilt.count(), stale.count())
 

@@ -123,12 +123,21 @@ def same_parameters(row, run: Run) -> bool:
     return row is not None and row["parameters"] == json.dumps(run.parameters, sort_keys=True, default=str)
 
 
+def _versions(row) -> dict[str, int] | None:
+    return None if row is None or row["versions_read"] is None else dict(row["versions_read"])
+
+
 def unchanged(row, run: Run) -> bool:
     """True when ``row`` (a ``last_success``) read the same table versions with the same
     parameters as ``run``: its outputs are already what this run would write."""
-    if row is None or row["versions_read"] is None:
-        return False
-    return same_parameters(row, run) and dict(row["versions_read"]) == run.versions_read
+    versions = _versions(row)
+    return versions is not None and same_parameters(row, run) and versions == run.versions_read
+
+
+def same_version(row, run: Run, table: str) -> bool:
+    """True when ``row`` (a ``last_success``) read the same version of ``table`` as ``run``."""
+    versions = _versions(row)
+    return versions is not None and versions.get(table) == run.versions_read.get(table)
 
 
 def unchanged_since_last_run(spark: SparkSession, lake: Lakehouse, run: Run) -> bool:
