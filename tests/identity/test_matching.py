@@ -151,3 +151,12 @@ def test_rare_names_weigh_more_than_common_ones_and_households_are_vetoed(spark)
     accepted = {(r.src_value, r.dst_value) for r in M.match_edges(scored, cfg).collect()}
     assert ("app:s2", "web:s1") in accepted and ("app:q2", "web:q1") in accepted
     assert not any("web:h1" in pair for pair in accepted)          # different first name and birth date
+
+
+def test_saved_parameters_of_other_fields_are_not_reused():
+    rows = [{"field": f, "level": lvl, "m": 0.5, "u": 0.5} for f in M.FIELDS for lvl in range(M.LEVELS[f])]
+    params = M.Parameters.from_rows(rows, 0.01)
+    assert params is not None and params.m["address"].tolist() == [0.5] * M.LEVELS["address"]
+    # parameters saved by the six-field model (street, postcode and city scored apart): retrain
+    old = [r for r in rows if r["field"] != "address"] + [{"field": "street", "level": 0, "m": 0.1, "u": 0.9}]
+    assert M.Parameters.from_rows(old, 0.01) is None
