@@ -67,8 +67,7 @@ def memberlake_pairs(spark, settings, records):
     candidates = matching.levels(blocked.pairs).localCheckpoint()
     n_candidates, n_records = candidates.count(), records.count()
     params = matching.train(spark, records, candidates, cfg)
-    tf = matching.term_frequencies(records, cfg.tf_fields) if cfg.tf_fields else None
-    scored = matching.score(candidates, params, tf, cfg.tf_fields, matching.random_pair_prior(params, n_candidates, n_records))
+    scored = matching.score_candidates(candidates, records, params, cfg, n_candidates, n_records)
     pairs = scored.where(matching.accepted_pair(cfg)).select(F.col("l_record").alias("a"), F.col("r_record").alias("b"))
     return pairs.toPandas(), n_candidates
 

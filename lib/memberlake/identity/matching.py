@@ -255,6 +255,19 @@ def initial_m() -> dict[str, np.ndarray]:
     return {f: np.geomspace(0.02, 1.0, LEVELS[f]) / np.geomspace(0.02, 1.0, LEVELS[f]).sum() for f in FIELDS}
 
 
+def _log_bayes_factor(levels: np.ndarray, m: dict[str, np.ndarray], u: dict[str, np.ndarray]) -> np.ndarray:
+    out = np.zeros(len(levels))
+    for j, f in enumerate(FIELDS):
+        lv = levels[:, j]
+        known = lv >= 0
+        out[known] += np.log(m[f][lv[known]]) - np.log(u[f][lv[known]])
+    return out
+
+
+def _posterior(log_bf: np.ndarray, lam: float) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(np.clip(np.log1p(-lam) - np.log(lam) - log_bf, -700, 700)))
+
+
 def expectation_maximisation(pats: np.ndarray, counts: np.ndarray, u: dict[str, np.ndarray],
                              prior: float = 0.1, max_iter: int = 50, tol: float = 1e-6,
                              m: dict[str, np.ndarray] | None = None) -> Parameters:
@@ -263,17 +276,7 @@ def expectation_maximisation(pats: np.ndarray, counts: np.ndarray, u: dict[str, 
     lam, converged, iterations = prior, False, 0
     while iterations < max_iter:
         iterations += 1
-        log_m = np.zeros(len(pats))
-        log_u = np.zeros(len(pats))
-        for j, f in enumerate(FIELDS):
-            lv = pats[:, j]
-            known = lv >= 0
-            log_m[known] += np.log(m[f][lv[known]])
-            log_u[known] += np.log(u[f][lv[known]])
-        a = np.log(lam) + log_m
-        b = np.log1p(-lam) + log_u
-        p = 1.0 / (1.0 + np.exp(np.clip(b - a, -700, 700)))     # P(match | pattern)
-        weight = p * counts
+        weight = _posterior(_log_bayes_factor(pats, m, u), lam) * counts     # expected matches per pattern
         new_lam = float(np.clip(weight.sum() / counts.sum(), 1e-9, 1 - 1e-9))
         new_m = {}
         for j, f in enumerate(FIELDS):
@@ -308,6 +311,13 @@ def random_pair_prior(params: Parameters, candidates: int, records: int) -> floa
     return float(min(max(params.prior * candidates / total, 1e-12), 0.5)) if total else 1e-12
 
 
+def score_candidates(candidates: DataFrame, records: DataFrame, params: Parameters, cfg: MatchingSettings,
+                     n_candidates: int, n_records: int) -> DataFrame:
+    """``score`` with the configured term frequencies and the random-pair prior (as the job scores)."""
+    tf = term_frequencies(records, cfg.tf_fields) if cfg.tf_fields else None
+    return score(candidates, params, tf, cfg.tf_fields, random_pair_prior(params, n_candidates, n_records))
+
+
 def score(pairs: DataFrame, params: Parameters, tf: DataFrame | None, tf_fields: list[str],
           prior: float | None = None) -> DataFrame:
     """Match weight (log2 Bayes factor incl. prior) and probability per pair."""
@@ -334,19 +344,6 @@ def score(pairs: DataFrame, params: Parameters, tf: DataFrame | None, tf_fields:
     weight = F.lit(math.log2(p0 / (1 - p0))) + reduce(lambda a, b: a + b, [F.coalesce(F.col(f"{f}_bf"), F.lit(0.0)) for f in FIELDS])
     return (out.withColumn("match_weight", weight)
             .withColumn("match_probability", F.lit(1.0) / (F.lit(1.0) + F.pow(F.lit(2.0), -F.col("match_weight")))))
-
-
-def _log_bayes_factor(levels: np.ndarray, m: dict[str, np.ndarray], u: dict[str, np.ndarray]) -> np.ndarray:
-    out = np.zeros(len(levels))
-    for j, f in enumerate(FIELDS):
-        lv = levels[:, j]
-        known = lv >= 0
-        out[known] += np.log(m[f][lv[known]]) - np.log(u[f][lv[known]])
-    return out
-
-
-def _posterior(log_bf: np.ndarray, lam: float) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(np.clip(np.log1p(-lam) - np.log(lam) - log_bf, -700, 700)))
 
 
 def match_share(pats: Patterns, m: dict[str, np.ndarray], u: dict[str, np.ndarray],

@@ -90,9 +90,8 @@ def probabilistic_edges(spark: SparkSession, lake: Lakehouse, run: Run, settings
                                 "em_converged": float(params.converged), "candidate_pairs": float(n_candidates),
                                 **{f"m.{f}.{lvl}": m for f, lvl, m, _ in params.rows()},
                                 **{f"u.{f}.{lvl}": u for f, lvl, _, u in params.rows()}})
-    tf = matching.term_frequencies(records, cfg.tf_fields) if cfg.tf_fields else None
-    prior = matching.random_pair_prior(params, n_candidates, n_records)
-    scored = matching.score(candidates, params, tf, cfg.tf_fields, prior).localCheckpoint()
+    prior = matching.random_pair_prior(params, n_candidates, n_records)  # logged below
+    scored = matching.score_candidates(candidates, records, params, cfg, n_candidates, n_records).localCheckpoint()
     edges = matching.match_edges(scored, cfg).localCheckpoint()
     run.stage("matching: matches among candidates %.3f, random-pair prior %.2e; %d pairs accepted (probability "
               ">= %s, no veto)", params.prior, prior, edges.count(), cfg.threshold)
