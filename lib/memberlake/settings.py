@@ -279,7 +279,12 @@ class ChurnSettings(_Strict):
     }
     # Model selection (validation split) and the champion rule use this metric.
     metric: Literal["areaUnderROC", "areaUnderPR"] = "areaUnderROC"
-    # A new model becomes champion only when its validation metric beats the champion's by more.
+    # The selected candidate is fitted again on the training + validation dates (the newest
+    # labelled period) before it is tested and registered. The refitted model has seen the
+    # validation labels, so the champion rule then compares on the test split instead.
+    refit: bool = True
+    # A new model becomes champion only when its metric (on the split the rule compares on)
+    # beats the champion's on the same rows by more than this.
     min_improvement: float = Field(default=0.0, ge=0)
     # Threshold for precision/recall/F1: top_decile, max_f1, or a probability.
     threshold: str = "top_decile"

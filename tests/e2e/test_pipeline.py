@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+from datetime import timedelta
 
 import pytest
 from pyspark.sql import functions as F
@@ -226,6 +227,8 @@ def test_models_segment_score_and_register_a_champion(spark, lake_dirs):
     metrics = {(r.model, r.split, r.metric): r.value for r in lake.read(spark, "churn_metrics").collect()}
     test_auc = next(v for (m, s, k), v in metrics.items() if s == "test" and k == "roc_auc" and m != "recency_only")
     assert 0.5 < test_auc <= 1.0 and ("recency_only", "test", "roc_auc") in metrics
+    # the selected model was refitted on training + validation: its test AUC before that is kept
+    assert sum(1 for (m, s, k) in metrics if m.endswith(" before refit") and s == "test" and k == "roc_auc") == 1
     scores = lake.read(spark, "churn_scores")
     assert scores.count() == current.count() == scores.select("person_id").distinct().count()
     assert scores.where("probability < 0 OR probability > 1 OR decile NOT BETWEEN 1 AND 10").count() == 0
@@ -237,7 +240,12 @@ def test_models_segment_score_and_register_a_champion(spark, lake_dirs):
 
     from memberlake.ml.registry import champion_version
 
-    assert champion_version("memberlake-churn") == scores.select("model_version").first()[0]
+    version = scores.select("model_version").first()[0]
+    assert champion_version("memberlake-churn") == version
+    # refitted through the test date: its labels end there, the date the champion rule compared on
+    test_date = lake.read(spark, "features").agg(F.max("as_of_date")).first()[0] - timedelta(days=90)
+    tags = mlflow.MlflowClient().get_model_version("memberlake-churn", version).tags
+    assert tags["labels_through"] == test_date.isoformat() and "test_areaUnderROC" in tags
     for experiment, column in (("memberlake-churn", "metrics.test_roc_auc"),
                                ("memberlake-segmentation", "metrics.chosen_k")):
         runs = mlflow.search_runs(experiment_names=[experiment])

@@ -23,21 +23,28 @@ def _fit(frame, reg: float):
     return churn.pipeline("logistic_regression", FEATURES, {"regParam": reg}, 1, False).fit(frame)
 
 
-def _register(settings, model, name, metric, frame):
+def _register(settings, model, name, metric, frame, **dates):
     with tracked_run(settings, "churn-test", "test"):
         return registry.register(model, name, "validation_auc", metric,
-                                 lambda champ: churn.evaluate(churn.score(champ, frame), "areaUnderROC"), 0.0)
+                                 lambda champ: churn.evaluate(churn.score(champ, frame), "areaUnderROC"), 0.0,
+                                 **dates)
 
 
-def test_champion_moves_only_to_a_better_model(spark, settings, toy):
+@pytest.fixture(scope="module")
+def good_and_flat(toy):
+    """A model that ranks the toy rows well, its AUC there, and one that cannot rank (every
+    coefficient shrunk to nothing, and ``orders`` is noise)."""
+    good = _fit(toy, 0.0)
+    flat = churn.pipeline("logistic_regression", ["orders"], {"regParam": 1e6}, 1, False).fit(toy)
+    return good, churn.evaluate(churn.score(good, toy), "areaUnderROC"), flat
+
+
+def test_champion_moves_only_to_a_better_model(spark, settings, toy, good_and_flat):
     from mlflow import MlflowClient
 
     configure(settings)
     name = "test-churn-promotion"
-    good = _fit(toy, 0.0)
-    good_auc = churn.evaluate(churn.score(good, toy), "areaUnderROC")
-    # a model that cannot rank: every coefficient is shrunk to nothing and ``orders`` is noise
-    flat = churn.pipeline("logistic_regression", ["orders"], {"regParam": 1e6}, 1, False).fit(toy)
+    good, good_auc, flat = good_and_flat
 
     first = _register(settings, flat, name, 0.5, toy)
     assert first.promoted and first.champion_metric is None
@@ -53,6 +60,28 @@ def test_champion_moves_only_to_a_better_model(spark, settings, toy):
     client = MlflowClient()
     assert client.get_model_version(name, third.version).tags["role"] == "challenger"
     assert client.get_model_version(name, second.version).tags["role"] == "champion"
+
+
+def test_a_champion_trained_on_the_comparison_period_is_not_compared(spark, settings, toy, good_and_flat):
+    from mlflow import MlflowClient
+
+    configure(settings)
+    name = "test-churn-labels-through"
+    good, good_auc, flat = good_and_flat
+    june, march, september = date(2024, 6, 30), date(2024, 3, 31), date(2024, 9, 28)
+
+    first = _register(settings, flat, name, 0.5, toy, labels_through=june, compared_on=june)
+    assert first.promoted
+    assert MlflowClient().get_model_version(name, first.version).tags["labels_through"] == "2024-06-30"
+    # a backfill compares on rows as of March; the champion knows outcomes up to June, so the
+    # better new model is registered as a challenger without scoring the champion
+    backfill = _register(settings, good, name, good_auc, toy, labels_through=march, compared_on=march)
+    assert not backfill.promoted and backfill.champion_metric is None
+    assert registry.champion_version(name) == first.version
+    # a later run compares on September rows, after the champion's labels: compared, and it wins
+    later = _register(settings, good, name, good_auc, toy, labels_through=september, compared_on=september)
+    assert later.promoted and later.champion_metric == pytest.approx(0.5, abs=0.05)
+    assert registry.champion_version(name) == later.version
 
 
 def test_scoring_with_the_registered_champion(spark, settings, toy):

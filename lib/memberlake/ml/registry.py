@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import date
 from typing import Callable
 
 from pyspark.ml import PipelineModel
@@ -16,6 +17,7 @@ from memberlake.ml.churn import promote
 log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
+LABELS_THROUGH = "labels_through"
 
 
 @dataclass
@@ -63,12 +65,17 @@ def load_champion(name: str) -> tuple[PipelineModel, str] | None:
 
 def register(model: PipelineModel, name: str, metric_name: str, metric: float,
              champion_metric: Callable[[PipelineModel], float], min_improvement: float,
-             signature=None, input_example=None) -> Registered:
+             signature=None, input_example=None, labels_through: date | None = None,
+             compared_on: date | None = None) -> Registered:
     """Log ``model`` in the active run, register it, and move the alias when it beats the champion.
 
-    ``champion_metric`` scores the current champion on this run's validation split, so both are
-    compared on the same rows; if the champion cannot score them (e.g. its features differ) its
-    recorded validation metric is used instead.
+    ``champion_metric`` scores the current champion on the split this run compares on (as-of
+    date ``compared_on``), so both are compared on the same rows; if the champion cannot score
+    them (e.g. its features differ) its recorded metric is used instead. ``labels_through`` (the
+    last day whose outcome the new model's training labels include) is kept as a version tag: a
+    champion whose labels reach past ``compared_on`` has seen outcomes of the comparison rows
+    (e.g. this run is a backfill with an earlier as-of date), so it is not compared and keeps
+    the alias.
     """
     import mlflow.spark
     from mlflow import MlflowClient
@@ -76,20 +83,29 @@ def register(model: PipelineModel, name: str, metric_name: str, metric: float,
     client = MlflowClient()
     current = None
     loaded = load_champion(name)
+    seen_too_much = False
     if loaded is not None:
         champ_model, champ_version = loaded
-        try:
-            current = champion_metric(champ_model)
-        except Exception as exc:  # noqa: BLE001 - any scoring failure falls back to the recorded metric
-            tags = client.get_model_version(name, champ_version).tags
-            current = float(tags[metric_name]) if metric_name in tags else None
-            log.warning("champion v%s could not score this validation split (%s); using its recorded %s %s",
-                        champ_version, type(exc).__name__, metric_name, current)
+        tags = client.get_model_version(name, champ_version).tags
+        seen = tags.get(LABELS_THROUGH)
+        seen_too_much = seen is not None and compared_on is not None and date.fromisoformat(seen) > compared_on
+        if seen_too_much:
+            log.warning("champion v%s was trained on labels through %s, after this run's comparison date %s: "
+                        "it keeps the alias without a comparison", champ_version, seen, compared_on)
+        else:
+            try:
+                current = champion_metric(champ_model)
+            except Exception as exc:  # noqa: BLE001 - any scoring failure falls back to the recorded metric
+                current = float(tags[metric_name]) if metric_name in tags else None
+                log.warning("champion v%s could not score the comparison rows (%s); using its recorded %s %s",
+                            champ_version, type(exc).__name__, metric_name, current)
     info = mlflow.spark.log_model(model, "model", registered_model_name=name, signature=signature,
                                   input_example=input_example, pip_requirements=requirements())
     version = str(info.registered_model_version)
     client.set_model_version_tag(name, version, metric_name, f"{metric:.6f}")
-    won = promote(metric, current, min_improvement)
+    if labels_through is not None:
+        client.set_model_version_tag(name, version, LABELS_THROUGH, labels_through.isoformat())
+    won = not seen_too_much and promote(metric, current, min_improvement)
     if won:
         client.set_registered_model_alias(name, CHAMPION, version)
         client.set_model_version_tag(name, version, "role", CHAMPION)
