@@ -98,22 +98,19 @@ class Candidate:
     validation: float
 
 
-def fit(kind: str, params: dict[str, Any], train: DataFrame, features: list[str], cfg: ChurnSettings,
-        weighted: DataFrame | None = None) -> PipelineModel:
-    """One candidate fitted on ``train`` (``weighted``: the same rows with ``weight`` already added)."""
-    if weighted is None:
-        weighted = with_weights(train) if cfg.class_weights else train
-    return pipeline(kind, features, params, cfg.seed, cfg.class_weights).fit(weighted)
+def fit(kind: str, params: dict[str, Any], train: DataFrame, features: list[str], cfg: ChurnSettings) -> PipelineModel:
+    """One candidate fitted on ``train`` (class weights from its own label counts when configured)."""
+    rows = with_weights(train) if cfg.class_weights else train
+    return pipeline(kind, features, params, cfg.seed, cfg.class_weights).fit(rows)
 
 
 def tune(train: DataFrame, validation: DataFrame, features: list[str], cfg: ChurnSettings) -> list[Candidate]:
     """Fit every candidate on ``train`` and score it on ``validation``; best first."""
-    weighted = with_weights(train) if cfg.class_weights else train
     points = grid(cfg.candidates)
 
     def fit_one(point: tuple[str, dict[str, Any]]) -> Candidate:
         kind, params = point
-        model = fit(kind, params, train, features, cfg, weighted)
+        model = fit(kind, params, train, features, cfg)
         value = evaluate(score(model, validation), cfg.metric)
         log.info("churn candidate %s %s: validation %s %.4f", kind, params, cfg.metric, value)
         return Candidate(kind, params, model, value)
