@@ -70,16 +70,16 @@ def test_a_champion_trained_on_the_comparison_period_is_not_compared(spark, sett
     good, good_auc, flat = good_and_flat
     june, march, september = date(2024, 6, 30), date(2024, 3, 31), date(2024, 9, 28)
 
-    first = _register(settings, flat, name, 0.5, toy, labels_through=june, compared_on=june)
+    first = _register(settings, flat, name, 0.5, toy, labels_through=june)
     assert first.promoted
     assert MlflowClient().get_model_version(name, first.version).tags["labels_through"] == "2024-06-30"
     # a backfill compares on rows as of March; the champion knows outcomes up to June, so the
     # better new model is registered as a challenger without scoring the champion
-    backfill = _register(settings, good, name, good_auc, toy, labels_through=march, compared_on=march)
+    backfill = _register(settings, good, name, good_auc, toy, labels_through=march)
     assert not backfill.promoted and backfill.champion_metric is None
     assert registry.champion_version(name) == first.version
     # a later run compares on September rows, after the champion's labels: compared, and it wins
-    later = _register(settings, good, name, good_auc, toy, labels_through=september, compared_on=september)
+    later = _register(settings, good, name, good_auc, toy, labels_through=september)
     assert later.promoted and later.champion_metric == pytest.approx(0.5, abs=0.05)
     assert registry.champion_version(name) == later.version
 

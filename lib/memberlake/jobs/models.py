@@ -148,16 +148,15 @@ def churn_training(spark: SparkSession, lake: Lakehouse, run: Run, settings: Set
     # The threshold comes from held-out scores: the selected candidate's on the validation split.
     validation = churn.score(best.model, parts["validation"]).localCheckpoint()
     threshold = churn.choose_threshold(validation, cfg.threshold)
-    model, refit_gain = best.model, {}
+    model, before_refit = best.model, {}
     if cfg.refit:
         unrefitted = churn.evaluate(churn.score(best.model, parts["test"]), "areaUnderROC")
         model = churn.fit(best.kind, best.params, parts["train"].unionByName(parts["validation"]), names, cfg)
-        refit_gain = {"test_roc_auc_before_refit": unrefitted}
+        before_refit = {"test_roc_auc_before_refit": unrefitted}
         run.stage("churn: %s refitted on training + validation dates", best.kind)
     # The split the champion rule compares on: the newest one the model was not trained on; its
     # as-of date is also the last day whose outcome the model's training labels include.
     compare = "test" if cfg.refit else "validation"
-    compared_on = splits[compare][0]
     tested = churn.score(model, parts["test"]).localCheckpoint()
     report = churn.test_report(tested, threshold)
     baseline = churn.evaluate(parts["test"], "areaUnderROC", score="recency_days")
@@ -167,7 +166,7 @@ def churn_training(spark: SparkSession, lake: Lakehouse, run: Run, settings: Set
     importance = churn.importances(model, names)
     run.stage("churn: best %s %s (validation %s %.4f); test ROC AUC %.4f (%s) vs recency-only %.4f, PR AUC %.4f, "
               "top-decile lift %.2f", best.kind, best.params, cfg.metric, best.validation, report["roc_auc"],
-              f"{refit_gain['test_roc_auc_before_refit']:.4f} before the refit" if refit_gain else "not refitted",
+              f"{before_refit['test_roc_auc_before_refit']:.4f} before the refit" if before_refit else "not refitted",
               baseline, report["pr_auc"], report["top_decile_lift"])
     params = {"as_of": as_of.isoformat(), "features": ",".join(names),
               **{k: v for k, v in cfg.model_dump(mode="json").items() if k != "candidates"},
@@ -176,7 +175,7 @@ def churn_training(spark: SparkSession, lake: Lakehouse, run: Run, settings: Set
               **{f"split.{k}": ",".join(d.isoformat() for d in v) for k, v in splits.items()}}
     with tracked_run(settings, "churn", f"churn {as_of}", params, tags):
         mlflow.log_metrics({f"validation_{cfg.metric}": best.validation, "baseline_recency_roc_auc": baseline,
-                            **{f"test_{k}": v for k, v in report.items()}, **refit_gain})
+                            **{f"test_{k}": v for k, v in report.items()}, **before_refit})
         for c in candidates:
             mlflow.log_metric(f"candidate.{c.kind}.{_params_key(c.params)}", c.validation)
         with tempfile.TemporaryDirectory() as tmp:
@@ -192,18 +191,17 @@ def churn_training(spark: SparkSession, lake: Lakehouse, run: Run, settings: Set
         example = parts["test"].select(*names).limit(5).toPandas()
         signature = infer_signature(example, pd.DataFrame({"probability": [0.5] * len(example)}))
         rows = parts[compare]
-        metric = best.validation if compare == "validation" else churn.evaluate(tested, cfg.metric)
+        metric = best.validation if compare == "validation" else report[churn.REPORT_KEY[cfg.metric]]
         registered = registry.register(
             model, cfg.registered_model, f"{compare}_{cfg.metric}", metric,
             lambda champion_model: churn.evaluate(churn.score(champion_model, rows), cfg.metric),
-            cfg.min_improvement, signature=signature, input_example=example, labels_through=compared_on,
-            compared_on=compared_on)
+            cfg.min_improvement, signature=signature, input_example=example, labels_through=splits[compare][0])
         mlflow.set_tags({"model_version": registered.version,
                          "role": registry.CHAMPION if registered.promoted else "challenger"})
     day = F.lit(as_of).alias("as_of_date")
     metric_rows = [(best.kind, "test", k, float(v)) for k, v in report.items()]
     metric_rows += [("recency_only", "test", "roc_auc", baseline)]
-    metric_rows += [(f"{best.kind} before refit", "test", "roc_auc", v) for v in refit_gain.values()]
+    metric_rows += [(f"{best.kind} before refit", "test", "roc_auc", v) for v in before_refit.values()]
     metric_rows += [(c.kind + " " + _params_key(c.params), "validation", cfg.metric, c.validation) for c in candidates]
     metrics = spark.createDataFrame(metric_rows, "model string, split string, metric string, value double").select(
         day, F.lit(registered.version).alias("model_version"), F.lit(registered.promoted).alias("champion"), "*")

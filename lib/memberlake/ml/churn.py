@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 LABEL = "churned"
 BUCKETS = 1000
+# The key under which ``test_report`` holds each evaluator metric.
+REPORT_KEY = {"areaUnderROC": "roc_auc", "areaUnderPR": "pr_auc"}
 
 
 def probability(col: str = "probability") -> Column:
@@ -182,7 +184,7 @@ def test_report(test_scored: DataFrame, threshold: float) -> dict[str, float]:
     top = test_scored.where(F.col("p") >= q90).agg(F.avg(LABEL).alias("rate"), F.count(F.lit(1)).alias("n")).first()
     base_rate = pos / n if n else 0.0
     return {
-        "roc_auc": evaluate(test_scored, "areaUnderROC"), "pr_auc": evaluate(test_scored, "areaUnderPR"),
+        **{key: evaluate(test_scored, metric) for metric, key in REPORT_KEY.items()},
         "threshold": threshold, "precision": precision, "recall": recall, "f1": f1,
         "churn_rate": base_rate, "top_decile_lift": (top["rate"] / base_rate) if base_rate and top["rate"] is not None else 0.0,
         "top_decile_share": top["n"] / n if n else 0.0, "rows": float(n),

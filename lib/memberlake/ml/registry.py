@@ -65,17 +65,16 @@ def load_champion(name: str) -> tuple[PipelineModel, str] | None:
 
 def register(model: PipelineModel, name: str, metric_name: str, metric: float,
              champion_metric: Callable[[PipelineModel], float], min_improvement: float,
-             signature=None, input_example=None, labels_through: date | None = None,
-             compared_on: date | None = None) -> Registered:
+             signature=None, input_example=None, labels_through: date | None = None) -> Registered:
     """Log ``model`` in the active run, register it, and move the alias when it beats the champion.
 
-    ``champion_metric`` scores the current champion on the split this run compares on (as-of
-    date ``compared_on``), so both are compared on the same rows; if the champion cannot score
-    them (e.g. its features differ) its recorded metric is used instead. ``labels_through`` (the
-    last day whose outcome the new model's training labels include) is kept as a version tag: a
-    champion whose labels reach past ``compared_on`` has seen outcomes of the comparison rows
-    (e.g. this run is a backfill with an earlier as-of date), so it is not compared and keeps
-    the alias.
+    ``champion_metric`` scores the current champion on the rows this run compares on (the
+    newest split the new model was not trained on), so both are compared on the same rows; if
+    the champion cannot score them (e.g. its features differ) its recorded metric is used
+    instead. ``labels_through`` is those rows' as-of date, which is also the last day whose
+    outcome the new model's training labels include; it is kept as a version tag. A champion
+    whose labels reach past it has seen outcomes of the comparison rows (e.g. this run is a
+    backfill with an earlier as-of date), so it is not compared and keeps the alias.
     """
     import mlflow.spark
     from mlflow import MlflowClient
@@ -88,10 +87,11 @@ def register(model: PipelineModel, name: str, metric_name: str, metric: float,
         champ_model, champ_version = loaded
         tags = client.get_model_version(name, champ_version).tags
         seen = tags.get(LABELS_THROUGH)
-        seen_too_much = seen is not None and compared_on is not None and date.fromisoformat(seen) > compared_on
+        seen_too_much = (seen is not None and labels_through is not None
+                         and date.fromisoformat(seen) > labels_through)
         if seen_too_much:
             log.warning("champion v%s was trained on labels through %s, after this run's comparison date %s: "
-                        "it keeps the alias without a comparison", champ_version, seen, compared_on)
+                        "it keeps the alias without a comparison", champ_version, seen, labels_through)
         else:
             try:
                 current = champion_metric(champ_model)
