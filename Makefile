@@ -32,7 +32,7 @@ demo: venv
 	$(BIN)/memberlake tables --lakehouse $(DATA)/lakehouse
 	@echo "Delta tables are in $(DATA)/lakehouse; landing files and ground truth in $(DATA)/landing"
 	@echo "Report: $(DATA)/lakehouse/_report/memberlake-report.html"
-	@echo "MLflow runs: $(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath data)/mlflow/mlflow.db"
+	@echo "MLflow runs: $(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath $(DATA))/lakehouse/_mlflow/mlflow.db"
 
 test: venv
 	$(BIN)/pytest

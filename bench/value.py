@@ -72,14 +72,12 @@ def main() -> None:
     import duckdb
     from pyspark.sql import functions as F
 
+    from memberlake.inputs import latest_order_date, purchased_lines, purchases
     from memberlake.io.delta import Lakehouse
-    from memberlake.jobs.basket import latest_order_date
-    from memberlake.jobs.value import purchase_lines
     from memberlake.settings import load_settings, with_overrides
     from memberlake.spark import get_spark
     from memberlake.value import clv
     from memberlake.value.profile import profiles, with_tags
-    from memberlake.value.purchases import purchases
     from memberlake.value.rfm import rfm_figures, rfm_scores, segment
 
     settings = load_settings("local", [f"spark.master={args.master}", f"spark.driver_memory={args.driver_memory}",
@@ -113,7 +111,7 @@ def main() -> None:
     products = lake.read(spark, "silver_products")
     graph = (lake.read(spark, "identity_graph") if lake.exists(spark, "identity_graph")
              else spark.createDataFrame([], "id_type string, value string, person_id string"))
-    as_of = latest_order_date(orders)
+    as_of = latest_order_date(orders, "value")
     src = work / "purchases"
 
     def build_purchases() -> int:
@@ -167,7 +165,7 @@ def main() -> None:
         write_results(args, n_orders, persons, rows, same, {}, {}, ["RFM only (--only-rfm)"])
         return
     rfm = spark.read.parquet(str(spark_out))
-    lines = purchase_lines(purch, items, products)
+    lines = purchased_lines(purch, items, products)
 
     def profile() -> int:
         out = with_tags(profiles(rfm, purch, lines, None, as_of, settings.value), settings.value.tags)

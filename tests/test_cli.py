@@ -45,3 +45,18 @@ def test_pipeline_skips_a_job_whose_input_is_absent_and_goes_on(monkeypatch):
     monkeypatch.setattr(cli, "PIPELINE", [job("clean"), job("sessions", missing=True), job("value")])
     cli.run_pipeline(None, None, argparse.Namespace(only=None, start=None))
     assert ran == ["clean", "value"]
+
+
+def test_pipeline_accepts_and_forwards_every_jobs_flags():
+    from memberlake import cli as cli_module
+
+    args = cli_module._build_parser().parse_args(
+        ["pipeline", "--skip-clv", "--skip-churn", "--skip-analytics", "--full", "--out", "r.html"])
+    assert args.skip_clv and args.skip_churn and args.skip_analytics and args.full and args.out == "r.html"
+    assert not args.force and not args.skip_segments
+    # every flag of every pipeline job is on the pipeline parser, under the job's own dest
+    pipe = cli_module._build_parser()._subparsers._group_actions[0].choices["pipeline"]
+    for job in cli_module.PIPELINE:
+        sub = cli_module._build_parser()._subparsers._group_actions[0].choices[job.NAME]
+        for option in sub._option_string_actions:
+            assert option in pipe._option_string_actions, (job.NAME, option)

@@ -82,8 +82,7 @@ def _build_parser() -> argparse.ArgumentParser:
     pipe.add_argument("--only", type=_split, help="comma-separated jobs to run (in pipeline order)")
     pipe.add_argument("--from", dest="start", help="start the pipeline at this job")
     add_entities_argument(pipe)
-    pipe.add_argument("--full", action="store_true", help="clean and sessions: rebuild from all of bronze / silver")
-    pipe.add_argument("--force", action="store_true", help="identity: recompute even if silver is unchanged")
+    add_job_flags(pipe, PIPELINE)
     add_common_arguments(pipe)
     export = subs.add_parser("export", help="write a table to CSV or Parquet files (e.g. an audience)")
     export.add_argument("table", help="logical table name, e.g. silver_members")
@@ -108,6 +107,33 @@ def _build_parser() -> argparse.ArgumentParser:
                       help="also the Delta versions each run read and wrote (reproduce with versionAsOf)")
     add_common_arguments(runs)
     return parser
+
+
+class _JobFlags:
+    """What a job's ``add_arguments`` sees when the pipeline collects its flags: an option another
+    pipeline job declared already is shared (``--full`` reaches every job that has it)."""
+
+    def __init__(self, parser: argparse.ArgumentParser, job: ModuleType, seen: dict[str, list[str]]) -> None:
+        self._group = parser.add_argument_group(f"{job.NAME} options")
+        self._parser, self._job, self._seen = parser, job, seen
+
+    def add_argument(self, *names: str, **kwargs) -> None:
+        shared = [n for n in names if n in self._parser._option_string_actions]
+        if not shared:
+            self._seen[names[0]] = [self._job.NAME]
+            kwargs["help"] = f"{self._job.NAME}: {kwargs.get('help', '')}".rstrip(": ")
+            self._group.add_argument(*names, **kwargs)
+        elif shared[0] in self._seen:  # declared by an earlier job: name every job it reaches
+            self._seen[shared[0]].append(self._job.NAME)
+            action = self._parser._option_string_actions[shared[0]]
+            action.help = f"{', '.join(self._seen[shared[0]])}: " + (action.help or "").split(": ", 1)[-1]
+
+
+def add_job_flags(parser: argparse.ArgumentParser, jobs: list[ModuleType]) -> None:
+    """Every pipeline job's own flags on ``parser``, so ``memberlake pipeline --skip-clv`` works."""
+    seen: dict[str, list[str]] = {}
+    for job in jobs:
+        job.add_arguments(_JobFlags(parser, job, seen))
 
 
 def run_pipeline(spark, settings, args: argparse.Namespace) -> None:

@@ -16,6 +16,26 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 ENVIRONMENTS = ("local", "cluster", "databricks")
+_SHIPPED: dict[str, Any] = {}
+
+
+def _shipped(key: str):
+    """A default factory reading ``section.key`` of the project's own ``conf/base.yml``.
+
+    Maps and rule lists (gender and status maps, blocked patterns, segments, tags, ...) have one
+    source, base.yml; scalar defaults are written in code and tests/settings prove both agree.
+    """
+    def factory() -> Any:
+        if not _SHIPPED:
+            here = Path(__file__).resolve().parent
+            repo = here.parents[1] / "conf" / "base.yml"
+            text = (repo.read_text(encoding="utf-8") if repo.is_file()
+                    else (resources.files("memberlake") / "conf" / "base.yml").read_text(encoding="utf-8"))
+            _SHIPPED.update(yaml.safe_load(text))
+        section, name = key.split(".")
+        value = _SHIPPED[section][name]
+        return type(value)(value) if isinstance(value, (dict, list)) else value
+    return factory
 Env = Literal["local", "cluster", "databricks"]
 
 
@@ -28,7 +48,7 @@ class _Strict(BaseModel):
 
 
 class StorageSettings(_Strict):
-    lakehouse: str | None = None
+    lakehouse: str | None = "data/lakehouse"
     catalog: str | None = None
     db_schema: str | None = Field(default=None, alias="schema")
     tables: dict[str, str] = {}
@@ -39,17 +59,17 @@ class StorageSettings(_Strict):
 
 
 class LandingSettings(_Strict):
-    path: str | None = None
+    path: str | None = "data/landing"
     timezone: str = "UTC"
     encoding: str = "UTF-8"
     delimiter: str = ","
     quote: str = '"'
     escape: str = '"'
     multiline: bool = True
-    null_values: list[str] = []
+    null_values: list[str] = Field(default_factory=_shipped("landing.null_values"))
     decimal_comma: bool = False
-    timestamp_formats: list[str] = []
-    date_formats: list[str] = []
+    timestamp_formats: list[str] = Field(default_factory=_shipped("landing.timestamp_formats"))
+    date_formats: list[str] = Field(default_factory=_shipped("landing.date_formats"))
     default_source: str = "default"
     column_map: dict[str, dict[str, str]] = {}
 
@@ -66,16 +86,16 @@ class SparkSettings(_Strict):
 class CleanSettings(_Strict):
     country_calling_code: str = "1"
     phone_national_lengths: list[int] = [10]
-    phone_trunk_prefix: str = ""
+    phone_trunk_prefix: str = "1"
     default_country: str = "US"
     default_currency: str = "USD"
     max_age_years: int = Field(default=110, ge=1)
     max_quantity: int = Field(default=1000, ge=1)
     max_order_amount: float = Field(default=100000, gt=0)
-    gender_map: dict[str, str] = {}
-    status_map: dict[str, str] = {}
-    channel_map: dict[str, str] = {}
-    country_map: dict[str, str] = {}
+    gender_map: dict[str, str] = Field(default_factory=_shipped("clean.gender_map"))
+    status_map: dict[str, str] = Field(default_factory=_shipped("clean.status_map"))
+    channel_map: dict[str, str] = Field(default_factory=_shipped("clean.channel_map"))
+    country_map: dict[str, str] = Field(default_factory=_shipped("clean.country_map"))
 
 
 class GenerateSettings(_Strict):
@@ -121,7 +141,7 @@ class MatchingSettings(_Strict):
 
 class IdentitySettings(_Strict):
     # Identifier values never used to link records, per identifier type (regexes, full match).
-    blocked: dict[str, list[str]] = {}
+    blocked: dict[str, list[str]] = Field(default_factory=_shipped("identity.blocked"))
     # An email or phone seen on more member records than this within one source is shared
     # (a family inbox, a shop's phone): all its edges are dropped and audited.
     max_members_per_source: dict[str, int] = {"email": 1, "phone": 1}
@@ -146,10 +166,11 @@ class IdentitySettings(_Strict):
 
 class TrackingSettings(_Strict):
     # MLflow tracking server or store; null means $MLFLOW_TRACKING_URI, else a sqlite file in
-    # local_dir (so a laptop needs no server).
+    # local_dir, by default <lakehouse>/_mlflow (so a laptop needs no server and two lakehouses
+    # never share a registry).
     tracking_uri: str | None = None
     registry_uri: str | None = None
-    local_dir: str = "data/mlflow"
+    local_dir: str | None = None
     experiment_prefix: str = "memberlake"
 
 
@@ -167,7 +188,7 @@ class BasketSettings(_Strict):
     num_partitions: int | None = Field(default=None, ge=1)
     # Extra mining per value of these columns: silver_orders columns (channel, store_id) or
     # member_profile columns of the buyer (segment, value_tier, lifecycle_stage).
-    segment_by: list[str] = []
+    segment_by: list[str] = Field(default_factory=_shipped("basket.segment_by"))
     # Segments with fewer baskets than this are skipped (reported), so one tiny segment does not
     # lower the support threshold of the shared mining pass.
     min_segment_baskets: int = Field(default=500, ge=1)
@@ -189,7 +210,7 @@ class ClvSettings(_Strict):
 class ValueSettings(_Strict):
     window_days: int = Field(default=365, ge=1)
     # Ordered (first match wins) named segments: SQL over r_score, f_score, m_score.
-    segments: list[dict[str, str]] = []
+    segments: list[dict[str, str]] = Field(default_factory=_shipped("value.segments"))
     # m_score at or above -> tier name.
     value_tiers: dict[int, str] = {5: "platinum", 4: "gold", 3: "silver"}
     new_days: int = Field(default=90, ge=0)
@@ -200,7 +221,7 @@ class ValueSettings(_Strict):
     age_bands: list[int] = [18, 25, 35, 45, 55, 65]
     top_preferences: int = Field(default=3, ge=1)
     # Tag name -> SQL rule over the profile's columns.
-    tags: dict[str, str] = {}
+    tags: dict[str, str] = Field(default_factory=_shipped("value.tags"))
     clv: ClvSettings = ClvSettings()
 
     @model_validator(mode="after")
@@ -228,7 +249,7 @@ class SessionSettings(_Strict):
     page_view_types: list[str] = ["page_view", "product_view", "search"]
     conversion_types: list[str] = ["purchase"]
     # Ordered channel rules (first match wins): SQL over lower-cased source, medium, referrer.
-    channels: list[dict[str, str]] = []
+    channels: list[dict[str, str]] = Field(default_factory=_shipped("sessions.channels"))
     # Attribution: touchpoints within this many days before a conversion.
     lookback_days: float = Field(default=30, gt=0)
     time_decay_half_life_days: float = Field(default=7, gt=0)
@@ -346,11 +367,11 @@ class PrivacySettings(_Strict):
 
 class MaintenanceSettings(_Strict):
     # OPTIMIZE ... ZORDER BY these columns (the main lookup keys); other tables are compacted only.
-    zorder: dict[str, list[str]] = {}
+    zorder: dict[str, list[str]] = Field(default_factory=_shipped("maintenance.zorder"))
     # VACUUM removes files unreferenced for longer than this (time travel reaches back this far).
     vacuum_retention_hours: float = Field(default=168, ge=0)
     # Table properties set on every table (e.g. delta.logRetentionDuration).
-    properties: dict[str, str] = {}
+    properties: dict[str, str] = Field(default_factory=_shipped("maintenance.properties"))
 
 
 class Settings(_Strict):

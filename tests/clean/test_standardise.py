@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pyspark.sql import functions as F
 
-from memberlake.clean import standardise as S
+from memberlake import standardise as S
 
 
 def _apply(spark, values, fn):

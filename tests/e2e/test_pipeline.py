@@ -145,8 +145,7 @@ def test_basket_finds_planted_patterns_and_never_recommends_owned_items(spark, l
     recs = lake.read(spark, "basket_recommendations")
     assert recs.count() > 0
     graph = lake.read(spark, "identity_graph")
-    from memberlake.basket.baskets import completed
-    from memberlake.identity.resolve import attach_person
+    from memberlake.inputs import attach_person, completed
 
     orders = attach_person(completed(lake.read(spark, Tables.silver("orders"))), graph, "order_id")
     owned = orders.join(lake.read(spark, Tables.silver("order_items")), "order_id").select(

@@ -11,8 +11,8 @@ from memberlake.ops.runs import recorded_run
 def test_success_and_failure_are_recorded(spark, tmp_path):
     lake = Lakehouse(str(tmp_path / "lake"))
     with recorded_run(spark, lake, "demo", {"x": 1}) as run:
-        run.read("bronze_a", 10, version=3)
-        run.wrote("silver_a", 7, version=1)
+        run.record_read("bronze_a", 10, version=3)
+        run.record_write("silver_a", 7, version=1)
     with pytest.raises(ValueError, match="boom"):
         with recorded_run(spark, lake, "demo", {"x": 2}):
             raise ValueError("boom")

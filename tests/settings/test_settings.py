@@ -89,3 +89,24 @@ def test_with_overrides_validates_again():
 def test_conf_dir_without_base_is_explained(tmp_path):
     with pytest.raises(SettingsError, match="conf/base.yml not found"):
         load_settings("local", conf=str(tmp_path))
+
+
+def _differences(a, b, path=""):
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b)) for d in _differences(a.get(k), b.get(k), f"{path}{k}.")]
+    return [] if a == b else [f"{path.rstrip('.')}: base.yml {a!r} != code {b!r}"]
+
+
+def test_code_defaults_and_base_yml_agree_key_by_key():
+    """One source of defaults: conf/base.yml loaded alone equals the settings classes' defaults."""
+    import yaml
+
+    from memberlake.settings import Settings, conf_dir
+
+    data = yaml.safe_load((conf_dir(None) / "base.yml").read_text(encoding="utf-8"))
+    from_yaml = Settings.model_validate({**data, "env": "local"}).model_dump(mode="json", by_alias=True)
+    from_code = Settings.model_validate({"env": "local"}).model_dump(mode="json", by_alias=True)
+    assert _differences(from_yaml, from_code) == []
+    # every key of base.yml is a settings key (a stale key would be refused at load, but check the
+    # walk sees the maps' contents too)
+    assert from_code["clean"]["phone_trunk_prefix"] == "1" and from_code["clean"]["gender_map"]["mrs"] == "female"

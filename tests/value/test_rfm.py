@@ -16,8 +16,8 @@ from datetime import date, datetime
 
 import pytest
 
+from memberlake.inputs import purchases
 from memberlake.settings import ValueSettings
-from memberlake.value.purchases import purchases
 from memberlake.value.rfm import migration, rfm_figures, rfm_scores, segment
 
 AS_OF = date(2024, 6, 30)

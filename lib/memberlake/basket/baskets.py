@@ -11,15 +11,7 @@ from datetime import date, timedelta
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-NOT_PURCHASES = ("cancelled", "returned")
-
-
-def completed(orders: DataFrame, as_of: date | None = None) -> DataFrame:
-    """Orders that are purchases, up to the end of ``as_of`` (inclusive)."""
-    done = orders.where(F.col("status").isNull() | ~F.col("status").isin(*NOT_PURCHASES))
-    if as_of is not None:
-        done = done.where(F.col("order_ts") < F.lit(as_of + timedelta(days=1)).cast("timestamp"))
-    return done
+from memberlake.inputs import completed  # noqa: F401  (the basket area's purchases)
 
 
 def purchase_lines(orders: DataFrame, items: DataFrame, products: DataFrame | None, level: str,

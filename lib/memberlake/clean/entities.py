@@ -15,7 +15,7 @@ from typing import Callable
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from memberlake.clean import standardise as S
+from memberlake import standardise as S
 from memberlake.contract import BATCH_ID, FLAGS, INGESTED_AT, MONEY, RECORD_HASH, SOURCE_FILE, Entity
 from memberlake.exprs import labels
 from memberlake.parsing import blank_to_null, parse

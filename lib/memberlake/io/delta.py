@@ -3,18 +3,24 @@
 Tables are addressed by logical name; :class:`Lakehouse` maps that to a path under
 ``storage.lakehouse`` or to ``catalog.schema.table``. These and the landing readers are the only
 functions that touch storage.
+
+Reads see a table's *published* version and every write first rolls back what a run that never
+succeeded left behind (see :mod:`memberlake.io.commits`): a job's outputs become visible together,
+when its run is recorded as succeeded.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from memberlake.io.commits import RunTag, SucceededRuns, current_tag, fault_point
 from memberlake.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -38,6 +44,14 @@ def sql_in(column: str, values: list[str]) -> str:
     return f"{column} IN ({quoted})"
 
 
+# The commit log itself: always read at its newest version.
+RUN_LOG = "job_runs"
+
+
+class UnpublishedTable(LookupError):
+    """The table exists only as the output of a run that did not succeed."""
+
+
 @dataclass(frozen=True)
 class Lakehouse:
     """Resolves logical table names to a Delta path or a catalog table name."""
@@ -46,6 +60,11 @@ class Lakehouse:
     catalog: str | None = None
     schema: str | None = None
     renames: tuple[tuple[str, str], ...] = ()
+    _succeeded: SucceededRuns | None = field(default=None, compare=False, hash=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self._succeeded is None:
+            object.__setattr__(self, "_succeeded", SucceededRuns(self._load_succeeded, self._run_log_version))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Lakehouse":
@@ -77,32 +96,157 @@ class Lakehouse:
         """The table as SQL names it: catalog.schema.table, or delta.`path`."""
         return self.location(name) if self.catalog_mode else f"delta.`{self.location(name)}`"
 
+    # -- publication -----------------------------------------------------------------------
+    def _load_succeeded(self) -> tuple[int | None, set[str]]:
+        """(version of ``job_runs``, the run ids it records as succeeded)."""
+        spark = SparkSession.getActiveSession()
+        head = self._head(spark, RUN_LOG) if spark is not None else None
+        if head is None:
+            return None, set()
+        runs = self._read_at(spark, RUN_LOG, head[0]).where(F.col("status") == "succeeded").select("run_id")
+        return head[0], {r.run_id for r in runs.collect()}
+
+    def _run_log_version(self) -> int | None:
+        spark = SparkSession.getActiveSession()
+        head = self._head(spark, RUN_LOG) if spark is not None else None
+        return head[0] if head else None
+
+    def _is_published(self, spark: SparkSession, user_metadata: str | None) -> bool:
+        tag = RunTag.parse(user_metadata)
+        if tag is None:
+            return True
+        current = current_tag(spark)
+        if current is not None and current.run_id == tag.run_id:
+            return True
+        return tag.run_id in self._succeeded
+
+    def _head(self, spark: SparkSession, name: str) -> tuple[int, str | None] | None:
+        """(newest version, its commit's userMetadata), or None when ``name`` is no Delta table.
+
+        In path mode read from the newest commit file of ``_delta_log`` (no Spark job); in
+        catalog mode from ``DESCRIBE HISTORY``.
+        """
+        if self.catalog_mode:
+            if not spark.catalog.tableExists(self.location(name)):
+                return None
+            head = self._history(spark, name, 1)
+            return head[0] if head else None
+        jvm = spark.sparkContext._jvm
+        log_dir = jvm.org.apache.hadoop.fs.Path(f"{self.location(name)}/_delta_log")
+        fs = log_dir.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+        if not fs.exists(log_dir):
+            return None
+        commits = [s.getPath().getName() for s in fs.listStatus(log_dir)]
+        versions = [int(n[:-5]) for n in commits if n.endswith(".json") and n[:-5].isdigit()]
+        if not versions:
+            return None
+        newest = max(versions)
+        stream = fs.open(jvm.org.apache.hadoop.fs.Path(log_dir, f"{newest:020d}.json"))
+        try:
+            reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
+            line = reader.readLine()
+            while line is not None:
+                if line.startswith('{"commitInfo"'):
+                    return newest, json.loads(line)["commitInfo"].get("userMetadata")
+                line = reader.readLine()
+        finally:
+            stream.close()
+        return newest, None
+
+    def _physical_exists(self, spark: SparkSession, name: str) -> bool:
+        return self._head(spark, name) is not None
+
+    def _history(self, spark: SparkSession, name: str, limit: int | None = None) -> list[tuple[int, str | None]]:
+        """(version, userMetadata), newest first."""
+        table = self.delta_table(spark, name)
+        history = table.history(limit) if limit else table.history()
+        return [(int(r["version"]), r["userMetadata"]) for r in history.select("version", "userMetadata").collect()]
+
+    def newest_version(self, spark: SparkSession, name: str) -> int | None:
+        """The newest commit, published or not (what a plain Delta reader sees)."""
+        head = self._head(spark, name)
+        return head[0] if head else None
+
+    def published_version(self, spark: SparkSession, name: str) -> int | None:
+        """The newest version written by a succeeded run, by this session's run, or untagged."""
+        head = self._head(spark, name)
+        if head is None:
+            return None
+        if name == RUN_LOG or self._is_published(spark, head[1]):
+            return head[0]
+        return next((v for v, meta in self._history(spark, name) if self._is_published(spark, meta)), None)
+
+    def _prepare_write(self, spark: SparkSession, name: str, replaces_all: bool = False) -> bool:
+        """Roll ``name`` back to its published version when a failed run wrote after it.
+
+        Returns whether the table exists (after the roll-back). An overwrite replaces every row,
+        so nothing is restored before one.
+        """
+        head = self._head(spark, name)
+        if head is None:
+            return False
+        if name == RUN_LOG or self._is_published(spark, head[1]):
+            return True
+        target = self.published_version(spark, name)
+        tag = RunTag.parse(head[1])
+        log.warning("%s: version %d was written by %s run %s, which did not succeed; %s", name, head[0],
+                    tag.job if tag else "?", tag.run_id if tag else "?",
+                    "it is replaced" if replaces_all else
+                    (f"restoring version {target}" if target is not None else "no version was ever published: "
+                     "emptying it"))
+        if replaces_all:
+            return True
+        table = self.delta_table(spark, name)
+        if target is None:
+            table.delete()
+        else:
+            table.restoreToVersion(target)
+        return True
+
+    def for_update(self, spark: SparkSession, name: str) -> DeltaTable:
+        """The Delta table to change in place (DELETE, OPTIMIZE), rolled back to its published
+        state first."""
+        self._prepare_write(spark, name)
+        return self.delta_table(spark, name)
+
     # -- reading ---------------------------------------------------------------------------
     def exists(self, spark: SparkSession, name: str) -> bool:
-        if self.catalog_mode:
-            return spark.catalog.tableExists(self.location(name))
-        return DeltaTable.isDeltaTable(spark, self.location(name))
+        """True when a published version of ``name`` exists."""
+        return self.published_version(spark, name) is not None
 
-    def read(self, spark: SparkSession, name: str, version: int | None = None) -> DataFrame:
-        reader = spark.read.format("delta")
-        if version is not None:
-            reader = reader.option("versionAsOf", version)
+    def _read_at(self, spark: SparkSession, name: str, version: int | None) -> DataFrame:
         if self.catalog_mode:
             if version is not None:
                 return spark.sql(f"SELECT * FROM {self.location(name)} VERSION AS OF {version}")
             return spark.table(self.location(name))
+        reader = spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
         return reader.load(self.location(name))
 
-    def table_names(self, spark: SparkSession) -> list[str]:
-        """Logical names of the Delta tables that exist (folders under the root, or the schema)."""
+    def read(self, spark: SparkSession, name: str, version: int | None = None) -> DataFrame:
+        """``name`` at ``version``, by default at its published version (pinned)."""
+        if version is None:
+            version = self.published_version(spark, name)
+            if version is None:
+                if self._physical_exists(spark, name):
+                    raise UnpublishedTable(f"{name}: no run that wrote it has succeeded yet")
+                return self._read_at(spark, name, None)  # Delta's own "not a Delta table" error
+        return self._read_at(spark, name, version)
+
+    def table_names(self, spark: SparkSession, published_only: bool = True) -> list[str]:
+        """Logical names of the Delta tables that exist (folders under the root, or the schema);
+        with ``published_only`` false also those no succeeded run has written yet."""
+        exists = self.exists if published_only else self._physical_exists
         if self.catalog_mode:
-            return sorted(t.name for t in spark.catalog.listTables(f"{self.catalog}.{self.schema}"))
+            names = [t.name for t in spark.catalog.listTables(f"{self.catalog}.{self.schema}")]
+            return sorted(n for n in names if exists(spark, n))
         root = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(self.root)
         fs = root.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
         if not fs.exists(root):
             return []
         names = [s.getPath().getName() for s in fs.listStatus(root) if s.isDirectory()]
-        return sorted(n for n in names if self.exists(spark, n))
+        return sorted(n for n in names if exists(spark, n))
 
     def delta_table(self, spark: SparkSession, name: str) -> DeltaTable:
         if self.catalog_mode:
@@ -110,10 +254,8 @@ class Lakehouse:
         return DeltaTable.forPath(spark, self.location(name))
 
     def version(self, spark: SparkSession, name: str) -> int | None:
-        if not self.exists(spark, name):
-            return None
-        row = self.delta_table(spark, name).history(1).select("version").first()
-        return int(row["version"]) if row else None
+        """The published version (what :meth:`read` reads), or None."""
+        return self.published_version(spark, name)
 
     # -- writing ---------------------------------------------------------------------------
     def _writer(self, df: DataFrame, mode: str, partition_by: list[str] | None):
@@ -129,10 +271,14 @@ class Lakehouse:
             writer.save(self.location(name))
 
     def append(self, df: DataFrame, name: str, partition_by: list[str] | None = None) -> None:
+        self._prepare_write(df.sparkSession, name)
         self._save(self._writer(df, "append", partition_by), name)
+        fault_point(df.sparkSession, name)
 
     def overwrite(self, df: DataFrame, name: str, partition_by: list[str] | None = None) -> None:
+        self._prepare_write(df.sparkSession, name, replaces_all=True)
         self._save(self._writer(df, "overwrite", partition_by).option("overwriteSchema", "true"), name)
+        fault_point(df.sparkSession, name)
 
     def replace_where(self, df: DataFrame, name: str, predicate: str,
                       partition_by: list[str] | None = None, add_columns: bool = False) -> None:
@@ -141,13 +287,14 @@ class Lakehouse:
         ``add_columns`` lets new columns into the table (older slices read them as null); any
         other schema change still fails.
         """
-        if not self.exists(df.sparkSession, name):
+        if not self._prepare_write(df.sparkSession, name):
             self.append(df, name, partition_by)
             return
         writer = self._writer(df, "overwrite", partition_by).option("replaceWhere", predicate)
         if add_columns:
             writer = writer.option("mergeSchema", "true")
         self._save(writer, name)
+        fault_point(df.sparkSession, name)
 
     def merge(
         self,
@@ -164,7 +311,7 @@ class Lakehouse:
         condition is false are left as they are, so replaying an older batch changes nothing.
         """
         spark = df.sparkSession
-        if not self.exists(spark, name):
+        if not self._prepare_write(spark, name):
             self.append(df, name, partition_by)
             return
         condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
@@ -172,6 +319,12 @@ class Lakehouse:
         if not insert_only:
             merge = merge.whenMatchedUpdateAll(condition=update_condition)
         merge.whenNotMatchedInsertAll().execute()
+        fault_point(spark, name)
+
+    def delete(self, spark: SparkSession, name: str, condition) -> None:
+        """DELETE the rows matching ``condition`` (a Column or SQL text)."""
+        self.for_update(spark, name).delete(condition)
+        fault_point(spark, name)
 
     def apply_changes(self, upserts: DataFrame, deletes: DataFrame, name: str, key: str,
                       target_filter: str | None = None) -> None:
@@ -181,7 +334,7 @@ class Lakehouse:
         can match: Delta then reads and rewrites only the files whose statistics may satisfy it.
         """
         spark = upserts.sparkSession
-        if not self.exists(spark, name):
+        if not self._prepare_write(spark, name):
             self.append(upserts, name)
             return
         columns = upserts.columns
@@ -196,4 +349,5 @@ class Lakehouse:
          .whenMatchedUpdate(condition="s._action = 'upsert'", set=values)
          .whenNotMatchedInsert(condition="s._action = 'upsert'", values=values)
          .execute())
+        fault_point(spark, name)
 

@@ -16,14 +16,13 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from memberlake.basket.baskets import basket_lines, completed, purchase_lines
+from memberlake.basket.baskets import basket_lines, purchase_lines
 from memberlake.basket.mining import association_rules, frequent_itemsets, segment_lines
 from memberlake.basket.recommend import bought_together, recommendations
-from memberlake.contract import Tables
-from memberlake.identity.resolve import attach_person
+from memberlake.inputs import attach_person, completed, latest_order_date, person_graph_or_empty, read_silver
 from memberlake.io.delta import Lakehouse
-from memberlake.jobs.common import InputError, MissingInput, job_main, read_optional
-from memberlake.ops.runs import Run, recorded_run, unchanged_since_last_run
+from memberlake.jobs.common import InputError, job_main
+from memberlake.ops.runs import recorded_run, unchanged_since_last_run
 from memberlake.ops.tracking import tracked_run
 from memberlake.privacy.pseudonymise import Pseudonymiser
 from memberlake.settings import BasketSettings, Settings
@@ -37,34 +36,6 @@ OUTPUTS = ("basket_itemsets", "basket_rules", "basket_bought_together", "basket_
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """basket has only the common options (--as-of picks the snapshot date)."""
-
-
-def read_silver(spark: SparkSession, lake: Lakehouse, run: Run, name: str, required: bool,
-                pseudonymiser: Pseudonymiser | None = None) -> DataFrame | None:
-    """A silver table (its version recorded in ``run``); PII columns hashed when a pseudonymiser is given."""
-    table = Tables.silver(name)
-    df = read_optional(spark, lake, run, table)
-    if df is None and required:
-        raise MissingInput(f"{run.job} needs {table}: run ingest and clean first (or the landing zone has no "
-                           f"{name} files)")
-    return pseudonymiser.table(df) if pseudonymiser is not None and df is not None else df
-
-
-def person_graph_or_empty(spark: SparkSession, lake: Lakehouse, run: Run | None = None) -> DataFrame:
-    """The identity graph (its version recorded in ``run``), or an empty one before identity ran."""
-    if lake.exists(spark, "identity_graph"):
-        if run is not None:
-            run.read("identity_graph", version=lake.version(spark, "identity_graph"))
-        return lake.read(spark, "identity_graph")
-    log.warning("identity_graph not found: persons are approximated by their order identifiers")
-    return spark.createDataFrame([], "id_type string, value string, person_id string")
-
-
-def latest_order_date(orders: DataFrame) -> date:
-    last = completed(orders).agg(F.max("order_ts")).first()[0]
-    if last is None:
-        raise InputError(f"{NAME}: silver_orders has no completed order")
-    return last.date()
 
 
 def segment_columns(cfg: BasketSettings, orders: DataFrame, products: DataFrame | None,
@@ -121,13 +92,13 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
         products = read_silver(spark, lake, run_, "products", required=cfg.level != "product")
         profile = lake.read(spark, "member_profile") if lake.exists(spark, "member_profile") else None
         segment_by = segment_columns(cfg, orders, products, profile)
-        as_of = getattr(args, "as_of", None) or latest_order_date(orders)
+        as_of = getattr(args, "as_of", None) or latest_order_date(orders, NAME)
         params = parameters(cfg, as_of)
         run_.parameters.update(params)
         graph = person_graph_or_empty(spark, lake, run_)
         from_profile = [c for c in segment_by if c not in orders.columns]
         if from_profile:       # e.g. the RFM segment or value tier of the buyer
-            run_.read("member_profile", version=lake.version(spark, "member_profile"))
+            run_.record_read("member_profile", version=lake.version(spark, "member_profile"))
         if unchanged_since_last_run(spark, lake, run_) and all(lake.exists(spark, t) for t in OUTPUTS):
             run_.stage("inputs and parameters unchanged since the last basket run: nothing to do")
             return
@@ -159,7 +130,7 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
         for table, df in outputs.items():
             lake.replace_where(df, table, f"run_date = DATE'{as_of.isoformat()}'")
             written = lake.read(spark, table).where(F.col("run_date") == F.lit(as_of)).count()
-            run_.wrote(table, written, lake.version(spark, table))
+            run_.record_write(table, written, lake.version(spark, table))
             counts[table.removeprefix("basket_")] = written
         run_.stage("itemsets %d, rules %d, recommendations %d", counts["itemsets"], counts["rules"],
                    counts["recommendations"])

@@ -73,7 +73,7 @@ def clean_entity(spark: SparkSession, lake: Lakehouse, settings: Settings, run: 
     """Clean the pending bronze batches of one entity; returns its dq metrics."""
     entity = ENTITIES[entity_name]
     bronze_name, silver_name = Tables.bronze(entity_name), Tables.silver(entity_name)
-    run.read(bronze_name, version=lake.version(spark, bronze_name))
+    run.record_read(bronze_name, version=lake.version(spark, bronze_name))
     pending = _pending(spark, lake, entity_name, full)
     standardised = standardise(pending, entity, settings.clean, settings.landing).persist(StorageLevel.MEMORY_AND_DISK)
     try:
@@ -107,9 +107,9 @@ def clean_entity(spark: SparkSession, lake: Lakehouse, settings: Settings, run: 
         lake.merge(done, Tables.CLEAN_BATCHES, keys=["entity", "batch_id"], insert_only=True)
     else:
         lake.append(done, Tables.CLEAN_BATCHES)
-    run.read(bronze_name, rows_in)
-    run.wrote(silver_name, rows_in - bad, lake.version(spark, silver_name))
-    run.wrote(Tables.QUARANTINE, bad, lake.version(spark, Tables.QUARANTINE))
+    run.record_read(bronze_name, rows_in)
+    run.record_write(silver_name, rows_in - bad, lake.version(spark, silver_name))
+    run.record_write(Tables.QUARANTINE, bad, lake.version(spark, Tables.QUARANTINE))
     total = lake.read(spark, silver_name).count()  # answered from the Delta log
     run.stage("%s: %d bronze rows in %d batches, %d quarantined; silver now %d rows",
               entity_name, rows_in, len(batches), bad, total)

@@ -13,6 +13,7 @@ from datetime import date
 from types import ModuleType
 from typing import TYPE_CHECKING, Sequence
 
+from memberlake.errors import InputError, MissingInput  # noqa: F401  (re-exported for jobs)
 from memberlake.settings import ENVIRONMENTS, Settings, SettingsError, load_settings, with_overrides
 
 if TYPE_CHECKING:
@@ -24,21 +25,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EXIT_BAD_INPUT = 2
-
-
-class InputError(ValueError):
-    """Bad arguments or input discovered by a job; printed without a stack trace."""
-
-
-class MissingInput(InputError):
-    """A table the job needs does not exist (an entity absent from the landing files).
-
-    A job run on its own stops with the message; ``memberlake pipeline`` logs it and goes on with
-    the next job, so a dataset without clickstream (or without order lines) still gets the rest.
-    The run is recorded in ``job_runs`` as ``skipped``.
-    """
-
-    skip_run = True
 
 
 def iso_date(value: str) -> date | None:
@@ -140,19 +126,9 @@ def job_main(job: ModuleType, argv: Sequence[str] | None = None) -> int:
     return guarded(body)
 
 
-def read_optional(spark: "SparkSession", lake: "Lakehouse", run: "Run", table: str) -> "DataFrame | None":
-    """``table`` with its Delta version recorded in ``run``, or None when it does not exist
-    (an entity absent from the landing zone, or a job not run yet)."""
-    if not lake.exists(spark, table):
-        log.info("%s not found: going on without it", table)
-        return None
-    run.read(table, version=lake.version(spark, table))
-    return lake.read(spark, table)
-
-
 def write_slice(spark: "SparkSession", lake: "Lakehouse", run: "Run", df: "DataFrame", table: str, predicate: str,
                 add_columns: bool = False) -> None:
     """Replace the rows of ``table`` matching ``predicate`` with ``df`` and record the slice's rows
     (counted from the table: counting ``df`` would run its plan again)."""
     lake.replace_where(df, table, predicate, add_columns=add_columns)
-    run.wrote(table, lake.read(spark, table).where(predicate).count(), lake.version(spark, table))
+    run.record_write(table, lake.read(spark, table).where(predicate).count(), lake.version(spark, table))

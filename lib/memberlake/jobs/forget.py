@@ -75,7 +75,7 @@ def _purge_and_vacuum(spark: SparkSession, lake: Lakehouse, table: str, hours: f
     previous = spark.conf.get(check, "true")
     spark.conf.set(check, "false")  # retention below Delta's 7-day guard is the request's point
     try:
-        lake.delta_table(spark, table).vacuum(hours)
+        lake.for_update(spark, table).vacuum(hours)
     finally:
         spark.conf.set(check, previous)
 
@@ -112,8 +112,13 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> di
                    len(fp.member_keys), len(fp.order_ids))
         matcher = Matcher(fp, pseud, settings.clean)
         deleted: dict[str, int] = {}
-        for table in lake.table_names(spark):
+        # Every table on storage, including one that only a failed run wrote: it is rolled back
+        # to its published state first, then searched.
+        for table in lake.table_names(spark, published_only=False):
             if table in UNTOUCHED:
+                continue
+            lake.for_update(spark, table)
+            if not lake.exists(spark, table):
                 continue
             df = lake.read(spark, table)
             cond = matcher.condition(df, hashed_contacts=not holds_raw_pii(table))
@@ -121,9 +126,9 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> di
                 continue
             n = df.where(cond).count()
             if n:
-                lake.delta_table(spark, table).delete(cond)
+                lake.delete(spark, table, cond)
                 deleted[table] = n
-                run_.wrote(table, n, lake.version(spark, table))
+                run_.record_write(table, n, lake.version(spark, table))
         run_.stage("deleted %d rows from %d tables: %s", sum(deleted.values()), len(deleted), deleted)
         if not args.no_vacuum:
             for table in deleted:

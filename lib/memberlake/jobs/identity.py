@@ -84,7 +84,7 @@ def probabilistic_edges(spark: SparkSession, lake: Lakehouse, run: Run, settings
             "*", F.lit(params.prior).alias("prior"), F.lit(params.iterations).alias("iterations"),
             F.lit(params.converged).alias("converged"), F.lit(run.run_id).alias("run_id"))
         lake.overwrite(table, "match_parameters")
-        run.wrote("match_parameters", len(params.rows()), lake.version(spark, "match_parameters"))
+        run.record_write("match_parameters", len(params.rows()), lake.version(spark, "match_parameters"))
         with tracked_run(settings, "matching", f"matching {run.run_id}", cfg.model_dump(mode="json")):
             mlflow.log_metrics({"prior": params.prior, "em_iterations": params.iterations,
                                 "em_converged": float(params.converged), "candidate_pairs": float(n_candidates),
@@ -132,7 +132,7 @@ def _read_inputs(spark: SparkSession, lake: Lakehouse, run: Run) -> dict[str, Da
     for name in INPUTS:
         table = Tables.silver(name)
         if lake.exists(spark, table):
-            run.read(table, version=lake.version(spark, table))
+            run.record_read(table, version=lake.version(spark, table))
             frames[name] = lake.read(spark, table)
         else:
             frames[name] = None
@@ -200,7 +200,7 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
             outputs["match_pairs"] = pairs
         for table, df in outputs.items():
             lake.overwrite(df, table)
-            run_.wrote(table, lake.read(spark, table).count(), lake.version(spark, table))
+            run_.record_write(table, lake.read(spark, table).count(), lake.version(spark, table))
         lake.append(history.select("*", F.lit(run_.run_id).alias("run_id"), F.current_timestamp().alias("changed_at")),
                     "person_id_history")
         run_.stage("persons: %d", lake.read(spark, "identity_graph").select("person_id").distinct().count())

@@ -86,9 +86,9 @@ def ingest_entity(spark: SparkSession, lake: Lakehouse, settings: Settings, run:
     lake.merge(spark.createDataFrame(file_rows, FILES_SCHEMA), Tables.INGEST_FILES, keys=["entity", "path"])
     total = sum(r[7] for r in file_rows)
     ok_total = sum(r[8] for r in file_rows)
-    run.read(f"landing:{entity_name}", total)
-    run.wrote(bronze, ok_total, lake.version(spark, bronze))
-    run.wrote(Tables.QUARANTINE, total - ok_total, lake.version(spark, Tables.QUARANTINE))
+    run.record_read(f"landing:{entity_name}", total)
+    run.record_write(bronze, ok_total, lake.version(spark, bronze))
+    run.record_write(Tables.QUARANTINE, total - ok_total, lake.version(spark, Tables.QUARANTINE))
     run.stage("%s: %d files, %d rows in, %d accepted, %d quarantined",
               entity_name, len(files), total, ok_total, total - ok_total)
     return [(bronze, "rows_in", None, total), (bronze, "rows_accepted", None, ok_total),

@@ -49,7 +49,7 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> di
     with recorded_run(spark, lake, NAME, params) as run_:
         for table in tables:
             name = lake.sql_name(table)
-            delta = lake.delta_table(spark, table)
+            delta = lake.for_update(spark, table)
             if cfg.properties:
                 props = ", ".join(f"{_quote(k)} = {_quote(v)}" for k, v in sorted(cfg.properties.items()))
                 spark.sql(f"ALTER TABLE {name} SET TBLPROPERTIES ({props})")
@@ -69,7 +69,7 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> di
                 delta.vacuum(cfg.vacuum_retention_hours)
             stats["version"] = int(lake.version(spark, table) or 0)
             report[table] = stats
-            run_.wrote(table, 0, stats["version"])
+            run_.record_write(table, 0, stats["version"])
             run_.stage("%s: %s", table, stats)
     return report
 

@@ -22,18 +22,16 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from memberlake.inputs import PersonActivity
 from memberlake.io.delta import Lakehouse
-from memberlake.jobs.basket import latest_order_date, person_graph_or_empty, read_silver
-from memberlake.jobs.common import MissingInput, job_main, read_optional, write_slice
-from memberlake.jobs.value import purchase_lines
+from memberlake.jobs.common import MissingInput, job_main, write_slice
 from memberlake.ml import charts, churn, registry
-from memberlake.ml.features import as_of_frame, churn_labels, feature_names, features, split_dates
+from memberlake.ml.features import churn_labels, feature_names, features_at, split_dates
 from memberlake.ml.segmentation import assign, cluster_profile, fit_segments, personas
 from memberlake.ops.runs import Run, recorded_run, unchanged_since_last_run
 from memberlake.ops.tracking import tracked_run
 from memberlake.privacy.pseudonymise import Pseudonymiser
 from memberlake.settings import Settings
-from memberlake.value.purchases import purchases
 
 NAME = "models"
 HELP = "Point-in-time features, MLlib segmentation and churn models (MLflow tracking and registry)."
@@ -43,25 +41,6 @@ log = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip-churn", action="store_true", help="features and segmentation only")
     parser.add_argument("--skip-segments", action="store_true", help="features and churn only")
-
-
-class ModelInputs:
-    """Silver and gold inputs of the features, their Delta versions recorded in ``run``."""
-
-    def __init__(self, spark: SparkSession, lake: Lakehouse, run: Run, pseudonymiser: Pseudonymiser) -> None:
-        orders = read_silver(spark, lake, run, "orders", required=True, pseudonymiser=pseudonymiser)
-        items = read_silver(spark, lake, run, "order_items", required=False)
-        products = read_silver(spark, lake, run, "products", required=False)
-        graph = person_graph_or_empty(spark, lake, run)
-        self.last_day = latest_order_date(orders)
-        self.purchases = purchases(orders, items, graph, None)
-        self.lines = purchase_lines(self.purchases, items, products) if items is not None else None
-        self.sessions = read_optional(spark, lake, run, "sessions")
-        self.person = read_optional(spark, lake, run, "person")
-
-    def features(self, dates: list[date], settings: Settings) -> DataFrame:
-        frame = as_of_frame(self.purchases.sparkSession, dates)
-        return features(self.purchases, self.lines, self.sessions, self.person, frame, settings.models)
 
 
 def run_tags(run: Run, settings: Settings) -> dict[str, str]:
@@ -224,7 +203,7 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
     cfg = settings.models
     lake = Lakehouse.from_settings(settings)
     with recorded_run(spark, lake, NAME, {}) as run_:
-        inputs = ModelInputs(spark, lake, run_, Pseudonymiser.from_settings(settings, spark))
+        inputs = PersonActivity(spark, lake, run_, Pseudonymiser.from_settings(settings, spark))
         as_of = getattr(args, "as_of", None) or inputs.last_day
         skip_churn, skip_segments = bool(getattr(args, "skip_churn", False)), bool(getattr(args, "skip_segments", False))
         splits = split_dates(as_of, cfg.churn.horizon_days, cfg.churn.train_dates, cfg.churn.step_days)
@@ -234,7 +213,7 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
             run_.stage("inputs and parameters unchanged since the last models run: nothing to do")
             return
         dates = [as_of] + ([] if skip_churn else [d for ds in splits.values() for d in ds])
-        feats = inputs.features(dates, settings).localCheckpoint()
+        feats = features_at(inputs, dates, settings.models).localCheckpoint()
         listed = ", ".join(f"DATE'{d.isoformat()}'" for d in sorted(set(dates)))
         # a new feature is a new column; earlier slices read it as null
         write_slice(spark, lake, run_, feats, "features", f"as_of_date IN ({listed})", add_columns=True)

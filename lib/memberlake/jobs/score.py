@@ -13,10 +13,11 @@ import logging
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from memberlake.inputs import PersonActivity
 from memberlake.io.delta import Lakehouse
 from memberlake.jobs.common import MissingInput, job_main
-from memberlake.jobs.models import ModelInputs
 from memberlake.ml import churn, registry
+from memberlake.ml.features import features_at
 from memberlake.ops.runs import recorded_run, unchanged_since_last_run
 from memberlake.ops.tracking import configure
 from memberlake.privacy.pseudonymise import Pseudonymiser
@@ -70,7 +71,7 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
         if version is None:
             raise MissingInput(f"score: no {registry.champion_uri(cfg.registered_model)} in the MLflow registry: "
                                "run `memberlake models` first (it needs enough history for the churn splits)")
-        inputs = ModelInputs(spark, lake, run_, Pseudonymiser.from_settings(settings, spark))
+        inputs = PersonActivity(spark, lake, run_, Pseudonymiser.from_settings(settings, spark))
         as_of = getattr(args, "as_of", None) or inputs.last_day
         run_.parameters.update({"as_of": as_of.isoformat(), "model": cfg.registered_model, "model_version": version,
                                 "risk_bands": cfg.risk_bands, **settings.models.model_dump(mode="json",
@@ -79,12 +80,12 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
             run_.stage("inputs, parameters and champion unchanged since the last scoring: nothing to do")
             return
         model, _ = registry.load_champion(cfg.registered_model)
-        frame = inputs.features([as_of], settings)
+        frame = features_at(inputs, [as_of], settings.models)
         scores = churn_scores(model, frame, version, cfg.risk_bands)
         predicate = f"as_of_date = DATE'{as_of.isoformat()}'"
         lake.replace_where(scores, "churn_scores", predicate)
         written = lake.read(spark, "churn_scores").where(predicate)
-        run_.wrote("churn_scores", written.count(), lake.version(spark, "churn_scores"))
+        run_.record_write("churn_scores", written.count(), lake.version(spark, "churn_scores"))
         bands = {r["risk_band"]: r["n"] for r in written.groupBy("risk_band").agg(F.count(F.lit(1)).alias("n")).collect()}
         run_.stage("scored %d persons as of %s with %s v%s: %s", sum(bands.values()), as_of, cfg.registered_model,
                    version, ", ".join(f"{b} {n}" for b, n in sorted(bands.items())))

@@ -14,11 +14,9 @@ import logging
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from memberlake.basket.baskets import completed
 from memberlake.contract import BATCH_ID, Tables
-from memberlake.identity.resolve import EVENT_KEYS, attach_person
+from memberlake.inputs import EVENT_KEYS, attach_person, completed, line_values, person_graph_or_empty, read_silver
 from memberlake.io.delta import Lakehouse
-from memberlake.jobs.basket import person_graph_or_empty, read_silver
 from memberlake.jobs.common import job_main
 from memberlake.ops.runs import Run, last_success, recorded_run, same_version, unchanged
 from memberlake.sessions.attribution import journeys, markov, markov_attribution, rule_based
@@ -26,7 +24,6 @@ from memberlake.sessions.behaviour import funnel, person_behaviour, top_landing_
 from memberlake.sessions.build import build_sessions, recompute_from, split_late, visitor_events
 from memberlake.sessions.fields import with_revenue
 from memberlake.settings import Settings
-from memberlake.value.purchases import line_values
 
 NAME = "sessions"
 HELP = "Sessionize clickstream events incrementally (late data, re-stitching to persons)."
@@ -99,7 +96,7 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
             run_.stage("identity graph unchanged since the last run: no session to re-stitch")
         else:
             restitch(spark, lake, run_, graph)
-        run_.wrote(SESSIONS, lake.read(spark, SESSIONS).count(), lake.version(spark, SESSIONS))
+        run_.record_write(SESSIONS, lake.read(spark, SESSIONS).count(), lake.version(spark, SESSIONS))
         if not skip_analytics:
             analytics(spark, lake, run_, settings)
 
@@ -136,7 +133,7 @@ def analytics(spark: SparkSession, lake: Lakehouse, run: Run, settings: Settings
     }
     for table, df in outputs.items():
         lake.overwrite(df, table)
-        run.wrote(table, lake.read(spark, table).count(), lake.version(spark, table))
+        run.record_write(table, lake.read(spark, table).count(), lake.version(spark, table))
 
 
 def incremental(spark: SparkSession, lake: Lakehouse, run: Run, silver: DataFrame, new: DataFrame,

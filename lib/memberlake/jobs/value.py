@@ -17,16 +17,15 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from memberlake.inputs import latest_order_date, person_graph_or_empty, purchased_lines, purchases, read_optional, read_silver
 from memberlake.io.delta import Lakehouse
-from memberlake.jobs.basket import latest_order_date, person_graph_or_empty, read_silver
-from memberlake.jobs.common import job_main, read_optional, write_slice
+from memberlake.jobs.common import job_main, write_slice
 from memberlake.ops.runs import recorded_run, unchanged_since_last_run
 from memberlake.ops.tracking import tracked_run
 from memberlake.privacy.pseudonymise import Pseudonymiser
 from memberlake.settings import Settings
 from memberlake.value import clv
 from memberlake.value.profile import profiles, tag_coverage, with_engagement, with_tags
-from memberlake.value.purchases import purchases
 from memberlake.value.rfm import migration, rfm_figures, rfm_scores, segment
 
 NAME = "value"
@@ -40,20 +39,6 @@ MIN_PERSONS_TO_FIT = 50
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip-clv", action="store_true", help="RFM and profiles only")
-
-
-def purchase_lines(purch: DataFrame, items: DataFrame | None, products: DataFrame | None) -> DataFrame:
-    """(person_id, order_ts, category, brand, gross, discount) per purchased line."""
-    if items is None:
-        return purch.sparkSession.createDataFrame(
-            [], "person_id string, order_ts timestamp, category string, brand string, gross double, discount double")
-    lines = items.join(purch.select("order_id", "person_id", "order_ts"), "order_id", "inner").select(
-        "person_id", "order_ts", "product_id", (F.col("quantity") * F.col("unit_price")).cast("double").alias("gross"),
-        F.coalesce(F.col("discount_amount"), F.lit(0)).cast("double").alias("discount"))
-    if products is None:
-        return lines.select("person_id", "order_ts", F.lit(None).cast("string").alias("category"),
-                            F.lit(None).cast("string").alias("brand"), "gross", "discount")
-    return lines.join(products.select("product_id", "category", "brand"), "product_id", "left").drop("product_id")
 
 
 def previous_snapshot(spark: SparkSession, lake: Lakehouse, as_of: date) -> tuple[DataFrame | None, date | None]:
@@ -116,7 +101,7 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
         person = read_optional(spark, lake, run_, "person")
         graph = person_graph_or_empty(spark, lake, run_)
         sessions = read_optional(spark, lake, run_, "sessions")   # engagement in the profile
-        as_of = getattr(args, "as_of", None) or latest_order_date(orders)
+        as_of = getattr(args, "as_of", None) or latest_order_date(orders, NAME)
         skip_clv = bool(getattr(args, "skip_clv", False))
         run_.parameters.update({"as_of": as_of.isoformat(), "skip_clv": skip_clv, **cfg.model_dump(mode="json")})
         if unchanged_since_last_run(spark, lake, run_) and lake.exists(spark, "member_profile"):
@@ -129,7 +114,7 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
         previous, before = previous_snapshot(spark, lake, as_of)
         moves = migration(previous if previous is not None else rfm.limit(0), rfm, before, as_of)
         run_.stage("RFM: %d persons with purchases up to %s", rfm.count(), as_of)
-        portrait = profiles(rfm, purch, purchase_lines(purch, items, products), person, as_of, cfg)
+        portrait = profiles(rfm, purch, purchased_lines(purch, items, products), person, as_of, cfg)
         profile = with_tags(with_engagement(portrait, sessions, as_of), cfg.tags).select(F.lit(as_of).alias("as_of_date"), "*").localCheckpoint()
         outputs: dict[str, DataFrame] = {"rfm": snapshot, "rfm_segment_migration": moves,
                                          "tag_coverage": tag_coverage(profile, cfg.tags, as_of)}
@@ -149,7 +134,7 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
             predicate = f"{SNAPSHOTS[table]} = DATE'{as_of.isoformat()}'"
             write_slice(spark, lake, run_, df, table, predicate)
         lake.overwrite(profile, "member_profile")
-        run_.wrote("member_profile", profile.count(), lake.version(spark, "member_profile"))
+        run_.record_write("member_profile", profile.count(), lake.version(spark, "member_profile"))
         segments = rfm.groupBy("segment").agg(F.count(F.lit(1)).alias("persons")).orderBy(F.desc("persons"))
         log_to_mlflow(settings, as_of, run_.parameters, fits, metrics, holdout, segments)
 

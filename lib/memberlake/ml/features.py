@@ -12,11 +12,15 @@ so this one feature is as of the run, not the as-of date (documented in docs/mod
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from memberlake.settings import ModelSettings
+
+if TYPE_CHECKING:
+    from memberlake.inputs import PersonActivity
 
 KEYS = ["person_id", "as_of_date"]
 
@@ -150,6 +154,12 @@ def features(purchases: DataFrame, lines: DataFrame | None, sessions: DataFrame 
         "marketing_opt_in": F.coalesce(F.col("marketing_opt_in").cast("double"), F.lit(0.0)),
     }
     return out.select(*KEYS, *[filled.get(c, F.col(c).cast("double")).alias(c) for c in feature_names(cfg)])
+
+
+def features_at(activity: "PersonActivity", dates: list[date], cfg: ModelSettings) -> DataFrame:
+    """:func:`features` of ``activity`` (:class:`memberlake.inputs.PersonActivity`) at ``dates``."""
+    frame = as_of_frame(activity.purchases.sparkSession, dates)
+    return features(activity.purchases, activity.lines, activity.sessions, activity.person, frame, cfg)
 
 
 def churn_labels(purchases: DataFrame, population: DataFrame, horizon_days: int) -> DataFrame:

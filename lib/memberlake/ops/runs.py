@@ -1,8 +1,10 @@
 """The ``job_runs`` record every job appends: parameters, timing, rows, Delta versions, errors.
 
-Used as a context manager around a job's body. A failed job is recorded with its error and the
-exception propagates; because each table write is one Delta transaction, a failure leaves
-either the old or the new version of a table, never a partial one, and a re-run completes it.
+Used as a context manager around a job's body. The run's row is the commit point of its outputs:
+every Delta commit the job makes is tagged with the run (:mod:`memberlake.io.commits`) and
+readers see it only once the row says ``succeeded``. A failed job is recorded with its error and
+the exception propagates; its commits stay invisible, and the next write to each table rolls them
+back. A killed job records nothing, with the same effect.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
 from memberlake.contract import Tables
+from memberlake.io.commits import RunTag, current_tag, set_current
 from memberlake.io.delta import Lakehouse
 
 log = logging.getLogger(__name__)
@@ -63,13 +66,15 @@ class Run:
         """Progress line: stage and elapsed time since the job started."""
         log.info("[%s %6.1fs] " + message, self.job, time.monotonic() - self._t0, *args)
 
-    def read(self, table: str, rows: int | None = None, version: int | None = None) -> None:
+    def record_read(self, table: str, rows: int | None = None, version: int | None = None) -> None:
+        """Record that the run read ``version`` of ``table`` (and how many rows)."""
         if rows is not None:
             self.rows_read[table] = self.rows_read.get(table, 0) + int(rows)
         if version is not None:
             self.versions_read[table] = int(version)
 
-    def wrote(self, table: str, rows: int, version: int | None = None) -> None:
+    def record_write(self, table: str, rows: int, version: int | None = None) -> None:
+        """Record that the run wrote ``rows`` rows to ``table``, leaving it at ``version``."""
         self.rows_written[table] = self.rows_written.get(table, 0) + int(rows)
         if version is not None:
             self.versions_written[table] = int(version)
@@ -89,24 +94,30 @@ def recorded_run(spark: SparkSession, lakehouse: Lakehouse, job: str,
                  parameters: dict[str, Any], run_id: str | None = None) -> Iterator[Run]:
     """Yield a :class:`Run`; append it to ``job_runs`` as succeeded or failed."""
     run = Run(job, run_id or new_run_id(), parameters, datetime.now(timezone.utc))
+    outer = current_tag(spark)
+    set_current(spark, RunTag(job, run.run_id))
     run.stage("started run %s", run.run_id)
     try:
-        yield run
-    except BaseException as exc:
-        error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        status = "skipped" if getattr(exc, "skip_run", False) else "failed"
-        _append(spark, lakehouse, _row(run, status, error[:4000]))
-        run.stage("%s: %s", status.upper(), error)
-        raise
-    _append(spark, lakehouse, _row(run, "succeeded", None))
+        try:
+            yield run
+        except BaseException as exc:
+            error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            status = "skipped" if getattr(exc, "skip_run", False) else "failed"
+            try:
+                _append(spark, lakehouse, _row(run, status, error[:4000]))
+            except Exception:  # the run record must never hide the job's own error
+                log.exception("could not record the run in %s", Tables.JOB_RUNS)
+            run.stage("%s: %s", status.upper(), error)
+            raise
+        # The commit point: if this append fails, the run's outputs stay unpublished.
+        _append(spark, lakehouse, _row(run, "succeeded", None))
+    finally:
+        set_current(spark, outer)
     run.stage("done: read %s, wrote %s", run.rows_read, run.rows_written)
 
 
 def _append(spark: SparkSession, lakehouse: Lakehouse, row: tuple) -> None:
-    try:
-        lakehouse.append(spark.createDataFrame([row], JOB_RUNS_SCHEMA), Tables.JOB_RUNS)
-    except Exception:  # the run record must never hide the job's own error
-        log.exception("could not record the run in %s", Tables.JOB_RUNS)
+    lakehouse.append(spark.createDataFrame([row], JOB_RUNS_SCHEMA), Tables.JOB_RUNS)
 
 
 def last_success(spark: SparkSession, lake: Lakehouse, job: str):

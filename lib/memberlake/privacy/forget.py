@@ -18,7 +18,7 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from memberlake.clean import standardise as S
+from memberlake import standardise as S
 from memberlake.privacy.pseudonymise import Pseudonymiser
 from memberlake.settings import CleanSettings
 

@@ -35,7 +35,7 @@ class Tables_:
         if name not in self.names:
             return None
         if self.run is not None:
-            self.run.read(name, version=self.lake.version(self.spark, name))
+            self.run.record_read(name, version=self.lake.version(self.spark, name))
         return self.lake.read(self.spark, name)
 
     def need(self, section: Section, name: str, missing: str) -> DataFrame | None:
