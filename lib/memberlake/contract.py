@@ -172,6 +172,16 @@ class Tables:
         return f"silver_{entity}"
 
 
+# The one snapshot column of every dated table: a re-run of a date replaces its slice.
+SNAPSHOT = "as_of_date"
+# Snapshot columns of earlier versions, renamed to SNAPSHOT on the next write.
+LEGACY_SNAPSHOT_COLUMNS: dict[str, tuple[str, ...]] = {
+    **{t: ("run_date",) for t in ("basket_itemsets", "basket_rules", "basket_bought_together",
+                                  "basket_recommendations")},
+    "rfm_segment_migration": ("to_date",),
+    "clv_holdout": ("holdout_end",),
+}
+
 # Lineage columns added at ingest and carried into silver.
 SOURCE_FILE = "_source_file"
 INGESTED_AT = "_ingested_at"

@@ -398,6 +398,6 @@ def test_value_snapshot_replaces_only_its_date_and_records_migration(spark, lake
                      "value.window_days=180"]) == 0              # changed parameter: recomputed, replaced
     again = {r.as_of_date.isoformat(): r["count"] for r in lake.read(spark, "rfm").groupBy("as_of_date").count().collect()}
     assert again == dates
-    moves = lake.read(spark, "rfm_segment_migration").where(F.col("to_date") == F.lit(earlier)).collect()
+    moves = lake.read(spark, "rfm_segment_migration").where(F.col("as_of_date") == F.lit(earlier)).collect()
     assert all(m.from_segment == "(new)" for m in moves)       # nothing before the earlier date
     assert sum(m.persons for m in moves) == dates[earlier]

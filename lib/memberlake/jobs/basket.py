@@ -1,7 +1,7 @@
 """basket: completed orders -> frequent itemsets, rules, bought-together lists, recommendations.
 
 Each run is a snapshot for its as-of date (default: the last completed order's date): the four
-output tables keep one slice per ``run_date`` and a re-run of a date replaces only that slice,
+output tables keep one slice per ``as_of_date`` and a re-run of a date replaces only that slice,
 so running twice changes nothing. Each run is also an MLflow run (experiment ``<prefix>-basket``).
 """
 from __future__ import annotations
@@ -19,9 +19,10 @@ from pyspark.sql import functions as F
 from memberlake.basket.baskets import basket_lines, purchase_lines
 from memberlake.basket.mining import association_rules, frequent_itemsets, segment_lines
 from memberlake.basket.recommend import bought_together, recommendations
+from memberlake.contract import SNAPSHOT
 from memberlake.inputs import attach_person, completed, latest_order_date, person_graph_or_empty, read_silver
 from memberlake.io.delta import Lakehouse
-from memberlake.jobs.common import InputError, job_main
+from memberlake.jobs.common import InputError, job_main, migrate_snapshot_column, snapshot_predicate
 from memberlake.ops.runs import recorded_run, unchanged_since_last_run
 from memberlake.ops.tracking import tracked_run
 from memberlake.privacy.pseudonymise import Pseudonymiser
@@ -119,7 +120,7 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
         recent_start = F.lit(as_of - timedelta(days=cfg.recent_days - 1)).cast("timestamp")
         people = lines.where(F.col("person_id").isNotNull())
         recs = recommendations(rules, people.where(F.col("order_ts") >= recent_start), people, cfg.top_n)
-        stamp = [F.lit(as_of).alias("run_date"), F.lit(json.dumps(params, sort_keys=True)).alias("parameters")]
+        stamp = [F.lit(as_of).alias(SNAPSHOT), F.lit(json.dumps(params, sort_keys=True)).alias("parameters")]
         outputs = {
             "basket_itemsets": itemsets.select("*", *stamp),
             "basket_rules": rules.select("*", *stamp),
@@ -128,14 +129,15 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
         }
         counts = {"baskets": total, "segments_mined": sum(s.mined for s in segments), "tokens": mined.tokens}
         for table, df in outputs.items():
-            lake.replace_where(df, table, f"run_date = DATE'{as_of.isoformat()}'")
-            written = lake.read(spark, table).where(F.col("run_date") == F.lit(as_of)).count()
+            migrate_snapshot_column(spark, lake, table)
+            lake.replace_where(df, table, snapshot_predicate(as_of))
+            written = lake.read(spark, table).where(F.col(SNAPSHOT) == F.lit(as_of)).count()
             run_.record_write(table, written, lake.version(spark, table))
             counts[table.removeprefix("basket_")] = written
         run_.stage("itemsets %d, rules %d, recommendations %d", counts["itemsets"], counts["rules"],
                    counts["recommendations"])
         log_to_mlflow(settings, as_of, params, counts, lake.read(spark, "basket_rules").where(
-            F.col("run_date") == F.lit(as_of)), skipped)
+            F.col(SNAPSHOT) == F.lit(as_of)), skipped)
 
 
 def main(argv: list[str] | None = None) -> int:

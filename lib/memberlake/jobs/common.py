@@ -132,3 +132,25 @@ def write_slice(spark: "SparkSession", lake: "Lakehouse", run: "Run", df: "DataF
     (counted from the table: counting ``df`` would run its plan again)."""
     lake.replace_where(df, table, predicate, add_columns=add_columns)
     run.record_write(table, lake.read(spark, table).where(predicate).count(), lake.version(spark, table))
+
+
+def snapshot_predicate(as_of: date) -> str:
+    """The replaceWhere predicate of one dated snapshot slice."""
+    from memberlake.contract import SNAPSHOT
+
+    return f"{SNAPSHOT} = DATE'{as_of.isoformat()}'"
+
+
+def migrate_snapshot_column(spark: "SparkSession", lake: "Lakehouse", table: str) -> None:
+    """Rename a table's earlier snapshot column (``run_date``, ``to_date``, ``holdout_end``) to
+    ``as_of_date`` in one overwrite, so its old slices stay readable under the one name."""
+    from memberlake.contract import LEGACY_SNAPSHOT_COLUMNS, SNAPSHOT
+
+    if not lake.exists(spark, table):
+        return
+    df = lake.read(spark, table)
+    old = next((c for c in LEGACY_SNAPSHOT_COLUMNS.get(table, ()) if c in df.columns), None)
+    if old is None or SNAPSHOT in df.columns:
+        return
+    log.warning("%s: renaming its snapshot column %s to %s (one-time migration)", table, old, SNAPSHOT)
+    lake.overwrite(df.withColumnRenamed(old, SNAPSHOT).localCheckpoint(), table)

@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 
 from memberlake.inputs import latest_order_date, person_graph_or_empty, purchased_lines, purchases, read_optional, read_silver
 from memberlake.io.delta import Lakehouse
-from memberlake.jobs.common import job_main, write_slice
+from memberlake.jobs.common import job_main, migrate_snapshot_column, snapshot_predicate, write_slice
 from memberlake.ops.runs import recorded_run, unchanged_since_last_run
 from memberlake.ops.tracking import tracked_run
 from memberlake.privacy.pseudonymise import Pseudonymiser
@@ -32,8 +32,6 @@ NAME = "value"
 HELP = "RFM snapshot and segments, member profiles and tags, customer lifetime value (BG/NBD + Gamma-Gamma)."
 log = logging.getLogger(__name__)
 
-SNAPSHOTS = {"rfm": "as_of_date", "rfm_segment_migration": "to_date", "tag_coverage": "as_of_date",
-             "clv": "as_of_date", "clv_parameters": "as_of_date", "clv_holdout": "holdout_end"}
 MIN_PERSONS_TO_FIT = 50
 
 
@@ -131,8 +129,8 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
                 run_.stage("CLV: BG/NBD %s; Gamma-Gamma %s; holdout predicted/actual %.3f",
                            _fmt(bgnbd.params), _fmt(gg.params), metrics["holdout_ratio"])
         for table, df in outputs.items():
-            predicate = f"{SNAPSHOTS[table]} = DATE'{as_of.isoformat()}'"
-            write_slice(spark, lake, run_, df, table, predicate)
+            migrate_snapshot_column(spark, lake, table)
+            write_slice(spark, lake, run_, df, table, snapshot_predicate(as_of))
         lake.overwrite(profile, "member_profile")
         run_.record_write("member_profile", profile.count(), lake.version(spark, "member_profile"))
         segments = rfm.groupBy("segment").agg(F.count(F.lit(1)).alias("persons")).orderBy(F.desc("persons"))

@@ -177,11 +177,11 @@ def rfm(t: Tables_) -> Section:
             R.bar([r.segment for r in sizes], [r["count"] for r in sizes], "RFM segment sizes", "persons"))
     migration = t.get("rfm_segment_migration")
     if migration is not None and migration.limit(1).count():
-        last = _latest(migration, "to_date").collect()
+        last = _latest(migration, "as_of_date").collect()
         segs = sorted({r.from_segment for r in last if r.from_segment} | {r.to_segment for r in last if r.to_segment})
         matrix = [[float(sum(r.persons for r in last if r.from_segment == a and r.to_segment == b)) for b in segs]
                   for a in segs]
-        s.chart("rfm_migration", f"Segment migration {last[0].from_date} → {last[0].to_date} (rows: from, columns: to)",
+        s.chart("rfm_migration", f"Segment migration {last[0].from_date} → {last[0].as_of_date} (rows: from, columns: to)",
                 R.heatmap(segs, segs, matrix, "RFM segment migration", center=False))
     return s
 
@@ -240,7 +240,7 @@ def basket(t: Tables_) -> Section:
     rules = t.need(s, "basket_rules", "No association rules: the landing zone has no order lines, or `memberlake basket` has not run.")
     if rules is None:
         return s
-    latest = _latest(rules, "run_date").where(F.col("segment_by").isNull() | (F.col("segment_by") == "all"))
+    latest = _latest(rules, "as_of_date").where(F.col("segment_by").isNull() | (F.col("segment_by") == "all"))
     top = (latest.orderBy(F.desc("lift"), F.desc("support")).limit(TOP)
            .select(F.array_join("antecedent", " + ").alias("a"), F.col("consequent").alias("c"),
                    "support", "confidence", "lift").collect())

@@ -271,5 +271,5 @@ def holdout_report(purchases: DataFrame, as_of: date, holdout_days: int, max_ite
     metrics = {"holdout_actual": float(totals.a or 0), "holdout_predicted": float(totals.p or 0),
                "holdout_mae": float(totals.mae or 0),
                "holdout_ratio": float(totals.p / totals.a) if totals.a else float("nan")}
-    report = report.select(F.lit(cal_end).alias("calibration_end"), F.lit(as_of).alias("holdout_end"), "*")
+    report = report.select(F.lit(cal_end).alias("calibration_end"), F.lit(as_of).alias("as_of_date"), "*")
     return report.localCheckpoint(), fit, metrics

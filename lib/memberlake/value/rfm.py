@@ -72,4 +72,4 @@ def migration(previous: DataFrame, current: DataFrame, from_date: date | None, t
         F.coalesce("from_segment", F.lit("(new)")).alias("from_segment"),
         F.coalesce("to_segment", F.lit("(gone)")).alias("to_segment"),
     ).agg(F.count(F.lit(1)).alias("persons")).select(
-        F.lit(from_date).cast("date").alias("from_date"), F.lit(to_date).alias("to_date"), "*")
+        F.lit(from_date).cast("date").alias("from_date"), F.lit(to_date).alias("as_of_date"), "*")

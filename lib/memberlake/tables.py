@@ -1,0 +1,261 @@
+"""Every table memberlake writes, declared once: name, layer, keys, snapshot column, schema.
+
+Bronze and silver tables follow from the landing contract (:mod:`memberlake.contract`); gold and
+operational tables are listed here. ``columns`` is the table's schema as Spark prints it
+(``name type, ...``, Spark's ``simpleString`` types). ``keys`` identify a row (within a
+snapshot for dated tables); logs (runs, metrics, audit rows) have none. Dated snapshots all use
+one column, ``as_of_date``: a re-run of a date replaces its slice. ``tests/e2e/test_tables.py``
+checks every table of a pipeline run against its declaration.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from memberlake.contract import BATCH_ID, ENTITIES, FLAGS, INGESTED_AT, RECORD_HASH, SNAPSHOT, SOURCE_FILE, Entity
+
+Layer = Literal["bronze", "silver", "gold", "ops"]
+_SIMPLE = {"string": "string", "timestamp": "timestamp", "date": "date", "int": "int", "money": "decimal(18,2)",
+           "bool": "boolean"}
+_LINEAGE = f"{SOURCE_FILE} string, {INGESTED_AT} timestamp, {BATCH_ID} string, {RECORD_HASH} string"
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    layer: Layer
+    keys: tuple[str, ...] = ()
+    snapshot: str | None = None
+    columns: str = ""
+    partition_by: tuple[str, ...] = ()
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.split(" ", 1)[0] for c in split_columns(self.columns)]
+
+
+def split_columns(columns: str) -> list[str]:
+    """``"a int, b map<string,bigint>"`` -> ``["a int", "b map<string,bigint>"]`` (commas inside
+    ``<>`` stay)."""
+    out, depth, cur = [], 0, ""
+    for ch in columns:
+        depth += ch == "<"
+        depth -= ch == ">"
+        if ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    return out + ([cur.strip()] if cur.strip() else [])
+
+
+def _bronze(entity: Entity) -> Table:
+    raw = ", ".join(f"{c} string" for c in entity.column_names)
+    return Table(f"bronze_{entity.name}", "bronze", columns=f"{raw}, {_LINEAGE}")
+
+
+def _silver(entity: Entity) -> Table:
+    typed = ", ".join(f"{c.name} {_SIMPLE[c.kind]}" for c in entity.columns)
+    return Table(f"silver_{entity.name}", "silver", keys=entity.key,
+                 columns=f"{typed}, {FLAGS} array<string>, _version timestamp, {_LINEAGE}")
+
+
+_DECLARED = [
+    Table("attribution", "gold", keys=('model', 'channel', 'campaign'),
+          columns=(
+              'model string, channel string, campaign string, conversions double, revenue double')),
+    Table("basket_bought_together", "gold", keys=('as_of_date', 'item', 'recommended_item'), snapshot=SNAPSHOT,
+          columns=(
+              'item string, recommended_item string, support double, confidence double, lift double, '
+              'score double, rank int, as_of_date date')),
+    Table("basket_itemsets", "gold", keys=('as_of_date', 'segment_by', 'segment', 'items'), snapshot=SNAPSHOT,
+          columns=(
+              'segment_by string, segment string, items array<string>, size int, freq bigint, support double, '
+              'as_of_date date, parameters string')),
+    Table("basket_recommendations", "gold", keys=('as_of_date', 'person_id', 'rank'), snapshot=SNAPSHOT,
+          columns=(
+              'person_id string, rank int, item string, score double, confidence double, lift double, '
+              'because array<string>, as_of_date date')),
+    Table("basket_rules", "gold", keys=('as_of_date', 'segment_by', 'segment', 'antecedent', 'consequent'), snapshot=SNAPSHOT,
+          columns=(
+              'segment_by string, segment string, antecedent array<string>, consequent string, '
+              'antecedent_support double, consequent_support double, support double, freq bigint, '
+              'confidence double, lift double, leverage double, conviction double, as_of_date date, '
+              'parameters string')),
+    Table("churn_calibration", "gold", keys=('as_of_date', 'model_version', 'bin'), snapshot=SNAPSHOT,
+          columns=(
+              'as_of_date date, model_version string, bin bigint, lower double, upper double, persons double, '
+              'mean_predicted double, observed_rate double')),
+    Table("churn_metrics", "gold", keys=(), snapshot=SNAPSHOT,
+          columns=(
+              'as_of_date date, model_version string, champion boolean, model string, split string, '
+              'metric string, value double')),
+    Table("churn_roc", "gold", keys=(), snapshot=SNAPSHOT,
+          columns=(
+              'as_of_date date, model_version string, threshold double, fpr double, tpr double, '
+              'precision double')),
+    Table("churn_scores", "gold", keys=('as_of_date', 'person_id'), snapshot=SNAPSHOT,
+          columns=(
+              'person_id string, as_of_date date, probability double, decile int, risk_band string, '
+              'model_version string')),
+    Table("clean_batches", "ops", keys=('entity', 'batch_id'),
+          columns=(
+              'entity string, batch_id string, run_id string, cleaned_at timestamp')),
+    Table("clv", "gold", keys=('as_of_date', 'person_id'), snapshot=SNAPSHOT,
+          columns=(
+              'as_of_date date, person_id string, frequency double, recency double, T double, '
+              'monetary_value double, p_alive double, expected_purchases double, expected_value double, '
+              'clv double')),
+    Table("clv_holdout", "gold", keys=('as_of_date', 'calibration_frequency'), snapshot=SNAPSHOT,
+          columns=(
+              'calibration_end date, as_of_date date, calibration_frequency int, persons bigint, '
+              'mean_actual double, mean_predicted double')),
+    Table("clv_parameters", "gold", keys=('as_of_date', 'model', 'parameter'), snapshot=SNAPSHOT,
+          columns=(
+              'as_of_date date, model string, parameter string, value double, log_likelihood double, '
+              'iterations int, converged boolean, rows bigint')),
+    Table("dq_metrics", "ops", keys=(),
+          columns=(
+              'run_id string, job string, table string, metric string, column string, value double, '
+              'measured_at timestamp')),
+    Table("features", "gold", keys=('as_of_date', 'person_id'), snapshot=SNAPSHOT,
+          columns=(
+              'person_id string, as_of_date date, recency_days double, tenure_days double, orders double, '
+              'order_rate double, orders_365d double, spend_365d double, avg_order_value double, '
+              'orders_30d double, order_trend double, spend_trend double, mean_gap_days double, '
+              'std_gap_days double, overdue_ratio double, silence_likelihood double, category_breadth double, '
+              'discount_share double, share_online double, share_store double, share_app double, '
+              'sessions_90d double, engaged_sessions_90d double, days_since_last_session double, '
+              'marketing_opt_in double')),
+    Table("identity_audit", "gold", keys=(),
+          columns=(
+              'src_type string, src_value string, dst_type string, dst_value string, origin string, '
+              'reason string')),
+    Table("identity_edges", "gold", keys=('src_type', 'src_value', 'dst_type', 'dst_value', 'origin'),
+          columns=(
+              'src_type string, src_value string, dst_type string, dst_value string, origin string, '
+              'observations bigint, sources array<string>')),
+    Table("identity_graph", "gold", keys=('id_type', 'value'),
+          columns=(
+              'id_type string, value string, person_id string, component_size bigint')),
+    Table("ingest_files", "ops", keys=('entity', 'path'),
+          columns=(
+              'entity string, path string, size bigint, modified bigint, format string, batch_id string, '
+              'ingested_at timestamp, rows_read bigint, rows_accepted bigint, rows_quarantined bigint')),
+    Table("job_runs", "ops", keys=(),
+          columns=(
+              'job string, run_id string, parameters string, started_at timestamp, ended_at timestamp, '
+              'duration_s double, status string, rows_read map<string,bigint>, '
+              'rows_written map<string,bigint>, versions_read map<string,bigint>, '
+              'versions_written map<string,bigint>, error string')),
+    Table("late_events", "gold", keys=('event_id',),
+          columns=(
+              'event_id string, event_ts timestamp, anonymous_id string, device_id string, member_id string, '
+              'event_type string, page_url string, referrer string, utm_source string, utm_medium string, '
+              'utm_campaign string, product_id string, order_id string')),
+    Table("markov_removal_effects", "gold", keys=('channel',),
+          columns=(
+              'channel string, removal_effect double, share double')),
+    Table("markov_transitions", "gold", keys=('from_state', 'to_state'),
+          columns=(
+              'from_state string, to_state string, transitions bigint, probability double')),
+    Table("match_pairs", "gold", keys=('l_record', 'r_record'),
+          columns=(
+              'l_record string, r_record string, rule int, first_name_level int, last_name_level int, '
+              'birth_date_level int, street_level int, postcode_level int, city_level int, address_level int, '
+              'match_weight double, match_probability double, accepted boolean')),
+    Table("match_parameters", "ops", keys=('field', 'level'),
+          columns=(
+              'field string, level int, m double, u double, prior double, iterations int, converged boolean, '
+              'run_id string')),
+    Table("member_profile", "gold", keys=('person_id',),
+          columns=(
+              'as_of_date date, person_id string, recency_days int, frequency bigint, frequency_window bigint, '
+              'monetary double, monetary_window double, first_order_date date, last_order_date date, '
+              'tenure_days int, avg_order_value double, mean_interpurchase_days double, r_score int, '
+              'f_score int, m_score int, rfm_cell string, segment string, preferred_categories array<string>, '
+              'preferred_brands array<string>, discounted_spend_share double, preferred_channel string, '
+              'preferred_weekday string, preferred_hour int, lifecycle_stage string, value_tier string, '
+              'age_band string, gender string, region string, country string, marketing_opt_in boolean, '
+              'sessions_90d bigint, engaged_session_share double, days_since_last_session int, '
+              'tags array<string>')),
+    Table("person", "gold", keys=('person_id',),
+          columns=(
+              'person_id string, first_name string, last_name string, gender string, birth_date date, '
+              'email string, phone string, street string, city string, postcode string, state string, '
+              'country string, marketing_opt_in boolean, first_registered_at timestamp, '
+              'member_records array<string>, sources array<string>')),
+    Table("person_behaviour", "gold", keys=('person_id', 'month'),
+          columns=(
+              'person_id string, month date, sessions bigint, active_days bigint, avg_duration_s double, '
+              'pages_per_session double, bounce_rate double, conversion_rate double, revenue double, '
+              'preferred_device string, preferred_hour int, preferred_weekday string, '
+              'preferred_channel string, most_viewed_categories array<string>')),
+    Table("person_id_history", "gold", keys=(),
+          columns=(
+              'old_id string, new_id string, change string, run_id string, changed_at timestamp')),
+    Table("person_id_map", "gold", keys=('old_id',),
+          columns=(
+              'old_id string, current_id string')),
+    Table("person_registry", "gold", keys=('person_id',),
+          columns=(
+              'person_id string, first_seen timestamp')),
+    Table("quarantine", "bronze", keys=(),
+          columns=(
+              'entity string, stage string, raw_record string, reasons array<string>, _source_file string, '
+              '_ingested_at timestamp, _batch_id string, _record_hash string')),
+    Table("rfm", "gold", keys=('as_of_date', 'person_id'), snapshot=SNAPSHOT,
+          columns=(
+              'as_of_date date, person_id string, recency_days int, frequency bigint, frequency_window bigint, '
+              'monetary double, monetary_window double, first_order_date date, last_order_date date, '
+              'tenure_days int, avg_order_value double, mean_interpurchase_days double, r_score int, '
+              'f_score int, m_score int, rfm_cell string, segment string')),
+    Table("rfm_segment_migration", "gold", keys=('as_of_date', 'from_segment', 'to_segment'), snapshot=SNAPSHOT,
+          columns=(
+              'from_date date, as_of_date date, from_segment string, to_segment string, persons bigint')),
+    Table("segment_profile", "gold", keys=('as_of_date', 'cluster', 'feature'), snapshot=SNAPSHOT,
+          columns=(
+              'as_of_date date, cluster bigint, persons bigint, share double, feature string, mean double, '
+              'population_mean double, population_std double, z double, persona string')),
+    Table("segments", "gold", keys=('as_of_date', 'person_id'), snapshot=SNAPSHOT,
+          columns=(
+              'person_id string, as_of_date date, cluster int, persona string')),
+    Table("session_funnel", "gold", keys=('channel', 'campaign', 'step_no'),
+          columns=(
+              'channel string, campaign string, step_no int, step string, sessions bigint, reached bigint, '
+              'drop_off double')),
+    Table("sessions", "gold", keys=('session_id',),
+          columns=(
+              'session_id string, anonymous_id string, device_id string, member_id string, '
+              'visit_start timestamp, session_start timestamp, session_end timestamp, duration_s double, '
+              'events bigint, page_views bigint, landing_page string, exit_page string, source string, '
+              'medium string, campaign string, referrer string, channel string, converted boolean, '
+              'order_ids array<string>, event_types array<string>, path array<string>, bounce boolean, '
+              'engaged boolean, orders int, revenue double, person_id string')),
+    Table("sessions_batches", "ops", keys=('_batch_id',),
+          columns=(
+              '_batch_id string, sessionized_at timestamp')),
+    Table("tag_coverage", "gold", keys=('as_of_date', 'tag'), snapshot=SNAPSHOT,
+          columns=(
+              'as_of_date date, tag string, persons bigint, share double')),
+    Table("top_landing_pages", "gold", keys=('landing_page',),
+          columns=(
+              'landing_page string, sessions bigint, bounce_rate double, conversion_rate double')),
+    Table("top_paths", "gold", keys=('path',),
+          columns=(
+              'path string, sessions bigint, conversion_rate double')),    Table("forget_requests", "ops", keys=('request_id',),
+          columns=(
+              'request_id string, requested_at timestamp, identifiers array<string>, person_ids array<string>, '
+              'rows_deleted map<string,bigint>, vacuum_retention_hours double')),
+]
+
+TABLES: dict[str, Table] = {t.name: t for t in [*map(_bronze, ENTITIES.values()), *map(_silver, ENTITIES.values()),
+                                                *_DECLARED]}
+
+
+def declared(name: str) -> Table:
+    """The declaration of ``name``; an undeclared table is a programming error, named."""
+    try:
+        return TABLES[name]
+    except KeyError:
+        raise KeyError(f"table {name!r} is not declared in memberlake.tables") from None

@@ -1,0 +1,40 @@
+"""Every table a pipeline run writes matches its declaration (memberlake.tables)."""
+from __future__ import annotations
+
+from pyspark.sql import functions as F
+
+from memberlake.contract import SNAPSHOT
+from memberlake.io.delta import Lakehouse
+from memberlake.tables import TABLES, split_columns
+
+
+def _columns(df) -> str:
+    return ", ".join(f"{f.name} {f.dataType.simpleString()}" for f in df.schema.fields)
+
+
+def test_every_written_table_is_declared_with_its_schema_keys_and_snapshot(spark, lake_dirs):
+    _, lakehouse = lake_dirs
+    lake = Lakehouse(str(lakehouse))
+    written = lake.table_names(spark)
+    assert len(written) > 40
+    assert sorted(set(written) - set(TABLES)) == []
+    problems = []
+    for name in written:
+        table, df = TABLES[name], lake.read(spark, name)
+        if _columns(df) != table.columns:
+            problems.append(f"{name}: written {_columns(df)!r}, declared {table.columns!r}")
+        if table.snapshot is not None and (table.snapshot != SNAPSHOT or SNAPSHOT not in df.columns):
+            problems.append(f"{name}: snapshot column {table.snapshot} is not {SNAPSHOT} or absent")
+        if table.snapshot and table.keys and SNAPSHOT not in table.keys:
+            problems.append(f"{name}: keys of a snapshot table must include {SNAPSHOT}")
+        if table.keys:
+            keys = list(table.keys)
+            dupes = df.groupBy(*keys).count().where(F.col("count") > 1).limit(1).collect()
+            if dupes:
+                problems.append(f"{name}: key {keys} repeats, e.g. {dupes[0]}")
+    assert problems == []
+
+
+def test_split_columns_keeps_nested_types_whole():
+    assert split_columns("a int, b map<string,bigint>, c array<struct<x:int,y:string>>") == [
+        "a int", "b map<string,bigint>", "c array<struct<x:int,y:string>>"]
