@@ -147,6 +147,24 @@ def run_pipeline(spark, settings, args: argparse.Namespace) -> None:
             log.warning("pipeline: %s skipped: %s", job.NAME, exc)
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """Arguments that argparse cannot check, checked before Spark starts: pipeline job names,
+    and an export's ``--where`` and ``--columns`` against the table's declared columns."""
+    if args.command == "pipeline":
+        pipeline_steps(args.only, args.start)
+    if args.command == "export":
+        from memberlake.rules import check_columns, check_rule
+        from memberlake.tables import TABLES
+
+        table = TABLES.get(args.table)
+        if table is None:
+            return  # not a memberlake table (a user's own): Spark checks it
+        if args.where is not None:
+            check_rule("--where", args.where, table.column_names)
+        if args.columns:
+            check_columns("--columns", args.columns, table.column_names)
+
+
 def export_table(spark, settings, args: argparse.Namespace) -> None:
     from memberlake.io.delta import Lakehouse
     from memberlake.privacy.pseudonymise import holds_raw_pii, masked
@@ -255,6 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from memberlake.spark import get_spark
 
         settings = settings_from_args(args)
+        check_arguments(args)
         if args.command in JOBS:
             JOBS[args.command].run(get_spark(settings), settings, args)
         else:

@@ -7,13 +7,16 @@ message naming the key and the fix.
 from __future__ import annotations
 
 import os
+import re
 from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 ENVIRONMENTS = ("local", "cluster", "databricks")
 _SHIPPED: dict[str, Any] = {}
@@ -43,6 +46,24 @@ class SettingsError(ValueError):
     """Bad configuration or arguments; the message names the key and how to fix it."""
 
 
+_OFFSET = re.compile(r"^(UTC|GMT)?[+-]\d{1,2}(:\d{2})?$")
+
+
+def time_zone(value: str | None) -> str | None:
+    """An IANA zone name (``Europe/London``) or a fixed offset (``+08:00``), as Spark accepts."""
+    if value is None or _OFFSET.match(value):
+        return value
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}: use an IANA name such as Europe/London "
+                         "or America/New_York, or an offset such as +08:00") from None
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(time_zone)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
@@ -60,7 +81,7 @@ class StorageSettings(_Strict):
 
 class LandingSettings(_Strict):
     path: str | None = "data/landing"
-    timezone: str = "UTC"
+    timezone: TimeZone = "UTC"
     encoding: str = "UTF-8"
     delimiter: str = ","
     quote: str = '"'
@@ -241,7 +262,7 @@ class SessionSettings(_Strict):
     # Sessions longer than this are cut into pieces of this length from the session's start.
     max_length_hours: float = Field(default=24, gt=0)
     # Also start a session at local midnight in this zone (null = no midnight split).
-    midnight_timezone: str | None = None
+    midnight_timezone: TimeZone | None = None
     # Also start a session when an event carries utm values different from the visit's last ones.
     split_on_campaign: bool = True
     # Incremental runs re-sessionize visitors within this window; older new events are "late".
@@ -445,18 +466,92 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
-    """``section.key=value`` -> (["section", "key"], typed value); values are parsed as YAML."""
+    """``section.key=value`` -> (key path, typed value).
+
+    The path is split at dots until it reaches a map setting (``spark.conf``, ``value.tags``,
+    ``storage.tables`` ...): the rest is one map key, so ``spark.conf.spark.sql.shuffle.partitions=16``
+    sets the Spark option ``spark.sql.shuffle.partitions``. The value is parsed as YAML, except for
+    a setting that holds text: it takes the text as given (``clean.default_country=NO`` is Norway,
+    not YAML's false; ``value.tags.x=1`` is the rule ``1``).
+    """
     if "=" not in item:
         raise SettingsError(f"--set {item!r}: expected section.key=value, e.g. --set clean.max_quantity=500")
     key, raw = item.split("=", 1)
-    parts = [p for p in key.strip().split(".") if p]
+    parts = _key_path([p for p in key.strip().split(".") if p])
     if len(parts) < 2:
         raise SettingsError(f"--set {item!r}: the key must name a section and a key, e.g. spark.master")
+    text = _holds_text(parts)
+    if text == "optional" and raw.strip() in ("null", "~"):
+        return parts, None
+    quoted = len(raw.strip()) >= 2 and raw.strip()[0] == raw.strip()[-1] and raw.strip()[0] in "'\""
+    if text and not quoted:  # a quoted value is YAML's string: ';' is ;
+        return parts, raw.strip()
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
     return parts, value
+
+
+def _field_type(parts: list[str]) -> tuple[Any, int]:
+    """The annotation the key path leads to in :class:`Settings`, and how many parts it used.
+
+    The walk goes through settings sections by field name and through a map by one key; it stops
+    at the first annotation that is neither (a list, a scalar, or a map of scalars).
+    """
+    annotation: Any = Settings
+    for used, part in enumerate(parts):
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            fields = {f.alias or n: f for n, f in annotation.model_fields.items()} | annotation.model_fields
+            if part not in fields:
+                return None, used
+            annotation = fields[part].annotation
+            continue
+        annotation = _optional_inner(annotation)
+        if get_origin(annotation) is dict and _is_section(get_args(annotation)[1]):
+            annotation = get_args(annotation)[1]
+            continue
+        return annotation, used
+    return annotation, len(parts)
+
+
+def _optional_inner(annotation: Any) -> Any:
+    """``X`` of ``X | None`` and of ``Annotated[X, ...]``."""
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) in (Union, UnionType) and len(args) == 1:
+        return _optional_inner(args[0])
+    if get_origin(annotation) is Annotated:
+        return get_args(annotation)[0]
+    return annotation
+
+
+def _is_section(annotation: Any) -> bool:
+    """A value the key path goes into: a settings model or a map of maps."""
+    annotation = _optional_inner(annotation)
+    return get_origin(annotation) is dict or (isinstance(annotation, type) and issubclass(annotation, BaseModel))
+
+
+def _key_path(parts: list[str]) -> list[str]:
+    """Dots after a map of scalars belong to the map's key (Spark options have dots)."""
+    annotation, used = _field_type(parts)
+    annotation = _optional_inner(annotation)
+    if annotation is not None and get_origin(annotation) is dict and used < len(parts) - 1:
+        return parts[:used] + [".".join(parts[used:])]
+    return parts
+
+
+def _holds_text(parts: list[str]) -> Literal["required", "optional", ""]:
+    """Whether the setting at ``parts`` holds one piece of text: ``"optional"`` when it may also
+    be null (``--set sessions.midnight_timezone=null``), ``"required"``, or ``""`` (parse as YAML)."""
+    annotation, used = _field_type(parts[:-1])
+    annotation = _optional_inner(annotation)
+    if used == len(parts) - 1 and get_origin(annotation) is dict:
+        key, value = get_args(annotation)
+        return "required" if key is str and value is str else ""
+    annotation, used = _field_type(parts)
+    if used != len(parts) or _optional_inner(annotation) is not str:
+        return ""
+    return "optional" if type(None) in get_args(annotation) else "required"
 
 
 def _apply_override(data: dict[str, Any], parts: list[str], value: Any) -> None:
@@ -479,7 +574,7 @@ def _explain(exc: ValidationError) -> str:
             lines.append(f"{key}: unknown key; check the spelling against conf/base.yml")
         else:
             lines.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
-    return "invalid settings:\n  " + "\n  ".join(lines)
+    return "invalid settings: " + "; ".join(lines)
 
 
 def load_settings(

@@ -35,12 +35,12 @@ class Table:
 
 
 def split_columns(columns: str) -> list[str]:
-    """``"a int, b map<string,bigint>"`` -> ``["a int", "b map<string,bigint>"]`` (commas inside
-    ``<>`` stay)."""
+    """``"a int, b map<string,bigint>, c decimal(18,2)"`` -> ``["a int", "b map<string,bigint>",
+    "c decimal(18,2)"]`` (commas inside ``<>`` and ``()`` stay)."""
     out, depth, cur = [], 0, ""
     for ch in columns:
-        depth += ch == "<"
-        depth -= ch == ">"
+        depth += ch in "<("
+        depth -= ch in ">)"
         if ch == "," and depth == 0:
             out.append(cur.strip())
             cur = ""

@@ -110,3 +110,44 @@ def test_code_defaults_and_base_yml_agree_key_by_key():
     # every key of base.yml is a settings key (a stale key would be refused at load, but check the
     # walk sees the maps' contents too)
     assert from_code["clean"]["phone_trunk_prefix"] == "1" and from_code["clean"]["gender_map"]["mrs"] == "female"
+
+
+# -- YAML typing traps, Spark option keys, time zones (issue 25) -----------------------------------
+@pytest.mark.parametrize("item, expected", [
+    ("clean.default_country=NO", "NO"),          # YAML 1.1 reads NO as false
+    ("clean.default_country=ON", "ON"),
+    ("clean.phone_trunk_prefix=0", "0"),         # not the integer 0
+    ("clean.country_calling_code=044", "044"),   # not the octal/int 44
+])
+def test_text_settings_take_the_text_as_given(item, expected):
+    s = load_settings("local", [item])
+    key = item.split("=")[0].split(".")[1]
+    assert getattr(s.clean, key) == expected
+
+
+def test_typed_settings_still_parse_as_yaml():
+    s = load_settings("local", ["landing.multiline=no", "clean.max_quantity=7", "sessions.midnight_timezone=null"])
+    assert s.landing.multiline is False and s.clean.max_quantity == 7 and s.sessions.midnight_timezone is None
+
+
+def test_a_map_setting_keeps_the_dots_of_its_key():
+    s = load_settings("local", ["spark.conf.spark.sql.shuffle.partitions=16",
+                                "landing.column_map.orders.order_id=InvoiceNo", "value.tags.yes=frequency > 1"])
+    assert s.spark.conf["spark.sql.shuffle.partitions"] == "16"
+    assert s.landing.column_map["orders"] == {"order_id": "InvoiceNo"}
+    assert s.value.tags["yes"] == "frequency > 1"          # a tag named "yes", rule as text
+
+
+@pytest.mark.parametrize("item", ["sessions.midnight_timezone=Mars/Olympus", "landing.timezone=Europe/Londn"])
+def test_unknown_time_zone_is_refused_at_load_naming_the_key(item):
+    with pytest.raises(SettingsError, match=rf"^invalid settings: {item.split('=')[0]}: .*unknown time zone"):
+        load_settings("local", [item])
+
+
+@pytest.mark.parametrize("zone", ["Europe/London", "America/New_York", "Asia/Shanghai", "+08:00", "UTC"])
+def test_known_time_zones_load(zone):
+    assert load_settings("local", [f"landing.timezone={zone}"]).landing.timezone == zone
+
+
+def test_a_quoted_text_value_is_unquoted():
+    assert load_settings("local", ["landing.delimiter=';'", 'clean.default_country="NO"']).landing.delimiter == ";"

@@ -73,11 +73,15 @@ def check_entities(entities: list[str], settings: Settings | None = None) -> Non
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
+    """The settings a command runs with, every SQL rule in them checked (before Spark starts)."""
+    from memberlake.rules import check_settings
+
     settings = load_settings(args.env, args.overrides, args.conf_dir)
     if getattr(args, "landing", None):
         settings = with_overrides(settings, landing={"path": args.landing})
     if getattr(args, "lakehouse", None):
         settings = with_overrides(settings, storage={"lakehouse": args.lakehouse, "catalog": None, "schema": None})
+    check_settings(settings)
     return settings
 
 
