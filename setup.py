@@ -43,6 +43,8 @@ setup(
         "pandas>=2.0",
         "pyarrow>=14",
         "PyYAML>=6.0",
+        # SQL rules in config (tags, segments, channels, blocking, vetoes) parsed at load, Spark dialect.
+        "sqlglot>=30,<32",
     ],
     extras_require={
         # Spark itself is an extra: Databricks runtimes (and spark-submit clusters) bring their own
