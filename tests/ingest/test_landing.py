@@ -101,3 +101,34 @@ def test_json_lines_and_parquet(spark, tmp_path):
 
 def test_no_files_is_none(spark):
     assert read_entity(spark, [], MEMBERS, LANDING) is None
+
+
+def test_csv_files_of_one_folder_are_each_aligned_by_their_own_header(spark, tmp_path):
+    """Three members files in one folder: the contract's order, the reverse, and eight columns in
+    another order. Every row lands in its own columns (issue 25: 10 were shifted, 10 malformed)."""
+    full = list(MEMBERS.column_names)
+    eight = ["email", "member_id", "last_name", "source", "first_name", "city", "phone", "country"]
+
+    def rows(cols, n0, header=None, extra=""):
+        lines = [",".join(header or cols)] + [",".join(f"{c}-{i}" for c in cols) + extra for i in range(n0, n0 + 3)]
+        return "\n".join(lines) + "\n"
+    _write(tmp_path / "members" / "a.csv", rows(full, 0))
+    _write(tmp_path / "members" / "b.csv", rows(list(reversed(full)), 3))
+    # other case, and a column outside the contract (ignored)
+    _write(tmp_path / "members" / "c.csv", rows(eight, 6, [c.upper() for c in eight] + ["loyalty_tier"], ",gold"))
+    _write(tmp_path / "members" / "d.csv", "")                      # empty file: no rows
+    _write(tmp_path / "members" / "e.csv", ",".join(eight) + "\n")   # header only: no rows
+    files = list_entity_files(spark, str(tmp_path), "members")
+    got = read_entity(spark, files, MEMBERS, LANDING).collect()
+    assert len(got) == 9 and all(r[CORRUPT] is None for r in got)
+    for r in got:
+        i = r.member_id.split("-")[1]
+        for c in full:
+            expected = f"{c}-{i}" if int(i) < 6 or c in eight else None
+            assert r[c] == expected, (c, r)
+
+
+def test_an_entity_of_empty_files_reads_as_no_rows(spark, tmp_path):
+    _write(tmp_path / "members" / "d.csv", "")
+    got = read_entity(spark, list_entity_files(spark, str(tmp_path), "members"), MEMBERS, LANDING)
+    assert got.count() == 0 and set(MEMBERS.column_names) <= set(got.columns)

@@ -69,3 +69,41 @@ def test_conditions_match_raw_hashed_json_and_graph_rows(spark):
     assert [r.session_id for r in sessions.where(m.condition(sessions, True)).collect()] == ["s1"]
     products = spark.createDataFrame([("p1", "Lamp")], "product_id string, product_name string")
     assert m.condition(products, False) is None
+
+
+def test_match_pairs_rows_of_the_person_are_matched_by_either_side(spark):
+    fp = footprint(_graph(spark), None, [("member", "web:M1")])
+    pairs = spark.createDataFrame([("web:M1", "crm:X9", 3), ("crm:X8", "web:M1", 2), ("web:M2", "crm:X9", 1)],
+                                  "l_record string, r_record string, first_name_level int")
+    cond = Matcher(fp, P, CLEAN).condition(pairs, True)
+    assert sorted(r.first_name_level for r in pairs.where(cond).collect()) == [2, 3]
+
+
+def test_contacts_in_the_clear_are_found_by_their_keyed_hash(spark):
+    from memberlake.privacy.forget import Footprint, clear_contacts
+
+    fp = Footprint(emails={h("ann@x.com")}, phones={h("+14155550123")})
+    df = spark.createDataFrame([(" ANN@x.com", "(415) 555-0123", None), ("bob@x.com", "415 555 0199", None),
+                                (None, None, '{"email":"Ann@X.com ","phone":"+1 415 555 0123"}'), (None, None, None)],
+                               "email string, phone string, raw_record string")
+    clear_contacts(df, fp, P, CLEAN)
+    assert (fp.clear_emails, fp.clear_phones) == ({"ann@x.com"}, {"+14155550123"})
+
+
+def test_delete_keeps_the_deleted_values_out_of_the_table_history(spark, tmp_path):
+    """A DELETE's predicate (with its literals) stays in the Delta log; forget deletes through a
+    MERGE whose recorded predicate names columns only."""
+    import json
+
+    from pyspark.sql import functions as F
+
+    from memberlake.io.delta import Lakehouse
+
+    lake = Lakehouse(str(tmp_path))
+    rows = [("SECRET-M1", "a", ["x"]), ("SECRET-M1", "a", ["x"]), ("M2", None, ["y"]), ("M3", "c", None)]
+    lake.overwrite(spark.createDataFrame(rows, "member_id string, note string, tags array<string>"), "t")
+    lake.delete(spark, "t", F.col("member_id").isin("SECRET-M1") | F.col("note").isNull())
+    assert [r.member_id for r in lake.read(spark, "t").collect()] == ["M3"]     # duplicates and nulls too
+    history = lake.delta_table(spark, "t").history().select("operation", "operationParameters").collect()
+    assert history[0].operation == "MERGE"
+    assert "SECRET-M1" not in json.dumps([r.operationParameters for r in history])

@@ -16,10 +16,81 @@ VALUES = ["jane.doe@example.com", "+14155550123", "Zoë Ångström", "", None]
 
 @pytest.mark.parametrize("key", [b"k", b"s3cret-key", b"x" * 64, b"a much longer key " * 8])
 def test_hmac_in_the_jvm_equals_pythons_hmac(spark, key):
-    df = spark.createDataFrame([(v,) for v in VALUES], "v string")
-    got = [r.h for r in df.select(hmac_sha256(F.col("v"), key).alias("h")).collect()]
+    df = spark.createDataFrame([(i, v) for i, v in enumerate(VALUES)], "i int, v string")
+    got = [r.h for r in hmac_sha256(df, key, {"h": F.col("v")}).orderBy("i").collect()]
     want = [hmac.new(key, v.encode("utf-8"), hashlib.sha256).hexdigest() if v is not None else None for v in VALUES]
     assert got == want
+
+
+def _key_material(key: bytes) -> list[str]:
+    """Every printable form of the key and its HMAC pads a plan or a log could carry."""
+    import base64
+
+    padded = key.ljust(64, b"\0")
+    forms = []
+    for raw in (key, bytes(b ^ 0x36 for b in padded), bytes(b ^ 0x5C for b in padded)):
+        forms += [raw.hex(), raw.hex().upper(), base64.b64encode(raw).decode(), ", ".join(str(b) for b in raw[:16])]
+    return forms
+
+
+def test_no_key_material_in_the_query_plans(spark):
+    key = b"plan-probe-key-0123456789"
+    p = Pseudonymiser(key, ("email", "phone"))
+    df = spark.createDataFrame([("P1", "a@b.com", "+1555")], "person_id string, email string, phone string")
+    edges = spark.createDataFrame([("email", "a@b.com", "member", "web:1")],
+                                  "src_type string, src_value string, dst_type string, dst_value string")
+    import io
+    from contextlib import redirect_stdout
+
+    text = io.StringIO()
+    with redirect_stdout(text):
+        for out in (p.table(df), p.nodes(edges, "src_type", "src_value"), p.edges(edges)):
+            out.explain("extended")
+            out.explain("formatted")
+            out.explain("codegen")
+    plans = text.getvalue()
+    assert "sha2" in plans                                  # the hashing is in the plan...
+    assert [f for f in _key_material(key) if f in plans] == []   # ...its key is not
+
+
+PROBE = """
+import glob, os, sys
+from pyspark.sql import SparkSession, functions as F
+from memberlake.privacy.forget import Footprint, clear_contacts
+from memberlake.privacy.pseudonymise import Pseudonymiser
+from memberlake.settings import load_settings
+spark = (SparkSession.builder.master("local[1]").config("spark.ui.enabled", "false")
+         .config("spark.eventLog.enabled", "true").config("spark.eventLog.compress", "false")
+         .config("spark.eventLog.dir", sys.argv[1]).getOrCreate())
+p = Pseudonymiser(sys.argv[2].encode(), ("email", "phone"))
+df = spark.createDataFrame([("P1", "a@b.com", "+15550001111")], "person_id string, email string, phone string")
+p.table(df).collect()
+p.edges(spark.createDataFrame([("email", "a@b.com", "member", "web:1")],
+                              "src_type string, src_value string, dst_type string, dst_value string")).collect()
+fp = Footprint(emails={p.table(df).first().email})
+clear_contacts(df, fp, p, load_settings("local").clean)
+assert fp.clear_emails == {"a@b.com"}, fp
+spark.stop()
+"""
+
+
+def test_no_key_material_in_the_event_log(tmp_path):
+    """A Spark application that pseudonymises (tables, graph edges, forget's look-up of contacts in
+    the clear) with event logging on: its event log (plans, SQL tab, configs) holds no form of the
+    key or its pads."""
+    import os
+    import subprocess
+    import sys
+
+    key = "event-log-probe-key-98765"
+    logs = tmp_path / "events"
+    logs.mkdir()
+    result = subprocess.run([sys.executable, "-c", PROBE, str(logs), key], capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "PYSPARK_SUBMIT_ARGS": "pyspark-shell"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = "".join(f.read_text(errors="replace") for f in logs.rglob("*") if f.is_file())
+    assert "SparkListenerSQLExecutionStart" in text and "sha2" in text
+    assert [f for f in _key_material(key.encode()) if f in text] == []
 
 
 def test_pseudonymiser_hashes_pii_columns_and_keeps_the_birth_year(spark):

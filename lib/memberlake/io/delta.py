@@ -44,6 +44,13 @@ def sql_in(column: str, values: list[str]) -> str:
     return f"{column} IN ({quoted})"
 
 
+def _row_json(columns: list[str], alias: str = "") -> str:
+    """SQL for a row as JSON text (a row identity for tables without a key; maps and arrays included)."""
+    prefix = f"{alias}." if alias else ""
+    fields = ", ".join("'" + c.replace("'", "\\'") + f"', {prefix}`{c}`" for c in columns)
+    return f"to_json(named_struct({fields}))"
+
+
 # The commit log itself: always read at its newest version.
 RUN_LOG = "job_runs"
 
@@ -322,8 +329,18 @@ class Lakehouse:
         fault_point(spark, name)
 
     def delete(self, spark: SparkSession, name: str, condition) -> None:
-        """DELETE the rows matching ``condition`` (a Column or SQL text)."""
-        self.for_update(spark, name).delete(condition)
+        """Delete the rows matching ``condition`` (a Column or SQL text), in one commit.
+
+        Done as a MERGE of the matching rows (by their JSON) rather than a ``DELETE WHERE``:
+        Delta keeps a DELETE's predicate, literals and all, in the table's history
+        (``operationParameters.predicate``) for ``delta.logRetentionDuration``, and the values a
+        forget request deletes by are the very identifiers it must erase. The MERGE's recorded
+        predicate names columns only.
+        """
+        table = self.for_update(spark, name)
+        current = table.toDF()
+        doomed = current.where(condition).select(F.expr(_row_json(current.columns)).alias("_row")).distinct()
+        table.alias("t").merge(doomed.alias("s"), f"{_row_json(current.columns, 't')} = s._row").whenMatchedDelete().execute()
         fault_point(spark, name)
 
     def apply_changes(self, upserts: DataFrame, deletes: DataFrame, name: str, key: str,

@@ -2,11 +2,14 @@
 
 Every contract column is read as a string so that nothing is lost to a failed cast; columns
 absent from a file become nulls, header names are matched after trimming, lower-casing and
-dropping a byte-order mark, and ``landing.column_map`` renames a source's own headers. A CSV row
-whose field count does not match its header keeps its raw text in ``_corrupt_record``.
+dropping a byte-order mark, and ``landing.column_map`` renames a source's own headers. Every CSV
+file is aligned by its own header, so files of one entity may order or choose their columns
+differently. A CSV row whose field count does not match its header keeps its raw text in
+``_corrupt_record``.
 """
 from __future__ import annotations
 
+import csv
 import logging
 import re
 from dataclasses import dataclass
@@ -120,13 +123,52 @@ def _json_schema(entity: Entity, column_map: dict[str, str]) -> T.StructType:
     return T.StructType([T.StructField(n, T.StringType()) for n in names] + [T.StructField(CORRUPT, T.StringType())])
 
 
+MAX_HEADER_LINES = 20  # a header with quoted line breaks may span lines, but not more than this
+
+
+def csv_header(spark: SparkSession, path: str, landing: LandingSettings) -> tuple[str, ...] | None:
+    """The header fields of one CSV file (decompressed and decoded as Spark reads it), or None for
+    an empty file. Read on the driver from the file's first line(s): no Spark job per file."""
+    jvm = spark.sparkContext._jvm
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    hpath = jvm.org.apache.hadoop.fs.Path(path)
+    stream = hpath.getFileSystem(conf).open(hpath)
+    try:
+        codec = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(conf).getCodec(hpath)
+        source = codec.createInputStream(stream) if codec is not None else stream
+        reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(source, landing.encoding))
+        text = ""
+        for _ in range(MAX_HEADER_LINES):
+            line = reader.readLine()
+            if line is None:
+                break
+            text = f"{text}\n{line}" if text else line
+            if text.count(landing.quote) % 2 == 0:   # no quoted field left open
+                break
+    finally:
+        stream.close()
+    text = text.lstrip("\ufeff")
+    if not text.strip():
+        return None
+    row = next(csv.reader([text], delimiter=landing.delimiter, quotechar=landing.quote,
+                          escapechar=None if landing.escape == landing.quote else landing.escape,
+                          doublequote=landing.escape == landing.quote))
+    seen: dict[str, int] = {}
+    fields = []
+    for name in row:   # a repeated header gets a suffix (Spark refuses duplicate columns)
+        seen[name] = seen.get(name, 0) + 1
+        fields.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
+    return tuple(fields)
+
+
 def _read_group(spark: SparkSession, files: list[LandingFile], landing: LandingSettings,
-                entity: Entity) -> DataFrame:
+                entity: Entity, header: tuple[str, ...] | None = None) -> DataFrame:
     paths = [f.path for f in files]
     fmt = files[0].format
     if fmt == "csv":
-        header = _csv_reader(spark, landing).load(paths[0]).columns
-        schema = T.StructType([T.StructField(h, T.StringType()) for h in header]
+        # enforceSchema: Spark skips each file's header line and reads fields by position, so a
+        # group holds only files with this same header (see read_entity).
+        schema = T.StructType([T.StructField(h, T.StringType()) for h in header or ()]
                               + [T.StructField(CORRUPT, T.StringType())])
         return _csv_reader(spark, landing).schema(schema).load(paths)
     if fmt == "json":
@@ -176,9 +218,20 @@ def read_entity(spark: SparkSession, files: list[LandingFile], entity: Entity,
     """Read and conform ``files`` of one entity; ``None`` when there are none."""
     if not files:
         return None
-    groups: dict[str, list[LandingFile]] = {}
+    groups: dict[tuple[str, tuple[str, ...] | None], list[LandingFile]] = {}
     for f in files:
-        groups.setdefault(f.group, []).append(f)
+        # CSV files are grouped by their own header: each is aligned to the contract by its names.
+        header = csv_header(spark, f.path, landing) if f.format == "csv" else None
+        if f.format == "csv" and header is None:
+            log.info("%s: %s is empty (no header), no rows", entity.name, f.path)
+            continue
+        groups.setdefault((f.group, header), []).append(f)
+    if len({h for _, h in groups if h is not None}) > 1:
+        log.info("%s: CSV files with %d different headers, each read by its own", entity.name, len(groups))
     column_map = landing.column_map.get(entity.name, {})
-    frames = [conform(_read_group(spark, g, landing, entity), entity, column_map) for g in groups.values()]
+    frames = [conform(_read_group(spark, g, landing, entity, header), entity, column_map)
+              for (_, header), g in groups.items()]
+    if not frames:   # every file empty: no rows, the contract's shape
+        names = [*entity.column_names, SOURCE_FILE, CORRUPT]
+        return spark.createDataFrame([], T.StructType([T.StructField(n, T.StringType()) for n in names]))
     return reduce(lambda a, b: a.unionByName(b), frames)

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 IDENTIFIER_KINDS = ("person_id", "email", "phone", "member_id")
 # Columns that carry a person's identifiers in the clear, and the footprint set they match.
 _PLAIN = {"member_id": "member_ids", "anonymous_id": "cookies", "device_id": "devices", "order_id": "order_ids"}
+# Columns holding a member record's key, source:member_id (match_pairs' two sides).
+MEMBER_KEY_COLUMNS = {"l_record", "r_record", "record"}
 _NODE_SETS = {"member": "member_keys", "member_id": "member_ids", "cookie": "cookies", "device": "devices",
               "email": "emails", "phone": "phones"}
 
@@ -43,6 +45,10 @@ class Footprint:
     emails: set[str] = field(default_factory=set)       # hashed
     phones: set[str] = field(default_factory=set)       # hashed
     order_ids: set[str] = field(default_factory=set)
+    # The e-mails and phones above as tables hold them in the clear (normalised as clean does),
+    # found by :func:`clear_contacts` in those tables.
+    clear_emails: set[str] = field(default_factory=set)
+    clear_phones: set[str] = field(default_factory=set)
 
     def empty(self) -> bool:
         return not any(getattr(self, name) for name in self.__dataclass_fields__)
@@ -64,8 +70,7 @@ def request_seeds(spark: SparkSession, requested: dict[str, list[str]], pseud: P
                .when(member_key, "member").otherwise("member_id"))
     value = (F.when(F.col("kind") == "email", email).when(F.col("kind") == "phone", phone)
              .otherwise(F.trim("raw")))
-    seeds = df.select(id_type.alias("id_type"), value.alias("value")).where(F.col("value").isNotNull())
-    seeds = seeds.withColumn("value", pseud.node(F.col("id_type"), F.col("value")))
+    seeds = pseud.nodes(df.select(id_type.alias("id_type"), value.alias("value")).where(F.col("value").isNotNull()))
     return [(r.id_type, r.value) for r in seeds.distinct().collect()]  # bounded by the request
 
 
@@ -93,6 +98,37 @@ def footprint(graph: DataFrame | None, id_map: DataFrame | None, seeds: list[tup
     return fp
 
 
+def _normalised(kind: str, raw: Column, clean: CleanSettings) -> Column:
+    """An e-mail or phone in the clear, normalised as clean does (what the identity graph hashed)."""
+    if kind == "email":
+        return S.email(raw)
+    return S.phone_e164(raw, clean.country_calling_code, clean.phone_national_lengths, clean.phone_trunk_prefix)
+
+
+def clear_contacts(df: DataFrame, fp: Footprint, pseud: Pseudonymiser, clean: CleanSettings) -> None:
+    """Add to ``fp`` the e-mails and phones that ``df`` holds in the clear (columns, or fields of a
+    quarantined record's JSON) whose keyed hash is one of the footprint's.
+
+    The hashing runs in Spark with the key as data (never in a plan); only the footprint's own
+    values come back to the driver.
+    """
+    wanted = {"email": fp.emails, "phone": fp.phones}
+    cols = set(df.columns)
+    sources = [(kind, F.col(kind)) for kind in wanted if kind in cols and wanted[kind]]
+    if "raw_record" in cols:
+        sources += [(kind, F.get_json_object("raw_record", f"$.{kind}")) for kind in wanted if wanted[kind]]
+    if not sources:
+        return
+    values = reduce(DataFrame.unionByName, [
+        df.select(F.lit(kind).alias("kind"), _normalised(kind, raw, clean).alias("value")) for kind, raw in sources])
+    values = values.where(F.col("value").isNotNull()).distinct()
+    hashed = pseud.hash_columns(values, {"hashed": F.col("value")})
+    hit = reduce(lambda a, b: a | b, [(F.col("kind") == kind) & F.col("hashed").isin(*sorted(hashes))
+                                      for kind, hashes in wanted.items() if hashes])
+    for r in hashed.where(hit).select("kind", "value").collect():  # bounded by the footprint
+        (fp.clear_emails if r.kind == "email" else fp.clear_phones).add(r.value)
+
+
 class Matcher:
     """Row conditions that select a footprint's rows in any table, by the columns it has."""
 
@@ -102,19 +138,15 @@ class Matcher:
     def _isin(self, col: Column, values: set[str]) -> Column | None:
         return col.isin(*sorted(values)) if values else None
 
-    def _email(self, raw: Column) -> Column | None:
-        # Stored in the clear (bronze, silver, quarantine): normalise as clean does, then hash.
-        return self._isin(self.pseud.hash(S.email(raw)), self.fp.emails)
-
-    def _phone(self, raw: Column) -> Column | None:
-        c = self.clean
-        normal = S.phone_e164(raw, c.country_calling_code, c.phone_national_lengths, c.phone_trunk_prefix)
-        return self._isin(self.pseud.hash(normal), self.fp.phones)
+    def _clear(self, kind: str, raw: Column) -> Column | None:
+        # Stored in the clear (bronze, silver, quarantine): normalise as clean does.
+        values = self.fp.clear_emails if kind == "email" else self.fp.clear_phones
+        return self._isin(_normalised(kind, raw, self.clean), values)
 
     def _contact(self, name: str, col: Column, hashed: bool) -> Column | None:
         if hashed:  # already a keyed hash (gold tables built from silver)
             return self._isin(col, self.fp.emails if name == "email" else self.fp.phones)
-        return self._email(col) if name == "email" else self._phone(col)
+        return self._clear(name, col)
 
     def _nodes(self, type_col: str, value_col: str) -> list[Column]:
         out = [(F.col(type_col) == t) & F.col(value_col).isin(*sorted(getattr(self.fp, s)))
@@ -124,12 +156,20 @@ class Matcher:
         return out
 
     def condition(self, df: DataFrame, hashed_contacts: bool) -> Column | None:
-        """Rows of ``df`` that belong to the footprint, or None when the table cannot hold any."""
+        """Rows of ``df`` that belong to the footprint, or None when the table cannot hold any.
+
+        For a table holding contacts in the clear, its values that hash into the footprint are
+        looked up first (:func:`clear_contacts`, one Spark job).
+        """
         cols = set(df.columns)
+        if not hashed_contacts:
+            clear_contacts(df, self.fp, self.pseud, self.clean)
         parts: list[Column | None] = []
         for name in ("person_id", "old_id", "new_id", "current_id"):
             if name in cols:
                 parts.append(self._isin(F.col(name), self.fp.person_ids))
+        for name in MEMBER_KEY_COLUMNS & cols:  # source:member_id, e.g. the two sides of match_pairs
+            parts.append(self._isin(F.col(name), self.fp.member_keys))
         if {"source", "member_id"} <= cols:
             parts.append(self._isin(F.concat_ws(":", "source", "member_id"), self.fp.member_keys))
         elif "member_id" in cols:
@@ -152,6 +192,6 @@ class Matcher:
                       self._isin(F.trim(field_("anonymous_id")), self.fp.cookies),
                       self._isin(F.trim(field_("device_id")), self.fp.devices),
                       self._isin(F.trim(field_("order_id")), self.fp.order_ids),
-                      self._email(field_("email")), self._phone(field_("phone"))]
+                      self._clear("email", field_("email")), self._clear("phone", field_("phone"))]
         kept = [p for p in parts if p is not None]
         return reduce(lambda a, b: a | b, kept) if kept else None

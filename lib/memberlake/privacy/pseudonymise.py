@@ -5,7 +5,8 @@ replace every column listed in ``privacy.pii_columns`` with its keyed hash, and 
 graph stores e-mail and phone nodes the same way. The hash is keyed so that nobody without the
 key can test a guessed e-mail against it (a plain SHA-256 of an e-mail is reversed by a
 dictionary). The key comes from an environment variable or a Databricks secret, never from a
-config file. HMAC is composed from Spark's ``sha2`` (RFC 2104), so no Python UDF runs per row.
+config file. HMAC is composed from Spark's ``sha2`` (RFC 2104), so no Python UDF runs per row;
+the key's pads reach the rows as a broadcast one-row frame, never as literals in a query plan.
 """
 from __future__ import annotations
 
@@ -29,15 +30,41 @@ PII_NODE_TYPES = ("email", "phone")
 _BLOCK = 64  # SHA-256 block size in bytes
 
 
-def hmac_sha256(value: Column, key: bytes) -> Column:
-    """Hex HMAC-SHA-256 of a string column (null stays null); equals Python's ``hmac``."""
+# Columns that carry the key's pads next to the rows while they are hashed (then dropped).
+_IPAD, _OPAD = "_hmac_ipad", "_hmac_opad"
+
+
+def _pads(key: bytes) -> tuple[bytes, bytes]:
     if len(key) > _BLOCK:
         key = hashlib.sha256(key).digest()
     key = key.ljust(_BLOCK, b"\0")
-    ipad = bytearray(b ^ 0x36 for b in key)
-    opad = bytearray(b ^ 0x5C for b in key)
-    inner = F.unhex(F.sha2(F.concat(F.lit(ipad), F.encode(value.cast("string"), "UTF-8")), 256))
-    return F.sha2(F.concat(F.lit(opad), inner), 256)
+    return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
+
+
+def with_key(df: DataFrame, key: bytes) -> DataFrame:
+    """``df`` with the key's inner and outer pads as two columns, from a broadcast one-row frame.
+
+    The pads travel as data, never as literals: a literal would print in ``explain()``, the Spark
+    UI's SQL tab and the event log, and anyone reading those could compute every pseudonym.
+    """
+    ipad, opad = _pads(key)
+    pads = df.sparkSession.createDataFrame([(bytearray(ipad), bytearray(opad))], f"{_IPAD} binary, {_OPAD} binary")
+    return df.crossJoin(F.broadcast(pads))
+
+
+def keyed_hash(value: Column) -> Column:
+    """Hex HMAC-SHA-256 (RFC 2104) of a string column, null stays null; equals Python's ``hmac``.
+    Reads the pads :func:`with_key` added."""
+    inner = F.unhex(F.sha2(F.concat(F.col(_IPAD), F.encode(value.cast("string"), "UTF-8")), 256))
+    return F.sha2(F.concat(F.col(_OPAD), inner), 256)
+
+
+def hmac_sha256(df: DataFrame, key: bytes, columns: dict[str, Column]) -> DataFrame:
+    """``df`` with each ``columns`` name set to the keyed hash of its expression (other columns,
+    and their order, kept)."""
+    keyed = with_key(df, key)
+    return keyed.select(*[keyed_hash(columns[c]).alias(c) if c in columns else F.col(c) for c in df.columns],
+                        *[keyed_hash(e).alias(c) for c, e in columns.items() if c not in df.columns])
 
 
 def resolve_key(cfg: PrivacySettings, spark: SparkSession | None = None) -> bytes:
@@ -80,31 +107,35 @@ class Pseudonymiser:
     def node_types(self) -> tuple[str, ...]:
         return tuple(t for t in PII_NODE_TYPES if t in self.columns)
 
-    def hash(self, value: Column) -> Column:
-        return hmac_sha256(value, self.key)
+    def hash_columns(self, df: DataFrame, columns: dict[str, Column]) -> DataFrame:
+        """``df`` with each of ``columns`` (name -> expression) set to the expression's keyed hash."""
+        return hmac_sha256(df, self.key, columns)
 
     def table(self, df: DataFrame) -> DataFrame:
         """``df`` with its PII columns hashed (birth dates cut to the year); other columns kept."""
-        out = df
-        for name in self.columns:
-            if name in df.columns:
-                out = out.withColumn(name, self.hash(F.col(name)))
+        pii = [name for name in self.columns if name in df.columns]
+        out = self.hash_columns(df, {name: F.col(name) for name in pii}) if pii else df
         if self.generalise_birth_date and "birth_date" in df.columns and "birth_date" not in self.columns:
             if isinstance(df.schema["birth_date"].dataType, T.DateType):
                 out = out.withColumn("birth_date", F.trunc("birth_date", "year"))
         return out
 
-    def node(self, id_type: Column, value: Column) -> Column:
-        """An identity node's stored value: hashed for PII node types, as is otherwise."""
-        if not self.node_types:
-            return value
-        return F.when(id_type.isin(*self.node_types), self.hash(value)).otherwise(value)
+    def _node(self, id_type: Column, value: Column) -> Column:
+        return F.when(id_type.isin(*self.node_types), keyed_hash(value)).otherwise(value)
 
     def nodes(self, df: DataFrame, type_col: str = "id_type", value_col: str = "value") -> DataFrame:
-        return df.withColumn(value_col, self.node(F.col(type_col), F.col(value_col)))
+        """Identity nodes as stored: values of PII node types hashed, the others as they are."""
+        return self._node_columns(df, [(type_col, value_col)])
 
     def edges(self, df: DataFrame) -> DataFrame:
-        return self.nodes(self.nodes(df, "src_type", "src_value"), "dst_type", "dst_value")
+        return self._node_columns(df, [("src_type", "src_value"), ("dst_type", "dst_value")])
+
+    def _node_columns(self, df: DataFrame, pairs: list[tuple[str, str]]) -> DataFrame:
+        if not self.node_types:
+            return df
+        hashed = {value: self._node(F.col(kind), F.col(value)) for kind, value in pairs}
+        keyed = with_key(df, self.key)
+        return keyed.select(*[hashed[c].alias(c) if c in hashed else F.col(c) for c in df.columns])
 
 
 def holds_raw_pii(table: str) -> bool:
