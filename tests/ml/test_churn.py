@@ -39,7 +39,7 @@ def test_metrics_at_threshold_and_top_decile_lift_by_hand(spark):
     # 10 persons, 4 churned. Threshold 0.5 flags p in {0.9, 0.8, 0.7, 0.6}: 3 of them churned.
     rows = [(0.9, 1.0), (0.8, 1.0), (0.7, 0.0), (0.6, 1.0), (0.4, 0.0), (0.3, 1.0), (0.2, 0.0), (0.15, 0.0),
             (0.1, 0.0), (0.05, 0.0)]
-    report = churn.test_report(_scored(spark, rows), 0.5)
+    report = churn.test_report(_scored(spark, rows), churn.Threshold(probability=0.5))
     assert report["precision"] == pytest.approx(3 / 4)
     assert report["recall"] == pytest.approx(3 / 4)
     assert report["f1"] == pytest.approx(0.75)
@@ -69,9 +69,24 @@ def test_curves_and_calibration_from_bucket_counts(spark):
 def test_threshold_rules(spark):
     rows = [(i / 100, 1.0 if i >= 60 else 0.0) for i in range(100)]
     scored = _scored(spark, rows)
-    assert churn.choose_threshold(scored, "top_decile") == pytest.approx(0.89, abs=0.011)
-    assert churn.choose_threshold(scored, "max_f1") == pytest.approx(0.60)
-    assert churn.choose_threshold(scored, "0.25") == 0.25
+    assert churn.choose_threshold(scored, "top_decile") == churn.Threshold(share=0.1)
+    assert churn.choose_threshold(scored, "top_decile").cut(scored) == pytest.approx(0.89, abs=0.011)
+    max_f1 = churn.choose_threshold(scored, "max_f1")      # best F1 flags p >= 0.60: 40 of 100
+    assert max_f1.share == pytest.approx(0.40) and max_f1.cut(scored) == pytest.approx(0.60, abs=0.011)
+    assert churn.choose_threshold(scored, "0.25") == churn.Threshold(probability=0.25)
+
+
+def test_rank_rules_follow_the_scored_population_when_scores_shift(spark):
+    """Validation scores sit around 0.8, test scores around 0.2 (another date): the top decile of
+    the test population is still flagged. A probability carried over flagged nobody (issue 25)."""
+    validation = _scored(spark, [(0.7 + i / 500, 1.0 if i >= 40 else 0.0) for i in range(100)])
+    test = _scored(spark, [(0.1 + i / 500, 1.0 if i >= 50 else 0.0) for i in range(100)])
+    rule = churn.choose_threshold(validation, "top_decile")
+    report = churn.test_report(test, rule)
+    assert report["flagged_share"] == pytest.approx(0.10, abs=0.011)
+    assert report["precision"] == 1.0 and report["recall"] == pytest.approx(0.2, abs=0.03)
+    fixed = churn.test_report(test, churn.Threshold(probability=0.5))   # a probability means what it says
+    assert fixed["flagged_share"] == 0.0 and fixed["precision"] == 0.0
 
 
 def _timeline(spark, n, seed):

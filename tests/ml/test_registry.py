@@ -84,6 +84,35 @@ def test_a_champion_trained_on_the_comparison_period_is_not_compared(spark, sett
     assert registry.champion_version(name) == later.version
 
 
+def test_a_champion_that_cannot_be_scored_is_never_replaced_because_of_the_error(spark, settings, toy,
+                                                                                good_and_flat):
+    """Its comparison fails (its features are gone) and it has no recorded metric: the new model
+    is a challenger. With a recorded metric, that is compared. Other errors propagate."""
+    from mlflow import MlflowClient
+
+    configure(settings)
+    good, good_auc, flat = good_and_flat
+    name = "test-churn-unscorable"
+    first = _register(settings, flat, name, 0.5, toy)
+    MlflowClient().delete_model_version_tag(name, first.version, "validation_auc")
+    without = toy.drop("orders")               # the champion reads "orders": scoring it fails
+    with tracked_run(settings, "churn-test", "test"):
+        second = registry.register(good, name, "validation_auc", good_auc,
+                                   lambda champ: churn.evaluate(churn.score(champ, without), "areaUnderROC"), 0.0)
+    assert not second.promoted and registry.champion_version(name) == first.version
+    MlflowClient().set_model_version_tag(name, first.version, "validation_auc", "0.5")
+    with tracked_run(settings, "churn-test", "test"):
+        third = registry.register(good, name, "validation_auc", good_auc,
+                                  lambda champ: churn.evaluate(churn.score(champ, without), "areaUnderROC"), 0.0)
+    assert third.promoted and third.champion_metric == 0.5
+
+    def broken(_champ):
+        raise RuntimeError("the cluster went away")
+    with tracked_run(settings, "churn-test", "test"), pytest.raises(RuntimeError, match="went away"):
+        registry.register(flat, name, "validation_auc", 0.99, broken, 0.0)
+    assert registry.champion_version(name) == third.version
+
+
 def test_scoring_with_the_registered_champion(spark, settings, toy):
     configure(settings)
     name = "test-churn-scoring"

@@ -160,32 +160,59 @@ def calibration(counts: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
     return out
 
 
-def choose_threshold(validation_scored: DataFrame, rule: str) -> float:
-    """The probability threshold from the validation split: top decile, max F1, or fixed."""
+@dataclass(frozen=True)
+class Threshold:
+    """Who a churn model flags: the riskiest ``share`` of the scored population (a rank rule, as
+    campaigns use it), or everyone at or above a fixed ``probability``.
+
+    A rank rule is carried from validation to test (and to scoring) as a share, not as the
+    probability it meant on validation: scores shift between dates, and a probability cut taken
+    from one date can flag nobody on the next.
+    """
+
+    share: float | None = None
+    probability: float | None = None
+
+    def cut(self, scored: DataFrame) -> float:
+        """The probability cut on ``scored``: its ``1 - share`` quantile, or the fixed probability."""
+        if self.share is None:
+            return float(self.probability)
+        quantile = scored.approxQuantile("p", [1.0 - self.share], 0.001)
+        return float(quantile[0]) if quantile else 1.0
+
+
+def choose_threshold(validation_scored: DataFrame, rule: str) -> Threshold:
+    """The flagging rule from the validation split: top decile (rank), max F1 (the share of the
+    population flagged at validation's best F1, as a rank rule), or a fixed probability."""
     if rule == "top_decile":
-        return float(validation_scored.approxQuantile("p", [0.9], 0.001)[0])
+        return Threshold(share=0.1)
     if rule == "max_f1":
-        c = curves(bucket_counts(validation_scored))
-        return float(c["threshold"][int(np.argmax(c["f1"]))])
-    return float(rule)
+        counts = bucket_counts(validation_scored)
+        c = curves(counts)
+        best = int(np.argmax(c["f1"]))
+        flagged = counts[::-1, 1:].sum(axis=1).cumsum()[best]
+        return Threshold(share=float(flagged / max(counts[:, 1:].sum(), 1.0)))
+    return Threshold(probability=float(rule))
 
 
-def test_report(test_scored: DataFrame, threshold: float) -> dict[str, float]:
-    """Metrics of one scored split: AUCs, precision/recall/F1 at ``threshold``, top-decile lift."""
+def test_report(test_scored: DataFrame, threshold: Threshold) -> dict[str, float]:
+    """Metrics of one scored split: AUCs, precision/recall/F1 of the flagged persons, top-decile lift."""
+    cut = threshold.cut(test_scored)
     agg = test_scored.agg(
         F.count(F.lit(1)).alias("n"), F.sum(LABEL).alias("pos"),
-        F.sum(F.when(F.col("p") >= threshold, F.col(LABEL))).alias("tp"),
-        F.count(F.when(F.col("p") >= threshold, 1)).alias("flagged")).first()
+        F.sum(F.when(F.col("p") >= cut, F.col(LABEL))).alias("tp"),
+        F.count(F.when(F.col("p") >= cut, 1)).alias("flagged")).first()
     n, pos, tp, flagged = agg["n"], agg["pos"] or 0.0, agg["tp"] or 0.0, agg["flagged"]
     precision = tp / flagged if flagged else 0.0
     recall = tp / pos if pos else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    q90 = test_scored.approxQuantile("p", [0.9], 0.001)[0]
+    q90 = Threshold(share=0.1).cut(test_scored)
     top = test_scored.where(F.col("p") >= q90).agg(F.avg(LABEL).alias("rate"), F.count(F.lit(1)).alias("n")).first()
     base_rate = pos / n if n else 0.0
     return {
         **{key: evaluate(test_scored, metric) for metric, key in REPORT_KEY.items()},
-        "threshold": threshold, "precision": precision, "recall": recall, "f1": f1,
+        "threshold": cut, "flagged_share": flagged / n if n else 0.0,
+        "precision": precision, "recall": recall, "f1": f1,
         "churn_rate": base_rate, "top_decile_lift": (top["rate"] / base_rate) if base_rate and top["rate"] is not None else 0.0,
         "top_decile_share": top["n"] / n if n else 0.0, "rows": float(n),
     }

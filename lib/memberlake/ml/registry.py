@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Callable
 
+from pyspark.errors import PySparkException
 from pyspark.ml import PipelineModel
 
 from memberlake.ml.churn import promote
@@ -71,7 +72,8 @@ def register(model: PipelineModel, name: str, metric_name: str, metric: float,
     ``champion_metric`` scores the current champion on the rows this run compares on (the
     newest split the new model was not trained on), so both are compared on the same rows; if
     the champion cannot score them (e.g. its features differ) its recorded metric is used
-    instead. ``labels_through`` is those rows' as-of date, which is also the last day whose
+    instead, and without one the champion keeps the alias (never promote on an error); any other
+    error propagates. ``labels_through`` is those rows' as-of date, which is also the last day whose
     outcome the new model's training labels include; it is kept as a version tag. A champion
     whose labels reach past it has seen outcomes of the comparison rows (e.g. this run is a
     backfill with an earlier as-of date), so it is not compared and keeps the alias.
@@ -82,7 +84,7 @@ def register(model: PipelineModel, name: str, metric_name: str, metric: float,
     client = MlflowClient()
     current = None
     loaded = load_champion(name)
-    seen_too_much = False
+    seen_too_much = unknown = False
     if loaded is not None:
         champ_model, champ_version = loaded
         tags = client.get_model_version(name, champ_version).tags
@@ -95,17 +97,24 @@ def register(model: PipelineModel, name: str, metric_name: str, metric: float,
         else:
             try:
                 current = champion_metric(champ_model)
-            except Exception as exc:  # noqa: BLE001 - any scoring failure falls back to the recorded metric
-                current = float(tags[metric_name]) if metric_name in tags else None
-                log.warning("champion v%s could not score the comparison rows (%s); using its recorded %s %s",
-                            champ_version, type(exc).__name__, metric_name, current)
+            except (PySparkException, ValueError, KeyError) as exc:  # e.g. its features are not in this run
+                if metric_name not in tags:
+                    # Nothing to compare with: an error must never be what promotes a model.
+                    unknown = True
+                    log.error("champion v%s could not score the comparison rows (%s: %s) and has no recorded %s: "
+                              "it keeps the alias; the new version is registered as a challenger",
+                              champ_version, type(exc).__name__, exc, metric_name)
+                else:
+                    current = float(tags[metric_name])
+                    log.warning("champion v%s could not score the comparison rows (%s); using its recorded %s %s",
+                                champ_version, type(exc).__name__, metric_name, current)
     info = mlflow.spark.log_model(model, "model", registered_model_name=name, signature=signature,
                                   input_example=input_example, pip_requirements=requirements())
     version = str(info.registered_model_version)
     client.set_model_version_tag(name, version, metric_name, f"{metric:.6f}")
     if labels_through is not None:
         client.set_model_version_tag(name, version, LABELS_THROUGH, labels_through.isoformat())
-    won = not seen_too_much and promote(metric, current, min_improvement)
+    won = not seen_too_much and not unknown and promote(metric, current, min_improvement)
     if won:
         client.set_registered_model_alias(name, CHAMPION, version)
         client.set_model_version_tag(name, version, "role", CHAMPION)
