@@ -50,3 +50,19 @@ def test_split_leaves_the_id_to_the_largest_part(spark):
     assert ids[1] == "Pold"
     assert ids[2] not in ("Pold", "P1") and ids[2].startswith("P")
     assert history == [("Pold", ids[2], "split")]
+
+
+def test_a_tied_split_goes_to_the_same_part_whatever_the_component_labels(spark):
+    """A person splits into two equal halves. Which half keeps the id must not depend on the
+    component labels (node numbers: another partitioning in a full run than in an incremental
+    one), only on the halves' content (issue 25)."""
+    prev = [("member", "crm:1", "Pold"), ("email", "a", "Pold"), ("member", "app:2", "Pold"), ("email", "b", "Pold")]
+    halves = [[("member", "crm:1", "P-crm"), ("email", "a", "P-crm")], [("member", "app:2", "P-app"), ("email", "b", "P-app")]]
+    keepers = set()
+    for labels in ((1, 2), (2, 1), (10, 3)):
+        current = [(t, v, label, fid) for half, label in zip(halves, labels) for t, v, fid in half]
+        ids, history = _run(spark, current, prev, [("Pold", datetime(2024, 1, 1))])
+        keepers.add(next(fid for half, label in zip(halves, labels) for _, _, fid in half[:1] if ids[label] == "Pold"))
+        assert sorted(ids.values()) == ["P-crm", "Pold"] or sorted(ids.values()) == ["P-app", "Pold"]
+        assert [c for o, _, c in history] == ["split"]
+    assert keepers == {"P-app"}      # the smaller fresh id, every time

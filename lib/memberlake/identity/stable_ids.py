@@ -2,7 +2,8 @@
 
 Rules, applied to this run's components and the previous run's (identifier -> person_id):
 - every previous id has an *heir*: the component holding most of its identifiers (ties: the
-  smallest component key), so when a person splits, the largest part keeps the id;
+  component whose content-derived fresh id is smallest, never a label that depends on how the
+  run numbered its nodes), so when a person splits, the largest part keeps the id;
 - a component that is the heir of several previous ids keeps the oldest of them (first seen,
   then smallest id) and the others are recorded as merged into it;
 - a component that is nobody's heir gets a new id (derived from its content, so a re-run on the
@@ -26,9 +27,12 @@ def carry_over_ids(current: DataFrame, previous: DataFrame | None, registry: Dat
     if previous is None:
         return components.select("component", F.col("fresh_id").alias("person_id")), _empty_history(current)
     overlap = (current.join(previous, ["id_type", "value"], "inner")
-               .groupBy("person_id", "component").agg(F.count(F.lit(1)).alias("shared")))
-    by_size = Window.partitionBy("person_id").orderBy(F.desc("shared"), F.asc("component"))
-    heirs = overlap.select("*", F.row_number().over(by_size).alias("rank")).where("rank = 1").drop("rank", "shared")
+               .groupBy("person_id", "component", "fresh_id").agg(F.count(F.lit(1)).alias("shared")))
+    # Ties go to the part with the smallest fresh id: derived from the part's content, so a full
+    # and an incremental run agree (component labels depend on how the nodes were numbered).
+    by_size = Window.partitionBy("person_id").orderBy(F.desc("shared"), F.asc("fresh_id"), F.asc("component"))
+    heirs = (overlap.select("*", F.row_number().over(by_size).alias("rank")).where("rank = 1")
+             .drop("rank", "shared", "fresh_id"))
     seen = registry.select("person_id", "first_seen") if registry is not None else heirs.select(
         "person_id", F.lit(None).cast("timestamp").alias("first_seen"))
     ranked = heirs.join(seen, "person_id", "left")
@@ -47,7 +51,7 @@ def carry_over_ids(current: DataFrame, previous: DataFrame | None, registry: Dat
         "component", F.coalesce("person_id", "fresh_id").alias("person_id"))
     merged = chosen.where("rank > 1").join(kept.withColumnRenamed("person_id", "new_id"), "component").select(
         F.col("person_id").alias("old_id"), "new_id", F.lit("merged").alias("change"))
-    split_parts = overlap.join(heirs.withColumnRenamed("component", "heir"), "person_id").where(
+    split_parts = overlap.drop("fresh_id").join(heirs.withColumnRenamed("component", "heir"), "person_id").where(
         F.col("component") != F.col("heir")).join(assigned.withColumnRenamed("person_id", "new_id"), "component")
     splits = split_parts.where(F.col("new_id") != F.col("person_id")).select(
         F.col("person_id").alias("old_id"), "new_id", F.lit("split").alias("change")).distinct()
