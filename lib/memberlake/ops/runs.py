@@ -24,6 +24,7 @@ from pyspark.sql import types as T
 from memberlake.contract import Tables
 from memberlake.io.commits import RunTag, current_tag, set_current
 from memberlake.io.delta import Lakehouse
+from memberlake.io.lock import writer_lock
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +93,20 @@ def _row(run: Run, status: str, error: str | None) -> tuple:
 @contextmanager
 def recorded_run(spark: SparkSession, lakehouse: Lakehouse, job: str,
                  parameters: dict[str, Any], run_id: str | None = None) -> Iterator[Run]:
-    """Yield a :class:`Run`; append it to ``job_runs`` as succeeded or failed."""
+    """Yield a :class:`Run`; append it to ``job_runs`` as succeeded or failed. The lakehouse's
+    writer lock is held throughout (:mod:`memberlake.io.lock`): one job writes at a time."""
     run = Run(job, run_id or new_run_id(), parameters, datetime.now(timezone.utc))
+    with writer_lock(spark, lakehouse.root, job, run.run_id):
+        with _tagged(spark, lakehouse, run) as tagged:
+            yield tagged
+    run.stage("done: read %s, wrote %s", run.rows_read, run.rows_written)
+
+
+@contextmanager
+def _tagged(spark: SparkSession, lakehouse: Lakehouse, run: Run) -> Iterator[Run]:
+    """Tag the session's Delta commits with ``run``; record it as succeeded, failed or skipped."""
     outer = current_tag(spark)
-    set_current(spark, RunTag(job, run.run_id))
+    set_current(spark, RunTag(run.job, run.run_id))
     run.stage("started run %s", run.run_id)
     try:
         try:
@@ -113,7 +124,6 @@ def recorded_run(spark: SparkSession, lakehouse: Lakehouse, job: str,
         _append(spark, lakehouse, _row(run, "succeeded", None))
     finally:
         set_current(spark, outer)
-    run.stage("done: read %s, wrote %s", run.rows_read, run.rows_written)
 
 
 def _append(spark: SparkSession, lakehouse: Lakehouse, row: tuple) -> None:
