@@ -126,16 +126,49 @@ def _json_schema(entity: Entity, column_map: dict[str, str]) -> T.StructType:
 MAX_HEADER_LINES = 20  # a header with quoted line breaks may span lines, but not more than this
 
 
-def csv_header(spark: SparkSession, path: str, landing: LandingSettings) -> tuple[str, ...] | None:
-    """The header fields of one CSV file (decompressed and decoded as Spark reads it), or None for
-    an empty file. Read on the driver from the file's first line(s): no Spark job per file."""
+SNIFF_BYTES = 1 << 16   # how much of a CSV file is read to choose its encoding
+FALLBACK_ENCODING = "ISO-8859-1"   # one of the charsets Spark 4 reads CSV in
+
+
+def _open(spark: SparkSession, path: str):
+    """A Hadoop input stream of ``path``, decompressed by its suffix (as Spark reads it)."""
     jvm = spark.sparkContext._jvm
     conf = spark.sparkContext._jsc.hadoopConfiguration()
     hpath = jvm.org.apache.hadoop.fs.Path(path)
     stream = hpath.getFileSystem(conf).open(hpath)
+    codec = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(conf).getCodec(hpath)
+    return stream, (codec.createInputStream(stream) if codec is not None else stream)
+
+
+def csv_encoding(spark: SparkSession, path: str, landing: LandingSettings) -> str:
+    """The configured encoding, except that a file that is not valid UTF-8 where UTF-8 is
+    configured (a Latin-1 or Windows export) is read as ISO-8859-1, with a warning. Decided on the
+    file's first 64 KiB."""
+    if landing.encoding.replace("-", "").lower() != "utf8":
+        return landing.encoding
+    jvm = spark.sparkContext._jvm
+    stream, source = _open(spark, path)
     try:
-        codec = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(conf).getCodec(hpath)
-        source = codec.createInputStream(stream) if codec is not None else stream
+        head = bytes(jvm.org.apache.commons.io.IOUtils.toByteArray(
+            jvm.org.apache.commons.io.input.BoundedInputStream(source, SNIFF_BYTES)))
+    finally:
+        stream.close()
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if len(head) == SNIFF_BYTES and exc.start >= len(head) - 3:   # a character cut at the end
+            return landing.encoding
+        log.warning("%s is not UTF-8 (byte %d): read as %s", path, exc.start, FALLBACK_ENCODING)
+        return FALLBACK_ENCODING
+    return landing.encoding
+
+
+def csv_header(spark: SparkSession, path: str, landing: LandingSettings) -> tuple[str, ...] | None:
+    """The header fields of one CSV file (decompressed and decoded as Spark reads it), or None for
+    an empty file. Read on the driver from the file's first line(s): no Spark job per file."""
+    jvm = spark.sparkContext._jvm
+    stream, source = _open(spark, path)
+    try:
         reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(source, landing.encoding))
         text = ""
         for _ in range(MAX_HEADER_LINES):
@@ -218,19 +251,34 @@ def read_entity(spark: SparkSession, files: list[LandingFile], entity: Entity,
     """Read and conform ``files`` of one entity; ``None`` when there are none."""
     if not files:
         return None
-    groups: dict[tuple[str, tuple[str, ...] | None], list[LandingFile]] = {}
+    # Files are read together only when they read alike: CSV files by their own header and
+    # encoding (each is aligned to the contract by its names), Parquet files by their schema (a
+    # column's type may differ between files).
+    groups: dict[tuple, list[LandingFile]] = {}
     for f in files:
-        # CSV files are grouped by their own header: each is aligned to the contract by its names.
-        header = csv_header(spark, f.path, landing) if f.format == "csv" else None
-        if f.format == "csv" and header is None:
-            log.info("%s: %s is empty (no header), no rows", entity.name, f.path)
-            continue
-        groups.setdefault((f.group, header), []).append(f)
-    if len({h for _, h in groups if h is not None}) > 1:
-        log.info("%s: CSV files with %d different headers, each read by its own", entity.name, len(groups))
+        if f.format == "csv":
+            read_as = landing.model_copy(update={"encoding": csv_encoding(spark, f.path, landing)})
+            header = csv_header(spark, f.path, read_as)
+            if header is None:
+                log.info("%s: %s is empty (no header), no rows", entity.name, f.path)
+                continue
+            key: tuple = (f.group, header, read_as.encoding)
+        elif f.format == "parquet":
+            key = (f.group, spark.read.parquet(f.path).schema.simpleString())
+        else:
+            key = (f.group,)
+        groups.setdefault(key, []).append(f)
+    if len(groups) > len({k[0] for k in groups}):
+        log.info("%s: %d files read in %d groups (different headers, encodings or types)", entity.name,
+                 len(files), len(groups))
     column_map = landing.column_map.get(entity.name, {})
-    frames = [conform(_read_group(spark, g, landing, entity, header), entity, column_map)
-              for (_, header), g in groups.items()]
+    frames = []
+    for key, group in groups.items():
+        if group[0].format == "csv":
+            read_as = landing.model_copy(update={"encoding": key[2]})
+            frames.append(conform(_read_group(spark, group, read_as, entity, key[1]), entity, column_map))
+        else:
+            frames.append(conform(_read_group(spark, group, landing, entity), entity, column_map))
     if not frames:   # every file empty: no rows, the contract's shape
         names = [*entity.column_names, SOURCE_FILE, CORRUPT]
         return spark.createDataFrame([], T.StructType([T.StructField(n, T.StringType()) for n in names]))
