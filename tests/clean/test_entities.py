@@ -73,12 +73,39 @@ def test_order_items_rules_and_derived_line_numbers(spark):
         {"order_id": "o3", "line_no": "1", "product_id": "p1", "quantity": "5000", "unit_price": "0", "discount_amount": "9"},
     ]).collect()
     rows = {(r.order_id, r.product_id): r for r in out}
-    # Missing line numbers are derived in record-hash order: "a" -> 1, "b" -> 2.
-    assert rows[("o1", "p2")].line_no == 1 and rows[("o1", "p1")].line_no == 2
+    # Missing line numbers are derived from the line's content: negative, distinct, and never a
+    # delivered number
+    derived = rows[("o1", "p2")].line_no, rows[("o1", "p1")].line_no
+    assert derived[0] < 0 and derived[1] < 0 and derived[0] != derived[1]
     assert rows[("o1", "p2")].quantity == 2 and rows[("o1", "p1")].discount_amount == Decimal("0.00")
     assert "line_no_derived" in rows[("o1", "p1")]._flags
     assert sorted(rows[("o2", "p1")][REASONS]) == ["negative_discount", "negative_unit_price", "non_positive_quantity"]
     assert sorted(rows[("o3", "p1")]._flags) == ["discount_exceeds_gross", "quantity_outlier"]
+
+
+def test_derived_line_numbers_are_stable_across_batches(spark):
+    """Issue 25: a later batch's extra line for an order was numbered 1 again, and the MERGE wrote
+    it over the first line. Now each line's number comes from the line itself."""
+    first = {"order_id": "o1", "line_no": None, "product_id": "p1", "quantity": "1", "unit_price": "2", "_hash": "x"}
+    second = {"order_id": "o1", "line_no": None, "product_id": "p2", "quantity": "1", "unit_price": "5", "_hash": "y"}
+    twice = {**first, "_hash": "x"}                       # the same line twice in one file: two lines
+    one = {r.product_id: r.line_no for r in _clean(spark, ORDER_ITEMS, [first], batch="b1").collect()}
+    two = [(r.product_id, r.line_no) for r in _clean(spark, ORDER_ITEMS, [second, first, twice], batch="b2").collect()]
+    full = [(r.product_id, r.line_no) for r in _clean(spark, ORDER_ITEMS, [first, second], batch="b3").collect()]
+    assert dict(two)["p2"] != one["p1"] and one["p1"] in dict(two).values()
+    assert sorted(n for p, n in two if p == "p1") == [one["p1"] - 1, one["p1"]]      # the 2nd copy: next slot
+    assert dict(full) == {"p1": one["p1"], "p2": dict(two)["p2"]}                    # --full numbers the same
+
+
+def test_a_key_delivered_twice_with_different_contents_is_flagged(spark):
+    out = _clean(spark, ORDER_ITEMS, [
+        {"order_id": "o1", "line_no": "1", "product_id": "p1", "quantity": "1", "unit_price": "2", "_hash": "a"},
+        {"order_id": "o1", "line_no": "1", "product_id": "p9", "quantity": "1", "unit_price": "2", "_hash": "b"},
+        {"order_id": "o1", "line_no": "2", "product_id": "p2", "quantity": "1", "unit_price": "2", "_hash": "c"},
+        {"order_id": "o1", "line_no": "2", "product_id": "p2", "quantity": "1", "unit_price": "2", "_hash": "c"},
+    ]).collect()
+    flagged = sorted((r.line_no, r.product_id) for r in out if "duplicate_key" in r._flags)
+    assert flagged == [(1, "p1"), (1, "p9")]                  # an exact re-delivery is not a clash
 
 
 def test_events_get_a_stable_id_when_none_is_given(spark):

@@ -208,14 +208,40 @@ def standardise(bronze: DataFrame, entity: Entity, clean: CleanSettings, landing
     )
     if entity.name == "order_items":
         frame = frame.transform(derive_line_numbers)
+    if entity.version_column is None:
+        frame = frame.transform(lambda df: flag_duplicate_keys(df, list(entity.key)))
     return frame
 
 
+# Derived line numbers are negative, so they never meet a delivered (positive) one.
+_LINE_BUCKETS = 200_000_000
+_SAME_LINE_SLOTS = 10
+
+
 def derive_line_numbers(items: DataFrame) -> DataFrame:
-    """Missing ``line_no``: number the order's lines in a stable order (by record hash)."""
-    stable = Window.partitionBy("order_id").orderBy(RECORD_HASH, SOURCE_FILE)
-    derived = F.coalesce(F.col("line_no"), F.row_number().over(stable))
-    return items.select(*[derived.alias(c) if c == "line_no" else F.col(c) for c in items.columns])
+    """Missing ``line_no``: a number derived from the line itself, the same in every batch.
+
+    ``-(1 + bucket * 10 + k)``: ``bucket`` hashes the line's content (product, quantity, unit
+    price, discount), ``k`` (0-9) counts identical lines within one file. So a later batch's new
+    line for an order gets a number of its own instead of line 1 again (which the MERGE would
+    have written over the first line), and a re-delivered line keeps its number. Two identical
+    lines in different files are taken for the same line, delivered again.
+    """
+    content = F.xxhash64("product_id", "quantity", "unit_price", "discount_amount")
+    same = Window.partitionBy("order_id", content, SOURCE_FILE).orderBy(RECORD_HASH)
+    k = F.least(F.row_number().over(same) - 1, F.lit(_SAME_LINE_SLOTS - 1))
+    derived = -(F.lit(1) + F.pmod(content, F.lit(_LINE_BUCKETS)) * _SAME_LINE_SLOTS + k)
+    line_no = F.coalesce(F.col("line_no"), derived.cast("int"))
+    return items.select(*[line_no.alias(c) if c == "line_no" else F.col(c) for c in items.columns])
+
+
+def flag_duplicate_keys(df: DataFrame, keys: list[str]) -> DataFrame:
+    """Flag ``duplicate_key`` on rows whose key comes with different contents in the same
+    batch (only one can reach silver, and with no version column the choice is arbitrary)."""
+    batch = Window.partitionBy(BATCH_ID, *keys)
+    clash = F.size(F.collect_set(RECORD_HASH).over(batch)) > 1
+    flags = F.when(clash, F.array_union(F.col(FLAGS), F.array(F.lit("duplicate_key")))).otherwise(F.col(FLAGS))
+    return df.select(*[flags.alias(c) if c == FLAGS else F.col(c) for c in df.columns])
 
 
 def latest_per_key(df: DataFrame, keys: list[str]) -> DataFrame:
