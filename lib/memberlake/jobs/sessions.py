@@ -4,7 +4,9 @@ Each run takes the silver event batches not yet sessionized; on-time events re-s
 the visitors they touch (``memberlake.sessions.build``), late ones go to ``late_events``;
 ``--full`` rebuilds everything from silver, late events included. Every run then re-attributes
 sessions to the current person_id of the identity graph (a cookie later tied to a member takes
-its earlier sessions along). A run with no new batch and an unchanged graph changes nothing.
+its earlier sessions along), and, when silver orders changed, brings the revenue of converted
+sessions up to date (a late order, a return). A run with no new batch, an unchanged graph and
+unchanged orders changes nothing.
 """
 from __future__ import annotations
 
@@ -96,6 +98,9 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
             run_.stage("identity graph unchanged since the last run: no session to re-stitch")
         else:
             restitch(spark, lake, run_, graph)
+        if not full and not (same_version(previous, run_, Tables.silver("orders"))
+                             and same_version(previous, run_, Tables.silver("order_items"))):
+            refresh_revenue(spark, lake, run_, values)
         run_.record_write(SESSIONS, lake.read(spark, SESSIONS).count(), lake.version(spark, SESSIONS))
         if not skip_analytics:
             analytics(spark, lake, run_, settings)
@@ -171,6 +176,25 @@ def incremental(spark: SparkSession, lake: Lakehouse, run: Run, silver: DataFram
     lake.apply_changes(rebuilt.select(*current.columns), stale, SESSIONS, "session_id", target_filter=target)
     run.stage("incremental: %d on-time and %d late new events; %d visitors re-sessionized, %d sessions written, "
               "%d removed", on_time.count(), late.count(), scope.count(), rebuilt.count(), stale.count())
+
+
+def refresh_revenue(spark: SparkSession, lake: Lakehouse, run: Run, values: DataFrame) -> None:
+    """Bring every converted session's revenue up to date with the orders as they are now.
+
+    A session's order ids come from its events, its revenue from silver orders: an order that
+    lands after its events, or a later status change (a return), changes the revenue of a session
+    that no new event touches. Only sessions with order ids are read, and only those whose
+    revenue differs are rewritten; attribution follows, as it is recomputed from this table.
+    """
+    current = lake.read(spark, SESSIONS)
+    converted = current.where(F.size("order_ids") > 0)
+    fresh = with_revenue(converted.drop("orders", "revenue"), values).select(*current.columns)
+    changed = (fresh.join(converted.select("session_id", F.col("revenue").alias("_old")), "session_id")
+               .where(~F.col("revenue").eqNullSafe(F.col("_old"))).drop("_old").localCheckpoint())
+    n = changed.count()
+    if n:
+        lake.merge(changed, SESSIONS, keys=["session_id"])
+    run.stage("orders changed since the last run: revenue of %d sessions updated", n)
 
 
 def restitch(spark: SparkSession, lake: Lakehouse, run: Run, graph: DataFrame) -> None:
