@@ -2,10 +2,9 @@
 
 Batch 1 is resolved in full; batch 2 changes it in every way a new batch can — a record joins a
 person, a bridge merges two persons, an edge disappears and splits one, an edge is seen again,
-a new person appears, a component grows (past the split size: slow test) — and leaves one
-person untouched.
-The incremental result (graph, ids, history, kept and split edges) must equal the full one; the
-split case runs a few more component passes and is in the slow set.
+a new person appears, a component grows (past the split size), a person splits into two equal
+halves (a tie) — and leaves one person untouched.
+The incremental result (graph, ids, history, kept and split edges) must equal the full one.
 """
 from __future__ import annotations
 
@@ -35,16 +34,18 @@ BATCH1 = [("member:a", "email:a", 1),                                           
           ("member:e", "email:e", 1), ("member:e2", "email:e", 1),              # E (will split)
           ("member:h", "email:h", 1),                                           # H (untouched)
           ("member:l", "email:l", 1),                                           # L (seen again)
-          ("member:s", "email:s", 1), ("email:s", "cookie:s1", 1)]              # S (will grow)
+          ("member:s", "email:s", 1), ("email:s", "cookie:s1", 1),              # S (will grow)
+          ("member:t1", "email:t1", 1), ("member:t2", "email:t2", 1), ("email:t1", "member:t2", 1)]  # T (tied split)
 BATCH2 = [("member:a", "email:a", 1), ("member:a2", "email:a", 1),             # a2 joins A
           ("member:b", "email:b", 1), ("member:c", "email:c", 1), ("member:b", "email:c", 1),  # B+C merge
           ("member:e", "email:e", 1),                                           # e2's edge gone: split
           ("member:h", "email:h", 1),
           ("member:l", "email:l", 2),
           ("member:n", "email:n", 1),                                           # new person N
-          ("member:s", "email:s", 1), ("email:s", "cookie:s1", 1), ("email:s", "cookie:s2", 1)]  # S grows
+          ("member:s", "email:s", 1), ("email:s", "cookie:s1", 1), ("email:s", "cookie:s2", 1),  # S grows
+          ("member:t1", "email:t1", 1), ("member:t2", "email:t2", 1)]          # T's bridge gone: halves tie
 MEMBERS1 = ["member:a", "member:b", "member:c", "member:e", "member:e2", "member:h", "member:l", "member:s",
-            "member:x"]
+            "member:x", "member:t1", "member:t2"]
 MEMBERS2 = MEMBERS1 + ["member:a2", "member:n"]
 
 
@@ -83,7 +84,11 @@ def test_the_changes_did_what_batch2_says(batches):
     assert after["member:h"] == before["member:h"] and after["member:x"] == before["member:x"]
     assert after["member:l"] == before["member:l"]
     assert after["member:n"] not in before.values()
-    assert sorted(r.change for r in inc.history.collect()) == ["merged", "split"]
+    assert sorted(r.change for r in inc.history.collect()) == ["merged", "split", "split"]
+    # T split into two halves of two: the half with the smaller content-derived id keeps T's id
+    halves = {r.value: r for r in inc.graph.where("value IN ('member:t1', 'member:t2')").collect()}
+    assert halves["member:t1"].person_id != halves["member:t2"].person_id
+    assert before["member:t1"] in (halves["member:t1"].person_id, halves["member:t2"].person_id)
     assert after["cookie:s2"] == after["member:s"] == before["member:s"]
     assert inc.split is None and full.split is None
 
@@ -93,13 +98,12 @@ def test_only_touched_components_are_in_the_region(batches):
     values = {r.value for r in inc.region.nodes.collect()}
     assert {"member:h", "email:h", "member:x"}.isdisjoint(values)                # untouched persons
     assert {"member:a", "email:a", "member:a2", "member:b", "member:c", "email:c", "member:e", "member:e2",
-            "member:l", "member:n", "email:s", "cookie:s2"} <= values
+            "member:l", "member:n", "email:s", "cookie:s2", "member:t1", "member:t2"} <= values
     before = {r.value: r.person_id for r in first.graph.collect()}
     assert {r.person_id for r in inc.region.persons.collect()} == {
-        before[v] for v in ("member:a", "member:b", "member:c", "member:e", "member:l", "member:s")}
+        before[v] for v in ("member:a", "member:b", "member:c", "member:e", "member:l", "member:s", "member:t1")}
 
 
-@pytest.mark.slow
 def test_a_component_growing_past_the_split_size_is_split_as_in_a_full_run(spark):
     """S grows to 6 identifiers > 4: its weakest (email-cookie) edges are split off in both."""
     first = incremental.full_recompute(_edges(spark, BATCH1), _members(spark, MEMBERS1), CFG, None, None)
