@@ -343,9 +343,10 @@ class Lakehouse:
         table.alias("t").merge(doomed.alias("s"), f"{_row_json(current.columns, 't')} = s._row").whenMatchedDelete().execute()
         fault_point(spark, name)
 
-    def apply_changes(self, upserts: DataFrame, deletes: DataFrame, name: str, key: str,
+    def apply_changes(self, upserts: DataFrame, deletes: DataFrame, name: str, key: str | list[str],
                       target_filter: str | None = None) -> None:
-        """Upsert ``upserts`` and delete the ``deletes`` keys (one column ``key``) in one commit.
+        """Upsert ``upserts`` and delete the ``deletes`` keys (the ``key`` column or columns) in one
+        commit.
 
         ``target_filter`` (SQL over the target as ``t``) must hold for every target row a change
         can match: Delta then reads and rewrites only the files whose statistics may satisfy it.
@@ -354,13 +355,15 @@ class Lakehouse:
         if not self._prepare_write(spark, name):
             self.append(upserts, name)
             return
+        keys = [key] if isinstance(key, str) else list(key)
         columns = upserts.columns
         tombstones = deletes.select(
-            key, *[F.lit(None).cast(upserts.schema[c].dataType).alias(c) for c in columns if c != key])
+            *keys, *[F.lit(None).cast(upserts.schema[c].dataType).alias(c) for c in columns if c not in keys])
         source = (upserts.withColumn("_action", F.lit("upsert"))
                   .unionByName(tombstones.select(*columns).withColumn("_action", F.lit("delete"))))
         values = {f"`{c}`": f"s.`{c}`" for c in columns}
-        condition = f"t.`{key}` = s.`{key}`" + (f" AND ({target_filter})" if target_filter else "")
+        condition = (" AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+                     + (f" AND ({target_filter})" if target_filter else ""))
         (self.delta_table(spark, name).alias("t").merge(source.alias("s"), condition)
          .whenMatchedDelete(condition="s._action = 'delete'")
          .whenMatchedUpdate(condition="s._action = 'upsert'", set=values)

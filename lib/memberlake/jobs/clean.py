@@ -96,6 +96,7 @@ def clean_entity(spark: SparkSession, lake: Lakehouse, settings: Settings, run: 
             lake.overwrite(rows, silver_name)
         else:
             lake.merge(rows, silver_name, keys=list(entity.key), update_condition=is_newer())
+            redelivered(spark, lake, run, settings, entity, standardised, batches)
         run.stage("%s: silver %s", entity_name, "overwritten" if full else "merged")
         accepted = standardised.where(F.size(REASONS) == 0)
         metrics = profile(accepted, silver_name, list(entity.key), entity.column_names)
@@ -115,6 +116,34 @@ def clean_entity(spark: SparkSession, lake: Lakehouse, settings: Settings, run: 
               entity_name, rows_in, len(batches), bad, total)
     return [(silver_name, "rows_in", None, rows_in), (silver_name, "rows_quarantined", None, bad),
             (silver_name, "rows_total", None, total)] + metrics
+
+
+def redelivered(spark: SparkSession, lake: Lakehouse, run: Run, settings: Settings, entity: Entity,
+                pending: DataFrame, batches: list[str]) -> None:
+    """A file delivered again replaces its earlier contribution end to end.
+
+    Ingest replaced the file's rows in bronze; here, the silver rows that came from its earlier
+    delivery are rebuilt from bronze as it is now: a key the new file no longer has falls back to
+    another file's row, or leaves silver; the earlier delivery's clean-stage quarantine rows go.
+    Only files of the pending batches that silver holds from another batch are touched.
+    """
+    files = [r[0] for r in pending.select(SOURCE_FILE).distinct().collect()]   # one row per file
+    silver_name, keys = Tables.silver(entity.name), list(entity.key)
+    earlier = (lake.read(spark, silver_name).where(sql_in(SOURCE_FILE, files))
+               .where(~F.col(BATCH_ID).isin(*batches)).select(*keys).distinct().localCheckpoint())
+    if not files or earlier.limit(1).count() == 0:
+        return
+    bronze = lake.read(spark, Tables.bronze(entity.name)).join(earlier, keys, "left_semi")
+    rebuilt = silver_rows(standardise(bronze, entity, settings.clean, settings.landing), entity)
+    gone = earlier.join(rebuilt.select(*keys), keys, "left_anti")
+    lake.apply_changes(rebuilt, gone, silver_name, keys)
+    stale = ((F.col("stage") == NAME) & (F.col("entity") == entity.name) & F.col(SOURCE_FILE).isin(*files)
+             & ~F.col(BATCH_ID).isin(*batches))
+    quarantine = lake.read(spark, Tables.QUARANTINE)
+    if quarantine.where(stale).limit(1).count():
+        lake.delete(spark, Tables.QUARANTINE, stale)
+    run.stage("%s: %d files delivered again: %d keys rebuilt from bronze, %d left silver", entity.name,
+              len(files), earlier.count(), gone.count())
 
 
 def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> None:
