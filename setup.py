@@ -45,6 +45,8 @@ setup(
         "PyYAML>=6.0",
         # SQL rules in config (tags, segments, channels, blocking, vetoes) parsed at load, Spark dialect.
         "sqlglot>=30,<32",
+        # phones parsed with each row's country by libphonenumber's numbering plans (clean, forget).
+        "phonenumbers>=8.13,<10",
     ],
     extras_require={
         # Spark itself is an extra: Databricks runtimes (and spark-submit clusters) bring their own

@@ -44,10 +44,16 @@ class Entity:
     version_column: str | None = None
     # At least one of these must be present (e.g. an event needs some visitor identifier).
     any_of: tuple[str, ...] = ()
+    # Columns silver adds, computed by clean (not in landing files), e.g. a phone's line type.
+    derived: tuple[Column, ...] = ()
 
     @property
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
+
+    @property
+    def silver_column_names(self) -> list[str]:
+        return [c.name for c in (*self.columns, *self.derived)]
 
     @property
     def raw_schema(self) -> T.StructType:
@@ -55,8 +61,9 @@ class Entity:
 
     @property
     def typed_schema(self) -> T.StructType:
+        """Silver's value columns: the contract's, typed, then the derived ones."""
         return T.StructType(
-            [T.StructField(c.name, _SPARK_TYPES[c.kind], True) for c in self.columns]
+            [T.StructField(c.name, _SPARK_TYPES[c.kind], True) for c in (*self.columns, *self.derived)]
         )
 
     def column(self, name: str) -> Column:
@@ -85,6 +92,7 @@ MEMBERS = Entity(
     ),
     key=("source", "member_id"),
     version_column="updated_at",
+    derived=(Column("phone_type"),),
 )
 
 ORDERS = Entity(
@@ -102,6 +110,7 @@ ORDERS = Entity(
         Column("total_amount", "money", on_invalid="quarantine"),
     ),
     key=("order_id",),
+    derived=(Column("phone_type"),),
 )
 
 ORDER_ITEMS = Entity(

@@ -105,9 +105,6 @@ class SparkSettings(_Strict):
 
 
 class CleanSettings(_Strict):
-    country_calling_code: str = "1"
-    phone_national_lengths: list[int] = [10]
-    phone_trunk_prefix: str = "1"
     default_country: str = "US"
     default_currency: str = "USD"
     max_age_years: int = Field(default=110, ge=1)
@@ -566,11 +563,20 @@ def _apply_override(data: dict[str, Any], parts: list[str], value: Any) -> None:
     node[parts[-1]] = value
 
 
+# Keys that existed once: their line says what replaced them.
+_PHONES = ("phones are parsed with each row's own country's numbering plan (phonenumbers); set "
+           "clean.default_country for rows without a country")
+REMOVED = {"clean.country_calling_code": _PHONES, "clean.phone_national_lengths": _PHONES,
+           "clean.phone_trunk_prefix": _PHONES}
+
+
 def _explain(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"]) or "(root)"
-        if err["type"] == "extra_forbidden":
+        if err["type"] == "extra_forbidden" and key in REMOVED:
+            lines.append(f"{key}: removed; {REMOVED[key]}")
+        elif err["type"] == "extra_forbidden":
             lines.append(f"{key}: unknown key; check the spelling against conf/base.yml")
         else:
             lines.append(f"{key}: {err['msg']} (got {err.get('input')!r})")

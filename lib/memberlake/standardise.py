@@ -1,4 +1,4 @@
-"""Column standardisers for silver: text, email, E.164 phone, postcode, mapped vocabularies.
+"""Column standardisers for silver: text, email, postcode, mapped vocabularies (phones: memberlake.phones).
 
 Each takes a null-normalised string column and returns a column; invalid values become null so
 that the caller can flag them (the raw value stays in bronze).
@@ -9,8 +9,6 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 EMAIL_PATTERN = r"^[a-z0-9!#$%&'*+/=?^_`{|}~.-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$"
-# E.164: a country code and subscriber number, at most 15 digits; 8 is the shortest in use.
-E164_MIN_DIGITS, E164_MAX_DIGITS = 8, 15
 
 
 def squish(col: Column) -> Column:
@@ -27,37 +25,6 @@ def email(col: Column) -> Column:
     """Lower-cased, whitespace and a ``mailto:`` prefix removed; null unless it looks valid."""
     value = F.regexp_replace(F.lower(F.regexp_replace(col, r"\s+", "")), r"^mailto:", "")
     return F.when(value.rlike(EMAIL_PATTERN) & ~value.contains(".."), value)
-
-
-def phone_e164(col: Column, calling_code: str, national_lengths: list[int], trunk_prefix: str) -> Column:
-    """Normalise a phone number to E.164 (``+15551234567``) for a default country.
-
-    Rules, in order: an extension (``x12``, ``ext. 12``) is dropped; ``+`` or ``00`` marks an
-    international number, kept if it has 8-15 digits; a national number of a configured length
-    gets the calling code; one that starts with the trunk prefix (``0`` in GB, ``1`` in NANP)
-    loses it first; one that already starts with the calling code and has the right length is
-    kept. Anything else is invalid (null).
-    """
-    body = F.regexp_replace(F.lower(col), r"\s*(x|ext\.?|extension|#)\s*\d+\s*$", "")
-    digits = F.regexp_replace(body, r"[^0-9]", "")
-    international = F.trim(body).startswith("+") | digits.startswith("00")
-    intl_digits = F.when(digits.startswith("00") & ~F.trim(body).startswith("+"), F.substring(digits, 3, 20)).otherwise(digits)
-    n = F.length(digits)
-
-    def is_len(lengths_offset: int) -> Column:
-        return n.isin([length + lengths_offset for length in national_lengths])
-
-    national = F.when(is_len(0), F.concat(F.lit("+" + calling_code), digits))
-    if trunk_prefix:
-        national = national.when(
-            digits.startswith(trunk_prefix) & is_len(len(trunk_prefix)),
-            F.concat(F.lit("+" + calling_code), F.substring(digits, len(trunk_prefix) + 1, 20)),
-        )
-    national = national.when(
-        digits.startswith(calling_code) & is_len(len(calling_code)), F.concat(F.lit("+"), digits)
-    )
-    intl_ok = F.length(intl_digits).between(E164_MIN_DIGITS, E164_MAX_DIGITS) & ~intl_digits.startswith("0")
-    return F.when(international, F.when(intl_ok, F.concat(F.lit("+"), intl_digits))).otherwise(national)
 
 
 def postcode(col: Column, country: Column) -> Column:

@@ -55,7 +55,7 @@ def _bronze(entity: Entity) -> Table:
 
 
 def _silver(entity: Entity) -> Table:
-    typed = ", ".join(f"{c.name} {_SIMPLE[c.kind]}" for c in entity.columns)
+    typed = ", ".join(f"{c.name} {_SIMPLE[c.kind]}" for c in (*entity.columns, *entity.derived))
     return Table(f"silver_{entity.name}", "silver", keys=entity.key,
                  columns=f"{typed}, {FLAGS} array<string>, _version timestamp, {_LINEAGE}")
 

@@ -51,6 +51,25 @@ def test_members_standardised_and_flagged(spark):
     assert m4.birth_date is None and "birth_date_unparseable" in m4._flags
 
 
+def test_member_phones_are_read_with_the_members_own_country(spark):
+    """Issue 25: a member abroad got a wrong or no E.164 number under one configured country."""
+    out = {r.member_id: r for r in _clean(spark, MEMBERS, [
+        {"member_id": "cn", "phone": "138 0013 8000", "country": "China"},        # +86 mobile
+        {"member_id": "gb", "phone": "07911 123456", "country": "GB"},            # UK trunk 0
+        {"member_id": "gb2", "phone": "020 7946 0958", "country": "united kingdom"},
+        {"member_id": "us", "phone": "(212) 555-0100", "country": None},          # default country
+        {"member_id": "fr", "phone": "+33 6 12 34 56 78", "country": "US"},       # international wins
+        {"member_id": "bad", "phone": "12345", "country": "GB"},
+        {"member_id": "odd", "phone": "+1 123 456 7890", "country": "US"},        # possible, not assigned
+    ]).collect()}
+    got = {k: (r.phone, r.phone_type) for k, r in out.items()}
+    assert got == {"cn": ("+8613800138000", "mobile"), "gb": ("+447911123456", "mobile"),
+                   "gb2": ("+442079460958", "fixed_line"), "us": ("+12125550100", "fixed_line_or_mobile"),
+                   "fr": ("+33612345678", "mobile"), "bad": (None, None), "odd": ("+11234567890", "unknown")}
+    assert "phone_invalid" in out["bad"]._flags and "phone_unassigned" in out["odd"]._flags
+    assert not {"phone_invalid", "phone_unassigned"} & set(out["cn"]._flags)
+
+
 def test_orders_status_channel_amount_rules(spark):
     out = {r.order_id: r for r in _clean(spark, ORDERS, [
         {"order_id": "o1", "order_ts": "2024-01-01T10:00:00Z", "status": "Shipped", "channel": "POS", "total_amount": "$10.00"},
@@ -146,5 +165,5 @@ def test_is_newer_merge_condition(spark):
 def test_every_entity_has_a_standardiser_and_typed_schema(spark):
     for entity in ENTITIES.values():
         out = _clean(spark, entity, [{c.name: None for c in entity.columns}])
-        got = [(f.name, f.dataType) for f in out.select(*entity.column_names).schema]
+        got = [(f.name, f.dataType) for f in out.select(*entity.silver_column_names).schema]
         assert got == [(f.name, f.dataType) for f in entity.typed_schema]

@@ -1,6 +1,7 @@
 """Column standardisers: hand-written expectations per rule."""
 from __future__ import annotations
 
+import pytest
 from pyspark.sql import functions as F
 
 from memberlake import standardise as S
@@ -17,17 +18,30 @@ def test_email_lowercased_trimmed_and_validated(spark):
     assert got == ["john.doe@example.com", "a@b.io", None, None, None, "o'neil+tag@mail.co.uk", None]
 
 
-def test_phone_e164_nanp(spark):
-    us = lambda c: S.phone_e164(c, "1", [10], "1")  # noqa: E731
-    got = _apply(spark, ["(212) 555-0100", "212.555.0100", "1-212-555-0100", "+1 212 555 0100",
-                         "2125550100 x42", "+44 20 7946 0958", "0044 20 7946 0958", "555-0100", "abc", None], us)
-    assert got == ["+12125550100"] * 5 + ["+442079460958", "+442079460958", None, None, None]
+@pytest.mark.parametrize("raw, region, expected", [
+    ("(212) 555-0100", "US", ("+12125550100", True, "fixed_line_or_mobile")),
+    ("1-212-555-0100 x42", "US", ("+12125550100", True, "fixed_line_or_mobile")),   # trunk 1, extension
+    ("+44 20 7946 0958", "US", ("+442079460958", True, "fixed_line")),        # international wins
+    ("0044 20 7946 0958", "DE", ("+442079460958", True, "fixed_line")),
+    ("07911 123456", "GB", ("+447911123456", True, "mobile")),                # UK, trunk 0
+    ("020 7946 0958", "GB", ("+442079460958", True, "fixed_line")),
+    ("138 0013 8000", "CN", ("+8613800138000", True, "mobile")),              # +86 mobile
+    ("+86 10 6552 9988", "US", ("+861065529988", True, "fixed_line")),
+    ("06 12 34 56 78", "FR", ("+33612345678", True, "mobile")),
+    ("212 555 0100", "GB", ("+442125550100", False, "unknown")),   # read as British: possible, unassigned
+    ("+1 123 456 7890", "US", ("+11234567890", False, "unknown")),   # possible length, not assigned
+    ("+99 12345678", "US", (None, None, None)),         # no such country code
+    ("555-0100", "US", (None, None, None)),
+    ("abc", "US", (None, None, None)),
+    ("0000000000", "US", ("+10000000000", False, "unknown")),    # a placeholder: the identity guards block it
+])
+def test_phones_are_read_with_each_rows_country(spark, raw, region, expected):
+    from memberlake.phones import parse_phone, phone_info
 
-
-def test_phone_e164_with_trunk_zero(spark):
-    gb = lambda c: S.phone_e164(c, "44", [10], "0")  # noqa: E731
-    got = _apply(spark, ["020 7946 0958", "2079460958", "442079460958", "+1 212 555 0100", "07946"], gb)
-    assert got == ["+442079460958", "+442079460958", "+442079460958", "+12125550100", None]
+    assert parse_phone(raw, region) == expected
+    df = spark.createDataFrame([(raw, region), (None, region)], "raw string, region string")
+    got = [tuple(r.p) for r in df.select(phone_info(F.col("raw"), F.col("region")).alias("p")).collect()]
+    assert got == [expected, (None, None, None)]
 
 
 def test_postcodes_by_country(spark):

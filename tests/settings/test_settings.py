@@ -16,10 +16,10 @@ def test_local_env_is_merged_over_base():
 
 def test_overrides_are_typed_and_nested():
     s = load_settings("local", ["clean.max_quantity=500", "landing.decimal_comma=true",
-                                "clean.phone_national_lengths=[9, 10]", "storage.tables.silver_members=members_v2"])
+                                "value.age_bands=[20, 40]", "storage.tables.silver_members=members_v2"])
     assert s.clean.max_quantity == 500
     assert s.landing.decimal_comma is True
-    assert s.clean.phone_national_lengths == [9, 10]
+    assert s.value.age_bands == [20, 40]
     assert s.storage.tables == {"silver_members": "members_v2"}
 
 
@@ -109,20 +109,26 @@ def test_code_defaults_and_base_yml_agree_key_by_key():
     assert _differences(from_yaml, from_code) == []
     # every key of base.yml is a settings key (a stale key would be refused at load, but check the
     # walk sees the maps' contents too)
-    assert from_code["clean"]["phone_trunk_prefix"] == "1" and from_code["clean"]["gender_map"]["mrs"] == "female"
+    assert from_code["clean"]["default_country"] == "US" and from_code["clean"]["gender_map"]["mrs"] == "female"
 
 
 # -- YAML typing traps, Spark option keys, time zones (issue 25) -----------------------------------
 @pytest.mark.parametrize("item, expected", [
     ("clean.default_country=NO", "NO"),          # YAML 1.1 reads NO as false
     ("clean.default_country=ON", "ON"),
-    ("clean.phone_trunk_prefix=0", "0"),         # not the integer 0
-    ("clean.country_calling_code=044", "044"),   # not the octal/int 44
+    ("clean.default_currency=0", "0"),           # not the integer 0
+    ("clean.default_currency=044", "044"),       # not the octal/int 44
 ])
 def test_text_settings_take_the_text_as_given(item, expected):
     s = load_settings("local", [item])
     key = item.split("=")[0].split(".")[1]
     assert getattr(s.clean, key) == expected
+
+
+@pytest.mark.parametrize("key", ["clean.country_calling_code", "clean.phone_trunk_prefix"])
+def test_removed_phone_settings_say_what_replaced_them(key):
+    with pytest.raises(SettingsError, match=rf"{key}: removed; phones are parsed with each row's own country"):
+        load_settings("local", [f"{key}=44"])
 
 
 def test_typed_settings_still_parse_as_yaml():

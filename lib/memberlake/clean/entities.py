@@ -19,6 +19,7 @@ from memberlake import standardise as S
 from memberlake.contract import BATCH_ID, FLAGS, INGESTED_AT, MONEY, RECORD_HASH, SOURCE_FILE, Entity
 from memberlake.exprs import labels
 from memberlake.parsing import blank_to_null, parse
+from memberlake.phones import phone_info
 from memberlake.settings import CleanSettings, LandingSettings
 
 REASONS = "_reasons"
@@ -28,6 +29,7 @@ LINEAGE = [SOURCE_FILE, INGESTED_AT, BATCH_ID, RECORD_HASH]
 
 TYPED_PREFIX = "__typed_"
 COUNTRY = "__country"
+PHONE = "__phone"
 
 Value = Callable[[str], Column]
 
@@ -49,13 +51,14 @@ class Rules:
 
 
 def _contact(rules: Rules, raw: Value, clean: CleanSettings) -> None:
-    """Email and phone: shared by members and orders."""
+    """Email and phone: shared by members and orders. The phone was parsed with the row's
+    country in an earlier projection (``PHONE``, see :mod:`memberlake.phones`)."""
     rules.values["email"] = S.email(raw("email"))
     rules.flag(raw("email").isNotNull() & rules.values["email"].isNull(), "email_invalid")
-    rules.values["phone"] = S.phone_e164(
-        raw("phone"), clean.country_calling_code, clean.phone_national_lengths, clean.phone_trunk_prefix
-    )
+    rules.values["phone"] = F.col(f"{PHONE}.e164")
+    rules.values["phone_type"] = F.col(f"{PHONE}.phone_type")
     rules.flag(raw("phone").isNotNull() & rules.values["phone"].isNull(), "phone_invalid")
+    rules.flag(rules.values["phone"].isNotNull() & ~F.col(f"{PHONE}.valid"), "phone_unassigned")
 
 
 def _members(raw: Value, typed: Value, clean: CleanSettings, landing: LandingSettings) -> Rules:
@@ -185,6 +188,9 @@ def standardise(bronze: DataFrame, entity: Entity, clean: CleanSettings, landing
     parsed = [parse(F.col(c.name), c.kind, landing).alias(TYPED_PREFIX + c.name)
               for c in entity.columns if c.kind != "string"]
     layered = text.select("*", *parsed, *[v.alias(k) for k, v in _prepared(entity, clean).items()])
+    if "phone" in names:   # parsed once, with the row's country (members) or the default one
+        region = F.col(COUNTRY) if COUNTRY in layered.columns else F.lit(clean.default_country)
+        layered = layered.select("*", phone_info(F.col("phone"), region, clean.default_country).alias(PHONE))
 
     def raw(name: str) -> Column:
         return F.col(name)
@@ -197,7 +203,7 @@ def standardise(bronze: DataFrame, entity: Entity, clean: CleanSettings, landing
         if column.kind != "string" and column.on_invalid == "null":
             rules.flag(raw(column.name).isNotNull() & typed(column.name).isNull(), f"{column.name}_unparseable")
     typed_schema = entity.typed_schema
-    values = [rules.values[c].cast(typed_schema[c].dataType).alias(c) for c in names]
+    values = [rules.values[c].cast(typed_schema[c].dataType).alias(c) for c in entity.silver_column_names]
     frame = layered.select(
         *values,
         labels(rules.flags).alias(FLAGS),

@@ -311,11 +311,14 @@ class Lakehouse:
         update_condition: str | None = None,
         insert_only: bool = False,
         partition_by: list[str] | None = None,
+        add_columns: bool = False,
     ) -> None:
         """Upsert ``df`` (one row per key, which the caller guarantees) into ``name``.
 
         ``update_condition`` refers to the target as ``t`` and the source as ``s``; rows whose
         condition is false are left as they are, so replaying an older batch changes nothing.
+        ``add_columns`` lets new source columns into the table (schema evolution; older rows
+        read them as null).
         """
         spark = df.sparkSession
         if not self._prepare_write(spark, name):
@@ -323,6 +326,8 @@ class Lakehouse:
             return
         condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
         merge = self.delta_table(spark, name).alias("t").merge(df.alias("s"), condition)
+        if add_columns:
+            merge = merge.withSchemaEvolution()
         if not insert_only:
             merge = merge.whenMatchedUpdateAll(condition=update_condition)
         merge.whenNotMatchedInsertAll().execute()

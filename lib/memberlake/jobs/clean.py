@@ -46,7 +46,7 @@ def silver_rows(standardised: DataFrame, entity: Entity) -> DataFrame:
     """Accepted rows, one per key, in silver's column order."""
     good = standardised.where(F.size(REASONS) == 0)
     return latest_per_key(good, list(entity.key)).select(
-        *entity.column_names, FLAGS, VERSION, SOURCE_FILE, INGESTED_AT, BATCH_ID, RECORD_HASH
+        *entity.silver_column_names, FLAGS, VERSION, SOURCE_FILE, INGESTED_AT, BATCH_ID, RECORD_HASH
     )
 
 
@@ -95,7 +95,7 @@ def clean_entity(spark: SparkSession, lake: Lakehouse, settings: Settings, run: 
         if full:
             lake.overwrite(rows, silver_name)
         else:
-            lake.merge(rows, silver_name, keys=list(entity.key), update_condition=is_newer())
+            lake.merge(rows, silver_name, keys=list(entity.key), update_condition=is_newer(), add_columns=True)
             redelivered(spark, lake, run, settings, entity, standardised, batches)
         run.stage("%s: silver %s", entity_name, "overwritten" if full else "merged")
         accepted = standardised.where(F.size(REASONS) == 0)

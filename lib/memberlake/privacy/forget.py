@@ -19,6 +19,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from memberlake import standardise as S
+from memberlake.phones import phone_info
 from memberlake.privacy.pseudonymise import Pseudonymiser
 from memberlake.settings import CleanSettings
 
@@ -45,8 +46,8 @@ class Footprint:
     emails: set[str] = field(default_factory=set)       # hashed
     phones: set[str] = field(default_factory=set)       # hashed
     order_ids: set[str] = field(default_factory=set)
-    # The e-mails and phones above as tables hold them in the clear (normalised as clean does),
-    # found by :func:`clear_contacts` in those tables.
+    # The e-mails and phones above exactly as tables hold them in the clear (raw in bronze and
+    # quarantine, normalised in silver), found by :func:`clear_contacts` in those tables.
     clear_emails: set[str] = field(default_factory=set)
     clear_phones: set[str] = field(default_factory=set)
 
@@ -62,8 +63,7 @@ def request_seeds(spark: SparkSession, requested: dict[str, list[str]], pseud: P
         return []
     df = spark.createDataFrame(rows, "kind string, raw string")
     email = S.email(F.col("raw"))
-    phone = S.phone_e164(F.col("raw"), clean.country_calling_code, clean.phone_national_lengths,
-                         clean.phone_trunk_prefix)
+    phone = phone_info(F.col("raw"), F.lit(clean.default_country), clean.default_country)["e164"]
     member_key = F.col("raw").contains(":")
     id_type = (F.when(F.col("kind") == "email", "email").when(F.col("kind") == "phone", "phone")
                .when(F.col("kind") == "person_id", "person_id")
@@ -98,35 +98,43 @@ def footprint(graph: DataFrame | None, id_map: DataFrame | None, seeds: list[tup
     return fp
 
 
-def _normalised(kind: str, raw: Column, clean: CleanSettings) -> Column:
+def _normalised(kind: str, raw: Column, region: Column, clean: CleanSettings) -> Column:
     """An e-mail or phone in the clear, normalised as clean does (what the identity graph hashed)."""
-    if kind == "email":
-        return S.email(raw)
-    return S.phone_e164(raw, clean.country_calling_code, clean.phone_national_lengths, clean.phone_trunk_prefix)
+    return S.email(raw) if kind == "email" else phone_info(raw, region, clean.default_country)["e164"]
+
+
+def _region(country: Column, clean: CleanSettings) -> Column:
+    """The country a phone is read in, as clean derives it."""
+    return F.coalesce(F.upper(S.mapped(country, clean.country_map)), F.lit(clean.default_country))
 
 
 def clear_contacts(df: DataFrame, fp: Footprint, pseud: Pseudonymiser, clean: CleanSettings) -> None:
-    """Add to ``fp`` the e-mails and phones that ``df`` holds in the clear (columns, or fields of a
-    quarantined record's JSON) whose keyed hash is one of the footprint's.
+    """Add to ``fp`` the e-mails and phones, exactly as ``df`` holds them in the clear (columns,
+    or fields of a quarantined record's JSON), whose normalised keyed hash is one of the
+    footprint's. The rows are then matched by those stored values.
 
     The hashing runs in Spark with the key as data (never in a plan); only the footprint's own
     values come back to the driver.
     """
     wanted = {"email": fp.emails, "phone": fp.phones}
     cols = set(df.columns)
-    sources = [(kind, F.col(kind)) for kind in wanted if kind in cols and wanted[kind]]
+    sources = []
     if "raw_record" in cols:
-        sources += [(kind, F.get_json_object("raw_record", f"$.{kind}")) for kind in wanted if wanted[kind]]
+        field = lambda name: F.get_json_object("raw_record", f"$.{name}")  # noqa: E731
+        sources += [(kind, field(kind), field("country")) for kind in wanted if wanted[kind]]
+    country = F.col("country") if "country" in cols else F.lit(None).cast("string")
+    sources += [(kind, F.col(kind), country) for kind in wanted if kind in cols and wanted[kind]]
     if not sources:
         return
     values = reduce(DataFrame.unionByName, [
-        df.select(F.lit(kind).alias("kind"), _normalised(kind, raw, clean).alias("value")) for kind, raw in sources])
+        df.select(F.lit(kind).alias("kind"), raw.alias("stored"), _normalised(kind, raw, _region(c, clean), clean).alias("value"))
+        for kind, raw, c in sources])
     values = values.where(F.col("value").isNotNull()).distinct()
     hashed = pseud.hash_columns(values, {"hashed": F.col("value")})
     hit = reduce(lambda a, b: a | b, [(F.col("kind") == kind) & F.col("hashed").isin(*sorted(hashes))
                                       for kind, hashes in wanted.items() if hashes])
-    for r in hashed.where(hit).select("kind", "value").collect():  # bounded by the footprint
-        (fp.clear_emails if r.kind == "email" else fp.clear_phones).add(r.value)
+    for r in hashed.where(hit).select("kind", "stored").collect():  # bounded by the footprint
+        (fp.clear_emails if r.kind == "email" else fp.clear_phones).add(r.stored)
 
 
 class Matcher:
@@ -139,9 +147,8 @@ class Matcher:
         return col.isin(*sorted(values)) if values else None
 
     def _clear(self, kind: str, raw: Column) -> Column | None:
-        # Stored in the clear (bronze, silver, quarantine): normalise as clean does.
-        values = self.fp.clear_emails if kind == "email" else self.fp.clear_phones
-        return self._isin(_normalised(kind, raw, self.clean), values)
+        # Stored in the clear (bronze, silver, quarantine): the stored values clear_contacts found.
+        return self._isin(raw, self.fp.clear_emails if kind == "email" else self.fp.clear_phones)
 
     def _contact(self, name: str, col: Column, hashed: bool) -> Column | None:
         if hashed:  # already a keyed hash (gold tables built from silver)
