@@ -61,7 +61,7 @@ def _parser(fallback: str | None):
         import phonenumbers as pn
 
         rows = [parse_phone(r, g if g in pn.SUPPORTED_REGIONS else fallback) if isinstance(r, str)
-                else (None, None, None) for r, g in zip(raw, region)]
+                else (None, None, None) for r, g in zip(raw, region, strict=True)]
         return pd.DataFrame(rows, columns=["e164", "valid", "phone_type"])
     return parse
 

@@ -148,7 +148,7 @@ def test_every_job_failing_after_every_write_then_rerun_equals_a_clean_run(spark
     # What each job left: the lakehouse before the next job (tables such as quarantine and
     # dq_metrics are written by several jobs).
     after_dirs = [before[j] for j in PIPELINE_JOBS[1:]] + [clean_dir]
-    left = {job: _state(spark, Lakehouse(str(d)), written.get(job, [])) for job, d in zip(PIPELINE_JOBS, after_dirs)}
+    left = {job: _state(spark, Lakehouse(str(d)), written.get(job, [])) for job, d in zip(PIPELINE_JOBS, after_dirs, strict=True)}
     outcomes = []
     # MEMBERLAKE_FAULT_POINTS=job:table,... runs only those points of the matrix.
     chosen = {p for p in os.environ.get("MEMBERLAKE_FAULT_POINTS", "").split(",") if p}

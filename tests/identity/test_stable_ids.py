@@ -60,9 +60,9 @@ def test_a_tied_split_goes_to_the_same_part_whatever_the_component_labels(spark)
     halves = [[("member", "crm:1", "P-crm"), ("email", "a", "P-crm")], [("member", "app:2", "P-app"), ("email", "b", "P-app")]]
     keepers = set()
     for labels in ((1, 2), (2, 1), (10, 3)):
-        current = [(t, v, label, fid) for half, label in zip(halves, labels) for t, v, fid in half]
+        current = [(t, v, label, fid) for half, label in zip(halves, labels, strict=True) for t, v, fid in half]
         ids, history = _run(spark, current, prev, [("Pold", datetime(2024, 1, 1))])
-        keepers.add(next(fid for half, label in zip(halves, labels) for _, _, fid in half[:1] if ids[label] == "Pold"))
+        keepers.add(next(fid for half, label in zip(halves, labels, strict=True) for _, _, fid in half[:1] if ids[label] == "Pold"))
         assert sorted(ids.values()) == ["P-crm", "Pold"] or sorted(ids.values()) == ["P-app", "Pold"]
         assert [c for o, _, c in history] == ["split"]
     assert keepers == {"P-app"}      # the smaller fresh id, every time
