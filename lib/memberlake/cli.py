@@ -267,7 +267,7 @@ COMMANDS = {"evaluate": evaluate_area, "pipeline": run_pipeline, "export": expor
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
-    configure_logging(args.log_level)
+    configure_logging(args.log_level, args.verbose)
 
     def body() -> None:
         from memberlake.spark import get_spark

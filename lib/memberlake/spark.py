@@ -13,6 +13,10 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Iterator
 
 from pyspark.sql import SparkSession
 
@@ -83,6 +87,56 @@ def base_conf(settings: Settings) -> dict[str, str]:
     return conf
 
 
+# Where the JVM's own output (Ivy's resolution report, Spark's log4j lines) goes when this process
+# starts Spark: a log file (the default: the console shows memberlake's own lines) or the console.
+_JVM_OUTPUT = {"console": False}
+LOG_DIR_ENV = "MEMBERLAKE_LOG_DIR"
+
+
+def show_spark_output(verbose: bool) -> None:
+    """``--verbose``: let Spark's and Ivy's own output through to the console."""
+    _JVM_OUTPUT["console"] = verbose
+
+
+def _spark_log_path() -> str:
+    folder = os.environ.get(LOG_DIR_ENV) or os.path.join(tempfile.gettempdir(), "memberlake-logs")
+    os.makedirs(folder, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return os.path.join(folder, f"spark-{stamp}-{os.getpid()}.log")
+
+
+@contextmanager
+def _jvm_output_to_file() -> Iterator[str | None]:
+    """While the JVM starts, this process's stdout and stderr file descriptors point at a log file,
+    which the JVM inherits and keeps: Ivy's report and Spark's WARN lines land there, not on the
+    console. Python's own streams are restored at once (they are the same descriptors again)."""
+    if _JVM_OUTPUT["console"]:
+        yield None
+        return
+    path = _spark_log_path()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.dup2(target, 1)
+        os.dup2(target, 2)
+        yield path
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, target):
+            os.close(fd)
+
+
+def _tail(path: str, lines: int = 15) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+    except OSError:
+        return ""
+
+
 def get_spark(settings: Settings) -> SparkSession:
     """Return the session for ``settings.env``, creating it if needed."""
     if settings.env == "databricks" or _on_databricks():
@@ -110,7 +164,14 @@ def get_spark(settings: Settings) -> SparkSession:
     builder = builder.config("spark.jars.packages", settings.spark.delta_package)
     for key, value in base_conf(settings).items():
         builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    with _jvm_output_to_file() as path:
+        try:
+            spark = builder.getOrCreate()
+        except Exception:
+            if path:   # the JVM's reason is in its log
+                sys.stderr.write(f"Spark did not start; the end of its log ({path}):\n{_tail(path)}")
+            raise
     spark.sparkContext.setLogLevel("WARN")
-    log.info("spark %s session ready (master %s)", spark.version, spark.sparkContext.master)
+    log.info("spark %s session ready (master %s)%s", spark.version, spark.sparkContext.master,
+             f"; Spark's own log: {path}" if path else "")
     return spark

@@ -51,6 +51,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                        help="override a setting; repeatable, e.g. --set clean.max_quantity=500")
     group.add_argument("--conf-dir", metavar="DIR", help="folder of base.yml and <env>.yml (default: ./conf)")
     group.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    group.add_argument("--verbose", action="store_true",
+                       help="also show Spark's and Ivy's own output (by default it goes to a log file, named "
+                            "when the session starts)")
 
 
 def add_entities_argument(parser: argparse.ArgumentParser) -> None:
@@ -85,7 +88,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def configure_logging(level: str = "INFO") -> None:
+def configure_logging(level: str = "INFO", verbose: bool = False) -> None:
+    from memberlake.spark import show_spark_output
+
+    show_spark_output(verbose)
     logging.basicConfig(
         level=getattr(logging, level),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
@@ -119,7 +125,7 @@ def job_main(job: ModuleType, argv: Sequence[str] | None = None) -> int:
     """Parse the job's options, make the session, run the job. Console and spark-submit entry."""
     parser = job_parser(job)
     args = parser.parse_args(argv)
-    configure_logging(args.log_level)
+    configure_logging(args.log_level, args.verbose)
 
     def body() -> None:
         from memberlake.spark import get_spark
