@@ -25,6 +25,7 @@ from memberlake.contract import Tables
 from memberlake.io.commits import RunTag, current_tag, set_current
 from memberlake.io.delta import Lakehouse
 from memberlake.io.lock import writer_lock
+from memberlake.ops.progress import live_progress
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +63,12 @@ class Run:
     versions_read: dict[str, int] = field(default_factory=dict)
     versions_written: dict[str, int] = field(default_factory=dict)
     _t0: float = field(default_factory=time.monotonic)
+    _last: list[str] = field(default_factory=list)   # the last stage line, for the live progress line
 
     def stage(self, message: str, *args: Any) -> None:
         """Progress line: stage and elapsed time since the job started."""
         log.info("[%s %6.1fs] " + message, self.job, time.monotonic() - self._t0, *args)
+        self._last[:] = [(message % args) if args else message]
 
     def record_read(self, table: str, rows: int | None = None, version: int | None = None) -> None:
         """Record that the run read ``version`` of ``table`` (and how many rows)."""
@@ -96,7 +99,7 @@ def recorded_run(spark: SparkSession, lakehouse: Lakehouse, job: str,
     """Yield a :class:`Run`; append it to ``job_runs`` as succeeded or failed. The lakehouse's
     writer lock is held throughout (:mod:`memberlake.io.lock`): one job writes at a time."""
     run = Run(job, run_id or new_run_id(), parameters, datetime.now(timezone.utc))
-    with writer_lock(spark, lakehouse.root, job, run.run_id):
+    with writer_lock(spark, lakehouse.root, job, run.run_id), live_progress(spark, job, run._last):
         with _tagged(spark, lakehouse, run) as tagged:
             yield tagged
     run.stage("done: read %s, wrote %s", run.rows_read, run.rows_written)
