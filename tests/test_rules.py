@@ -64,3 +64,21 @@ def test_user_errors_exit_2_with_one_line_before_spark_starts(no_spark, capsys, 
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("memberlake: error: ")
     assert re.search(message, err) or message in err
+
+
+@pytest.mark.parametrize("override, message", [
+    ("monitoring.checks=[{table: silver_membrs, check: completeness, column: email, min: 0.5}]",
+     r"monitoring\.checks\[0\]\.table: 'silver_membrs' is not a memberlake table"),
+    ("monitoring.checks=[{table: silver_members, check: completeness, column: emial, min: 0.5}]",
+     r"monitoring\.checks\[0\]\.column: unknown column\(s\) emial"),
+    ("monitoring.checks=[{table: silver_orders, check: validity, rule: 'total_amout > 0', min: 1}]",
+     r"monitoring\.checks\[0\]\.rule: .*total_amout"),
+])
+def test_bad_monitoring_checks_fail_at_load(override, message):
+    with pytest.raises(SettingsError, match=message):
+        check_settings(load_settings("local", [override]))
+
+
+def test_a_check_missing_its_limit_is_refused():
+    with pytest.raises(SettingsError, match="a completeness check on silver_members needs min"):
+        load_settings("local", ["monitoring.checks=[{table: silver_members, check: completeness, column: email}]"])

@@ -88,10 +88,27 @@ def _rules(settings: Settings) -> Iterator[tuple[str, str, set[str]]]:
         yield f"identity.matching.veto[{i}]", rule, pair
 
 
+def _monitoring(settings: Settings) -> None:
+    """Every data-quality check names a declared table and its columns; validity rules parse."""
+    from memberlake.tables import TABLES
+
+    for i, check in enumerate(settings.monitoring.checks):
+        key = f"monitoring.checks[{i}]"
+        if check.table not in TABLES:
+            raise SettingsError(f"{key}.table: {check.table!r} is not a memberlake table (see `memberlake tables` or "
+                                "README's table list)")
+        columns = TABLES[check.table].column_names
+        if check.column:
+            check_columns(f"{key}.column", [c.strip() for c in check.column.split(",") if c.strip()], columns)
+        if check.rule:
+            check_rule(f"{key}.rule", check.rule, columns)
+
+
 def check_settings(settings: Settings) -> None:
     """Every SQL rule and column name in ``settings`` parses and names columns that exist."""
     for key, rule, allowed in _rules(settings):
         check_rule(key, rule, allowed)
+    _monitoring(settings)
     for i, rule in enumerate(settings.identity.matching.blocking):
         if not rule:
             raise SettingsError(f"identity.matching.blocking[{i}]: a blocking rule needs at least one key")

@@ -392,6 +392,44 @@ class MaintenanceSettings(_Strict):
     properties: dict[str, str] = Field(default_factory=_shipped("maintenance.properties"))
 
 
+class CheckRule(_Strict):
+    """One data-quality check on a table a job writes, evaluated before the job's outputs are
+    published (see ops/checks.py)."""
+
+    table: str
+    check: Literal["completeness", "validity", "uniqueness", "row_count_change", "freshness"]
+    # completeness / freshness: one column; uniqueness: comma-separated key columns
+    column: str | None = None
+    # validity: a SQL boolean over the table's columns (null counts as not valid)
+    rule: str | None = None
+    # completeness, validity, uniqueness: the least share of rows that must pass
+    min: float | None = Field(default=None, ge=0, le=1)
+    # row_count_change: the largest relative change of the row count against the last check
+    max_change: float | None = Field(default=None, ge=0)
+    # freshness: the newest value of ``column`` (a timestamp or date) at most this old
+    max_age_days: float | None = Field(default=None, gt=0)
+    # error fails the job (its outputs stay unpublished); warn and info only alert
+    severity: Literal["info", "warn", "error"] = "warn"
+
+    @model_validator(mode="after")
+    def _complete(self) -> "CheckRule":
+        needs = {"completeness": ("column", "min"), "validity": ("rule", "min"), "uniqueness": ("column", "min"),
+                 "row_count_change": ("max_change",), "freshness": ("column", "max_age_days")}[self.check]
+        missing = [k for k in needs if getattr(self, k) is None]
+        if missing:
+            raise ValueError(f"a {self.check} check on {self.table} needs {', '.join(missing)}")
+        return self
+
+
+class MonitoringSettings(_Strict):
+    # Data-quality checks, per table and column; every evaluation goes to dq_alerts, every failure
+    # to alerts (and the webhook).
+    checks: list[CheckRule] = Field(default_factory=_shipped("monitoring.checks"), validate_default=True)
+    # Alerts are also POSTed here as JSON when set (e.g. a Slack or Teams incoming webhook).
+    webhook_url: str | None = None
+    webhook_timeout_s: float = Field(default=10, gt=0)
+
+
 class Settings(_Strict):
     env: Env = "local"
     storage: StorageSettings = StorageSettings()
@@ -407,6 +445,7 @@ class Settings(_Strict):
     models: ModelSettings = ModelSettings()
     privacy: PrivacySettings = PrivacySettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
 
     def require(self, *keys: str) -> None:
         """Fail fast when a value a job needs is missing (e.g. ``landing.path`` on a cluster)."""

@@ -114,6 +114,14 @@ _DECLARED = [
           columns=(
               'as_of_date date, model string, parameter string, value double, log_likelihood double, '
               'iterations int, converged boolean, rows bigint')),
+    Table("alerts", "ops", keys=(),
+          columns=(
+              'run_id string, job string, source string, subject string, severity string, message string, '
+              'value double, limit double, raised_at timestamp')),
+    Table("dq_alerts", "ops", keys=(),
+          columns=(
+              'run_id string, job string, table string, check string, column string, value double, limit double, '
+              'passed boolean, severity string, message string, checked_at timestamp')),
     Table("dq_metrics", "ops", keys=(),
           columns=(
               'run_id string, job string, table string, metric string, column string, value double, '

@@ -86,7 +86,7 @@ def log_to_mlflow(settings: Settings, as_of: date, params: dict[str, object], co
 def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> None:
     cfg = settings.basket
     lake = Lakehouse.from_settings(settings)
-    with recorded_run(spark, lake, NAME, {}) as run_:
+    with recorded_run(spark, lake, NAME, {}, monitoring=settings.monitoring) as run_:
         orders = read_silver(spark, lake, run_, "orders", required=True,
                              pseudonymiser=Pseudonymiser.from_settings(settings, spark))
         items = read_silver(spark, lake, run_, "order_items", required=True)

@@ -149,7 +149,8 @@ def redelivered(spark: SparkSession, lake: Lakehouse, run: Run, settings: Settin
 def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> None:
     check_entities(args.entities, settings)
     lake = Lakehouse.from_settings(settings)
-    with recorded_run(spark, lake, NAME, {"entities": args.entities, "full": args.full}) as run_:
+    with recorded_run(spark, lake, NAME, {"entities": args.entities, "full": args.full},
+                      monitoring=settings.monitoring) as run_:
         metrics: list[Metric] = []
         for entity_name in args.entities:
             if not lake.exists(spark, Tables.bronze(entity_name)):

@@ -105,7 +105,7 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> di
     # The run record names the request, never the identifiers.
     params = {"request_id": request_id, "identifiers": sum(len(v) for v in requested.values()),
               "vacuum": not args.no_vacuum}
-    with recorded_run(spark, lake, NAME, params) as run_:
+    with recorded_run(spark, lake, NAME, params, monitoring=settings.monitoring) as run_:
         pseud = Pseudonymiser.from_settings(settings, spark)
         fp = _footprint(spark, lake, settings, pseud, requested)
         run_.stage("request %s: %d persons, %d member records, %d orders", request_id, len(fp.person_ids),

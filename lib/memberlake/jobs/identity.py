@@ -144,7 +144,8 @@ def _read_inputs(spark: SparkSession, lake: Lakehouse, run: Run) -> dict[str, Da
 def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> None:
     lake = Lakehouse.from_settings(settings)
     # The identity settings are the run's parameters: a changed guard or matching rule recomputes.
-    with recorded_run(spark, lake, NAME, settings.identity.model_dump(mode="json")) as run_:
+    with recorded_run(spark, lake, NAME, settings.identity.model_dump(mode="json"),
+                      monitoring=settings.monitoring) as run_:
         frames = _read_inputs(spark, lake, run_)
         last = last_success(spark, lake, NAME)
         if not getattr(args, "force", False) and unchanged(last, run_):

@@ -100,7 +100,7 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
     check_entities(args.entities, settings)
     lake = Lakehouse.from_settings(settings)
     params = {"landing": settings.landing.path, "entities": args.entities}
-    with recorded_run(spark, lake, NAME, params) as run_:
+    with recorded_run(spark, lake, NAME, params, monitoring=settings.monitoring) as run_:
         ingested_at = datetime.now(timezone.utc)
         known = _known_files(spark, lake)
         metrics: list[tuple] = []

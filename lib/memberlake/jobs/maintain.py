@@ -46,7 +46,7 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> di
         raise InputError(f"--tables: {unknown} not found in the lakehouse; see `memberlake tables`")
     params = {"tables": sorted(tables), "optimize": not args.skip_optimize, "vacuum": not args.skip_vacuum}
     report: dict[str, dict[str, int]] = {}
-    with recorded_run(spark, lake, NAME, params) as run_:
+    with recorded_run(spark, lake, NAME, params, monitoring=settings.monitoring) as run_:
         for table in tables:
             name = lake.sql_name(table)
             delta = lake.for_update(spark, table)

@@ -202,7 +202,7 @@ def _params_key(params: dict) -> str:
 def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> None:
     cfg = settings.models
     lake = Lakehouse.from_settings(settings)
-    with recorded_run(spark, lake, NAME, {}) as run_:
+    with recorded_run(spark, lake, NAME, {}, monitoring=settings.monitoring) as run_:
         inputs = PersonActivity(spark, lake, run_, Pseudonymiser.from_settings(settings, spark))
         as_of = getattr(args, "as_of", None) or inputs.last_day
         skip_churn, skip_segments = bool(getattr(args, "skip_churn", False)), bool(getattr(args, "skip_segments", False))

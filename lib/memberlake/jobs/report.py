@@ -53,7 +53,7 @@ def write_text(spark: SparkSession, path: str, text: str) -> None:
 def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> str:
     lake = Lakehouse.from_settings(settings)
     path = output_path(lake, getattr(args, "out", None))
-    with recorded_run(spark, lake, NAME, {"out": path}) as run_:
+    with recorded_run(spark, lake, NAME, {"out": path}, monitoring=settings.monitoring) as run_:
         sections = gather.sections(spark, lake, run_)
         where = lake.location("").rstrip("/.")
         text = render.page("memberlake customer 360", f"lakehouse {where}", sections)

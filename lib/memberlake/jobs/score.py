@@ -65,7 +65,7 @@ def churn_scores(model, frame: DataFrame, version: str, bands: dict[str, float])
 def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> None:
     cfg = settings.models.churn
     lake = Lakehouse.from_settings(settings)
-    with recorded_run(spark, lake, NAME, {}) as run_:
+    with recorded_run(spark, lake, NAME, {}, monitoring=settings.monitoring) as run_:
         configure(settings)
         version = registry.champion_version(cfg.registered_model)
         if version is None:

@@ -65,7 +65,8 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
     full = bool(getattr(args, "full", False)) or not lake.exists(spark, SESSIONS)
     skip_analytics = bool(getattr(args, "skip_analytics", False))
     # skip_analytics is a parameter: a later full run must not take "nothing to do" as done.
-    with recorded_run(spark, lake, NAME, {**cfg.model_dump(mode="json"), "skip_analytics": skip_analytics}) as run_:
+    with recorded_run(spark, lake, NAME, {**cfg.model_dump(mode="json"), "skip_analytics": skip_analytics},
+                      monitoring=settings.monitoring) as run_:
         silver = read_silver(spark, lake, run_, "events", required=True)
         graph = person_graph_or_empty(spark, lake, run_)
         values = order_values(spark, lake, run_)

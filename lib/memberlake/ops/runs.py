@@ -25,7 +25,9 @@ from memberlake.contract import Tables
 from memberlake.io.commits import RunTag, current_tag, set_current
 from memberlake.io.delta import Lakehouse
 from memberlake.io.lock import writer_lock
+from memberlake.ops.checks import check_written
 from memberlake.ops.progress import live_progress
+from memberlake.settings import MonitoringSettings
 
 log = logging.getLogger(__name__)
 
@@ -95,18 +97,22 @@ def _row(run: Run, status: str, error: str | None) -> tuple:
 
 @contextmanager
 def recorded_run(spark: SparkSession, lakehouse: Lakehouse, job: str,
-                 parameters: dict[str, Any], run_id: str | None = None) -> Iterator[Run]:
+                 parameters: dict[str, Any], run_id: str | None = None,
+                 monitoring: MonitoringSettings | None = None) -> Iterator[Run]:
     """Yield a :class:`Run`; append it to ``job_runs`` as succeeded or failed. The lakehouse's
-    writer lock is held throughout (:mod:`memberlake.io.lock`): one job writes at a time."""
+    writer lock is held throughout (:mod:`memberlake.io.lock`): one job writes at a time. With
+    ``monitoring``, the data-quality checks of the tables the run wrote are evaluated before its
+    outputs are published (:mod:`memberlake.ops.checks`); a failed ``error`` check fails the run."""
     run = Run(job, run_id or new_run_id(), parameters, datetime.now(timezone.utc))
     with writer_lock(spark, lakehouse.root, job, run.run_id), live_progress(spark, job, run._last):
-        with _tagged(spark, lakehouse, run) as tagged:
+        with _tagged(spark, lakehouse, run, monitoring) as tagged:
             yield tagged
     run.stage("done: read %s, wrote %s", run.rows_read, run.rows_written)
 
 
 @contextmanager
-def _tagged(spark: SparkSession, lakehouse: Lakehouse, run: Run) -> Iterator[Run]:
+def _tagged(spark: SparkSession, lakehouse: Lakehouse, run: Run,
+            monitoring: MonitoringSettings | None) -> Iterator[Run]:
     """Tag the session's Delta commits with ``run``; record it as succeeded, failed or skipped."""
     outer = current_tag(spark)
     set_current(spark, RunTag(run.job, run.run_id))
@@ -114,6 +120,11 @@ def _tagged(spark: SparkSession, lakehouse: Lakehouse, run: Run) -> Iterator[Run
     try:
         try:
             yield run
+            if monitoring is not None and run.versions_written:
+                results = check_written(spark, lakehouse, monitoring, run.job, run.run_id, list(run.versions_written))
+                if results:
+                    run.stage("data-quality checks: %d passed, %d failed", sum(r.passed for r in results),
+                              sum(not r.passed for r in results))
         except BaseException as exc:
             error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             status = "skipped" if getattr(exc, "skip_run", False) else "failed"

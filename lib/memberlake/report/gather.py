@@ -254,7 +254,31 @@ def basket(t: Tables_) -> Section:
     return s
 
 
-SECTIONS = [overview, data_quality, identity, sessions, attribution, rfm, clusters, churn, basket]
+def health(t: Tables_) -> Section:
+    """Alerts (data-quality checks, model monitoring) and the latest result of every check."""
+    s = Section("health", "Health")
+    alerts = t.get("alerts")
+    if alerts is None:
+        s.notes.append("No alerts have been raised.")
+    else:
+        s.figure("alerts raised", alerts.count())
+        recent = alerts.orderBy(F.desc("raised_at")).limit(TOP).collect()
+        s.table("Latest alerts", ["raised (UTC)", "job", "severity", "what"],
+                [(r.raised_at.strftime("%Y-%m-%d %H:%M"), r.job, r.severity, r.message) for r in recent])
+    checks = t.get("dq_alerts")
+    if checks is not None:
+        w = Window.partitionBy("table", "check", "column").orderBy(F.desc("checked_at"))
+        latest = (checks.withColumn("_n", F.row_number().over(w)).where("_n = 1")
+                  .orderBy("passed", "table", "check").collect())
+        s.figure("checks failing now", sum(1 for r in latest if not r.passed))
+        s.table("Data-quality checks, latest result", ["table", "check", "column or rule", "value", "limit", "passed",
+                                                       "severity"],
+                [(r.table, r.check, r.column or "", r.value, r.limit, "yes" if r.passed else "NO", r.severity)
+                 for r in latest])
+    return s
+
+
+SECTIONS = [overview, health, data_quality, identity, sessions, attribution, rfm, clusters, churn, basket]
 
 
 def sections(spark: SparkSession, lake: Lakehouse, run: Run | None = None) -> list[Section]:
