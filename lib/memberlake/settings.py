@@ -428,6 +428,11 @@ class MonitoringSettings(_Strict):
     # Alerts are also POSTed here as JSON when set (e.g. a Slack or Teams incoming webhook).
     webhook_url: str | None = None
     webhook_timeout_s: float = Field(default=10, gt=0)
+    # Model monitoring at each scoring run: alert when a churn feature's or the score's
+    # population stability index against the model's reference population exceeds psi_limit,
+    # or when the realised ROC AUC of an earlier scoring date (its horizon passed) is below auc_min.
+    psi_limit: float = Field(default=0.25, gt=0)
+    auc_min: float = Field(default=0.6, gt=0, lt=1)
 
 
 class Settings(_Strict):

@@ -187,6 +187,10 @@ _DECLARED = [
               'age_band string, gender string, region string, country string, marketing_opt_in boolean, '
               'sessions_90d bigint, engaged_session_share double, days_since_last_session int, '
               'tags array<string>')),
+    Table("model_monitoring", "gold", keys=('as_of_date', 'metric', 'subject'), snapshot=SNAPSHOT,
+          columns=(
+              'as_of_date date, model string, model_version string, metric string, subject string, '
+              'reference string, value double, limit double, alert boolean, measured_at timestamp')),
     Table("person", "gold", keys=('person_id',),
           columns=(
               'person_id string, first_name string, last_name string, gender string, birth_date date, '

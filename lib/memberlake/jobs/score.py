@@ -3,12 +3,15 @@
 Loads ``models:/<registered_model>@champion`` from the MLflow registry, computes the same
 point-in-time features the model was trained on, and writes one slice per as-of date
 (replaced on a re-run). Decile 1 is the riskiest tenth; risk bands come from
-``models.churn.risk_bands``. Skipped (recorded, not failed) when no champion exists yet.
+``models.churn.risk_bands``. Skipped (recorded, not failed) when no champion exists yet. Each
+run also monitors the model (``model_monitoring``: feature and score stability, realised AUC of
+matured scores; alerts past ``monitoring.psi_limit`` / ``auc_min``).
 """
 from __future__ import annotations
 
 import argparse
 import logging
+from datetime import datetime, timedelta, timezone
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -17,7 +20,9 @@ from memberlake.inputs import PersonActivity
 from memberlake.io.delta import Lakehouse
 from memberlake.jobs.common import MissingInput, job_main
 from memberlake.ml import churn, registry
-from memberlake.ml.features import features_at
+from memberlake.ml.features import feature_names, features_at
+from memberlake.ml.monitoring import realized_auc, stability
+from memberlake.ops.checks import raise_alerts
 from memberlake.ops.runs import recorded_run, unchanged_since_last_run
 from memberlake.ops.tracking import configure
 from memberlake.privacy.pseudonymise import Pseudonymiser
@@ -89,6 +94,44 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
         bands = {r["risk_band"]: r["n"] for r in written.groupBy("risk_band").agg(F.count(F.lit(1)).alias("n")).collect()}
         run_.stage("scored %d persons as of %s with %s v%s: %s", sum(bands.values()), as_of, cfg.registered_model,
                    version, ", ".join(f"{b} {n}" for b, n in sorted(bands.items())))
+        monitor(spark, lake, run_, settings, inputs, model, version, frame, as_of)
+
+
+def monitor(spark: SparkSession, lake: Lakehouse, run, settings: Settings, inputs: PersonActivity, model,
+            version: str, frame: DataFrame, as_of) -> None:
+    """``model_monitoring`` rows of this scoring date: PSI of every feature and of the score
+    against the model's reference date (its ``labels_through``), and the realised AUC of every
+    earlier scoring date whose horizon has passed; alerts past the configured limits."""
+    cfg, limits = settings.models.churn, settings.monitoring
+    rows = []
+    reference_date = registry.labels_through(cfg.registered_model, version)
+    if reference_date is not None and reference_date != as_of:
+        reference = features_at(inputs, [reference_date], settings.models).localCheckpoint()
+        drift = stability(reference, frame, feature_names(settings.models))
+        drift["score"] = stability(churn.score(model, reference), churn.score(model, frame), ["p"])["p"]
+        rows += [("psi", name, reference_date.isoformat(), value, limits.psi_limit, value > limits.psi_limit)
+                 for name, value in drift.items()]
+    horizon = timedelta(days=cfg.horizon_days)
+    for day, auc in realized_auc(lake.read(spark, "churn_scores"), inputs.purchases, cfg.horizon_days,
+                                 inputs.last_day):
+        rows.append(("realized_auc", day.isoformat(), (day + horizon).isoformat(), auc, limits.auc_min,
+                     auc < limits.auc_min))
+    if not rows:
+        return
+    now = datetime.now(timezone.utc)
+    table = spark.createDataFrame([(as_of, cfg.registered_model, version, *r, now) for r in rows], MONITORING_SCHEMA)
+    lake.replace_where(table, "model_monitoring", f"as_of_date = DATE'{as_of.isoformat()}'")
+    run.record_write("model_monitoring", len(rows), lake.version(spark, "model_monitoring"))
+    alerts = [(run.run_id, NAME, "model", f"{cfg.registered_model} v{version}", "warn",
+               f"{metric} of {subject}: {value:.4f} " + (f"> {limit}" if metric == "psi" else f"< {limit}")
+               + f" (reference {reference})", value, limit, now)
+              for metric, subject, reference, value, limit, alert in rows if alert]
+    raise_alerts(spark, lake, limits, alerts)
+    run.stage("model monitoring: %d measures, %d past their limits", len(rows), len(alerts))
+
+
+MONITORING_SCHEMA = ("as_of_date date, model string, model_version string, metric string, subject string, "
+                     "reference string, value double, limit double, alert boolean, measured_at timestamp")
 
 
 def main(argv: list[str] | None = None) -> int:

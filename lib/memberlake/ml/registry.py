@@ -55,6 +55,14 @@ def champion_version(name: str) -> str | None:
         return None
 
 
+def labels_through(name: str, version: str) -> date | None:
+    """The version's ``labels_through`` tag: the as-of date of the split it was compared on."""
+    from mlflow import MlflowClient
+
+    tag = MlflowClient().get_model_version(name, version).tags.get(LABELS_THROUGH)
+    return date.fromisoformat(tag) if tag else None
+
+
 def load_champion(name: str) -> tuple[PipelineModel, str] | None:
     import mlflow.spark
 
