@@ -110,8 +110,8 @@ def _jvm_output_to_file() -> Iterator[str | None]:
     """While the JVM starts, this process's stdout and stderr file descriptors point at a log file,
     which the JVM inherits and keeps: Ivy's report and Spark's WARN lines land there, not on the
     console. Python's own streams are restored at once (they are the same descriptors again)."""
-    if _JVM_OUTPUT["console"]:
-        yield None
+    if _JVM_OUTPUT["console"] or os.environ.get("PYSPARK_GATEWAY_PORT"):
+        yield None   # asked for, or the JVM is already up (spark-submit): its output is not ours to move
         return
     path = _spark_log_path()
     sys.stdout.flush()
