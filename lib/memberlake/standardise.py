@@ -57,3 +57,9 @@ def mapped(col: Column, mapping: dict[str, str], default: str | None = None) -> 
         lookup = F.create_map(*[F.lit(x) for k, v in mapping.items() for x in (k.lower(), v)])
         value = F.coalesce(F.try_element_at(lookup, key), key)
     return F.coalesce(value, F.lit(default)) if default is not None else value
+
+
+def country(col: Column, country_map: dict[str, str], default_country: str) -> Column:
+    """An ISO country code: the value mapped by ``country_map`` and upper-cased, else the default.
+    (clean's member country, and the country forget reads a stored phone in.)"""
+    return F.coalesce(F.upper(mapped(col, country_map)), F.lit(default_country))

@@ -168,8 +168,7 @@ STANDARDISERS = {
 def _prepared(entity: Entity, clean: CleanSettings) -> dict[str, Column]:
     """Values several rules share, computed once in an earlier projection."""
     if entity.name == "members":
-        country = F.upper(S.mapped(F.col("country"), clean.country_map))
-        return {COUNTRY: F.coalesce(country, F.lit(clean.default_country))}
+        return {COUNTRY: S.country(F.col("country"), clean.country_map, clean.default_country)}
     return {}
 
 

@@ -94,21 +94,23 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
         bands = {r["risk_band"]: r["n"] for r in written.groupBy("risk_band").agg(F.count(F.lit(1)).alias("n")).collect()}
         run_.stage("scored %d persons as of %s with %s v%s: %s", sum(bands.values()), as_of, cfg.registered_model,
                    version, ", ".join(f"{b} {n}" for b, n in sorted(bands.items())))
-        monitor(spark, lake, run_, settings, inputs, model, version, frame, as_of)
+        monitor(spark, lake, run_, settings, inputs, model, version, frame, written, as_of)
 
 
 def monitor(spark: SparkSession, lake: Lakehouse, run, settings: Settings, inputs: PersonActivity, model,
-            version: str, frame: DataFrame, as_of) -> None:
-    """``model_monitoring`` rows of this scoring date: PSI of every feature and of the score
-    against the model's reference date (its ``labels_through``), and the realised AUC of every
-    earlier scoring date whose horizon has passed; alerts past the configured limits."""
+            version: str, frame: DataFrame, scores: DataFrame, as_of) -> None:
+    """``model_monitoring`` rows of this scoring date: PSI of every feature (``frame``) and of the
+    score (``scores``, as written) against the model's reference date (its ``labels_through``),
+    and the realised AUC of every earlier scoring date whose horizon has passed; alerts past the
+    configured limits."""
     cfg, limits = settings.models.churn, settings.monitoring
     rows = []
     reference_date = registry.labels_through(cfg.registered_model, version)
     if reference_date is not None and reference_date != as_of:
         reference = features_at(inputs, [reference_date], settings.models).localCheckpoint()
         drift = stability(reference, frame, feature_names(settings.models))
-        drift["score"] = stability(churn.score(model, reference), churn.score(model, frame), ["p"])["p"]
+        reference_scores = churn.score(model, reference).select(F.col("p").alias("probability"))
+        drift["score"] = stability(reference_scores, scores, ["probability"])["probability"]
         rows += [("psi", name, reference_date.isoformat(), value, limits.psi_limit, value > limits.psi_limit)
                  for name, value in drift.items()]
     horizon = timedelta(days=cfg.horizon_days)

@@ -103,11 +103,6 @@ def _normalised(kind: str, raw: Column, region: Column, clean: CleanSettings) ->
     return S.email(raw) if kind == "email" else phone_info(raw, region, clean.default_country)["e164"]
 
 
-def _region(country: Column, clean: CleanSettings) -> Column:
-    """The country a phone is read in, as clean derives it."""
-    return F.coalesce(F.upper(S.mapped(country, clean.country_map)), F.lit(clean.default_country))
-
-
 def clear_contacts(df: DataFrame, fp: Footprint, pseud: Pseudonymiser, clean: CleanSettings) -> None:
     """Add to ``fp`` the e-mails and phones, exactly as ``df`` holds them in the clear (columns,
     or fields of a quarantined record's JSON), whose normalised keyed hash is one of the
@@ -127,7 +122,8 @@ def clear_contacts(df: DataFrame, fp: Footprint, pseud: Pseudonymiser, clean: Cl
     if not sources:
         return
     values = reduce(DataFrame.unionByName, [
-        df.select(F.lit(kind).alias("kind"), raw.alias("stored"), _normalised(kind, raw, _region(c, clean), clean).alias("value"))
+        df.select(F.lit(kind).alias("kind"), raw.alias("stored"), _normalised(kind, raw, S.country(c, clean.country_map, clean.default_country), clean)
+                  .alias("value"))
         for kind, raw, c in sources])
     values = values.where(F.col("value").isNotNull()).distinct()
     hashed = pseud.hash_columns(values, {"hashed": F.col("value")})
