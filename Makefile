@@ -34,8 +34,12 @@ demo: venv
 	@echo "Report: $(DATA)/lakehouse/_report/memberlake-report.html"
 	@echo "MLflow runs: $(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath $(DATA))/lakehouse/_mlflow/mlflow.db"
 
+# Two pytest workers, each with its own local Spark: the suite's time is mostly per-query
+# overhead on the driver, which two JVMs overlap (TEST_WORKERS=0 runs in one process).
+TEST_WORKERS ?= 2
+
 test: venv
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 test-cluster: venv
 	$(BIN)/pytest -m cluster

@@ -1,8 +1,10 @@
 """Shared fixtures: one local Spark session for the whole run (pytest-spark), Delta on."""
 from __future__ import annotations
 
+import fcntl
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -17,11 +19,32 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
 
 
+@pytest.hookimpl(tryfirst=True)     # before xdist's own hook turns the marks into node ids
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``pytest -n`` (``make test``) a test file runs on one worker, so its module fixtures
+    are built once; the end-to-end files share one pipeline run and go to one worker together."""
+    for item in items:
+        path = Path(str(item.fspath))
+        group = "e2e" if path.parent.name == "e2e" else f"{path.parent.name}/{path.name}"
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session")
-def spark(spark_session):
-    """pytest-spark's session (configured in pytest.ini); never stopped by a test."""
-    spark_session.sparkContext.setLogLevel("ERROR")
-    return spark_session
+def spark(request, tmp_path_factory):
+    """pytest-spark's session (configured in pytest.ini); never stopped by a test.
+
+    Parallel workers start their JVMs one at a time: the first resolves the Delta jars into the
+    Ivy cache (downloading them on a fresh machine), the others then find them there instead of
+    writing the same cache files at once."""
+    shared = tmp_path_factory.getbasetemp().parent
+    with open(shared / "spark-start.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            session = request.getfixturevalue("spark_session")
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    session.sparkContext.setLogLevel("ERROR")
+    return session
 
 
 @pytest.fixture()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import re
 import runpy
@@ -160,31 +161,49 @@ def _pattern(needles: dict[str, str]) -> str:
     return "(^|[^a-z0-9])(" + "|".join(re.escape(n.lower()) for n in needles) + ")([^a-z0-9]|$)"
 
 
+def _text_of_files(files: list[str]):
+    """Each row of each Parquet file as lower-cased JSON text (every column, nested values
+    included), read file by file with pyarrow: the files' schemas may differ between versions,
+    and a scan of local files needs no Spark job per table."""
+    import pyarrow.parquet as pq
+
+    for path in files:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=8192):
+            for row in batch.to_pylist():
+                yield json.dumps(row, default=str, ensure_ascii=False).lower()
+
+
+def _history_text(table_dir: Path):
+    """Each commit's operation parameters and user metadata (what ``DESCRIBE HISTORY`` shows),
+    read from the table's log files."""
+    for commit in sorted((table_dir / "_delta_log").glob("*.json")):
+        for line in commit.read_text(encoding="utf-8").splitlines():
+            info = json.loads(line).get("commitInfo") if line.strip() else None
+            if info:
+                yield json.dumps([info.get("operationParameters"), info.get("userMetadata")],
+                                 ensure_ascii=False).lower()
+
+
 def _holding(spark, lake: Lakehouse, needles: dict[str, str], tables: list[str] | None = None) -> dict[str, str]:
     """table -> where one of ``needles`` is still readable: in any data file any version or the
     change feed can reach (every string, array, map and struct value, JSON text included, as the
     row's JSON), or in the table's history (commit predicates and parameters)."""
-    pattern = _pattern(needles)
+    pattern = re.compile(_pattern(needles))
 
-    def found(rows) -> str | None:
-        text = F.lower(F.to_json(F.struct(*[F.col(f"`{c}`") for c in rows.columns])))
-        hit = rows.select(F.regexp_extract(text, pattern, 2).alias("n")).where("n != ''").first()
-        return needles.get(hit.n, hit.n) if hit else None
+    def found(texts) -> str | None:
+        hit = next((m for m in map(pattern.search, texts) if m), None)
+        return needles.get(hit.group(2), hit.group(2)) if hit else None
 
     hits = {}
     for table in tables or lake.table_names(spark, published_only=False):
         if table == FORGET_AUDIT:
             continue
-        files = _data_files(Path(lake.location(table)))
-        try:   # every file of every version at once; file by file where their schemas clash
-            hit = found(spark.read.option("mergeSchema", "true").parquet(*files)) if files else None
-        except Exception:  # noqa: BLE001 - a type change between versions
-            hit = next((h for h in (found(spark.read.parquet(f)) for f in files) if h), None)
+        table_dir = Path(lake.location(table))
+        hit = found(_text_of_files(_data_files(table_dir)))
         if hit:
             hits[table] = f"{hit} in a data file"
             continue
-        history = lake.delta_table(spark, table).history().select("operationParameters", "userMetadata")
-        hit = found(history)
+        hit = found(_history_text(table_dir))
         if hit:
             hits[table] = f"{hit} in the history"
     return hits
