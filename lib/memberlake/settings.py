@@ -223,6 +223,11 @@ class ClvSettings(_Strict):
     # The calibration/holdout report fits on data up to as-of minus holdout_days.
     holdout_days: int = Field(default=90, ge=1)
     max_iter: int = Field(default=200, ge=1)
+    # Transaction model for CLV: "auto" fits every candidate on the calibration period and keeps
+    # the one with the lowest holdout error per person; or pin one of them.
+    model: Literal["auto", "bgnbd", "mbgnbd", "pareto_nbd"] = "auto"
+    candidates: list[Literal["bgnbd", "mbgnbd", "pareto_nbd"]] = Field(
+        default_factory=lambda: ["bgnbd", "mbgnbd", "pareto_nbd"], min_length=1)
 
 
 class ValueSettings(_Strict):

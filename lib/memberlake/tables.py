@@ -106,14 +106,15 @@ _DECLARED = [
               'as_of_date date, person_id string, frequency double, recency double, T double, '
               'monetary_value double, p_alive double, expected_purchases double, expected_value double, '
               'clv double')),
-    Table("clv_holdout", "gold", keys=('as_of_date', 'calibration_frequency'), snapshot=SNAPSHOT,
+    Table("clv_holdout", "gold", keys=('as_of_date', 'model', 'calibration_frequency'), snapshot=SNAPSHOT,
           columns=(
-              'calibration_end date, as_of_date date, calibration_frequency int, persons bigint, '
+              'calibration_end date, as_of_date date, model string, calibration_frequency int, persons bigint, '
               'mean_actual double, mean_predicted double')),
-    Table("clv_parameters", "gold", keys=('as_of_date', 'model', 'parameter'), snapshot=SNAPSHOT,
+    Table("clv_parameters", "gold", keys=('as_of_date', 'model', 'fit', 'parameter'), snapshot=SNAPSHOT,
           columns=(
               'as_of_date date, model string, parameter string, value double, log_likelihood double, '
-              'iterations int, converged boolean, rows bigint')),
+              'iterations int, converged boolean, rows bigint, fit string, selected boolean, holdout_mae double, '
+              'holdout_total_error double')),
     Table("alerts", "ops", keys=(),
           columns=(
               'run_id string, job string, source string, subject string, severity string, message string, '

@@ -169,15 +169,25 @@ def test_value_tables_rfm_profile_and_clv(spark, lake_dirs):
     assert {r.r_score for r in rfm.select("r_score").distinct().collect()} == {1, 2, 3, 4, 5}
     coverage = lake.read(spark, "tag_coverage").collect()
     assert {r.tag for r in coverage} == {"vip", "bargain_hunter", "win_back", "app_first", "contactable"}
-    params = {(r.model, r.parameter): r.value for r in lake.read(spark, "clv_parameters").collect()}
-    assert set(params) == {("bgnbd", k) for k in ("r", "alpha", "a", "b")} | {("gamma_gamma", k) for k in ("p", "q", "gamma")}
+    parameters = lake.read(spark, "clv_parameters").collect()
+    # every candidate fitted on the calibration period with its holdout error; the one with the
+    # lowest error is selected and fitted on all data for the clv table, beside Gamma-Gamma
+    calibration = {r.model: r for r in parameters if r.fit == "calibration"}
+    assert set(calibration) == {"bgnbd", "mbgnbd", "pareto_nbd"}
+    chosen = min(calibration.values(), key=lambda r: r.holdout_mae).model
+    assert [m for m, r in calibration.items() if r.selected] == [chosen]
+    full = {(r.model, r.parameter) for r in parameters if r.fit == "full"}
+    shapes = {"pareto_nbd": ("r", "alpha", "s", "beta")}.get(chosen, ("r", "alpha", "a", "b"))
+    assert full == {(chosen, k) for k in shapes} | {("gamma_gamma", k) for k in ("p", "q", "gamma")}
     clv = lake.read(spark, "clv")
     assert clv.where("p_alive < 0 OR p_alive > 1 OR clv < 0 OR expected_purchases < 0").count() == 0
-    assert lake.read(spark, "clv_holdout").agg(F.sum("persons")).first()[0] > 0
+    holdout = lake.read(spark, "clv_holdout")
+    persons = {r.model: r.persons for r in holdout.groupBy("model").agg(F.sum("persons").alias("persons")).collect()}
+    assert set(persons) == set(calibration) and len(set(persons.values())) == 1 and min(persons.values()) > 0
     import mlflow
 
     runs = mlflow.search_runs(experiment_names=["memberlake-value"])
-    assert len(runs) >= 1 and "params.bgnbd.r" in runs.columns
+    assert len(runs) >= 1 and f"params.{chosen}.r" in runs.columns and "metrics.pareto_nbd.holdout_mae" in runs.columns
 
 
 def test_sessions_match_the_planted_sessions_and_attribution_adds_up(spark, lake_dirs):

@@ -157,3 +157,12 @@ def test_known_time_zones_load(zone):
 
 def test_a_quoted_text_value_is_unquoted():
     assert load_settings("local", ["landing.delimiter=';'", 'clean.default_country="NO"']).landing.delimiter == ";"
+
+
+def test_clv_model_is_auto_or_one_of_the_three():
+    assert load_settings("local").value.clv.model == "auto"
+    assert load_settings("local", ["value.clv.model=pareto_nbd"]).value.clv.model == "pareto_nbd"
+    with pytest.raises(SettingsError, match=r"value\.clv\.model: .*'paretonbd'"):
+        load_settings("local", ["value.clv.model=paretonbd"])
+    with pytest.raises(SettingsError, match=r"value\.clv\.candidates"):
+        load_settings("local", ["value.clv.candidates=[]"])

@@ -29,7 +29,7 @@ from memberlake.value.profile import profiles, tag_coverage, with_engagement, wi
 from memberlake.value.rfm import migration, rfm_figures, rfm_scores, segment
 
 NAME = "value"
-HELP = "RFM snapshot and segments, member profiles and tags, customer lifetime value (BG/NBD + Gamma-Gamma)."
+HELP = "RFM snapshot and segments, member profiles and tags, customer lifetime value (BG/NBD, MBG/NBD or Pareto/NBD, chosen on a holdout, + Gamma-Gamma)."
 log = logging.getLogger(__name__)
 
 MIN_PERSONS_TO_FIT = 50
@@ -50,24 +50,35 @@ def previous_snapshot(spark: SparkSession, lake: Lakehouse, as_of: date) -> tupl
 
 
 def lifetime_value(summary: DataFrame, purch: DataFrame, settings: Settings, as_of: date):
-    """Fitted models, per-person CLV and the holdout report (None when too few repeat buyers)."""
+    """The transaction model chosen on the holdout (or pinned by ``value.clv.model``) fitted on
+    all data, Gamma-Gamma, per-person CLV and the holdout comparison (None when too few repeat
+    buyers)."""
     cfg = settings.value.clv
     repeaters = summary.where("frequency > 0 AND monetary_value > 0").count()
     if repeaters < MIN_PERSONS_TO_FIT:
         log.warning("CLV skipped: %d repeat buyers, at least %d needed for a fit", repeaters, MIN_PERSONS_TO_FIT)
         return None
-    bgnbd = clv.fit_bgnbd(summary, cfg.max_iter)
+    candidates = list(cfg.candidates) if cfg.model == "auto" else [cfg.model]
+    holdout = clv.holdout_report(purch, as_of, cfg.holdout_days, cfg.max_iter, candidates)
+    transactions_fit = clv.fit_transactions(summary, holdout.chosen, cfg.max_iter)
     gg = clv.fit_gamma_gamma(summary, cfg.max_iter)
-    scored = clv.score(summary, bgnbd.params, gg.params, cfg.horizon_days, cfg.discount_rate)
-    holdout, cal_fit, metrics = clv.holdout_report(purch, as_of, cfg.holdout_days, cfg.max_iter)
-    return bgnbd, gg, scored, holdout, cal_fit, metrics
+    scored = clv.score(summary, transactions_fit, gg.params, cfg.horizon_days, cfg.discount_rate)
+    return transactions_fit, gg, scored, holdout
 
 
-def parameters_frame(spark: SparkSession, fits: list[clv.Fit], as_of: date) -> DataFrame:
-    rows = [(as_of, f.model, name, float(value), f.log_likelihood, f.iterations, f.converged, f.rows)
-            for f in fits for name, value in f.params.items()]
+def parameters_frame(spark: SparkSession, fits: list[clv.Fit], as_of: date, holdout: clv.Holdout | None = None) -> DataFrame:
+    """One row per model parameter: the fits on all data (``fit = 'full'``; the models CLV uses,
+    ``selected``) and each candidate's calibration fit with its holdout errors."""
+    chosen = holdout.chosen if holdout else None
+    rows = [(as_of, f.model, name, float(value), f.log_likelihood, f.iterations, f.converged, f.rows, "full", True,
+             None, None) for f in fits for name, value in f.params.items()]
+    for model, f in (holdout.fits.items() if holdout else ()):
+        errors = holdout.errors[model]
+        rows += [(as_of, model, name, float(value), f.log_likelihood, f.iterations, f.converged, f.rows, "calibration",
+                  model == chosen, errors["mae"], errors["total_error"]) for name, value in f.params.items()]
     return spark.createDataFrame(rows, "as_of_date date, model string, parameter string, value double, "
-                                       "log_likelihood double, iterations int, converged boolean, rows long")
+                                       "log_likelihood double, iterations int, converged boolean, rows bigint, "
+                                       "fit string, selected boolean, holdout_mae double, holdout_total_error double")
 
 
 def log_to_mlflow(settings: Settings, as_of: date, params: dict, fits: list[clv.Fit], metrics: dict,
@@ -80,11 +91,13 @@ def log_to_mlflow(settings: Settings, as_of: date, params: dict, fits: list[clv.
             mlflow.log_metrics({f"{fit.model}.log_likelihood": fit.log_likelihood,
                                 f"{fit.model}.iterations": fit.iterations, f"{fit.model}.converged": float(fit.converged)})
         mlflow.log_metrics({k: v for k, v in metrics.items() if v == v})
+        if fits:
+            mlflow.set_tag("clv_model", fits[0].model)
         with tempfile.TemporaryDirectory() as tmp:
             segments.toPandas().to_csv(Path(tmp) / "segment_sizes.csv", index=False)
             mlflow.log_artifact(str(Path(tmp) / "segment_sizes.csv"))
             if holdout is not None:
-                holdout.orderBy("calibration_frequency").toPandas().to_csv(Path(tmp) / "clv_holdout.csv", index=False)
+                holdout.orderBy("model", "calibration_frequency").toPandas().to_csv(Path(tmp) / "clv_holdout.csv", index=False)
                 mlflow.log_artifact(str(Path(tmp) / "clv_holdout.csv"))
 
 
@@ -121,20 +134,35 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
             summary = clv.btyd_summary(purch, as_of).localCheckpoint()
             result = lifetime_value(summary, purch, settings, as_of)
             if result is not None:
-                bgnbd, gg, per_person, holdout, cal_fit, metrics = result
-                fits = [bgnbd, gg]
+                chosen, gg, per_person, checked = result
+                fits, holdout, metrics = [chosen, gg], checked.report, holdout_metrics(checked)
                 outputs["clv"] = per_person.select(F.lit(as_of).alias("as_of_date"), "*")
-                outputs["clv_parameters"] = parameters_frame(spark, fits, as_of)
+                outputs["clv_parameters"] = parameters_frame(spark, fits, as_of, checked)
                 outputs["clv_holdout"] = holdout
-                run_.stage("CLV: BG/NBD %s; Gamma-Gamma %s; holdout predicted/actual %.3f",
-                           _fmt(bgnbd.params), _fmt(gg.params), metrics["holdout_ratio"])
+                run_.stage("CLV: %s %s (holdout error per person: %s); Gamma-Gamma %s; holdout predicted/actual %.3f",
+                           chosen.model, _fmt(chosen.params),
+                           ", ".join(f"{m} {e['mae']:.4f}" for m, e in checked.errors.items()), _fmt(gg.params),
+                           metrics["holdout_ratio"])
         for table, df in outputs.items():
             migrate_snapshot_column(spark, lake, table)
-            write_slice(spark, lake, run_, df, table, snapshot_predicate(as_of))
+            write_slice(spark, lake, run_, df, table, snapshot_predicate(as_of),
+                        add_columns=table in ("clv_parameters", "clv_holdout"))   # model columns added later
         lake.overwrite(profile, "member_profile")
         run_.record_write("member_profile", profile.count(), lake.version(spark, "member_profile"))
         segments = rfm.groupBy("segment").agg(F.count(F.lit(1)).alias("persons")).orderBy(F.desc("persons"))
         log_to_mlflow(settings, as_of, run_.parameters, fits, metrics, holdout, segments)
+
+
+def holdout_metrics(holdout: clv.Holdout) -> dict[str, float]:
+    """MLflow metrics of the holdout: the chosen model's totals, and every candidate's error."""
+    chosen = holdout.errors[holdout.chosen]
+    metrics = {"holdout_actual": chosen["actual"], "holdout_predicted": chosen["predicted"],
+               "holdout_mae": chosen["mae"],
+               "holdout_ratio": chosen["predicted"] / chosen["actual"] if chosen["actual"] else float("nan")}
+    for model, errors in holdout.errors.items():
+        metrics[f"{model}.holdout_mae"] = errors["mae"]
+        metrics[f"{model}.holdout_total_error"] = errors["total_error"]
+    return metrics
 
 
 def _fmt(params: dict[str, float]) -> str:

@@ -22,6 +22,8 @@ import numpy as np
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from memberlake.value import transactions
+
 log = logging.getLogger(__name__)
 
 
@@ -55,30 +57,9 @@ def btyd_summary(purchases: DataFrame, as_of: date) -> DataFrame:
     )
 
 
-# -- BG/NBD ---------------------------------------------------------------------------------
-def bgnbd_partials(params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray, n: np.ndarray) -> np.ndarray:
-    """Weighted sums of the BG/NBD log-likelihood and its partial derivatives in r, alpha, a, b.
-
-    Fader, Hardie & Lee (2005): L = A1 A2 (A3 + [x > 0] A4); the log of the bracket is a
-    log-sum-exp whose weight w splits the gradient between the "still alive" and "dropped out"
-    terms.
-    """
-    from scipy.special import digamma, gammaln
-
-    r, alpha, a, b = params
-    repeat = x > 0
-    a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-    a2 = gammaln(a + b) + gammaln(b + x) - gammaln(b) - gammaln(a + b + x)
-    u = -(r + x) * np.log(alpha + T)
-    bx = np.where(repeat, b + x - 1, 1.0)
-    v = np.where(repeat, np.log(a) - np.log(bx) - (r + x) * np.log(alpha + tx), -np.inf)
-    ll = a1 + a2 + np.logaddexp(u, v)
-    w = np.where(repeat, 1.0 / (1.0 + np.exp(np.clip(u - v, -700, 700))), 0.0)
-    d_r = digamma(r + x) - digamma(r) + np.log(alpha) - (1 - w) * np.log(alpha + T) - w * np.log(alpha + tx)
-    d_alpha = r / alpha - (1 - w) * (r + x) / (alpha + T) - w * (r + x) / (alpha + tx)
-    d_a = digamma(a + b) - digamma(a + b + x) + w / a
-    d_b = digamma(a + b) + digamma(b + x) - digamma(b) - digamma(a + b + x) - np.where(repeat, w / bx, 0.0)
-    return np.array([np.dot(n, t) for t in (ll, d_r, d_alpha, d_a, d_b)])
+# -- transaction models (BG/NBD, MBG/NBD, Pareto/NBD: value/transactions.py) -----------------
+bgnbd_partials = transactions.bgnbd_partials
+expected_purchases_np = transactions.bgnbd_expected
 
 
 def gamma_gamma_partials(params: np.ndarray, x: np.ndarray, m: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -149,15 +130,22 @@ def _few_partitions(data: DataFrame) -> DataFrame:
     return data.coalesce(data.sparkSession.sparkContext.defaultParallelism).cache()
 
 
-def fit_bgnbd(summary: DataFrame, max_iter: int = 200) -> Fit:
-    """BG/NBD parameters r, alpha, a, b (alpha in days), over distinct (x, t_x, T) with counts."""
+def fit_transactions(summary: DataFrame, model: str = "bgnbd", max_iter: int = 200) -> Fit:
+    """Parameters of a transaction model (``transactions.MODELS``) over distinct (x, t_x, T) with
+    counts; time scales in the summary's unit."""
+    spec = transactions.MODELS[model]
     data = _few_partitions(summary.groupBy("frequency", "recency", "T").agg(F.count(F.lit(1)).alias("n")))
     mean_t = data.agg(F.sum(F.col("T") * F.col("n")) / F.sum("n")).first()[0] or 1.0
     try:
-        return _maximise("bgnbd", data, ["frequency", "recency", "T"], bgnbd_partials, ["r", "alpha", "a", "b"],
-                         [1.0, max(mean_t, 1.0), 1.0, 1.0], max_iter)
+        return _maximise(model, data, ["frequency", "recency", "T"], spec.partials, list(spec.parameters),
+                         spec.start(mean_t), max_iter)
     finally:
         data.unpersist()
+
+
+def fit_bgnbd(summary: DataFrame, max_iter: int = 200) -> Fit:
+    """BG/NBD parameters r, alpha, a, b (alpha in the summary's time unit)."""
+    return fit_transactions(summary, "bgnbd", max_iter)
 
 
 def fit_gamma_gamma(summary: DataFrame, max_iter: int = 200) -> Fit:
@@ -173,26 +161,6 @@ def fit_gamma_gamma(summary: DataFrame, max_iter: int = 200) -> Fit:
 
 
 # -- predictions ----------------------------------------------------------------------------
-def expected_purchases_np(t: float, x, tx, T, r: float, alpha: float, a: float, b: float):
-    """E[purchases in (T, T + t] | x, t_x, T] (BG/NBD conditional expectation), vectorised."""
-    from scipy.special import hyp2f1
-
-    x, tx, T = (np.asarray(v, dtype=float) for v in (x, tx, T))
-    z = t / (alpha + T + t)
-    hyp = hyp2f1(r + x, b + x, a + b + x - 1, z)
-    head = (a + b + x - 1) / (a - 1) * (1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        tail = np.where(x > 0, a / (b + x - 1) * ((alpha + T) / (alpha + tx)) ** (r + x), 0.0)
-    return head / (1 + tail)
-
-
-def p_alive(params: dict[str, float]) -> Column:
-    r, alpha, a, b = (params[k] for k in ("r", "alpha", "a", "b"))
-    x, tx, T = F.col("frequency"), F.col("recency"), F.col("T")
-    odds = F.when(x > 0, a / (x + b - 1) * F.pow((T + alpha) / (tx + alpha), x + r)).otherwise(F.lit(0.0))
-    return 1 / (1 + odds)
-
-
 def expected_value(params: dict[str, float]) -> Column:
     """Gamma-Gamma conditional mean spend per purchase (population mean without repeats)."""
     p, q, gamma = (params[k] for k in ("p", "q", "gamma"))
@@ -210,66 +178,108 @@ def _series_udf(func):
     return pandas_udf(func, "double")
 
 
-def score(summary: DataFrame, bgnbd: dict[str, float], gg: dict[str, float], horizon_days: int,
+def score(summary: DataFrame, fit: Fit | dict[str, float], gg: dict[str, float], horizon_days: int,
           discount_rate: float) -> DataFrame:
-    """Per person: p_alive, expected purchases over the horizon, expected spend per purchase, CLV.
+    """Per person: p_alive, expected purchases over the horizon, expected spend per purchase, CLV,
+    with the transaction model ``fit`` (a dict of parameters means BG/NBD).
 
     CLV sums, month by month (30-day steps up to the horizon), the purchases expected in that
     month times the expected spend, discounted at ``discount_rate`` a year.
     """
     import pandas as pd
 
-    r, alpha, a, b = (bgnbd[k] for k in ("r", "alpha", "a", "b"))
+    model, params = ("bgnbd", fit) if isinstance(fit, dict) else (fit.model, fit.params)
+    spec = transactions.MODELS[model]
+    values = [params[k] for k in spec.parameters]
     steps = list(range(30, horizon_days, 30)) + [horizon_days]
     monthly = (1 + discount_rate) ** (1 / 12) - 1
 
+    def alive(x, tx, T):
+        return pd.Series(spec.p_alive(x, tx, T, *values))
+
     def horizon(x, tx, T):
-        return pd.Series(expected_purchases_np(horizon_days, x, tx, T, r, alpha, a, b))
+        return pd.Series(spec.expected(horizon_days, x, tx, T, *values))
 
     def discounted(x, tx, T):
         total, before = np.zeros(len(x)), np.zeros(len(x))
         for i, t in enumerate(steps, start=1):
-            cumulative = expected_purchases_np(t, x, tx, T, r, alpha, a, b)
+            cumulative = spec.expected(t, x, tx, T, *values)
             total += (cumulative - before) / (1 + monthly) ** i
             before = cumulative
         return pd.Series(total)
 
-    horizon_purchases, discounted_purchases = _series_udf(horizon), _series_udf(discounted)
+    alive_udf, horizon_purchases, discounted_purchases = (_series_udf(f) for f in (alive, horizon, discounted))
 
     cols = [F.col("frequency"), F.col("recency"), F.col("T")]
     return summary.select(
-        "*", p_alive(bgnbd).alias("p_alive"), horizon_purchases(*cols).alias("expected_purchases"),
+        "*", alive_udf(*cols).alias("p_alive"), horizon_purchases(*cols).alias("expected_purchases"),
         expected_value(gg).alias("expected_value"), discounted_purchases(*cols).alias("_discounted"),
     ).withColumn("clv", F.round(F.col("_discounted") * F.col("expected_value"), 2)).drop("_discounted")
 
 
-def holdout_report(purchases: DataFrame, as_of: date, holdout_days: int, max_iter: int) -> tuple[DataFrame, Fit, dict]:
-    """Fit on purchases up to as_of - holdout_days, predict the holdout, compare with what happened.
+@dataclass(frozen=True)
+class Holdout:
+    """The calibration/holdout comparison of the transaction models: per model and calibration
+    frequency (0..6, and 7 for 7+) persons, mean actual and mean predicted purchase days in the
+    holdout (``report``); each model's calibration fit; per-person mean absolute error and total
+    error (predicted minus actual purchases) per model; the chosen model."""
+    report: DataFrame
+    fits: dict[str, Fit]
+    errors: dict[str, dict[str, float]]
+    chosen: str
 
-    Rows per calibration frequency (0..6, and 7 for 7+): persons, mean actual and mean predicted
-    purchase days in the holdout.
-    """
+
+def choose(errors: dict[str, dict[str, float]], candidates: list[str]) -> str:
+    """The candidate with the lowest per-person mean absolute error on the holdout (the first
+    listed on a tie); a model whose fit failed to give finite predictions never wins."""
+    finite = [m for m in candidates if np.isfinite(errors[m]["mae"])]
+    if not finite:
+        raise ValueError("CLV: no transaction model gave finite holdout predictions")
+    return min(finite, key=lambda m: (round(errors[m]["mae"], 12), candidates.index(m)))
+
+
+def holdout_report(purchases: DataFrame, as_of: date, holdout_days: int, max_iter: int,
+                   candidates: list[str] | None = None) -> Holdout:
+    """Fit every candidate model on purchases up to as_of - holdout_days, predict the holdout,
+    compare with what happened, and choose the model that predicted it best."""
     import pandas as pd
 
+    candidates = list(candidates or ["bgnbd"])
     cal_end = as_of - timedelta(days=holdout_days)
     calibration = btyd_summary(purchases, cal_end).cache()
-    fit = fit_bgnbd(calibration, max_iter)
-    r, alpha, a, b = (fit.params[k] for k in ("r", "alpha", "a", "b"))
+    fits = {m: fit_transactions(calibration, m, max_iter) for m in candidates}
 
-    predicted = _series_udf(lambda x, tx, T: pd.Series(expected_purchases_np(holdout_days, x, tx, T, r, alpha, a, b)))
+    def predictor(model: str):
+        spec, fit = transactions.MODELS[model], fits[model]
+        values = [fit.params[k] for k in spec.parameters]
+        return _series_udf(lambda x, tx, T: pd.Series(spec.expected(holdout_days, x, tx, T, *values)))
 
     actual = (purchases.where((F.col("order_date") > F.lit(cal_end)) & (F.col("order_date") <= F.lit(as_of)))
               .groupBy("person_id").agg(F.countDistinct("order_date").cast("double").alias("actual")))
-    rows = (calibration.join(actual, "person_id", "left").select(
+    cols = [F.col("frequency"), F.col("recency"), F.col("T")]
+    rows = calibration.join(actual, "person_id", "left").select(
         F.least(F.col("frequency"), F.lit(7.0)).cast("int").alias("calibration_frequency"),
         F.coalesce("actual", F.lit(0.0)).alias("actual"),
-        predicted(F.col("frequency"), F.col("recency"), F.col("T")).alias("predicted")).cache())
-    report = rows.groupBy("calibration_frequency").agg(
-        F.count(F.lit(1)).alias("persons"), F.avg("actual").alias("mean_actual"), F.avg("predicted").alias("mean_predicted"))
-    totals = rows.agg(F.sum("actual").alias("a"), F.sum("predicted").alias("p"),
-                      F.avg(F.abs(F.col("actual") - F.col("predicted"))).alias("mae")).first()
-    metrics = {"holdout_actual": float(totals.a or 0), "holdout_predicted": float(totals.p or 0),
-               "holdout_mae": float(totals.mae or 0),
-               "holdout_ratio": float(totals.p / totals.a) if totals.a else float("nan")}
-    report = report.select(F.lit(cal_end).alias("calibration_end"), F.lit(as_of).alias("as_of_date"), "*")
-    return report.localCheckpoint(), fit, metrics
+        *[predictor(m)(*cols).alias(f"p_{m}") for m in candidates]).cache()
+    totals = rows.agg(F.count(F.lit(1)).alias("persons"), F.sum("actual").alias("actual"), *[
+        agg for m in candidates for agg in (F.sum(f"p_{m}").alias(f"sum_{m}"),
+                                            F.avg(F.abs(F.col("actual") - F.col(f"p_{m}"))).alias(f"mae_{m}"))]).first()
+    actual_total = float(totals["actual"] or 0)
+    errors = {m: {"mae": float("nan") if totals[f"mae_{m}"] is None else float(totals[f"mae_{m}"]),
+                  "predicted": float(totals[f"sum_{m}"] or 0), "actual": actual_total,
+                  "total_error": float(totals[f"sum_{m}"] or 0) - actual_total}
+              for m in candidates}
+    chosen = choose(errors, candidates)
+    per_model = rows.select("calibration_frequency", "actual", F.explode(F.array(*[
+        F.struct(F.lit(m).alias("model"), F.col(f"p_{m}").alias("predicted")) for m in candidates])).alias("p"))
+    report = (per_model.groupBy("p.model", "calibration_frequency").agg(
+        F.count(F.lit(1)).alias("persons"), F.avg("actual").alias("mean_actual"), F.avg("p.predicted").alias("mean_predicted"))
+        .select(F.lit(cal_end).alias("calibration_end"), F.lit(as_of).alias("as_of_date"), "model",
+                "calibration_frequency", "persons", "mean_actual", "mean_predicted"))
+    for m in candidates:
+        log.info("CLV holdout %s: mean absolute error %.4f per person, predicted %.1f vs actual %.1f purchases",
+                 m, errors[m]["mae"], errors[m]["predicted"], actual_total)
+    report = report.localCheckpoint()
+    rows.unpersist()
+    calibration.unpersist()
+    return Holdout(report, fits, errors, chosen)
