@@ -34,12 +34,13 @@ demo: venv
 	@echo "Report: $(DATA)/lakehouse/_report/memberlake-report.html"
 	@echo "MLflow runs: $(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath $(DATA))/lakehouse/_mlflow/mlflow.db"
 
-# Two pytest workers, each with its own local Spark: the suite's time is mostly per-query
-# overhead on the driver, which two JVMs overlap (TEST_WORKERS=0 runs in one process).
-TEST_WORKERS ?= 2
+# TEST_WORKERS=N runs the suite on N pytest-xdist workers, each with its own local Spark (a
+# test file per worker, the e2e files together). Worth it with 4+ cores; on 2 cores the two JVMs
+# fight for the CPU and the e2e worker, the longest, got ~2.5x slower, so the default is one.
+TEST_WORKERS ?= 0
 
 test: venv
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup,)
 
 test-cluster: venv
 	$(BIN)/pytest -m cluster
