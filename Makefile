@@ -35,7 +35,7 @@ demo: venv
 	@echo "MLflow runs: $(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath $(DATA))/lakehouse/_mlflow/mlflow.db"
 
 # TEST_WORKERS=N runs the suite on N pytest-xdist workers, each with its own local Spark (a
-# test file per worker, the e2e files together). Worth it with 4+ cores; on 2 cores the two JVMs
+# test file per worker, the e2e files together). Not measured on more cores; on 2 cores the two JVMs
 # fight for the CPU and the e2e worker, the longest, got ~2.5x slower, so the default is one.
 TEST_WORKERS ?= 0
 
