@@ -21,7 +21,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)     # before xdist's own hook turns the marks into node ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under ``pytest -n`` (``make test``) a test file runs on one worker, so its module fixtures
+    """Under ``pytest -n`` (``make test TEST_WORKERS=N``) a test file runs on one worker, so its module fixtures
     are built once; the end-to-end files share one pipeline run and go to one worker together."""
     for item in items:
         path = Path(str(item.fspath))
