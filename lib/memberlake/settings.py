@@ -230,6 +230,28 @@ class ClvSettings(_Strict):
         default_factory=lambda: ["bgnbd", "mbgnbd", "pareto_nbd"], min_length=1)
 
 
+class LoyaltySettings(_Strict):
+    # Component weights of the loyalty index (docs/value.md); a person's missing components are
+    # left out and the others rescaled.
+    weights: dict[str, float] = {"repeat": 0.30, "value": 0.25, "engagement": 0.15, "breadth": 0.10,
+                                 "sentiment": 0.20}
+    # Tier name -> lowest index (0-100) of the tier; one tier must start at 0.
+    tiers: dict[str, float] = {"devoted": 70.0, "loyal": 50.0, "casual": 30.0, "detached": 0.0}
+    # Sentiment level and trend as of the snapshot: trend = mean of the last trend_days minus the
+    # trend_days before (reviews.trend_days is the reviews job's own).
+    trend_days: int = Field(default=180, ge=1)
+
+    @model_validator(mode="after")
+    def _complete(self) -> "LoyaltySettings":
+        expected = {"repeat", "value", "engagement", "breadth", "sentiment"}
+        if set(self.weights) != expected or any(w < 0 for w in self.weights.values()) or not sum(self.weights.values()):
+            raise ValueError(f"weights must give each of {sorted(expected)} a weight >= 0 (not all 0), got "
+                             f"{self.weights}")
+        if not self.tiers or min(self.tiers.values()) != 0 or max(self.tiers.values()) > 100:
+            raise ValueError(f"tiers: floors within 0-100 and one tier starting at 0, got {self.tiers}")
+        return self
+
+
 class ValueSettings(_Strict):
     window_days: int = Field(default=365, ge=1)
     # Ordered (first match wins) named segments: SQL over r_score, f_score, m_score.
@@ -246,6 +268,7 @@ class ValueSettings(_Strict):
     # Tag name -> SQL rule over the profile's columns.
     tags: dict[str, str] = Field(default_factory=_shipped("value.tags"))
     clv: ClvSettings = ClvSettings()
+    loyalty: LoyaltySettings = LoyaltySettings()
 
     @model_validator(mode="after")
     def _segments_have_name_and_rule(self) -> "ValueSettings":
@@ -256,6 +279,50 @@ class ValueSettings(_Strict):
 
     def segment_rules(self) -> list[tuple[str, str]]:
         return [(s["name"], s["rule"]) for s in self.segments]
+
+
+class SentimentModelSettings(_Strict):
+    # Weak labels from ratings: at least positive_min is positive, at most negative_max negative.
+    positive_min: int = Field(default=4, ge=1, le=5)
+    negative_max: int = Field(default=2, ge=1, le=5)
+    # A language gets a trained model only with this many labelled reviews, each class this often.
+    min_labelled: int = Field(default=200, ge=10)
+    min_per_class: int = Field(default=20, ge=1)
+    # Cross-fitting folds: every review is scored by models that did not see it.
+    folds: int = Field(default=3, ge=2, le=10)
+    num_features: int = Field(default=262144, ge=1024)
+    min_doc_freq: int = Field(default=2, ge=0)
+    reg_param: float = Field(default=0.01, ge=0)
+    max_iter: int = Field(default=50, ge=1)
+    # "auto": per language the method with the best held-out ROC AUC; or pin one.
+    method: Literal["auto", "lexicon", "model", "blend"] = "auto"
+
+    @model_validator(mode="after")
+    def _labels_apart(self) -> "SentimentModelSettings":
+        if self.negative_max >= self.positive_min:
+            raise ValueError(f"negative_max ({self.negative_max}) must be below positive_min ({self.positive_min})")
+        return self
+
+
+class ReviewSettings(_Strict):
+    # Score below negative_below -> negative, above positive_above -> positive, else neutral.
+    negative_below: float = Field(default=-0.05, ge=-1, le=1)
+    positive_above: float = Field(default=0.05, ge=-1, le=1)
+    # person_sentiment's trend: mean of the last trend_days minus the trend_days before them.
+    trend_days: int = Field(default=180, ge=1)
+    # language -> aspect -> keywords (English: whole words; Chinese: substrings).
+    aspects: dict[str, dict[str, list[str]]] = Field(default_factory=_shipped("reviews.aspects"))
+    model: SentimentModelSettings = SentimentModelSettings()
+
+    @model_validator(mode="after")
+    def _thresholds_ordered(self) -> "ReviewSettings":
+        if self.negative_below > self.positive_above:
+            raise ValueError(f"negative_below ({self.negative_below}) must not exceed positive_above "
+                             f"({self.positive_above})")
+        unknown = [lang for lang in self.aspects if lang not in ("en", "zh")]
+        if unknown:
+            raise ValueError(f"aspects: languages {unknown} have no analyser; use en or zh")
+        return self
 
 
 class SessionSettings(_Strict):
@@ -365,6 +432,8 @@ class ModelSettings(_Strict):
     trend_days: int = Field(default=30, ge=1)
     trend_base_days: int = Field(default=90, ge=1)
     engagement_days: int = Field(default=90, ge=1)
+    # sentiment_trend: mean review score of the last sentiment_trend_days minus the ones before.
+    sentiment_trend_days: int = Field(default=180, ge=1)
     # Channel-mix features: share of orders per channel value.
     channels: list[str] = ["online", "store", "app"]
     segmentation: SegmentationSettings = SegmentationSettings()
@@ -452,6 +521,7 @@ class Settings(_Strict):
     basket: BasketSettings = BasketSettings()
     value: ValueSettings = ValueSettings()
     sessions: SessionSettings = SessionSettings()
+    reviews: ReviewSettings = ReviewSettings()
     models: ModelSettings = ModelSettings()
     privacy: PrivacySettings = PrivacySettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()

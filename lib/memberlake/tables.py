@@ -135,7 +135,7 @@ _DECLARED = [
               'std_gap_days double, overdue_ratio double, silence_likelihood double, category_breadth double, '
               'discount_share double, share_online double, share_store double, share_app double, '
               'sessions_90d double, engaged_sessions_90d double, days_since_last_session double, '
-              'marketing_opt_in double')),
+              'marketing_opt_in double, reviews_365d double, sentiment_mean double, sentiment_trend double')),
     Table("identity_audit", "gold", keys=(),
           columns=(
               'src_type string, src_value string, dst_type string, dst_value string, origin string, '
@@ -187,7 +187,12 @@ _DECLARED = [
               'preferred_weekday string, preferred_hour int, lifecycle_stage string, value_tier string, '
               'age_band string, gender string, region string, country string, marketing_opt_in boolean, '
               'sessions_90d bigint, engaged_session_share double, days_since_last_session int, '
-              'tags array<string>')),
+              'loyalty_index double, loyalty_tier string, tags array<string>')),
+    Table("loyalty", "gold", keys=('as_of_date', 'person_id'), snapshot=SNAPSHOT,
+          columns=(
+              'as_of_date date, person_id string, repeat_component double, value_component double, '
+              'engagement_component double, breadth_component double, sentiment_component double, '
+              'loyalty_index double, loyalty_tier string')),
     Table("model_monitoring", "gold", keys=('as_of_date', 'metric', 'subject'), snapshot=SNAPSHOT,
           columns=(
               'as_of_date date, model string, model_version string, metric string, subject string, '
@@ -256,10 +261,38 @@ _DECLARED = [
               'landing_page string, sessions bigint, bounce_rate double, conversion_rate double')),
     Table("top_paths", "gold", keys=('path',),
           columns=(
-              'path string, sessions bigint, conversion_rate double')),    Table("forget_requests", "ops", keys=('request_id',),
+              'path string, sessions bigint, conversion_rate double')),
+    Table("forget_requests", "ops", keys=('request_id',),
           columns=(
               'request_id string, requested_at timestamp, identifiers array<string>, person_ids array<string>, '
               'rows_deleted map<string,bigint>, vacuum_retention_hours double')),
+    Table("review_sentiment", "gold", keys=('review_id',),
+          columns=(
+              'review_id string, person_id string, order_id string, product_id string, created_at timestamp, '
+              'channel string, rating int, language string, language_detected boolean, sentences int, '
+              'opinion_sentences int, lexicon_score double, model_score double, blend_score double, '
+              'method string, score double, label string')),
+    Table("review_aspects", "gold", keys=('review_id', 'aspect'),
+          columns=(
+              'review_id string, person_id string, product_id string, created_at timestamp, language string, '
+              'aspect string, mentions int, score double, label string')),
+    Table("product_sentiment", "gold", keys=('product_id', 'month'),
+          columns=(
+              'product_id string, month date, reviews bigint, mean_score double, positive_share double, '
+              'negative_share double, mean_rating double')),
+    Table("aspect_sentiment", "gold", keys=('category', 'aspect', 'month'),
+          columns=(
+              'category string, aspect string, month date, reviews bigint, mean_score double, '
+              'negative_share double')),
+    Table("person_sentiment", "gold", keys=('as_of_date', 'person_id'), snapshot=SNAPSHOT,
+          columns=(
+              'as_of_date date, person_id string, reviews bigint, mean_score double, negative_share double, '
+              'last_review_at timestamp, last_score double, recent_mean double, previous_mean double, '
+              'trend double')),
+    Table("sentiment_metrics", "gold", keys=('as_of_date', 'language', 'method', 'metric'), snapshot=SNAPSHOT,
+          columns=(
+              'as_of_date date, language string, method string, metric string, value double, chosen boolean, '
+              'labelled bigint, positives bigint')),
 ]
 
 TABLES: dict[str, Table] = {t.name: t for t in [*map(_bronze, ENTITIES.values()), *map(_silver, ENTITIES.values()),

@@ -167,3 +167,21 @@ def test_every_entity_has_a_standardiser_and_typed_schema(spark):
         out = _clean(spark, entity, [{c.name: None for c in entity.columns}])
         got = [(f.name, f.dataType) for f in out.select(*entity.silver_column_names).schema]
         assert got == [(f.name, f.dataType) for f in entity.typed_schema]
+
+
+def test_reviews_rating_range_empty_text_language_and_channel(spark):
+    from memberlake.contract import REVIEWS
+
+    out = {r.review_id: r for r in _clean(spark, REVIEWS, [
+        {"review_id": "r1", "rating": "5", "body": "  Great\nfit  ", "language": " zh_CN ", "channel": "App",
+         "created_at": "2024-01-02 10:00:00", "email": "A@X.com"},
+        {"review_id": "r2", "rating": "9", "title": "Meh", "channel": "kiosk"},
+        {"review_id": "r3", "rating": "0", "title": " ", "body": "   "},
+        {"review_id": "r4", "rating": "four", "title": "Nice"},
+    ]).collect()}
+    assert (out["r1"].rating, out["r1"].language, out["r1"].channel, out["r1"].email) == (5, "zh-cn", "app", "a@x.com")
+    assert out["r1"].body == "Great\nfit" and out["r1"][REASONS] == [] and out["r1"]._flags == []
+    assert out["r2"].rating is None and "rating_out_of_range" in out["r2"]._flags      # kept, rating nulled
+    assert out["r2"].channel == "other" and "channel_unmapped" in out["r2"]._flags
+    assert out["r3"][REASONS] == ["empty_review"]                                       # no words at all
+    assert out["r4"].rating is None and "rating_unparseable" in out["r4"]._flags

@@ -411,3 +411,39 @@ def test_value_snapshot_replaces_only_its_date_and_records_migration(spark, lake
     moves = lake.read(spark, "rfm_segment_migration").where(F.col("as_of_date") == F.lit(earlier)).collect()
     assert all(m.from_segment == "(new)" for m in moves)       # nothing before the earlier date
     assert sum(m.persons for m in moves) == dates[earlier]
+
+
+def test_reviews_scored_against_the_planted_sentiment(spark, lake_dirs):
+    from pyspark.ml.evaluation import BinaryClassificationEvaluator
+
+    landing, lakehouse = lake_dirs
+    lake = _lake(lakehouse)
+    silver, scored = lake.read(spark, "silver_reviews"), lake.read(spark, "review_sentiment")
+    assert scored.count() == silver.count() > 0
+    assert {r.language for r in scored.select("language").distinct().collect()} == {"en", "zh"}
+    q = lake.read(spark, Tables.QUARANTINE).where("entity = 'reviews'")
+    assert q.where(F.array_contains("reasons", "empty_review")).count() > 0     # planted: no title, no body
+    assert silver.where(F.array_contains("_flags", "rating_out_of_range") & F.col("rating").isNotNull()).count() == 0
+    # planted positive vs negative reviews are told apart, and their person is found
+    truth = spark.read.parquet(str(landing / "_truth" / "reviews")).where("polarity IN ('positive', 'negative')")
+    joined = truth.join(scored, "review_id").select(
+        (F.col("polarity") == "positive").cast("double").alias("label"), F.col("score").alias("rawPrediction"))
+    assert BinaryClassificationEvaluator().evaluate(joined) > 0.9
+    assert scored.where(F.col("person_id").isNull() & F.col("language").isin("en", "zh")).count() == 0
+    aspects = {r.aspect for r in lake.read(spark, "review_aspects").select("aspect").distinct().collect()}
+    assert aspects and aspects <= {"price", "quality", "delivery", "service", "size_fit", "packaging"}
+    metrics = lake.read(spark, "sentiment_metrics").where("chosen").groupBy("language", "metric").count().collect()
+    assert metrics and all(r["count"] == 1 for r in metrics)                      # one chosen method per language
+    people = lake.read(spark, "person_sentiment")
+    assert people.count() == people.select("person_id").distinct().count() > 0
+
+
+def test_loyalty_tiers_in_profile_and_snapshot(spark, lake_dirs):
+    _, lakehouse = lake_dirs
+    lake = _lake(lakehouse)
+    loyal, profile = lake.read(spark, "loyalty"), lake.read(spark, "member_profile")
+    assert loyal.count() == profile.count() > 0
+    assert loyal.where("loyalty_index < 0 OR loyalty_index > 100 OR loyalty_tier IS NULL").count() == 0
+    assert loyal.where("sentiment_component IS NOT NULL").count() > 0           # reviews reached the index
+    tiers = {r.loyalty_tier for r in profile.select("loyalty_tier").distinct().collect()}
+    assert len(tiers) >= 3

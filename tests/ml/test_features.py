@@ -10,7 +10,7 @@ from memberlake.settings import ModelSettings
 
 AS_OF = date(2024, 6, 30)
 CFG = ModelSettings(active_days=365, trend_days=30, trend_base_days=90, engagement_days=90,
-                    channels=["online", "store"])
+                    sentiment_trend_days=100, channels=["online", "store"])
 
 PURCHASE_SCHEMA = ("order_id string, person_id string, order_ts timestamp, order_date date, channel string, "
                    "net double, gross double, discount double")
@@ -126,3 +126,19 @@ def test_split_dates_are_ordered_by_time_and_label_windows_do_not_overlap():
     from datetime import timedelta
     assert max(splits["train"]) + timedelta(days=90) <= splits["validation"][0]
     assert splits["validation"][0] + timedelta(days=90) <= splits["test"][0]
+
+
+def test_review_features_by_hand_and_point_in_time(spark):
+    purch, lines, sessions, person = _frames(spark)
+    reviews = spark.createDataFrame([
+        ("A", datetime(2024, 6, 1, 10), 0.5),       # recent window (last 100 days: 03-23 .. 06-30)
+        ("A", datetime(2024, 2, 1, 10), -0.5),      # the 100 days before (12-14 .. 03-22)
+        ("A", datetime(2024, 7, 5, 10), 1.0),       # after the as-of date: not seen
+        ("A", datetime(2024, 6, 2, 10), None),      # unsupported language: no score
+        (None, datetime(2024, 6, 2, 10), -1.0)],    # anonymous
+        "person_id string, created_at timestamp, score double")
+    out = features(purch, lines, sessions, person, as_of_frame(spark, [AS_OF]), CFG, reviews)
+    a = {r["person_id"]: r.asDict() for r in out.collect()}["A"]
+    assert (a["reviews_365d"], a["sentiment_mean"], a["sentiment_trend"]) == (2.0, 0.0, 1.0)
+    without = _row(spark, (purch, lines, sessions, person))
+    assert (without["reviews_365d"], without["sentiment_mean"], without["sentiment_trend"]) == (0.0, 0.0, 0.0)

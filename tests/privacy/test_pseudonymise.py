@@ -137,3 +137,17 @@ def test_missing_key_fails_fast_naming_the_variable_unless_allowed(monkeypatch):
     with pytest.raises(SettingsError, match="MY_PII_KEY"):
         resolve_key(PrivacySettings(key_env="MY_PII_KEY", require_key=True))
     assert resolve_key(PrivacySettings(key_env="MY_PII_KEY", require_key=False)) == DEVELOPMENT_KEY
+
+
+def test_mask_text_hides_addresses_links_and_long_numbers(spark):
+    from memberlake.exprs import mask_text
+
+    df = spark.createDataFrame([("Mail me at jo.smith+x@mail.co.uk or call 07700 900123, order 12345678.",),
+                                ("see https://shop.example/p?id=1 now",), ("Size 42 fits",), (None,), ("x" * 250,)],
+                               "t string")
+    got = [r[0] for r in df.select(mask_text(F.col("t"))).collect()]
+    assert got[0] == "Mail me at ***@*** or call ***, order ***."
+    assert got[1] == "see *** now" and got[2] == "Size 42 fits" and got[3] is None
+    assert got[4] == "x" * 200 + "…"
+    exported = masked(df.select(F.col("t").alias("body")), ["email"]).collect()   # export of silver_reviews
+    assert exported[0].body == got[0] and exported[4].body == "x" * 250

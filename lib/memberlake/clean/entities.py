@@ -156,12 +156,38 @@ def _events(raw: Value, typed: Value, clean: CleanSettings, landing: LandingSett
     return rules
 
 
+REVIEW_CHANNELS = ("app", "web", "store", "survey", "social", "other")
+
+
+def _reviews(raw: Value, typed: Value, clean: CleanSettings, landing: LandingSettings) -> Rules:
+    """A review needs words: empty title and body together are quarantined. A rating outside 1-5
+    becomes null (flagged; bronze keeps it): it must not turn into a weak label."""
+    rules = Rules()
+    v = rules.values
+    for name in ("review_id", "member_id", "order_id", "product_id"):
+        v[name] = raw(name)
+    _contact(rules, raw, clean)
+    rating = typed("rating")
+    outside = (rating < 1) | (rating > 5)
+    v["rating"] = F.when(~outside, rating)
+    rules.flag(outside, "rating_out_of_range")
+    v["title"], v["body"] = S.squish(raw("title")), F.trim(raw("body"))
+    rules.reject(v["title"].isNull() & (v["body"].isNull() | (v["body"] == "")), "empty_review")
+    v["language"] = F.lower(F.regexp_replace(S.squish(raw("language")), "_", "-"))
+    v["created_at"] = typed("created_at")
+    channel = F.lower(S.squish(raw("channel")))
+    v["channel"] = F.when(channel.isin(*REVIEW_CHANNELS), channel).when(channel.isNotNull(), F.lit("other"))
+    rules.flag(channel.isNotNull() & ~channel.isin(*REVIEW_CHANNELS), "channel_unmapped")
+    return rules
+
+
 STANDARDISERS = {
     "members": _members,
     "orders": _orders,
     "order_items": _order_items,
     "products": _products,
     "events": _events,
+    "reviews": _reviews,
 }
 
 

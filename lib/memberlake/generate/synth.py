@@ -519,6 +519,86 @@ class Generator:
         )
         return typed.select("*", url.alias("page_url"))
 
+    # -- reviews ---------------------------------------------------------------------------
+    def reviews(self, facts: DataFrame, items: DataFrame) -> DataFrame:
+        """Reviews of a share of completed orders (first line's product), English or Chinese by
+        person, with the planted sentiment kept for the truth (``planted``, ``polarity``).
+
+        A person's reviews share a disposition; a churner's sentiment falls over the active span
+        (reviews sour before they leave). Ratings follow the planted sentiment with noise, some
+        missing; texts are template sentences with negation, intensifiers, sarcasm (negative),
+        mixed reviews (one aspect praised, one criticised), typos; a few rows are invalid.
+        """
+        r, p, o = self.r, F.col("pidx"), F.col("order_id")
+        first = items.where(F.col("line_no") == 1).select("order_id", "product_idx")
+        done = facts.where((F.col("status") == "completed") & r.below(0.2, "reviewed", o)).join(first, "order_id")
+        span = F.greatest(self.active_end_epoch(p) - self.signup_epoch(p), F.lit(DAY))
+        through = F.least(F.greatest((F.col("order_epoch") - self.signup_epoch(p)) / span, F.lit(0.0)), F.lit(1.0))
+        drop = F.when(self.is_churner(p), 1.6 * through).otherwise(F.lit(0.0))
+        planted = 0.8 * r.normal("disposition", p) + 0.6 * r.normal("review_mood", o) + 0.4 - drop
+        zh = r.below(0.2, "review_zh", p)
+        u_sarcasm = r.below(0.05, "sarcasm", o)
+        polarity = (F.when(u_sarcasm & (F.col("planted") < 0), F.lit("sarcasm"))
+                    .when(F.col("planted") > 0.6, F.lit("positive")).when(F.col("planted") < -0.6, F.lit("negative"))
+                    .when(F.abs(F.col("planted")) < 0.2, F.lit("neutral")).otherwise(F.lit("mixed")))
+        rating = F.least(F.greatest(F.round(F.lit(3.0) + 1.3 * F.col("planted") + 0.5 * r.normal("rating", o)),
+                                    F.lit(1.0)), F.lit(5.0)).cast("int")
+        text = F.when(zh, self._review_text(V.REVIEW_ZH, "", o)).otherwise(self._review_text(V.REVIEW_EN, " ", o))
+        typo = r.below(0.06, "typo", o) & ~zh
+        text = F.when(typo, F.regexp_replace(F.regexp_replace(text, r"\bthe\b", "teh"), r"\bvery\b", "vrey")
+                      ).otherwise(text)
+        bad = r.u("review_bad", o)
+        created = F.col("order_epoch") + (2 + r.int_below(20, "review_delay", o)) * DAY
+        return (done.select("*", planted.alias("planted"), zh.alias("zh")).select("*", polarity.alias("polarity"))
+                .select(
+                    F.concat(F.lit("R"), o).alias("review_id"),
+                    F.when(~F.col("guest"), F.col("member_id")).alias("member_id"),
+                    F.when(F.col("guest"), F.col("email")).alias("email"),
+                    F.lit(None).cast("string").alias("phone"),
+                    o.alias("order_id"),
+                    self.product_id(F.col("product_idx")).alias("product_id"),
+                    F.when(bad < 0.003, F.lit("6")).when(r.below(0.15, "no_rating", o), F.lit(None))
+                    .otherwise(rating.cast("string")).alias("rating"),
+                    F.when(r.below(0.3, "has_title", o) & (bad >= 0.006),
+                           F.when(F.col("zh"), F.lit("评价")).otherwise(F.lit("My review"))).alias("title"),
+                    F.when(bad >= 0.006, text).alias("body"),
+                    F.when(r.below(0.5, "lang_given", o), F.when(F.col("zh"), F.lit("zh-CN")).otherwise(F.lit("en")))
+                    .alias("language"),
+                    self._iso(created.cast("long"), "naive").alias("created_at"),
+                    r.pick(V.REVIEW_CHANNELS, "review_channel", o).alias("channel"),
+                    "person_id", "planted", "polarity",
+                ))
+
+    def _review_text(self, vocab: dict, space: str, o: Column) -> Column:
+        """A review from the templates: by ``polarity``, aspect sentences and an overall one."""
+        r = self.r
+        aspects = list(vocab["positive"])
+
+        def one(options: list[str], salt: str) -> Column:
+            arr = F.array(*[F.lit(x) for x in options])
+            return F.element_at(arr, (r.int_below(len(options), salt, o) + 1).cast("int"))
+
+        def aspect_sentence(kind: str, index: Column, salt: str) -> Column:
+            expr = None
+            for i, name in enumerate(aspects):
+                sentence = one(vocab[kind][name], f"{salt}:{name}")
+                expr = F.when(index == i, sentence) if expr is None else expr.when(index == i, sentence)
+            return expr.otherwise(F.lit(""))
+
+        a1 = r.int_below(len(aspects), "aspect1", o)
+        a2 = F.pmod(a1 + 1 + r.int_below(len(aspects) - 1, "aspect2", o), F.lit(len(aspects)))
+        but = "但是" if not space else " But "
+        pol = F.col("polarity")
+        text = (F.when(pol == "positive", F.concat(aspect_sentence("positive", a1, "pa"), F.lit(space),
+                                                   one(vocab["overall_positive"], "op")))
+                .when(pol == "negative", F.concat(aspect_sentence("negative", a1, "na"), F.lit(space),
+                                                  one(vocab["overall_negative"], "on")))
+                .when(pol == "mixed", F.concat(aspect_sentence("positive", a1, "ma"), F.lit(but),
+                                               F.lower(aspect_sentence("negative", a2, "mb"))))
+                .when(pol == "sarcasm", one(vocab["sarcasm"], "sa"))
+                .otherwise(one(vocab["neutral"], "ne")))
+        return F.regexp_replace(text, r"\{p\}", "item")
+
     # -- truth -----------------------------------------------------------------------------
     def identifier_truth(self, persons: DataFrame) -> DataFrame:
         p = F.col("pidx")

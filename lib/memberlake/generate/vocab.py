@@ -105,3 +105,55 @@ CAMPAIGNS = ["spring_sale", "summer_sale", "back_to_school", "black_friday", "ho
 JUNK_EMAILS = ["test@test.com", "noemail@example.com", "none@none.com"]
 JUNK_PHONES = ["0000000000", "1111111111", "5555555555"]
 SOURCES = ["crm", "pos", "app", "web"]
+
+# Review sentences by language, polarity and aspect (the generator's reviews). "{p}" is a product
+# word. Noise is planted on purpose: negation ("not bad"), intensifiers, sarcasm (positive words,
+# negative meaning: a negative review), mixed reviews (one aspect praised, another criticised).
+REVIEW_EN = {
+    "positive": {
+        "price": ["Great value for the price.", "Not expensive at all and works well.", "Worth every penny."],
+        "quality": ["The quality is excellent, really well made.", "Very sturdy and the material feels premium.",
+                    "Not bad at all, better than I expected."],
+        "delivery": ["Delivery was fast and the package arrived early.", "Shipping was quick, arrived in two days."],
+        "service": ["Customer service was very helpful.", "The staff were friendly and the refund was easy."],
+        "size_fit": ["The size fits perfectly.", "Fits great, true to size."],
+        "packaging": ["Nicely packaged in a sturdy box.", "The packaging was lovely."],
+    },
+    "negative": {
+        "price": ["Way too expensive for what you get.", "Overpriced and not worth the money."],
+        "quality": ["The quality is terrible, it broke after a week.", "Cheap flimsy material, very disappointed.",
+                    "Not good at all, the stitching came apart."],
+        "delivery": ["Delivery was late and nobody told me why.", "The package arrived two weeks late."],
+        "service": ["Customer service was rude and unhelpful.", "The refund took forever, awful support."],
+        "size_fit": ["Too small, the size chart is wrong.", "Does not fit, way too tight."],
+        "packaging": ["The box was damaged and the packaging torn.", "Poor packaging, it arrived crushed."],
+    },
+    "sarcasm": ["Oh great, another {p} that stopped working after two days.",
+                "Just perfect, the {p} arrived broken. Thanks a lot."],
+    "overall_positive": ["I love this {p}!", "Highly recommend this {p}.", "Really happy with it."],
+    "overall_negative": ["I regret buying this {p}.", "Would not recommend.", "Very disappointed overall."],
+    "neutral": ["It arrived on Tuesday.", "I bought this {p} for my sister.", "It is a {p}."],
+}
+REVIEW_ZH = {
+    "positive": {
+        "price": ["价格很实惠，性价比高。", "很便宜，划算。"],
+        "quality": ["质量很好，做工精细。", "材质不错，很耐用。"],
+        "delivery": ["物流很快，第二天就到货了。", "快递速度很快。"],
+        "service": ["客服态度很好，服务周到。", "售后很负责，退货很方便。"],
+        "size_fit": ["尺码很合身。", "大小正合适。"],
+        "packaging": ["包装很精美。", "包装完好，很用心。"],
+    },
+    "negative": {
+        "price": ["太贵了，不值这个价格。", "价格偏高，性价比很差。"],
+        "quality": ["质量太差了，用了一周就坏了。", "做工粗糙，有瑕疵。"],
+        "delivery": ["物流太慢了，等了两个星期。", "快递很慢，发货也慢。"],
+        "service": ["客服态度很差，不理人。", "售后太差，退款一直不处理。"],
+        "size_fit": ["尺码偏小，穿不上。", "大小不合适，太紧了。"],
+        "packaging": ["包装破损，盒子都压坏了。", "外包装很差。"],
+    },
+    "sarcasm": ["真是太好了，刚用两天就坏了。", "呵呵，这质量真是没谁了。"],
+    "overall_positive": ["非常满意，推荐购买！", "很喜欢，下次还会再来。", "好评！"],
+    "overall_negative": ["非常失望，不推荐。", "后悔买了。", "再也不会买了。"],
+    "neutral": ["周二收到的。", "给家人买的。"],
+}
+REVIEW_CHANNELS = ["app", "web", "store", "survey", "social"]

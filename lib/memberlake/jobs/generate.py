@@ -17,7 +17,7 @@ from memberlake.jobs.common import InputError, job_main
 from memberlake.settings import Settings
 
 NAME = "generate"
-HELP = "Generate a synthetic landing zone (members, orders, items, products, events) with ground truth."
+HELP = "Generate a synthetic landing zone (members, orders, items, products, events, reviews) with ground truth."
 log = logging.getLogger(__name__)
 
 
@@ -62,6 +62,8 @@ def generate(spark: SparkSession, cfg: GenConfig, out: str) -> dict[str, int]:
         "order_items": gen.items_landing(items),
         "products": gen.products(),
     }
+    reviews = gen.reviews(facts, items).persist(StorageLevel.MEMORY_AND_DISK)
+    outputs["reviews"] = reviews.drop("person_id", "planted", "polarity")
     counts: dict[str, int] = {}
     for name, df in outputs.items():
         df = df.persist(StorageLevel.MEMORY_AND_DISK)
@@ -77,13 +79,14 @@ def generate(spark: SparkSession, cfg: GenConfig, out: str) -> dict[str, int]:
         "identifiers": gen.identifier_truth(persons),
         "persons": persons.select("person_id", "pidx", "head", "is_churner"),
         "churn": gen.churn_truth(facts),
+        "reviews": reviews.select("review_id", "person_id", "planted", "polarity"),
         "sessions": events.select("event_id", "session_key", "anonymous_id"),
         "basket_patterns": spark.createDataFrame(
             [(i, [f"SKU{x:06d}" for x in pat]) for i, pat in enumerate(gen.patterns())], "pattern_id int, product_ids array<string>"),
     }
     for name, df in truth.items():
         df.write.mode("overwrite").parquet(f"{out}/_truth/{name}")
-    for df in (persons, facts, items, events):
+    for df in (persons, facts, items, events, reviews):
         df.unpersist()
     return counts
 

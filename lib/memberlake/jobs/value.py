@@ -17,7 +17,15 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from memberlake.inputs import latest_order_date, person_graph_or_empty, purchased_lines, purchases, read_optional, read_silver
+from memberlake.inputs import (
+    latest_order_date,
+    person_graph_or_empty,
+    person_sentiment,
+    purchased_lines,
+    purchases,
+    read_optional,
+    read_silver,
+)
 from memberlake.io.delta import Lakehouse
 from memberlake.jobs.common import job_main, migrate_snapshot_column, snapshot_predicate, write_slice
 from memberlake.ops.runs import recorded_run, unchanged_since_last_run
@@ -25,6 +33,7 @@ from memberlake.ops.tracking import tracked_run
 from memberlake.privacy.pseudonymise import Pseudonymiser
 from memberlake.settings import Settings
 from memberlake.value import clv
+from memberlake.value.loyalty import category_breadth, loyalty
 from memberlake.value.profile import profiles, tag_coverage, with_engagement, with_tags
 from memberlake.value.rfm import migration, rfm_figures, rfm_scores, segment
 
@@ -112,6 +121,7 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
         person = read_optional(spark, lake, run_, "person")
         graph = person_graph_or_empty(spark, lake, run_)
         sessions = read_optional(spark, lake, run_, "sessions")   # engagement in the profile
+        reviews = read_optional(spark, lake, run_, "review_sentiment")   # sentiment in the loyalty index
         as_of = getattr(args, "as_of", None) or latest_order_date(orders, NAME)
         skip_clv = bool(getattr(args, "skip_clv", False))
         run_.parameters.update({"as_of": as_of.isoformat(), "skip_clv": skip_clv, **cfg.model_dump(mode="json")})
@@ -125,16 +135,16 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
         previous, before = previous_snapshot(spark, lake, as_of)
         moves = migration(previous if previous is not None else rfm.limit(0), rfm, before, as_of)
         run_.stage("RFM: %d persons with purchases up to %s", rfm.count(), as_of)
-        portrait = profiles(rfm, purch, purchased_lines(purch, items, products), person, as_of, cfg)
-        profile = with_tags(with_engagement(portrait, sessions, as_of), cfg.tags).select(F.lit(as_of).alias("as_of_date"), "*").localCheckpoint()
-        outputs: dict[str, DataFrame] = {"rfm": snapshot, "rfm_segment_migration": moves,
-                                         "tag_coverage": tag_coverage(profile, cfg.tags, as_of)}
-        fits, metrics, holdout = [], {}, None
+        lines = purchased_lines(purch, items, products)
+        engaged = with_engagement(profiles(rfm, purch, lines, person, as_of, cfg), sessions, as_of).localCheckpoint()
+        outputs: dict[str, DataFrame] = {"rfm": snapshot, "rfm_segment_migration": moves}
+        fits, metrics, holdout, per_person = [], {}, None, None
         if not skip_clv:
             summary = clv.btyd_summary(purch, as_of).localCheckpoint()
             result = lifetime_value(summary, purch, settings, as_of)
             if result is not None:
                 chosen, gg, per_person, checked = result
+                per_person = per_person.localCheckpoint()
                 fits, holdout, metrics = [chosen, gg], checked.report, holdout_metrics(checked)
                 outputs["clv"] = per_person.select(F.lit(as_of).alias("as_of_date"), "*")
                 outputs["clv_parameters"] = parameters_frame(spark, fits, as_of, checked)
@@ -143,6 +153,16 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
                            chosen.model, _fmt(chosen.params),
                            ", ".join(f"{m} {e['mae']:.4f}" for m, e in checked.errors.items()), _fmt(gg.params),
                            metrics["holdout_ratio"])
+        loyal = loyalty(
+            rfm, purch, category_breadth(lines, as_of) if products is not None and items is not None else None,
+            engaged.select("person_id", "sessions_90d", "engaged_session_share") if sessions is not None else None,
+            per_person.select("person_id", "p_alive", "clv") if per_person is not None else None,
+            person_sentiment(reviews, as_of, cfg.loyalty.trend_days).select("person_id", "mean_score", "trend")
+            if reviews is not None else None, as_of, cfg.loyalty).localCheckpoint()
+        outputs["loyalty"] = loyal
+        profile = with_tags(engaged.join(loyal.select("person_id", "loyalty_index", "loyalty_tier"), "person_id", "left"),
+                            cfg.tags).select(F.lit(as_of).alias("as_of_date"), "*").localCheckpoint()
+        outputs["tag_coverage"] = tag_coverage(profile, cfg.tags, as_of)
         for table, df in outputs.items():
             migrate_snapshot_column(spark, lake, table)
             write_slice(spark, lake, run_, df, table, snapshot_predicate(as_of),

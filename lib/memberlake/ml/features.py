@@ -31,7 +31,8 @@ def feature_names(cfg: ModelSettings) -> list[str]:
             "orders_30d", "order_trend", "spend_trend", "mean_gap_days", "std_gap_days", "overdue_ratio",
             "silence_likelihood",
             "category_breadth", "discount_share", *[f"share_{c}" for c in cfg.channels],
-            "sessions_90d", "engaged_sessions_90d", "days_since_last_session", "marketing_opt_in"]
+            "sessions_90d", "engaged_sessions_90d", "days_since_last_session", "marketing_opt_in",
+            "reviews_365d", "sentiment_mean", "sentiment_trend"]
 
 
 def as_of_frame(spark: SparkSession, dates: list[date]) -> DataFrame:
@@ -111,14 +112,31 @@ def session_features(sessions: DataFrame, dates: DataFrame, cfg: ModelSettings) 
     )
 
 
+def review_features(reviews: DataFrame, dates: DataFrame, cfg: ModelSettings) -> DataFrame:
+    """Reviews in the last ``active_days``, mean review score, and its trend: the mean of the last
+    ``sentiment_trend_days`` minus the mean of the ones before (null when either is empty)."""
+    rows = _upto(reviews.where(F.col("person_id").isNotNull() & F.col("score").isNotNull()).select(
+        "person_id", F.to_date("created_at").alias("day"), "score"), "day", dates)
+    n = cfg.sentiment_trend_days
+    recent = F.col("day") > _days_before(n)
+    previous = (F.col("day") > _days_before(2 * n)) & ~recent
+    return rows.groupBy(*KEYS).agg(
+        F.count(F.when(F.col("day") > _days_before(cfg.active_days), 1)).cast("double").alias("reviews_365d"),
+        F.avg("score").alias("sentiment_mean"),
+        (F.avg(F.when(recent, F.col("score"))) - F.avg(F.when(previous, F.col("score")))).alias("sentiment_trend"),
+    )
+
+
 def features(purchases: DataFrame, lines: DataFrame | None, sessions: DataFrame | None,
-             person: DataFrame | None, dates: DataFrame, cfg: ModelSettings) -> DataFrame:
+             person: DataFrame | None, dates: DataFrame, cfg: ModelSettings,
+             reviews: DataFrame | None = None) -> DataFrame:
     """One row per (person, as-of date) in the population, every feature non-null and double.
 
     ``purchases``: see ``value.purchases``; ``lines``: (person_id, order_ts, category);
     ``sessions``: (person_id, session_start, engaged); ``person``: (person_id, marketing_opt_in,
-    first_registered_at). Missing inputs give the neutral value (0, or ``active_days`` for days
-    since the last session) so a dataset without clickstream still gets every feature.
+    first_registered_at); ``reviews``: (person_id, created_at, score) from ``review_sentiment``.
+    Missing inputs give the neutral value (0, or ``active_days`` for days since the last session)
+    so a dataset without clickstream or reviews still gets every feature.
     """
     out = order_features(purchases, dates, cfg)
     if lines is not None:
@@ -130,6 +148,11 @@ def features(purchases: DataFrame, lines: DataFrame | None, sessions: DataFrame 
     else:
         out = out.select("*", *[F.lit(None).cast(t).alias(c) for c, t in (
             ("sessions_90d", "double"), ("engaged_sessions_90d", "double"), ("days_since_last_session", "int"))])
+    if reviews is not None:
+        out = out.join(review_features(reviews, dates, cfg), KEYS, "left")
+    else:
+        out = out.select("*", *[F.lit(None).cast("double").alias(c)
+                                for c in ("reviews_365d", "sentiment_mean", "sentiment_trend")])
     if person is not None:
         out = out.join(person.select("person_id", "marketing_opt_in", F.to_date("first_registered_at").alias("reg")),
                        "person_id", "left")
@@ -152,6 +175,9 @@ def features(purchases: DataFrame, lines: DataFrame | None, sessions: DataFrame 
         "days_since_last_session": F.least(F.coalesce("days_since_last_session", F.lit(cfg.active_days)),
                                            F.lit(cfg.active_days)).cast("double"),
         "marketing_opt_in": F.coalesce(F.col("marketing_opt_in").cast("double"), F.lit(0.0)),
+        "reviews_365d": F.coalesce("reviews_365d", F.lit(0.0)),
+        "sentiment_mean": F.coalesce("sentiment_mean", F.lit(0.0)),
+        "sentiment_trend": F.coalesce("sentiment_trend", F.lit(0.0)),
     }
     return out.select(*KEYS, *[filled.get(c, F.col(c).cast("double")).alias(c) for c in feature_names(cfg)])
 
@@ -159,7 +185,8 @@ def features(purchases: DataFrame, lines: DataFrame | None, sessions: DataFrame 
 def features_at(activity: "PersonActivity", dates: list[date], cfg: ModelSettings) -> DataFrame:
     """:func:`features` of ``activity`` (:class:`memberlake.inputs.PersonActivity`) at ``dates``."""
     frame = as_of_frame(activity.purchases.sparkSession, dates)
-    return features(activity.purchases, activity.lines, activity.sessions, activity.person, frame, cfg)
+    return features(activity.purchases, activity.lines, activity.sessions, activity.person, frame, cfg,
+                    activity.reviews)
 
 
 def churn_labels(purchases: DataFrame, population: DataFrame, horizon_days: int) -> DataFrame:

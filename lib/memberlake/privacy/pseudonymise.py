@@ -19,6 +19,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from memberlake.exprs import mask_text
 from memberlake.settings import PrivacySettings, Settings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -156,11 +157,17 @@ def mask(name: str, value: Column) -> Column:
     return F.when(text.isNull(), None).otherwise(F.lit("***"))
 
 
+# Free-text columns (reviews): not hashed (sentiment reads them), masked in analyst exports.
+FREE_TEXT = ("title", "body")
+
+
 def masked(df: DataFrame, pii_columns: list[str] | tuple[str, ...]) -> DataFrame:
     """``df`` with every PII column masked for analysts (order and other columns kept)."""
     def one(c: str) -> Column:
         if c in pii_columns:
             return mask(c, F.col(c)).alias(c)
+        if c in FREE_TEXT and pii_columns:     # what a member wrote: contacts inside it masked
+            return mask_text(F.col(c), limit=10_000).alias(c)
         if c == "raw_record" and pii_columns:  # a quarantined row as JSON text
             names = "|".join(pii_columns)
             return F.regexp_replace(c, f'"({names})":"(?:[^"\\\\]|\\\\.)*"', '"$1":"***"').alias(c)

@@ -11,6 +11,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from memberlake.contract import Tables
+from memberlake.exprs import mask_text
 from memberlake.io.delta import Lakehouse
 from memberlake.ops.runs import Run
 from memberlake.report import render as R
@@ -19,7 +20,7 @@ from memberlake.report.render import Section
 log = logging.getLogger(__name__)
 TOP = 15
 # Row counts in the overview (`memberlake tables` lists every table).
-OVERVIEW_TABLES = [*(f"silver_{e}" for e in ("members", "orders", "order_items", "products", "events")),
+OVERVIEW_TABLES = [*(f"silver_{e}" for e in ("members", "orders", "order_items", "products", "events", "reviews")),
                    Tables.QUARANTINE, "person", "identity_graph", "sessions", "rfm", "member_profile", "segments",
                    "churn_scores", "basket_rules", "basket_recommendations"]
 
@@ -254,6 +255,52 @@ def basket(t: Tables_) -> Section:
     return s
 
 
+def reviews(t: Tables_) -> Section:
+    s = Section("reviews", "Voice of the member and loyalty")
+    scored = t.need(s, "review_sentiment", "review_sentiment not found: deliver a `reviews` landing entity and run "
+                                             "`memberlake reviews`.")
+    if scored is not None:
+        rated = scored.where(F.col("score").isNotNull())
+        s.figure("reviews scored", rated.count())
+        s.figure("negative share", rated.agg(F.avg((F.col("label") == "negative").cast("double"))).first()[0])
+        methods = t.get("sentiment_metrics")
+        if methods is not None:
+            chosen = _latest(methods).where("chosen AND metric = 'roc_auc'").orderBy("language").collect()
+            for r in chosen:
+                s.figure(f"{r.language}: {r.method}, held-out ROC AUC", r.value)
+        months = (rated.where(F.col("created_at").isNotNull()).groupBy(F.trunc("created_at", "month").alias("m"))
+                  .agg(F.avg("score").alias("score")).orderBy(F.desc("m")).limit(24).collect())[::-1]
+        if months:
+            s.chart("sentiment_trend", "Mean review sentiment per month (last 24 months)",
+                    R.bar([str(r.m)[:7] for r in months], [float(r.score) for r in months], "Review sentiment",
+                          "mean score", horizontal=False))
+        aspects = t.get("aspect_sentiment")
+        if aspects is not None:
+            worst = (aspects.groupBy("category", "aspect").agg(
+                F.sum("reviews").alias("n"), (F.sum(F.col("mean_score") * F.col("reviews")) / F.sum("reviews")).alias("score"),
+                (F.sum(F.col("negative_share") * F.col("reviews")) / F.sum("reviews")).alias("neg"))
+                .where("n >= 5").orderBy(F.desc("neg"), "score").limit(TOP).collect())
+            s.table("Most negative aspects per category (5+ mentions, all months)",
+                    ["category", "aspect", "mentions", "mean score", "negative share"],
+                    [(r.category, r.aspect, r.n, float(r.score), float(r.neg)) for r in worst])
+        silver = t.get("silver_reviews")
+        if silver is not None:
+            examples = (scored.where("label = 'negative'").join(silver.select("review_id", "title", "body"), "review_id")
+                        .orderBy(F.desc("created_at"), "score").limit(5)
+                        .select("language", "score", mask_text(F.concat_ws(" — ", "title", "body")).alias("text"))
+                        .collect())
+            s.table("Recent negative reviews (e-mails, links and long numbers masked)", ["language", "score", "text"],
+                    [(r.language, float(r.score), r.text) for r in examples])
+    loyal = t.get("loyalty")
+    if loyal is not None:
+        tiers = _latest(loyal).groupBy("loyalty_tier").agg(F.count(F.lit(1)).alias("n"),
+                                                            F.avg("loyalty_index").alias("index")).orderBy(
+            F.desc("index")).collect()
+        s.table("Loyalty tiers (latest as-of date)", ["tier", "persons", "mean index"],
+                [(r.loyalty_tier, r.n, float(r.index)) for r in tiers])
+    return s
+
+
 def health(t: Tables_) -> Section:
     """Alerts (data-quality checks, model monitoring) and the latest result of every check."""
     s = Section("health", "Health")
@@ -278,7 +325,7 @@ def health(t: Tables_) -> Section:
     return s
 
 
-SECTIONS = [overview, health, data_quality, identity, sessions, attribution, rfm, clusters, churn, basket]
+SECTIONS = [overview, health, data_quality, identity, sessions, attribution, rfm, clusters, churn, basket, reviews]
 
 
 def sections(spark: SparkSession, lake: Lakehouse, run: Run | None = None) -> list[Section]:

@@ -1,0 +1,1 @@
+"""Voice of the member: review language, sentences, sentiment, aspects and their summaries."""
