@@ -294,10 +294,10 @@ def reviews(t: Tables_) -> Section:
     loyal = t.get("loyalty")
     if loyal is not None:
         tiers = _latest(loyal).groupBy("loyalty_tier").agg(F.count(F.lit(1)).alias("n"),
-                                                            F.avg("loyalty_index").alias("index")).orderBy(
-            F.desc("index")).collect()
+                                                            F.avg("loyalty_index").alias("mean_index")).orderBy(
+            F.desc("mean_index")).collect()
         s.table("Loyalty tiers (latest as-of date)", ["tier", "persons", "mean index"],
-                [(r.loyalty_tier, r.n, float(r.index)) for r in tiers])
+                [(r.loyalty_tier, r.n, float(r.mean_index)) for r in tiers])
     return s
 
 
