@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 from datetime import date
+from functools import reduce
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -45,7 +46,7 @@ def last_review_date(reviews: DataFrame) -> date:
     return last.date() if last is not None else date.today()
 
 
-def comparisons(spark: SparkSession, scored: DataFrame, settings: Settings
+def comparisons(scored: DataFrame, settings: Settings
                 ) -> tuple[DataFrame | None, dict[str, str], list[Comparison], list[str]]:
     """Cross-fitted model and blend scores for each language with enough weak labels, the method
     chosen per language, the held-out comparisons, and why a language kept its lexicon."""
@@ -69,12 +70,7 @@ def comparisons(spark: SparkSession, scored: DataFrame, settings: Settings
         results.append(result)
         chosen[language] = result.chosen
         parts.append(cross)
-    cross = None
-    if parts:
-        cross = parts[0]
-        for part in parts[1:]:
-            cross = cross.unionByName(part)
-    return cross, chosen, results, notes
+    return reduce(DataFrame.unionByName, parts) if parts else None, chosen, results, notes
 
 
 def metrics_frame(spark: SparkSession, as_of: date, results: list[Comparison]) -> DataFrame:
@@ -120,7 +116,7 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
             F.count(F.lit(1)).alias("n")).collect()}   # at most three rows
         run_.stage("%d reviews scored by the lexicon: %s", sum(by_language.values()),
                    ", ".join(f"{k} {v}" for k, v in sorted(by_language.items())))
-        cross, chosen, results, notes = comparisons(spark, scored, settings)
+        cross, chosen, results, notes = comparisons(scored, settings)
         for note in notes:
             run_.stage("%s", note)
         for r in results:

@@ -58,7 +58,8 @@ class English:
         pattern = self._pattern.analyze(text)[0]
         return (vader + pattern) / 2.0
 
-    def review(self, sentences: list[Sentence]) -> float:
+    def review(self, text: str, sentences: list[Sentence]) -> float:
+        """The mean of the opinionated sentences (``text`` is not needed)."""
         opinions = [s.score for s in sentences if s.score != 0.0]
         return sum(opinions) / len(opinions) if opinions else 0.0
 
@@ -96,7 +97,8 @@ class Chinese:
     def sentence(self, text: str) -> float:
         return _to_unit(self.log_odds(text))
 
-    def review_from_text(self, text: str) -> float:
+    def review(self, text: str, sentences: list[Sentence]) -> float:
+        """Naive Bayes over the whole text with the prior (the sentences are not needed)."""
         return _to_unit(self.prior + self.log_odds(text))
 
 
@@ -108,7 +110,7 @@ def _to_unit(log_odds: float) -> float:
 def _package_dir(name: str) -> Path:
     spec = find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        raise ImportError(f"{name} is not installed: pip install 'memberlake[reviews]'")
+        raise ImportError(f"{name} is not installed: reinstall memberlake (it depends on {name})")
     return Path(list(spec.submodule_search_locations)[0])
 
 

@@ -13,7 +13,7 @@ from typing import Iterator, Mapping, Sequence
 import pandas as pd
 from pyspark.sql import DataFrame
 
-from memberlake.reviews.language import EN, SUPPORTED, UNSUPPORTED, ZH, resolve, sentences
+from memberlake.reviews.language import EN, SUPPORTED, resolve, sentences
 from memberlake.reviews.lexicon import Sentence, analyser
 
 Aspects = Mapping[str, Mapping[str, Sequence[str]]]   # language -> aspect -> keywords
@@ -44,7 +44,7 @@ def analyse(title: str | None, body: str | None, delivered: str | None,
     tool = analyser(language)
     parts = [*sentences(title, language), *sentences(body, language)]
     scored = [Sentence(s, tool.sentence(s)) for s in parts]
-    review = tool.review(scored) if language == EN else tool.review_from_text(text)
+    review = tool.review(text, scored)
     aspects = []
     for aspect, pattern in matchers.get(language, {}).items():
         hits = [s.score for s in scored if pattern.search(s.text.lower())]
@@ -79,5 +79,3 @@ def score_reviews(reviews: DataFrame, aspects: Aspects) -> DataFrame:
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
-
-__all__ = ["EN", "ZH", "UNSUPPORTED", "SCORED_SCHEMA", "analyse", "compile_aspects", "score_reviews"]

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from memberlake.settings import LoyaltySettings
@@ -47,8 +47,6 @@ def _saturating(col: str, median: float | None) -> Column:
 
 def regularity(purchases: DataFrame) -> DataFrame:
     """(person_id, regularity): 1 / (1 + CV of the gaps between purchase days), 3+ days only."""
-    from pyspark.sql import Window
-
     days = purchases.select("person_id", "order_date").distinct()
     gap = F.datediff("order_date", F.lag("order_date").over(Window.partitionBy("person_id").orderBy("order_date")))
     gaps = days.select("person_id", gap.alias("gap")).where(F.col("gap").isNotNull())
