@@ -17,7 +17,7 @@ class BuildWithConf(build_py):
         for yml in (HERE / "conf").glob("*.yml"):
             (target / yml.name).write_bytes(yml.read_bytes())
 
-JOBS = ["ingest", "clean", "identity", "sessions", "reviews", "value", "basket", "models", "score", "generate",
+JOBS = ["ingest", "clean", "identity", "sessions", "reviews", "value", "forecast", "basket", "models", "score", "generate",
         "forget", "maintain", "report"]
 
 setup(
@@ -53,6 +53,8 @@ setup(
         "textblob>=0.17,<0.21",
         "snownlp==0.12.3",
         "jieba==0.42.1",
+        # demand forecasts: AutoETS, Theta, MSTL, Croston-family and baselines (C++ core, no numba).
+        "statsforecast>=2.0,<3",
     ],
     extras_require={
         # Spark itself is an extra: Databricks runtimes (and spark-submit clusters) bring their own

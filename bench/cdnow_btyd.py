@@ -28,9 +28,10 @@ def main() -> int:
     import lifetimes
     from lifetimes.datasets import load_cdnow_summary
 
+    from memberlake import btyd as transactions
     from memberlake.settings import load_settings
     from memberlake.spark import get_spark
-    from memberlake.value import clv, transactions
+    from memberlake.value import clv
 
     logging.basicConfig(level=logging.WARNING)
     spark = get_spark(load_settings("local"))

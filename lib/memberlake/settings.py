@@ -325,6 +325,49 @@ class ReviewSettings(_Strict):
         return self
 
 
+class ForecastBacktestSettings(_Strict):
+    # Rolling origin: `windows` forecasts of `horizon` periods, their cutoffs `step` periods apart
+    # (null = horizon), the last one ending at the last complete period.
+    windows: int = Field(default=3, ge=1)
+    step: int | None = Field(default=None, ge=1)
+    # Also a window from one season before the forecast origin: the periods ahead are then scored
+    # on the same calendar periods a season earlier (a year-end peak is in the backtest).
+    season_window: bool = True
+
+
+class ForecastSettings(_Strict):
+    # Series grain: category_week (default), category_store_week, product_week or channel_day.
+    grain: Literal["category_week", "category_store_week", "product_week", "channel_day"] = "category_week"
+    # What is forecast per series: net units (line quantities) and net revenue (lines' gross - discount).
+    measures: list[Literal["units", "revenue"]] = Field(default_factory=lambda: ["units", "revenue"], min_length=1)
+    # Periods ahead (weeks; days for channel_day). --horizon-weeks sets it.
+    horizon: int = Field(default=13, ge=1)
+    # Seasonal period in periods; null = 52 for weekly grains, 7 for channel_day.
+    season_length: int | None = Field(default=None, ge=2)
+    backtest: ForecastBacktestSettings = ForecastBacktestSettings()
+    # A backtest needs this many periods of history before its first cutoff; a shorter series gets
+    # fallback_model, unscored.
+    min_train: int = Field(default=8, ge=2)
+    fallback_model: Literal["HistoricAverage", "Naive"] = "HistoricAverage"
+    # No demand in the last dormant_periods: listed in forecast_series as dormant, not forecast.
+    dormant_periods: int = Field(default=26, ge=1)
+    # Series per applyInPandas group (one task fits a group); smaller = more parallel tasks.
+    series_per_group: int = Field(default=50, ge=1)
+    # Pin one model for every series (must be in its candidate set), or "auto": best on the backtest.
+    model: str = "auto"
+    # Customer base: weekly repeat purchases, active members and revenue from the CLV model.
+    customer_base: bool = True
+    # Report: actual vs forecast charts for this many series (largest by history).
+    report_series: int = Field(default=4, ge=0)
+
+    @property
+    def step(self) -> int:
+        return self.backtest.step or self.horizon
+
+    def season(self) -> int:
+        return self.season_length or (7 if self.grain == "channel_day" else 52)
+
+
 class SessionSettings(_Strict):
     # A gap longer than this ends a session; a gap of exactly this length does not.
     timeout_minutes: float = Field(default=30, gt=0)
@@ -522,6 +565,7 @@ class Settings(_Strict):
     value: ValueSettings = ValueSettings()
     sessions: SessionSettings = SessionSettings()
     reviews: ReviewSettings = ReviewSettings()
+    forecast: ForecastSettings = ForecastSettings()
     models: ModelSettings = ModelSettings()
     privacy: PrivacySettings = PrivacySettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()

@@ -10,7 +10,10 @@ checks every table of a pipeline run against its declaration.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
 
 from memberlake.contract import BATCH_ID, ENTITIES, FLAGS, INGESTED_AT, RECORD_HASH, SNAPSHOT, SOURCE_FILE, Entity
 
@@ -293,6 +296,30 @@ _DECLARED = [
           columns=(
               'as_of_date date, language string, method string, metric string, value double, chosen boolean, '
               'labelled bigint, positives bigint')),
+    Table("forecast_series", "gold", keys=('as_of_date', 'measure', 'series_id'), snapshot=SNAPSHOT,
+          columns=(
+              'as_of_date date, grain string, measure string, series_id string, parent string, periods bigint, '
+              'demand_periods bigint, adi double, cv2 double, pattern string, seasonal boolean, status string, '
+              'reason string, model string, mase double, baseline_mase double')),
+    Table("demand_forecast", "gold", keys=('as_of_date', 'measure', 'level', 'series_id', 'period'), snapshot=SNAPSHOT,
+          columns=(
+              'as_of_date date, grain string, measure string, level string, series_id string, parent string, '
+              'period date, step int, forecast double, lo_80 double, hi_80 double, lo_95 double, hi_95 double, '
+              'model string, pattern string')),
+    Table("demand_history", "gold", keys=('as_of_date', 'measure', 'level', 'series_id', 'period'), snapshot=SNAPSHOT,
+          columns=(
+              'as_of_date date, grain string, measure string, level string, series_id string, parent string, '
+              'period date, y double')),
+    Table("forecast_backtest", "gold", keys=('as_of_date', 'measure', 'level', 'series_id', 'model'), snapshot=SNAPSHOT,
+          columns=(
+              'as_of_date date, grain string, measure string, level string, series_id string, model string, '
+              'chosen boolean, windows int, periods bigint, mae double, mase double, wape double, bias double, '
+              'coverage_80 double, coverage_95 double')),
+    Table("customer_base_forecast", "gold", keys=('as_of_date', 'kind', 'week'), snapshot=SNAPSHOT,
+          columns=(
+              'as_of_date date, kind string, model string, start_date date, week int, week_start date, '
+              'persons bigint, expected_purchases double, expected_active double, expected_revenue double, '
+              'actual_purchases double, actual_active double, actual_revenue double')),
 ]
 
 TABLES: dict[str, Table] = {t.name: t for t in [*map(_bronze, ENTITIES.values()), *map(_silver, ENTITIES.values()),
@@ -305,3 +332,11 @@ def declared(name: str) -> Table:
         return TABLES[name]
     except KeyError:
         raise KeyError(f"table {name!r} is not declared in memberlake.tables") from None
+
+
+def conform(df: "DataFrame", name: str) -> "DataFrame":
+    """``df``'s columns in ``name``'s declared order, cast to the declared types (a missing one is an error)."""
+    from pyspark.sql import functions as F
+
+    return df.select(*[F.col(c.split(" ", 1)[0]).cast(c.split(" ", 1)[1]).alias(c.split(" ", 1)[0])
+                       for c in split_columns(declared(name).columns)])

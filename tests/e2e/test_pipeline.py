@@ -447,3 +447,31 @@ def test_loyalty_tiers_in_profile_and_snapshot(spark, lake_dirs):
     assert loyal.where("sentiment_component IS NOT NULL").count() > 0           # reviews reached the index
     tiers = {r.loyalty_tier for r in profile.select("loyalty_tier").distinct().collect()}
     assert len(tiers) >= 3
+
+
+def test_forecast_adds_up_and_lists_every_series(spark, lake_dirs):
+    _, lakehouse = lake_dirs
+    lake = _lake(lakehouse)
+    series, fc = lake.read(spark, "forecast_series"), lake.read(spark, "demand_forecast")
+    assert series.count() > 0
+    assert series.where("status IS NULL OR (model IS NULL AND reason IS NULL)").count() == 0   # none dropped silently
+    fitted = series.where("status IN ('backtest', 'fallback')")
+    horizon = 13
+    per = fc.where("level = 'series'").groupBy("measure", "series_id").agg(F.count(F.lit(1)).alias("n"))
+    assert per.count() == fitted.count() and per.where(f"n != {horizon}").count() == 0
+    # bottom-up: the total is the sum of the series, period by period
+    sums = fc.where("level = 'series'").groupBy("measure", "period").agg(F.sum("forecast").alias("s")).join(
+        fc.where("level = 'total'").select("measure", "period", "forecast"), ["measure", "period"])
+    assert sums.count() == horizon * fc.select("measure").distinct().count()
+    assert sums.where(F.abs(F.col("s") - F.col("forecast")) > 1e-6 * (1 + F.abs("forecast"))).count() == 0
+    ordered = "lo_95 <= lo_80 AND lo_80 <= forecast + 1e-9 AND forecast <= hi_80 + 1e-9 AND hi_80 <= hi_95"
+    assert fc.where(f"hi_95 IS NOT NULL AND NOT ({ordered})").count() == 0
+    assert fc.where("forecast < 0").count() == 0                              # demand never had a negative week
+    chosen = lake.read(spark, "forecast_backtest").where("level = 'series' AND chosen")
+    assert chosen.groupBy("measure", "series_id").count().where("count != 1").count() == 0
+    base = lake.read(spark, "customer_base_forecast")
+    kinds = {r.kind: r.n for r in base.groupBy("kind").agg(F.count(F.lit(1)).alias("n")).collect()}
+    assert kinds.get("forecast") == horizon and kinds.get("backtest", 0) >= 1
+    held = base.where("kind = 'backtest'").agg(F.sum("expected_purchases").alias("e"),
+                                               F.sum("actual_purchases").alias("a")).first()
+    assert held.a > 0 and 0.2 < held.e / held.a < 5

@@ -11,7 +11,8 @@ import pytest
 from scipy import integrate
 from scipy.special import betaln, gammaln
 
-from memberlake.value import clv, transactions
+from memberlake import btyd as transactions
+from memberlake.value import clv
 
 # A hand-made summary: never repeated, repeated early then silent, repeated up to T, t_x = T.
 X = np.array([0.0, 1.0, 3.0, 7.0, 2.0, 12.0])

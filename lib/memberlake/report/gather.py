@@ -301,6 +301,79 @@ def reviews(t: Tables_) -> Section:
     return s
 
 
+def forecast(t: Tables_) -> Section:
+    """Actual vs forecast for the total and the largest series, backtest accuracy, customer base."""
+    s = Section("forecast", "Demand and customer-base forecasts")
+    predicted = t.need(s, "demand_forecast", "demand_forecast not found: run `memberlake forecast`.")
+    series = t.get("forecast_series")
+    if series is not None:
+        latest = _latest(series)
+        for r in latest.groupBy("status").agg(F.count(F.lit(1)).alias("n")).orderBy("status").collect():
+            s.figure(f"series {r.status}", r.n)
+        scored = latest.where("mase IS NOT NULL AND baseline_mase IS NOT NULL").agg(
+            F.avg((F.col("mase") < F.col("baseline_mase")).cast("double")).alias("share")).first()[0]
+        if scored is not None:
+            s.figure("series beating their baseline (backtest MASE)", scored)
+        skipped = latest.where("status != 'backtest'").orderBy("status", "series_id").limit(TOP).collect()
+        if skipped:
+            s.table("Series not backtested, and why", ["measure", "series", "status", "reason"],
+                    [(r.measure, r.series_id, r.status, r.reason) for r in skipped])
+    history = t.get("demand_history")
+    if predicted is not None and history is not None:
+        fc, hist = _latest(predicted), _latest(history)
+        measure = fc.orderBy(F.desc(F.col("measure") == "units")).first()["measure"]
+        largest = (fc.where((F.col("measure") == measure) & (F.col("level") == "series"))
+                   .groupBy("series_id").agg(F.sum("forecast").alias("f")).orderBy(F.desc("f"), "series_id").first())
+        nodes = [("forecast_total", "total", "total")] + (
+            [("forecast_top_series", "series", largest["series_id"])] if largest is not None else [])
+        for name, level, node in nodes:
+            mine = fc.where((F.col("measure") == measure) & (F.col("level") == level) & (F.col("series_id") == node))
+            rows = mine.orderBy("period").collect()   # one row per period ahead
+            past = (hist.where((F.col("measure") == measure) & (F.col("level") == level) & (F.col("series_id") == node))
+                    .orderBy(F.desc("period")).limit(78).collect())[::-1]
+            if not rows:
+                continue
+            bands = {lv: ([r[f"lo_{lv}"] for r in rows], [r[f"hi_{lv}"] for r in rows])
+                     for lv in (80, 95) if rows[0][f"hi_{lv}"] is not None}
+            s.chart(name, f"{node}: {measure}, the last 78 periods and the forecast ({rows[0].model}) with 80% and "
+                          "95% intervals",
+                    R.forecast_band(([r.period for r in past], [float(r.y) for r in past]),
+                                    ([r.period for r in rows], [float(r.forecast) for r in rows]),
+                                    bands.get(80), bands.get(95), f"{node} ({level})", measure))
+    backtest = t.get("forecast_backtest")
+    if backtest is not None:
+        b = _latest(backtest)
+        levels = b.where("level != 'series'").orderBy("measure", "level", "series_id", "model").limit(40).collect()
+        per_model = (b.where("level = 'series'").groupBy("measure", "model").agg(
+            F.count(F.lit(1)).alias("n"), F.sum(F.col("chosen").cast("int")).alias("chosen"),
+            F.expr("percentile_approx(mase, 0.5)").alias("mase"), F.avg("wape").alias("wape"),
+            F.avg("coverage_80").alias("c80"), F.avg("coverage_95").alias("c95"))
+            .orderBy("measure", F.desc("chosen")).collect())
+        s.table("Backtest accuracy above the series: sum of the chosen models (bottom_up) vs sum of the baselines",
+                ["measure", "level", "node", "model", "MASE", "WAPE", "bias", "80% coverage", "95% coverage"],
+                [(r.measure, r.level, r.series_id, r.model, r.mase, r.wape, r.bias, r.coverage_80, r.coverage_95)
+                 for r in levels])
+        s.table("Backtest accuracy per model over the series",
+                ["measure", "model", "series", "chosen for", "median MASE", "mean WAPE", "80% coverage", "95% coverage"],
+                [(r.measure, r.model, r.n, r.chosen, r.mase, r.wape, r.c80, r.c95) for r in per_model])
+    base = t.get("customer_base_forecast")
+    if base is not None:
+        b = _latest(base)
+        held = b.where("kind = 'backtest'").orderBy("week").collect()
+        if held:
+            s.chart("customer_base_backtest", f"Weekly repeat purchases after {held[0].start_date}: the calibration "
+                    f"fit ({held[0].model}) vs what happened",
+                    R.lines([r.week for r in held], {"expected": [r.expected_purchases for r in held],
+                                                     "actual": [r.actual_purchases for r in held]},
+                            "Customer base backtest", "repeat purchases per week"))
+        ahead = b.where("kind = 'forecast'").orderBy("week").collect()
+        if ahead:
+            s.table(f"Customer base, next weeks ({ahead[0].model}, from the CLV slice of {ahead[0].start_date})",
+                    ["week starting", "expected repeat purchases", "expected active members", "expected revenue"],
+                    [(str(r.week_start), r.expected_purchases, r.expected_active, r.expected_revenue) for r in ahead])
+    return s
+
+
 def health(t: Tables_) -> Section:
     """Alerts (data-quality checks, model monitoring) and the latest result of every check."""
     s = Section("health", "Health")
@@ -325,7 +398,8 @@ def health(t: Tables_) -> Section:
     return s
 
 
-SECTIONS = [overview, health, data_quality, identity, sessions, attribution, rfm, clusters, churn, basket, reviews]
+SECTIONS = [overview, health, data_quality, identity, sessions, attribution, rfm, clusters, churn, basket, reviews,
+            forecast]
 
 
 def sections(spark: SparkSession, lake: Lakehouse, run: Run | None = None) -> list[Section]:

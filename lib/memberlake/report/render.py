@@ -88,6 +88,34 @@ def grouped_bar(groups: list[str], series: dict[str, list[float]], title: str, y
     return fig
 
 
+def forecast_band(history: tuple[list, list[float]], forecast: tuple[list, list[float]],
+                  band80: tuple[list[float], list[float]] | None, band95: tuple[list[float], list[float]] | None,
+                  title: str, ylabel: str):
+    """History as a line, the forecast after it with its 80% and 95% intervals as bands."""
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    ax.plot(history[0], history[1], color="#1d3557", linewidth=1.2, label="actual")
+    x = forecast[0]
+    for band, alpha, label in ((band95, 0.18, "95% interval"), (band80, 0.32, "80% interval")):
+        if band is not None:
+            ax.fill_between(x, band[0], band[1], color="#e07a1f", alpha=alpha, linewidth=0, label=label)
+    ax.plot(x, forecast[1], color="#e07a1f", linewidth=1.4, label="forecast")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.tick_params(axis="x", labelsize=7)
+    ax.legend(fontsize=7, loc="upper left")
+    return fig
+
+
+def lines(x: list, series: dict[str, list[float]], title: str, ylabel: str):
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    for name, values in series.items():
+        ax.plot(x, values, linewidth=1.3, label=name)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7)
+    return fig
+
+
 def heatmap(rows: list[str], cols: list[str], values: list[list[float]], title: str, center: bool = True):
     fig, ax = plt.subplots(figsize=(min(11, 1.5 + 0.75 * len(cols)), 1.2 + 0.42 * len(rows)))
     top = max([abs(v) for r in values for v in r] + [1e-9])

@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import numpy as np
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from memberlake.value import transactions
+from memberlake import btyd as transactions
+from memberlake.btyd import btyd_summary, expected_value  # noqa: F401  (re-exported: value's summary is BTYD's)
 
 log = logging.getLogger(__name__)
 
@@ -39,25 +40,7 @@ class Fit:
     extra: dict[str, float] = field(default_factory=dict)
 
 
-def btyd_summary(purchases: DataFrame, as_of: date) -> DataFrame:
-    """(person_id, frequency, recency, T, monetary_value) from purchases up to ``as_of``."""
-    days = (purchases.where(F.col("order_date") <= F.lit(as_of))
-            .groupBy("person_id", "order_date").agg(F.sum("net").alias("value")))
-    per = days.groupBy("person_id").agg(
-        F.min("order_date").alias("first"), F.max("order_date").alias("last"),
-        F.count(F.lit(1)).alias("days"), F.sum("value").alias("total"),
-        F.min_by("value", "order_date").alias("first_value"))
-    frequency = F.col("days") - 1
-    return per.select(
-        "person_id",
-        frequency.cast("double").alias("frequency"),
-        F.datediff("last", "first").cast("double").alias("recency"),
-        F.datediff(F.lit(as_of), "first").cast("double").alias("T"),
-        F.when(frequency > 0, (F.col("total") - F.col("first_value")) / frequency).otherwise(0.0).alias("monetary_value"),
-    )
-
-
-# -- transaction models (BG/NBD, MBG/NBD, Pareto/NBD: value/transactions.py) -----------------
+# -- transaction models (BG/NBD, MBG/NBD, Pareto/NBD: memberlake/btyd.py) -----------------
 bgnbd_partials = transactions.bgnbd_partials
 expected_purchases_np = transactions.bgnbd_expected
 
@@ -161,14 +144,6 @@ def fit_gamma_gamma(summary: DataFrame, max_iter: int = 200) -> Fit:
 
 
 # -- predictions ----------------------------------------------------------------------------
-def expected_value(params: dict[str, float]) -> Column:
-    """Gamma-Gamma conditional mean spend per purchase (population mean without repeats)."""
-    p, q, gamma = (params[k] for k in ("p", "q", "gamma"))
-    x, m = F.col("frequency"), F.col("monetary_value")
-    population = p * gamma / (q - 1)
-    return F.when((x > 0) & (m > 0), p * (gamma + x * m) / (p * x + q - 1)).otherwise(F.lit(population))
-
-
 def _series_udf(func):
     """A scalar pandas UDF of three double Series (annotations set here: this module's are strings)."""
     import pandas as pd

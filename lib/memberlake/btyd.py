@@ -1,4 +1,5 @@
-"""Buy-till-you-die transaction models: BG/NBD, MBG/NBD and Pareto/NBD.
+"""Buy-till-you-die transaction models: BG/NBD, MBG/NBD and Pareto/NBD, and the per-person summary
+they are fitted on. Below the areas: value fits and scores them, forecast sums their expectations.
 
 Each model gives, vectorised over numpy arrays of (x = frequency, t_x = recency, T = age):
 - ``partials``: the count-weighted sums of the log-likelihood and of its partial derivatives in
@@ -18,8 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
 
 
 @dataclass(frozen=True)
@@ -185,3 +189,29 @@ MODELS: dict[str, TransactionModel] = {
     "pareto_nbd": TransactionModel("pareto_nbd", ("r", "alpha", "s", "beta"), pareto_nbd_partials,
                                    pareto_nbd_expected, pareto_nbd_p_alive),
 }
+
+
+def btyd_summary(purchases: DataFrame, as_of: date) -> DataFrame:
+    """(person_id, frequency, recency, T, monetary_value) from purchases up to ``as_of``."""
+    days = (purchases.where(F.col("order_date") <= F.lit(as_of))
+            .groupBy("person_id", "order_date").agg(F.sum("net").alias("value")))
+    per = days.groupBy("person_id").agg(
+        F.min("order_date").alias("first"), F.max("order_date").alias("last"),
+        F.count(F.lit(1)).alias("days"), F.sum("value").alias("total"),
+        F.min_by("value", "order_date").alias("first_value"))
+    frequency = F.col("days") - 1
+    return per.select(
+        "person_id",
+        frequency.cast("double").alias("frequency"),
+        F.datediff("last", "first").cast("double").alias("recency"),
+        F.datediff(F.lit(as_of), "first").cast("double").alias("T"),
+        F.when(frequency > 0, (F.col("total") - F.col("first_value")) / frequency).otherwise(0.0).alias("monetary_value"),
+    )
+
+
+def expected_value(params: dict[str, float]) -> Column:
+    """Gamma-Gamma conditional mean spend per purchase (population mean without repeats)."""
+    p, q, gamma = (params[k] for k in ("p", "q", "gamma"))
+    x, m = F.col("frequency"), F.col("monetary_value")
+    population = p * gamma / (q - 1)
+    return F.when((x > 0) & (m > 0), p * (gamma + x * m) / (p * x + q - 1)).otherwise(F.lit(population))

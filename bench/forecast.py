@@ -1,0 +1,270 @@
+"""Forecasts on the generator, on CDNOW, and at scale — each beside the peer a user would pick.
+
+- ``generator``: a lakehouse from ``memberlake pipeline`` on generated data (orders carry a
+  year-end peak). ``memberlake forecast --as-of A`` with A = 13 weeks before the last complete
+  week, so the horizon covers the peak; a second run at the last date gives the actuals. Per
+  series and in total: out-of-sample MAE of the chosen models against seasonal naive (same scale,
+  so the MASE comparison), the share of series where the chosen model wins, the peak weeks'
+  forecast against what happened.
+- ``cdnow``: the full CDNOW log shipped inside ``lifetimes`` (23,570 customers who first bought in
+  the first 12 weeks of 1997). Weekly repeat purchases (purchase days after each customer's first)
+  of weeks 1-39 forecast over weeks 40-78 by memberlake's demand models (chosen on their own
+  rolling backtest) and by the BG/NBD expectation fitted on the same 39 weeks, against the actual —
+  Fader, Hardie and Lee's tracking plot.
+- ``scale``: N synthetic weekly series x 3 years (smooth seasonal and intermittent), fit +
+  rolling backtest (3 windows of 13 weeks) + forecast on ``local[2]``, against statsforecast's own
+  single-node run (``n_jobs=2``) of the same models on the same series; series/s and peak memory.
+
+    python bench/forecast.py generator --lakehouse L
+    python bench/forecast.py cdnow
+    python bench/forecast.py scale --series 10000
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+COMMON = ["--set", "privacy.require_key=false"]
+
+
+def spark_and_lake(lakehouse: str | None = None):
+    from memberlake.io.delta import Lakehouse
+    from memberlake.settings import load_settings, with_overrides
+    from memberlake.spark import get_spark
+
+    settings = with_overrides(load_settings("local"), privacy={"require_key": False})
+    return get_spark(settings), (Lakehouse(lakehouse) if lakehouse else None)
+
+
+# -- generator ------------------------------------------------------------------------------
+def generator(lakehouse: str, horizon: int) -> str:
+    from pyspark.sql import functions as F
+
+    from memberlake.forecast.series import GRAINS, last_complete_period
+
+    spark, lake = spark_and_lake(lakehouse)
+    last = spark.read.format("delta").load(f"{lakehouse}/silver_orders").agg(F.max("order_ts")).first()[0].date()
+    end = last_complete_period(last, GRAINS["category_week"]) + timedelta(days=6)
+    as_of = end - timedelta(weeks=horizon)
+    for day in (as_of, end):
+        subprocess.run([sys.executable, "-m", "memberlake.cli", "forecast", "--lakehouse", lakehouse,
+                        "--as-of", day.isoformat(), "--horizon-weeks", str(horizon), *COMMON], check=True)
+    fc = lake.read(spark, "demand_forecast").where(F.col("as_of_date") == F.lit(as_of)).toPandas()
+    hist = lake.read(spark, "demand_history").where(F.col("as_of_date") == F.lit(end)).toPandas()
+    series = lake.read(spark, "forecast_series").where(F.col("as_of_date") == F.lit(as_of)).toPandas()
+    key = ["measure", "level", "series_id"]
+    actual = hist.rename(columns={"y": "actual"})[[*key, "period", "actual"]]
+    lagged = hist.assign(period=hist["period"] + timedelta(weeks=52)).rename(columns={"y": "snaive"})[
+        [*key, "period", "snaive"]]
+    both = fc.merge(actual, on=[*key, "period"]).merge(lagged, on=[*key, "period"], how="left")
+    both["snaive"] = both["snaive"].fillna(0.0)
+    both["e_model"] = (both["forecast"] - both["actual"]).abs()
+    both["e_snaive"] = (both["snaive"] - both["actual"]).abs()
+    both["in80"] = (both["actual"] >= both["lo_80"]) & (both["actual"] <= both["hi_80"])
+    both["in95"] = (both["actual"] >= both["lo_95"]) & (both["actual"] <= both["hi_95"])
+    per = both.groupby(key).agg(model=("e_model", "mean"), snaive=("e_snaive", "mean"), weeks=("period", "count"),
+                                c80=("in80", "mean"), c95=("in95", "mean")).reset_index()
+    lines = [f"### Forecast on the generator ({lakehouse}): as-of {as_of}, {horizon} weeks ahead, actuals to {end}\n",
+             "Out-of-sample MAE per week (MASE ratio = model MAE / seasonal-naive MAE, same scale):\n",
+             "| measure | level | series | weeks | chosen | MAE chosen | MAE seasonal naive | ratio | 80% cover | 95% cover |",
+             "|---|---|---|---:|---|---:|---:|---:|---:|---:|"]
+    chosen = dict(zip(zip(series["measure"], series["series_id"], strict=True), series["model"], strict=True))
+    for r in per.sort_values(["measure", "level", "series_id"]).itertuples():
+        model = chosen.get((r.measure, r.series_id), "bottom_up") if r.level == "series" else "bottom_up"
+        lines.append(f"| {r.measure} | {r.level} | {r.series_id} | {r.weeks} | {model} | {r.model:.1f} | "
+                     f"{r.snaive:.1f} | {r.model / r.snaive if r.snaive else float('nan'):.3f} | {r.c80:.2f} | {r.c95:.2f} |")
+    s = per[per["level"] == "series"]
+    share = float((s["model"] < s["snaive"]).mean())
+    lines.append(f"\nChosen models beat seasonal naive out of sample for {share:.0%} of series "
+                 f"({int((s['model'] < s['snaive']).sum())} of {len(s)}).")
+    peak = both[(both["level"] == "total") & both["period"].apply(lambda p: p.month == 12 or (p.month == 11 and p.day >= 20))]
+    before = both[(both["level"] == "total") & both["period"].apply(lambda p: p.month == 10)]
+    for measure in sorted(both["measure"].unique()):
+        pk, bf = peak[peak["measure"] == measure], before[before["measure"] == measure]
+        lines.append(f"Peak weeks (20 Nov - Dec), total {measure}: forecast {pk['forecast'].sum():,.0f} vs actual "
+                     f"{pk['actual'].sum():,.0f} (seasonal naive {pk['snaive'].sum():,.0f}); October weekly mean: "
+                     f"forecast {bf['forecast'].mean():,.0f}, actual {bf['actual'].mean():,.0f}.")
+    return "\n".join(lines) + "\n"
+
+
+# -- CDNOW ----------------------------------------------------------------------------------
+def cdnow(weeks: int = 39) -> str:
+    import lifetimes.datasets
+    import numpy as np
+    import pandas as pd
+    from pyspark.sql import functions as F
+
+    from memberlake.btyd import btyd_summary
+    from memberlake.forecast.customer_base import weekly_expectations
+    from memberlake.forecast.models import fit_group
+    from memberlake.value import clv
+
+    spark, _ = spark_and_lake()
+    master = Path(lifetimes.datasets.__file__).parent / "CDNOW_master.txt"
+    df = pd.read_csv(master, sep=r"\s+", header=0, names=["customer", "day", "cds", "dollars"], dtype=str)
+    df["order_date"] = pd.to_datetime(df["day"], format="%Y%m%d").dt.date
+    df["net"] = df["dollars"].astype(float)
+    start = date(1997, 1, 1)
+    days = df.groupby(["customer", "order_date"], as_index=False)["net"].sum()
+    first = days.groupby("customer")["order_date"].transform("min")
+    repeat = days[days["order_date"] > first]
+    week = repeat["order_date"].apply(lambda d: (d - start).days // 7 + 1)
+    weekly = week.value_counts().reindex(range(1, 2 * weeks + 1), fill_value=0).sort_index()
+    cal_end = start + timedelta(weeks=weeks) - timedelta(days=1)
+
+    # memberlake's demand candidates on the weekly total (39 weeks: too short for a season or a
+    # backtest window of 39, so every candidate is shown rather than a choice)
+    pdf = pd.DataFrame({"measure": "repeat", "series_id": "total", "status": "backtest", "family": "continuous",
+                        "seasonal": False, "ds": weekly.index[:weeks].to_numpy(), "y": weekly.to_numpy()[:weeks]})
+    got = fit_group(pdf.astype({"y": float}), cutoffs=[], horizon=weeks, season=52, fallback="HistoricAverage")
+    models = {m: g.sort_values("ds")["forecast"].to_numpy() for m, g in got.groupby("model")}
+
+    # BG/NBD on the same 39 weeks (days), summed week by week
+    purch = spark.createDataFrame(days.rename(columns={"customer": "person_id"}))
+    summary = btyd_summary(purch, cal_end).cache()
+    fit = clv.fit_transactions(summary, "bgnbd")
+    expected = weekly_expectations(summary.withColumn("expected_value", F.lit(0.0)), "bgnbd", fit.params,
+                                   weeks).orderBy("week").toPandas()
+    actual = weekly.loc[weeks + 1:].to_numpy(dtype=float)
+    btyd = expected["expected_purchases"].to_numpy()
+    lines = [f"### CDNOW weekly repeat purchases: weeks 1-{weeks} (to {cal_end}) -> weeks {weeks + 1}-{2 * weeks}\n",
+             f"23,570 customers. The weekly series has {weeks} weeks: too few for a season of 52 and a backtest window "
+             f"of {weeks}, so each non-seasonal candidate is shown. BG/NBD on the same days: "
+             + ", ".join(f"{k}={v:.4g}" for k, v in fit.params.items()) + " (days).\n",
+             "| forecast | cumulative repeat purchases, weeks 40-78 | error | MAE per week |", "|---|---:|---:|---:|",
+             f"| actual | {actual.sum():,.0f} | | |"]
+    for name, values in (*((f"demand model {m}", v) for m, v in models.items()), ("BG/NBD expectation", btyd)):
+        lines.append(f"| {name} | {values.sum():,.0f} | {values.sum() / actual.sum() - 1:+.1%} | "
+                     f"{np.abs(values - actual).mean():.1f} |")
+    lines.append("\nWeekly (actual / BG/NBD / AutoETS), every 5th week: " + "; ".join(
+        f"w{weeks + 1 + i}: {actual[i]:.0f}/{btyd[i]:.0f}/{models['AutoETS'][i]:.0f}" for i in range(0, weeks, 5)))
+    return "\n".join(lines) + "\n"
+
+
+# -- scale ----------------------------------------------------------------------------------
+def synthetic(n: int, weeks: int = 156, seed: int = 3):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(weeks)
+    frames = []
+    for i in range(n):
+        if i % 4 == 3:   # intermittent
+            y = rng.poisson(0.3, weeks) * rng.integers(1, 6, weeks)
+        else:
+            level = rng.uniform(20, 200)
+            y = level * (1 + 0.3 * np.sin(2 * np.pi * t / 52 + rng.uniform(0, 6))) + rng.normal(0, level * 0.1, weeks)
+            y = np.maximum(y, 0).round()
+        frames.append(pd.DataFrame({"unique_id": f"s{i}", "ds": 1000 + t, "y": y.astype(float)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def scale(n: int, horizon: int = 13, windows: int = 3) -> str:
+    import pandas as pd
+    from run import PeakMemory  # bench/run.py
+
+    from memberlake.forecast.models import fit_all
+    from memberlake.forecast.pattern import profile
+
+    data = synthetic(n)
+    last = int(data["ds"].max())
+    cutoffs = [last - horizon - (windows - 1 - k) * horizon for k in range(windows)]
+    memory = PeakMemory().start()
+    spark, _ = spark_and_lake()
+    history = spark.createDataFrame(data.assign(measure="units", parent=None).rename(columns={"unique_id": "series_id"})[
+        ["measure", "series_id", "parent", "ds", "y"]],
+        "measure string, series_id string, parent string, ds int, y double").cache()
+    history.count()
+    memory.reset()
+    started = time.perf_counter()
+    prof = profile(history, last, horizon * windows, 52, 8, 26).cache()
+    families = {r["family"]: r["n"] for r in prof.groupBy("family").count().withColumnRenamed("count", "n").collect()}
+    rows = fit_all(history, prof, cutoffs=cutoffs, horizon=horizon, season=52, fallback="HistoricAverage",
+                   series_per_group=50, series=n).count()
+    ours, ours_peak = time.perf_counter() - started, memory.peak
+    spark.stop()
+
+    # statsforecast alone, in a fresh process (no JVM beside it), same models, windows and series
+    import json
+
+    peer = subprocess.run([sys.executable, __file__, "scale-peer", "--series", str(n)], check=True,
+                          capture_output=True, text=True)
+    got = json.loads(peer.stdout.strip().splitlines()[-1])
+    theirs, their_peak, peer_rows = got["seconds"], got["peak"], got["rows"]
+    memory.stop()
+    del pd
+    return (f"### Forecast at scale: {n:,} weekly series x 156 weeks ({families}), {windows} backtest windows of "
+            f"{horizon} + the forecast, models per family as the job fits them\n\n"
+            "| run | time | series/s | peak RSS (process tree) | rows out |\n|---|---:|---:|---:|---:|\n"
+            f"| memberlake `fit_all` on local[2] (applyInPandas, 50 series per group) | {ours:.1f} s | {n / ours:.1f} | "
+            f"{ours_peak / 1e9:.2f} GB | {rows:,} (long: one per model x window x period) |\n"
+            f"| statsforecast alone in its own process, n_jobs=2 (cross_validation + forecast) | {theirs:.1f} s | {n / theirs:.1f} | "
+            f"{their_peak / 1e9:.2f} GB | {peer_rows:,} (wide: one per window x period) |\n")
+
+
+def scale_peer(n: int, horizon: int = 13, windows: int = 3) -> None:
+    """statsforecast's own run on the series of :func:`scale` (prints seconds, peak RSS, rows as JSON)."""
+    import json
+
+    from run import PeakMemory  # bench/run.py
+    from statsforecast import StatsForecast
+
+    from memberlake.forecast.models import build, candidates
+
+    data = synthetic(n)
+    last = int(data["ds"].max())
+    memory = PeakMemory().start()
+    memory.reset()
+    started = time.perf_counter()
+    rows = 0
+    for family, ids in prof_families(data, last, horizon * windows).items():
+        part = data[data["unique_id"].isin(ids)]
+        models = [build(m, 52, True, horizon, last - 1000 + 1 - horizon * windows) for m in candidates(family, True)]
+        sf = StatsForecast(models, freq=1, n_jobs=2)
+        cv = sf.cross_validation(df=part, h=horizon, step_size=horizon, n_windows=windows, level=[80, 95])
+        fc = sf.forecast(df=part, h=horizon, level=[80, 95])
+        rows += len(cv) + len(fc)
+    seconds = time.perf_counter() - started
+    memory.stop()
+    print(json.dumps({"seconds": seconds, "peak": memory.peak, "rows": rows}))
+
+
+def prof_families(data, last: int, span: int) -> dict[str, list[str]]:
+    """The family per series as :func:`memberlake.forecast.pattern.profile` decides it (ADI cut 1.32)."""
+    from memberlake.forecast.pattern import ADI_CUT
+
+    stats = data.groupby("unique_id")["y"].agg(lambda y: len(y) / max((y > 0).sum(), 1))
+    return {"continuous": list(stats.index[stats < ADI_CUT]), "intermittent": list(stats.index[stats >= ADI_CUT])}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    g = sub.add_parser("generator")
+    g.add_argument("--lakehouse", required=True)
+    g.add_argument("--horizon", type=int, default=13)
+    sub.add_parser("cdnow")
+    s = sub.add_parser("scale")
+    s.add_argument("--series", type=int, default=10000)
+    p = sub.add_parser("scale-peer")
+    p.add_argument("--series", type=int, default=10000)
+    args = parser.parse_args()
+    if args.what == "generator":
+        print(generator(args.lakehouse, args.horizon))
+    elif args.what == "cdnow":
+        print(cdnow())
+    elif args.what == "scale-peer":
+        scale_peer(args.series)
+    else:
+        print(scale(args.series))
+
+
+if __name__ == "__main__":
+    main()

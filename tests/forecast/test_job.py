@@ -1,0 +1,56 @@
+"""The forecast job's demand step on a tiny daily history: statuses, outputs, hierarchy, cutoffs."""
+from __future__ import annotations
+
+from datetime import date
+from types import SimpleNamespace
+
+import numpy as np
+from pyspark.sql import functions as F
+
+from memberlake.jobs.forecast import cutoffs, demand, settings_for
+from memberlake.settings import ForecastBacktestSettings, ForecastSettings, Settings
+
+
+class _Run:
+    def stage(self, *args) -> None:
+        pass
+
+
+def test_cutoffs_roll_back_from_the_last_period_and_add_a_season_earlier():
+    cfg = ForecastSettings(horizon=13)
+    assert cutoffs(200, cfg) == [148, 161, 174, 187]          # 200 - 52, then 200 - 13 - 26, -13, -0
+    other = ForecastSettings(horizon=13, backtest=ForecastBacktestSettings(windows=2, step=5, season_window=False))
+    assert cutoffs(200, other) == [182, 187]
+
+
+def test_horizon_weeks_overrides_the_setting():
+    assert settings_for(Settings(), SimpleNamespace(horizon_weeks=4)).horizon == 4
+    assert settings_for(Settings(), SimpleNamespace(horizon_weeks=None)).horizon == 13
+
+
+def test_demand_on_a_daily_grain_lists_every_series(spark):
+    rng = np.random.default_rng(3)
+    last = 20000
+    rows = [("units", "web", None, last - 59 + i, float(rng.poisson(20))) for i in range(60)]
+    rows += [("units", "store", None, last - 4 + i, 3.0) for i in range(5)]                 # new: fallback
+    rows += [("units", "phone", None, last - 59 + i, 2.0 if i < 3 else 0.0) for i in range(60)]   # dormant
+    history = spark.createDataFrame(rows, "measure string, series_id string, parent string, ds int, y double")
+    cfg = ForecastSettings(grain="channel_day", horizon=7, dormant_periods=30)
+    out = demand(history, cfg, last, date(2024, 10, 1), _Run())
+    status = {r.series_id: (r.status, r.model) for r in out["forecast_series"].collect()}
+    assert status["web"][0] == "backtest" and status["web"][1] is not None
+    assert status["store"] == ("fallback", "HistoricAverage")
+    assert status["phone"] == ("skipped", None)
+    fc = out["demand_forecast"]
+    per = {(r.level, r.series_id): r.n for r in fc.groupBy("level", "series_id").agg(F.count(F.lit(1)).alias("n")).collect()}
+    assert per == {("series", "web"): 7, ("series", "store"): 7, ("total", "total"): 7}
+    steps = sorted(r.step for r in fc.where("level = 'total'").select("step").collect())
+    assert steps == list(range(1, 8))
+    total = fc.groupBy("period").agg(F.sum(F.when(F.col("level") == "series", F.col("forecast"))).alias("s"),
+                                     F.sum(F.when(F.col("level") == "total", F.col("forecast"))).alias("t")).collect()
+    assert all(abs(r.s - r.t) < 1e-9 for r in total)
+    backtest = out["forecast_backtest"]
+    assert backtest.where("level = 'series' AND series_id = 'web' AND chosen").count() == 1
+    assert {r.model for r in backtest.where("level = 'total'").collect()} == {"bottom_up", "baseline"}
+    # three rolling windows of 7 days; the season window (7 days back) is the last of them
+    assert backtest.where("series_id = 'web' AND model = 'Naive'").first().windows == 3

@@ -1,0 +1,114 @@
+"""Fitting per bucket: candidates, fallback, no look-ahead, interval coverage, bottom-up sums, choice."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from pyspark.sql import functions as F
+
+from memberlake.forecast.models import candidates, fit_all, fit_group
+from memberlake.forecast.pattern import profile
+from memberlake.forecast.selection import choose, forecasts, series_scores
+
+
+def frame(series: dict[str, list[float]], status="backtest", family="continuous", seasonal=False) -> pd.DataFrame:
+    return pd.concat([pd.DataFrame({"measure": "units", "series_id": sid, "status": status, "family": family,
+                                    "seasonal": seasonal, "ds": np.arange(100, 100 + len(ys)), "y": ys})
+                      for sid, ys in series.items()], ignore_index=True)
+
+
+def test_candidate_sets():
+    assert candidates("continuous", True) == ["AutoETS", "AutoTheta", "MSTL", "SeasonalNaive", "Naive",
+                                              "HistoricAverage"]
+    assert candidates("continuous", False) == ["AutoETS", "AutoTheta", "Naive", "HistoricAverage"]
+    assert candidates("intermittent", False) == ["CrostonSBA", "TSB", "IMAPA", "ADIDA", "Naive", "HistoricAverage"]
+
+
+def test_a_series_too_short_for_the_backtest_gets_the_fallback_only():
+    got = fit_group(frame({"new": [3.0, 5.0, 4.0]}, status="fallback"), cutoffs=[90, 95], horizon=2, season=4,
+                    fallback="HistoricAverage")
+    assert set(got["model"]) == {"HistoricAverage"} and set(got["window"]) == {0}
+    assert got["ds"].tolist() == [103, 104] and got["forecast"].tolist() == pytest.approx([4.0, 4.0])
+    assert got["cutoff"].isna().all()
+
+
+def test_backtest_windows_never_see_the_future():
+    rng = np.random.default_rng(1)
+    ys = list(20 + rng.normal(0, 2, 40))
+    kw = dict(cutoffs=[125, 130], horizon=5, season=4, fallback="HistoricAverage")
+    base = fit_group(frame({"a": ys}), **kw)
+    changed = ys[:31] + [500.0] * 9      # every period after ds 130 (index 30) changed
+    other = fit_group(frame({"a": changed}), **kw)
+    backtest = ["model", "window", "ds"]
+    b = base[base["window"] > 0].sort_values(backtest).reset_index(drop=True)
+    o = other[other["window"] > 0].sort_values(backtest).reset_index(drop=True)
+    pd.testing.assert_frame_equal(b, o)
+    assert set(b["cutoff"]) == {125, 130} and b["ds"].between(126, 135).all()
+    # the final forecast does see the new history
+    assert other[other["window"] == 0]["forecast"].max() > base[base["window"] == 0]["forecast"].max()
+
+
+def test_intervals_cover_close_to_nominal_on_simulated_series(spark):
+    rng = np.random.default_rng(7)
+    rows = [("units", f"s{i}", None, 100 + t, float(50 + rng.normal(0, 5))) for i in range(60) for t in range(60)]
+    history = spark.createDataFrame(rows, "measure string, series_id string, parent string, ds int, y double")
+    prof = profile(history, last_ds=159, span=30, season=52, min_train=8, dormant_periods=26)
+    out = fit_all(history, prof, cutoffs=[134, 144, 149], horizon=10, season=52, fallback="HistoricAverage",
+                  series_per_group=20, series=60).cache()
+    scores = series_scores(out, history, prof, 134, 52)
+    got = {r.model: r for r in scores.groupBy("model").agg(
+        F.avg("coverage_80").alias("c80"), F.avg("coverage_95").alias("c95")).collect()}
+    # iid noise around a constant: the mean model's and ETS's intervals are calibrated
+    for model in ("HistoricAverage", "AutoETS"):
+        assert 0.74 <= got[model].c80 <= 0.86, (model, got[model].c80)
+        assert 0.90 <= got[model].c95 <= 0.985, (model, got[model].c95)
+    # a random walk's intervals (Naive) are far too wide on iid data: over-cover
+    assert got["Naive"].c95 > 0.97
+    assert out.where("window = 0").select("series_id").distinct().count() == 60
+    out.unpersist()
+
+
+def test_forecasts_add_up_the_hierarchy_and_intervals_add_in_quadrature(spark):
+    out = spark.createDataFrame([
+        ("units", "a", "M", 0, None, 11, 10.0, 7.0, 13.0, 5.0, 15.0),
+        ("units", "b", "M", 0, None, 11, 20.0, 16.0, 24.0, 14.0, 26.0),
+        ("units", "c", "N", 0, None, 11, 5.0, 5.0, 5.0, 5.0, 5.0),
+        ("units", "a", "Naive", 0, None, 11, 99.0, 0.0, 0.0, 0.0, 0.0),   # not chosen: ignored
+    ], "measure string, series_id string, model string, window int, cutoff int, ds int, forecast double, "
+       "lo_80 double, hi_80 double, lo_95 double, hi_95 double")
+    chosen = spark.createDataFrame([("units", "a", "M"), ("units", "b", "M"), ("units", "c", "N")],
+                                   "measure string, series_id string, model string")
+    prof = spark.createDataFrame([("units", "a", "cat1", "smooth"), ("units", "b", "cat1", "smooth"),
+                                  ("units", "c", "cat2", "lumpy")],
+                                 "measure string, series_id string, parent string, pattern string")
+    got = {(r.level, r.series_id): r for r in forecasts(out, chosen, prof, parent=True).collect()}
+    assert got[("total", "total")].forecast == 35.0
+    assert got[("parent", "cat1")].forecast == 30.0 and got[("parent", "cat2")].forecast == 5.0
+    assert got[("parent", "cat1")].hi_80 == pytest.approx(30 + 5.0)          # sqrt(3² + 4²)
+    assert got[("total", "total")].lo_95 == pytest.approx(35 - (25 + 36) ** 0.5)
+    assert got[("series", "a")].forecast == 10.0 and got[("series", "a")].model == "M"
+
+
+def test_choose_lowest_error_ties_by_order_and_pinned(spark):
+    scores = spark.createDataFrame([
+        ("units", "a", "Naive", 2.0), ("units", "a", "AutoETS", 2.0), ("units", "a", "HistoricAverage", 3.0),
+        ("units", "b", "Naive", 1.0), ("units", "b", "AutoTheta", 4.0),
+    ], "measure string, series_id string, model string, mae double")
+    prof = spark.createDataFrame([("units", "a", "backtest", True), ("units", "b", "backtest", False),
+                                  ("units", "c", "fallback", False)],
+                                 "measure string, series_id string, status string, seasonal boolean")
+    got = {r.series_id: (r.model, r.baseline) for r in choose(scores, prof, "HistoricAverage").collect()}
+    assert got == {"a": ("AutoETS", "SeasonalNaive"), "b": ("Naive", "Naive"), "c": ("HistoricAverage", "Naive")}
+    pinned = {r.series_id: r.model for r in choose(scores, prof, "HistoricAverage", "AutoTheta").collect()}
+    assert pinned == {"a": "AutoETS", "b": "AutoTheta", "c": "HistoricAverage"}   # a has no AutoTheta score
+
+
+def test_a_seasonal_series_is_backtested_only_where_a_season_precedes_the_cutoff():
+    ys = [float(v) for v in [5, 9, 2, 4] * 4]            # 16 periods, ds 100..115, season 4
+    got = fit_group(frame({"s": ys}, seasonal=True), cutoffs=[103, 106, 109], horizon=3, season=4,
+                    fallback="HistoricAverage")
+    # train lengths at the cutoffs: 4, 7, 10; a seasonal window needs 4 + 2
+    assert set(got["window"]) == {0, 2, 3}
+    assert set(got["model"]) == {*candidates("continuous", True), "Combination"}
+    snaive = got[(got["model"] == "SeasonalNaive") & (got["window"] == 3)].sort_values("ds")
+    assert snaive["forecast"].tolist() == pytest.approx([2.0, 4.0, 5.0])   # ds 110..112 repeat ds 106..108
