@@ -338,5 +338,5 @@ def conform(df: "DataFrame", name: str) -> "DataFrame":
     """``df``'s columns in ``name``'s declared order, cast to the declared types (a missing one is an error)."""
     from pyspark.sql import functions as F
 
-    return df.select(*[F.col(c.split(" ", 1)[0]).cast(c.split(" ", 1)[1]).alias(c.split(" ", 1)[0])
-                       for c in split_columns(declared(name).columns)])
+    pairs = (c.split(" ", 1) for c in split_columns(declared(name).columns))
+    return df.select(*[F.col(column).cast(kind).alias(column) for column, kind in pairs])

@@ -36,7 +36,9 @@ CONTINUOUS = ("AutoETS", "AutoTheta", "MSTL")
 INTERMITTENT = ("CrostonSBA", "TSB", "IMAPA", "ADIDA")
 BASELINES = ("SeasonalNaive", "Naive", "HistoricAverage")
 COMBINATION = "Combination"
-_LONG = ["unique_id", "model", "ds", "forecast", "lo_80", "hi_80", "lo_95", "hi_95"]
+OUTPUT_COLUMNS = [c.split(" ")[0] for c in OUTPUT.split(", ")]
+VALUES = ["forecast", "lo_80", "hi_80", "lo_95", "hi_95"]
+_LONG = ["unique_id", "model", "ds", *VALUES]
 ORDER = (COMBINATION, *CONTINUOUS, *INTERMITTENT, *BASELINES)   # tie-break: earlier wins
 
 
@@ -92,9 +94,9 @@ def combination(got: pd.DataFrame, members: list[str]) -> pd.DataFrame:
     if mine.empty or len(members) < 2:
         return pd.DataFrame(columns=_LONG)
     grouped = mine.groupby(["unique_id", "ds"])
-    mean = grouped[["forecast", "lo_80", "hi_80", "lo_95", "hi_95"]].mean()
+    mean = grouped[VALUES].mean()
     complete = grouped["model"].nunique() == len(members)
-    return mean[complete].reset_index().assign(model="Combination")[_LONG]
+    return mean[complete].reset_index().assign(model=COMBINATION)[_LONG]
 
 
 def _forecast(train: pd.DataFrame, name: str, season: int, seasonal: bool, horizon: int) -> pd.DataFrame:
@@ -152,8 +154,6 @@ def fit_group(pdf: pd.DataFrame, *, cutoffs: list[int], horizon: int, season: in
     out["cutoff"] = out["cutoff"].where(out["cutoff"] >= 0, None)
     return out[OUTPUT_COLUMNS].astype({"window": "int32", "ds": "int32"})
 
-
-OUTPUT_COLUMNS = [c.split(" ")[0] for c in OUTPUT.split(", ")]
 
 
 def fit_all(history: DataFrame, profile: DataFrame, *, cutoffs: list[int], horizon: int, season: int,

@@ -52,18 +52,15 @@ def profile(history: DataFrame, last_ds: int, span: int, season: int, min_train:
     adi = F.when(F.col("demand_periods") > 0, F.col("periods") / F.col("demand_periods"))
     cv2 = F.when(F.col("demand_periods") > 0, F.coalesce(F.col("_var"), F.lit(0.0)) / F.col("_mean") ** 2)
     train = F.col("periods") - F.lit(span)
-    reason = (
-        F.when(F.col("demand_periods") == 0, "no demand in the history")
-        .when(F.col("periods") < 2, "fewer than 2 periods of history")
-        .when(F.col("last_demand_ds") <= F.lit(last_ds - dormant_periods),
-              F.format_string(f"dormant: no demand in the last {dormant_periods} periods"))
-        .when(train < min_train, F.format_string(
-            f"%d periods of history: a backtest needs {min_train} before its first cutoff plus {span} held out; "
-            "fallback model", F.col("periods")))
-    )
-    status = (F.when(reason.isNull(), "backtest")
-              .when(reason.startswith("dormant") | (F.col("demand_periods") == 0) | (F.col("periods") < 2), "skipped")
-              .otherwise("fallback"))
+    skip = (F.when(F.col("demand_periods") == 0, "no demand in the history")
+            .when(F.col("periods") < 2, "fewer than 2 periods of history")
+            .when(F.col("last_demand_ds") <= F.lit(last_ds - dormant_periods),
+                  F.lit(f"dormant: no demand in the last {dormant_periods} periods")))
+    short = F.when(train < min_train, F.format_string(
+        f"%d periods of history: a backtest needs {min_train} before its first cutoff plus {span} held out; "
+        "fallback model", F.col("periods")))
+    status = F.when(skip.isNotNull(), "skipped").when(short.isNotNull(), "fallback").otherwise("backtest")
+    reason = F.coalesce(skip, short)
     return stats.select(
         "measure", "series_id", "parent", "periods", "demand_periods", "total", "min_y",
         adi.alias("adi"), cv2.alias("cv2"), pattern(adi, cv2).alias("pattern"),

@@ -20,10 +20,10 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from memberlake.forecast.models import ORDER
+from memberlake.forecast.models import ORDER, VALUES
 
 KEYS = ["measure", "series_id"]
-BOUNDS = ("lo_80", "hi_80", "lo_95", "hi_95")
+BOUNDS = tuple(VALUES[1:])   # lo_80, hi_80, lo_95, hi_95
 
 
 def rank(model: Column) -> Column:

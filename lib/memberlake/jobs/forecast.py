@@ -12,6 +12,7 @@ import argparse
 import logging
 import tempfile
 from datetime import date
+from functools import reduce
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
@@ -120,11 +121,14 @@ def _outputs(history: DataFrame, prof: DataFrame, chosen: DataFrame, scores: Dat
     return outputs
 
 
-def customer_base(spark: SparkSession, lake: Lakehouse, run_: Run, purch: DataFrame, as_of: date,
+CLV_TABLES = ("clv", "clv_parameters", "clv_holdout")
+
+
+def customer_base(tables: dict[str, DataFrame | None], run_: Run, purch: DataFrame, as_of: date,
                   weeks: int) -> DataFrame | None:
-    """The customer_base_forecast rows: the CLV slice's model summed week by week (``forecast``)
-    and its calibration fit's prediction of the holdout weeks beside what happened (``backtest``)."""
-    tables = {t: read_optional(spark, lake, run_, t) for t in ("clv", "clv_parameters", "clv_holdout")}
+    """The customer_base_forecast rows from value's CLV tables (``CLV_TABLES``, None when absent):
+    the CLV slice's model summed week by week (``forecast``) and its calibration fit's prediction
+    of the holdout weeks beside what happened (``backtest``)."""
     if any(t is None for t in tables.values()):
         run_.stage("customer base: no CLV tables (value ran without CLV): skipped")
         return None
@@ -154,8 +158,7 @@ def customer_base(spark: SparkSession, lake: Lakehouse, run_: Run, purch: DataFr
         parts.append(base.frame(base.weekly_expectations(cal, model, fits[("calibration", model)], held),
                                 calibration_end, "backtest", model, base.actual_weeks(purch, calibration_end, held)))
     run_.stage("customer base: %s from the CLV slice of %s, %d weeks ahead", model, clv_as_of, weeks)
-    out = parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
-    return out
+    return reduce(DataFrame.unionByName, parts)
 
 
 def log_to_mlflow(settings: Settings, as_of: date, params: dict, backtest: DataFrame | None,
@@ -192,8 +195,7 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
         items = read_silver(spark, lake, run_, "order_items", required=False)
         products = read_silver(spark, lake, run_, "products", required=False)
         graph = person_graph_or_empty(spark, lake, run_)
-        for table in ("clv", "clv_parameters", "clv_holdout"):
-            read_optional(spark, lake, run_, table)
+        clv_tables = {t: read_optional(spark, lake, run_, t) for t in CLV_TABLES}
         as_of = getattr(args, "as_of", None) or latest_order_date(orders, NAME)
         run_.parameters.update({"as_of": as_of.isoformat(), **cfg.model_dump(mode="json")})
         if unchanged_since_last_run(spark, lake, run_) and lake.exists(spark, "forecast_series"):
@@ -210,7 +212,7 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
         if cfg.customer_base:
             purch = purchases(orders, items, graph, as_of).localCheckpoint()
             weeks = cfg.horizon if grain.period == "week" else max(1, cfg.horizon // 7)
-            cb = customer_base(spark, lake, run_, purch, as_of, weeks)
+            cb = customer_base(clv_tables, run_, purch, as_of, weeks)
             if cb is not None:
                 outputs["customer_base_forecast"] = cb
         for table, df in outputs.items():
