@@ -125,7 +125,7 @@ def candidates(lakehouse: Path, truth_dir: Path) -> tuple[int, int, int]:
     true_pairs = (truth.alias("a").join(truth.alias("b"), "person_id")
                   .where(F.col("a.record") < F.col("b.record"))
                   .select(F.col("a.record").alias("x"), F.col("b.record").alias("y")))
-    pairs = Lakehouse(str(lakehouse)).read(spark, "match_pairs").select(
+    pairs = Lakehouse(str(lakehouse)).read("match_pairs").select(
         F.least("l_record", "r_record").alias("x"), F.greatest("l_record", "r_record").alias("y")).distinct()
     found = true_pairs.join(pairs, ["x", "y"], "inner").count()
     return true_pairs.count(), found, pairs.count()

@@ -55,9 +55,9 @@ def generator(lakehouse: str, horizon: int) -> str:
     for day in (as_of, end):
         subprocess.run([sys.executable, "-m", "memberlake.cli", "forecast", "--lakehouse", lakehouse,
                         "--as-of", day.isoformat(), "--horizon-weeks", str(horizon), *COMMON], check=True)
-    fc = lake.read(spark, "demand_forecast").where(F.col("as_of_date") == F.lit(as_of)).toPandas()
-    hist = lake.read(spark, "demand_history").where(F.col("as_of_date") == F.lit(end)).toPandas()
-    series = lake.read(spark, "forecast_series").where(F.col("as_of_date") == F.lit(as_of)).toPandas()
+    fc = lake.read("demand_forecast").where(F.col("as_of_date") == F.lit(as_of)).toPandas()
+    hist = lake.read("demand_history").where(F.col("as_of_date") == F.lit(end)).toPandas()
+    series = lake.read("forecast_series").where(F.col("as_of_date") == F.lit(as_of)).toPandas()
     key = ["measure", "level", "series_id"]
     actual = hist.rename(columns={"y": "actual"})[[*key, "period", "actual"]]
     lagged = hist.assign(period=hist["period"] + timedelta(weeks=52)).rename(columns={"y": "snaive"})[

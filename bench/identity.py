@@ -72,8 +72,8 @@ def main() -> None:
     spark = get_spark(settings)
     spark.sparkContext.setLogLevel("ERROR")
     lake = Lakehouse.from_settings(settings)
-    sizes = {e: lake.read(spark, Tables.silver(e)).count() for e in ("members", "orders", "events")
-             if lake.exists(spark, Tables.silver(e))}
+    sizes = {e: lake.read(Tables.silver(e)).count() for e in ("members", "orders", "events")
+             if lake.exists(Tables.silver(e))}
     runs = []
     passes = [] if args.skip_full else [("full", Namespace(force=True, full=True))]
     if not args.skip_incremental:
@@ -89,7 +89,7 @@ def main() -> None:
         runs.append((label, time.perf_counter() - start, handler.rows))
         logging.getLogger("memberlake").removeHandler(handler)
         print(f"{label}: {runs[-1][1]:.1f}s", flush=True)
-    graph = lake.read(spark, "identity_graph")
+    graph = lake.read("identity_graph")
     persons = graph.select("person_id").distinct().count()
     identifiers = graph.count()
     score = None

@@ -55,11 +55,11 @@ def retention(lakehouse: Path, as_of: date, horizon: int) -> list[tuple[str, int
     settings = with_overrides(load_settings("local"), privacy={"require_key": False})
     spark = get_spark(settings)
     lake = Lakehouse(str(lakehouse))
-    orders = Pseudonymiser.from_settings(settings, spark).table(lake.read(spark, "silver_orders"))
-    bought = purchases(orders, None, lake.read(spark, "identity_graph"), None).where(
+    orders = Pseudonymiser.from_settings(settings, spark).table(lake.read("silver_orders"))
+    bought = purchases(orders, None, lake.read("identity_graph"), None).where(
         (F.col("order_date") > F.lit(as_of)) & (F.col("order_date") <= F.lit(as_of + timedelta(days=horizon)))
     ).select("person_id").distinct().withColumn("retained", F.lit(1.0))
-    tiers = lake.read(spark, "loyalty").where(F.col("as_of_date") == F.lit(as_of)).join(bought, "person_id", "left")
+    tiers = lake.read("loyalty").where(F.col("as_of_date") == F.lit(as_of)).join(bought, "person_id", "left")
     rows = tiers.groupBy("loyalty_tier").agg(F.count(F.lit(1)).alias("n"), F.avg("loyalty_index").alias("mean_index"),
                                             F.avg(F.coalesce("retained", F.lit(0.0))).alias("rate")).collect()
     return sorted([(r.loyalty_tier, r.n, float(r.mean_index), float(r.rate)) for r in rows], key=lambda r: -r[2])

@@ -69,8 +69,8 @@ def main() -> None:
         start = time.perf_counter()
         job.run(spark, settings, Namespace(as_of=None, skip_churn=False, skip_segments=False))
         walls[job.NAME] = time.perf_counter() - start
-    persons = lake.read(spark, "churn_scores").count()
-    features = lake.read(spark, "features").count()
+    persons = lake.read("churn_scores").count()
+    features = lake.read("features").count()
     memory.stop()
     write_results(args, settings, stages.lines, walls, persons, features, memory.peak / 1e9)
 

@@ -127,8 +127,8 @@ def main() -> None:
         rec["rows"] = sum(counts.values())
     with stage(results, "clean", memory) as rec:
         clean.run(spark, settings, jobs_args)
-        rec["rows"] = sum(lake.read(spark, Tables.bronze(e)).count() for e in ENTITIES)
-    silver_rows = {e: lake.read(spark, Tables.silver(e)).count() for e in ENTITIES}
+        rec["rows"] = sum(lake.read(Tables.bronze(e)).count() for e in ENTITIES)
+    silver_rows = {e: lake.read(Tables.silver(e)).count() for e in ENTITIES}
     spark.stop()
     if not args.no_baseline:
         with stage(results, "duckdb clean (baseline)", memory) as rec:

@@ -168,7 +168,7 @@ def main() -> None:
                    .repartitionByRange(29, "event_ts"))
         lake.overwrite(history, "silver_events")
         for t in ("sessions", "sessions_batches", "late_events", "job_runs"):
-            if lake.exists(spark, t):
+            if lake.exists(t):
                 import shutil
                 shutil.rmtree(lake.location(t), ignore_errors=True)
         job.analytics = lambda *a, **k: None        # attribution etc. recompute from the table: not timed here

@@ -106,10 +106,10 @@ def main() -> None:
         print(f"{name}: {secs:.1f}s rows={n:,}", flush=True)
         return out
 
-    orders = lake.read(spark, "silver_orders")
-    items = lake.read(spark, "silver_order_items")
-    products = lake.read(spark, "silver_products")
-    graph = (lake.read(spark, "identity_graph") if lake.exists(spark, "identity_graph")
+    orders = lake.read("silver_orders")
+    items = lake.read("silver_order_items")
+    products = lake.read("silver_products")
+    graph = (lake.read("identity_graph") if lake.exists("identity_graph")
              else spark.createDataFrame([], "id_type string, value string, person_id string"))
     as_of = latest_order_date(orders, "value")
     src = work / "purchases"

@@ -23,7 +23,7 @@ spark, lake = open_lakehouse("data/lakehouse")
 # COMMAND ----------
 
 for entity in ["members", "orders", "order_items", "products", "events"]:
-    counts = {layer: lake.read(spark, f"{layer}_{entity}").count() if lake.exists(spark, f"{layer}_{entity}") else None
+    counts = {layer: lake.read(f"{layer}_{entity}").count() if lake.exists(f"{layer}_{entity}") else None
               for layer in ("bronze", "silver")}
     print(f"{entity:<12} bronze {counts['bronze']}  silver {counts['silver']}")
 
@@ -33,7 +33,7 @@ for entity in ["members", "orders", "order_items", "products", "events"]:
 
 # COMMAND ----------
 
-quarantine = lake.read(spark, "quarantine")
+quarantine = lake.read("quarantine")
 (quarantine.select("entity", "stage", F.explode("reasons").alias("reason"))
  .groupBy("entity", "stage", "reason").count().orderBy(F.desc("count")).show(50, truncate=False))
 # raw records may hold PII: shown masked (j***@example.com)
@@ -45,7 +45,7 @@ masked(quarantine.select("entity", "reasons", "raw_record"), PrivacySettings().p
 
 # COMMAND ----------
 
-dq = lake.read(spark, "dq_metrics")
+dq = lake.read("dq_metrics")
 latest = dq.where("job = 'clean'").agg(F.max("measured_at")).first()[0]
 (dq.where((F.col("measured_at") == latest) & F.col("metric").isin("completeness", "validity", "key_uniqueness"))
  .groupBy("table").pivot("metric").agg(F.round(F.min("value"), 3)).orderBy("table").show(truncate=False))
@@ -58,5 +58,5 @@ latest = dq.where("job = 'clean'").agg(F.max("measured_at")).first()[0]
 
 # COMMAND ----------
 
-(lake.read(spark, "job_runs").orderBy(F.desc("started_at"))
+(lake.read("job_runs").orderBy(F.desc("started_at"))
  .select("job", "status", "started_at", "duration_s", "rows_written", "error").show(10, truncate=80))

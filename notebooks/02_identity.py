@@ -20,7 +20,7 @@ spark, lake = open_lakehouse("data/lakehouse")
 
 # COMMAND ----------
 
-graph = lake.read(spark, "identity_graph")
+graph = lake.read("identity_graph")
 graph.groupBy("id_type").agg(F.count(F.lit(1)).alias("identifiers"), F.countDistinct("person_id").alias("persons")) \
     .orderBy("id_type").show()
 print("persons:", graph.select("person_id").distinct().count())
@@ -50,8 +50,8 @@ print("persons:", graph.select("person_id").distinct().count())
 
 # COMMAND ----------
 
-if lake.exists(spark, "identity_audit"):
-    lake.read(spark, "identity_audit").groupBy("origin", "reason").count().orderBy(F.desc("count")).show(20, truncate=False)
+if lake.exists("identity_audit"):
+    lake.read("identity_audit").groupBy("origin", "reason").count().orderBy(F.desc("count")).show(20, truncate=False)
 
 # COMMAND ----------
 
@@ -59,5 +59,5 @@ if lake.exists(spark, "identity_audit"):
 
 # COMMAND ----------
 
-lake.read(spark, "person").select("person_id", "gender", "birth_date", "city", "country", "member_records", "sources") \
+lake.read("person").select("person_id", "gender", "birth_date", "city", "country", "member_records", "sources") \
     .show(5, truncate=False)

@@ -20,10 +20,10 @@ spark, lake = open_lakehouse("data/lakehouse")
 
 # COMMAND ----------
 
-if not lake.exists(spark, "sessions"):
+if not lake.exists("sessions"):
     print("no sessions: the landing zone has no clickstream")
 else:
-    (lake.read(spark, "sessions").groupBy("channel")
+    (lake.read("sessions").groupBy("channel")
      .agg(F.count(F.lit(1)).alias("sessions"), F.round(F.avg(F.col("converted").cast("double")), 4).alias("conversion"),
           F.round(F.avg("duration_s"), 1).alias("avg_duration_s"), F.round(F.sum("revenue"), 2).alias("revenue"))
      .orderBy(F.desc("sessions")).show())
@@ -35,8 +35,8 @@ else:
 # COMMAND ----------
 
 for table in ("session_funnel", "top_paths"):
-    if lake.exists(spark, table):
-        lake.read(spark, table).show(20, truncate=60)
+    if lake.exists(table):
+        lake.read(table).show(20, truncate=60)
 
 # COMMAND ----------
 
@@ -44,8 +44,8 @@ for table in ("session_funnel", "top_paths"):
 
 # COMMAND ----------
 
-if lake.exists(spark, "attribution"):
-    att = lake.read(spark, "attribution")
+if lake.exists("attribution"):
+    att = lake.read("attribution")
     total = att.groupBy("model").agg(F.sum("revenue").alias("total"))
     (att.join(total, "model").groupBy("channel").pivot("model")
      .agg(F.round(F.sum(F.col("revenue") / F.col("total")), 3)).orderBy("channel").show(truncate=False))

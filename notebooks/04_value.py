@@ -20,7 +20,7 @@ spark, lake = open_lakehouse("data/lakehouse")
 
 # COMMAND ----------
 
-rfm = lake.read(spark, "rfm")
+rfm = lake.read("rfm")
 latest = rfm.agg(F.max("as_of_date")).first()[0]
 (rfm.where(F.col("as_of_date") == latest).groupBy("segment")
  .agg(F.count(F.lit(1)).alias("persons"), F.round(F.avg("monetary"), 2).alias("avg_monetary"))
@@ -32,8 +32,8 @@ latest = rfm.agg(F.max("as_of_date")).first()[0]
 
 # COMMAND ----------
 
-if lake.exists(spark, "rfm_segment_migration"):
-    lake.read(spark, "rfm_segment_migration").orderBy(F.desc("persons")).show(15, truncate=False)
+if lake.exists("rfm_segment_migration"):
+    lake.read("rfm_segment_migration").orderBy(F.desc("persons")).show(15, truncate=False)
 
 # COMMAND ----------
 
@@ -41,9 +41,9 @@ if lake.exists(spark, "rfm_segment_migration"):
 
 # COMMAND ----------
 
-if lake.exists(spark, "tag_coverage"):
-    lake.read(spark, "tag_coverage").orderBy(F.desc("share")).show(truncate=False)
-lake.read(spark, "member_profile").select("person_id", "segment", "lifecycle_stage", "value_tier", "tags").show(5, truncate=False)
+if lake.exists("tag_coverage"):
+    lake.read("tag_coverage").orderBy(F.desc("share")).show(truncate=False)
+lake.read("member_profile").select("person_id", "segment", "lifecycle_stage", "value_tier", "tags").show(5, truncate=False)
 
 # COMMAND ----------
 
@@ -51,7 +51,7 @@ lake.read(spark, "member_profile").select("person_id", "segment", "lifecycle_sta
 
 # COMMAND ----------
 
-if lake.exists(spark, "clv_parameters"):
-    lake.read(spark, "clv_parameters").show(truncate=False)
-if lake.exists(spark, "clv_holdout"):
-    lake.read(spark, "clv_holdout").show(truncate=False)
+if lake.exists("clv_parameters"):
+    lake.read("clv_parameters").show(truncate=False)
+if lake.exists("clv_holdout"):
+    lake.read("clv_holdout").show(truncate=False)

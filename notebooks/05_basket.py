@@ -20,10 +20,10 @@ spark, lake = open_lakehouse("data/lakehouse")
 
 # COMMAND ----------
 
-if not lake.exists(spark, "basket_rules"):
+if not lake.exists("basket_rules"):
     print("no rules: the landing zone has no order lines")
 else:
-    rules = lake.read(spark, "basket_rules")
+    rules = lake.read("basket_rules")
     (rules.where(F.col("segment_by") == "all").orderBy(F.desc("lift"))
      .select("antecedent", "consequent", "support", "confidence", "lift").show(15, truncate=False))
     rules.groupBy("segment_by", "segment").count().orderBy("segment_by", "segment").show(truncate=False)
@@ -35,5 +35,5 @@ else:
 # COMMAND ----------
 
 for table in ("basket_bought_together", "basket_recommendations"):
-    if lake.exists(spark, table):
-        lake.read(spark, table).orderBy("rank").show(10, truncate=False)
+    if lake.exists(table):
+        lake.read(table).orderBy("rank").show(10, truncate=False)

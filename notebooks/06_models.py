@@ -20,8 +20,8 @@ spark, lake = open_lakehouse("data/lakehouse")
 
 # COMMAND ----------
 
-if lake.exists(spark, "segment_profile"):
-    prof = lake.read(spark, "segment_profile")
+if lake.exists("segment_profile"):
+    prof = lake.read("segment_profile")
     latest = prof.agg(F.max("as_of_date")).first()[0]
     (prof.where(F.col("as_of_date") == latest).groupBy("cluster", "persona", "persons").pivot("feature")
      .agg(F.round(F.first("z"), 2)).orderBy("cluster").show(truncate=False))
@@ -32,10 +32,10 @@ if lake.exists(spark, "segment_profile"):
 
 # COMMAND ----------
 
-if lake.exists(spark, "churn_metrics"):
-    lake.read(spark, "churn_metrics").where("split = 'test'").orderBy("as_of_date", "model", "metric").show(30, truncate=False)
-if lake.exists(spark, "churn_calibration"):
-    lake.read(spark, "churn_calibration").orderBy("as_of_date", "bin").show(20)
+if lake.exists("churn_metrics"):
+    lake.read("churn_metrics").where("split = 'test'").orderBy("as_of_date", "model", "metric").show(30, truncate=False)
+if lake.exists("churn_calibration"):
+    lake.read("churn_calibration").orderBy("as_of_date", "bin").show(20)
 
 # COMMAND ----------
 
@@ -43,8 +43,8 @@ if lake.exists(spark, "churn_calibration"):
 
 # COMMAND ----------
 
-if lake.exists(spark, "churn_scores"):
-    scores = lake.read(spark, "churn_scores")
+if lake.exists("churn_scores"):
+    scores = lake.read("churn_scores")
     latest = scores.agg(F.max("as_of_date")).first()[0]
     (scores.where(F.col("as_of_date") == latest).groupBy("decile")
      .agg(F.count(F.lit(1)).alias("persons"), F.round(F.avg("probability"), 3).alias("mean_probability"))

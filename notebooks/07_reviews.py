@@ -20,13 +20,13 @@ spark, lake = open_lakehouse("data/lakehouse")
 
 # COMMAND ----------
 
-if not lake.exists(spark, "review_sentiment"):
+if not lake.exists("review_sentiment"):
     print("no reviews: the landing zone has no reviews entity")
 else:
-    scored = lake.read(spark, "review_sentiment")
+    scored = lake.read("review_sentiment")
     scored.groupBy("language", "method", "label").count().orderBy("language", "method", "label").show(30)
-    if lake.exists(spark, "sentiment_metrics"):
-        (lake.read(spark, "sentiment_metrics").groupBy("as_of_date", "language", "method")
+    if lake.exists("sentiment_metrics"):
+        (lake.read("sentiment_metrics").groupBy("as_of_date", "language", "method")
          .pivot("metric").agg(F.first("value")).orderBy("as_of_date", "language", "method").show(truncate=False))
 
 # COMMAND ----------
@@ -35,12 +35,12 @@ else:
 
 # COMMAND ----------
 
-if lake.exists(spark, "aspect_sentiment"):
-    (lake.read(spark, "aspect_sentiment").groupBy("category", "aspect")
+if lake.exists("aspect_sentiment"):
+    (lake.read("aspect_sentiment").groupBy("category", "aspect")
      .agg(F.sum("reviews").alias("mentions"), F.avg("negative_share").alias("negative_share"))
      .where("mentions >= 5").orderBy(F.desc("negative_share")).show(15, truncate=False))
-if lake.exists(spark, "person_sentiment"):
-    people = lake.read(spark, "person_sentiment")
+if lake.exists("person_sentiment"):
+    people = lake.read("person_sentiment")
     last = people.agg(F.max("as_of_date")).first()[0]
     (people.where((F.col("as_of_date") == last) & F.col("trend").isNotNull()).orderBy("trend")
      .select("person_id", "reviews", "mean_score", "recent_mean", "previous_mean", "trend").show(10, truncate=False))
@@ -51,8 +51,8 @@ if lake.exists(spark, "person_sentiment"):
 
 # COMMAND ----------
 
-if lake.exists(spark, "loyalty"):
-    loyal = lake.read(spark, "loyalty")
+if lake.exists("loyalty"):
+    loyal = lake.read("loyalty")
     last = loyal.agg(F.max("as_of_date")).first()[0]
     (loyal.where(F.col("as_of_date") == last).groupBy("loyalty_tier")
      .agg(F.count(F.lit(1)).alias("persons"), F.avg("loyalty_index").alias("index"),

@@ -16,7 +16,7 @@ spark, lake = open_lakehouse("data/lakehouse")
 
 
 def latest(table: str):
-    df = lake.read(spark, table)
+    df = lake.read(table)
     return df.where(F.col("as_of_date") == df.agg(F.max("as_of_date")).first()[0])
 
 
@@ -26,7 +26,7 @@ def latest(table: str):
 
 # COMMAND ----------
 
-if not lake.exists(spark, "forecast_series"):
+if not lake.exists("forecast_series"):
     print("no forecasts yet: run `memberlake forecast`")
 else:
     series = latest("forecast_series")
@@ -40,7 +40,7 @@ else:
 
 # COMMAND ----------
 
-if lake.exists(spark, "forecast_backtest"):
+if lake.exists("forecast_backtest"):
     backtest = latest("forecast_backtest")
     (backtest.where("level = 'series'").groupBy("measure", "model")
      .agg(F.count(F.lit(1)).alias("series"), F.sum(F.col("chosen").cast("int")).alias("chosen"),
@@ -55,7 +55,7 @@ if lake.exists(spark, "forecast_backtest"):
 
 # COMMAND ----------
 
-if lake.exists(spark, "demand_forecast"):
+if lake.exists("demand_forecast"):
     fc = latest("demand_forecast")
     (fc.where("level = 'total'").select("measure", "period", "forecast", "lo_80", "hi_80", "lo_95", "hi_95")
      .orderBy("measure", "period").show(30))
@@ -68,5 +68,5 @@ if lake.exists(spark, "demand_forecast"):
 
 # COMMAND ----------
 
-if lake.exists(spark, "customer_base_forecast"):
+if lake.exists("customer_base_forecast"):
     latest("customer_base_forecast").orderBy("kind", "week").show(60, truncate=False)

@@ -6,6 +6,7 @@ areas meet through tables or that module (docs: shared/ARCHITECTURE.md's layer l
 from __future__ import annotations
 
 import ast
+from dataclasses import is_dataclass
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,22 @@ def _job_modules() -> list[Path]:
 def test_no_job_imports_another_job(path):
     others = {f"memberlake.jobs.{p.stem}" for p in _job_modules()} - {f"memberlake.jobs.{path.stem}"}
     assert _imports(path) & others == set()
+
+
+@pytest.mark.parametrize("path", _job_modules(), ids=lambda p: p.stem)
+def test_jobs_are_thin(path):
+    """A job reads, calls its area, publishes: business logic lives in the areas."""
+    assert len(path.read_text(encoding="utf-8").splitlines()) <= 100
+
+
+def test_every_job_reads_its_flags_through_typed_options():
+    import importlib
+
+    for path in _job_modules():
+        job = importlib.import_module(f"memberlake.jobs.{path.stem}")
+        source = path.read_text(encoding="utf-8")
+        assert "getattr(args" not in source and "args." not in source, path.stem
+        assert is_dataclass(job.Options), path.stem
 
 
 @pytest.mark.parametrize("area", AREAS)

@@ -173,10 +173,10 @@ def export_table(spark, settings, args: argparse.Namespace) -> None:
     from memberlake.io.delta import Lakehouse
     from memberlake.privacy.pseudonymise import holds_raw_pii, masked
 
-    lake = Lakehouse.from_settings(settings)
-    if not lake.exists(spark, args.table):
+    lake = Lakehouse.from_settings(settings, spark)
+    if not lake.exists(args.table):
         raise InputError(f"table {args.table!r} not found in {lake.location('')}: see `memberlake tables`")
-    df = lake.read(spark, args.table)
+    df = lake.read(args.table)
     if args.where:
         df = df.where(args.where)
     if args.columns:
@@ -205,11 +205,11 @@ def _csv_safe(df, name: str):
 def list_tables(spark, settings, args: argparse.Namespace) -> list[tuple[str, int, int]]:
     from memberlake.io.delta import Lakehouse
 
-    lake = Lakehouse.from_settings(settings)
-    names = lake.table_names(spark)
+    lake = Lakehouse.from_settings(settings, spark)
+    names = lake.table_names()
     rows = []
     for name in names:
-        rows.append((name, lake.read(spark, name).count(), lake.version(spark, name)))
+        rows.append((name, lake.read(name).count(), lake.version(name)))
     width = max([len(n) for n in names] + [5])
     out = [f"{'table':<{width}}  {'rows':>12}  version", *[f"{n:<{width}}  {c:>12}  {v}" for n, c, v in rows]]
     sys.stdout.write("\n".join(out) + f"\n({len(rows)} tables under {lake.location('').rstrip('/.')})\n")
@@ -222,11 +222,11 @@ def list_runs(spark, settings, args: argparse.Namespace) -> None:
     from memberlake.contract import Tables
     from memberlake.io.delta import Lakehouse
 
-    lake = Lakehouse.from_settings(settings)
-    if not lake.exists(spark, Tables.JOB_RUNS):
+    lake = Lakehouse.from_settings(settings, spark)
+    if not lake.exists(Tables.JOB_RUNS):
         sys.stdout.write("no runs recorded yet\n")
         return
-    runs = lake.read(spark, Tables.JOB_RUNS)
+    runs = lake.read(Tables.JOB_RUNS)
     if args.failed:
         runs = runs.where(F.col("status") == "failed")
     if args.job:
@@ -254,12 +254,12 @@ def evaluate_area(spark, settings, args: argparse.Namespace) -> dict[str, float]
     truth_dir = args.truth or (f"{settings.landing.path}/_truth" if settings.landing.path else None)
     if not truth_dir:
         raise InputError("--truth DIR is required (or --landing DIR holding _truth/)")
-    lake = Lakehouse.from_settings(settings)
-    if not lake.exists(spark, "identity_graph"):
+    lake = Lakehouse.from_settings(settings, spark)
+    if not lake.exists("identity_graph"):
         raise InputError("identity_graph not found: run `memberlake identity` first")
     truth = spark.read.parquet(f"{truth_dir}/members").select(
         F.concat_ws(":", "source", "member_id").alias("record"), F.col("person_id").alias("true"))
-    predicted = lake.read(spark, "identity_graph").where("id_type = 'member'").select(
+    predicted = lake.read("identity_graph").where("id_type = 'member'").select(
         F.col("value").alias("record"), F.col("person_id").alias("pred"))
     metrics = pairwise_metrics(predicted, truth)
     sys.stdout.write(json.dumps(metrics, indent=2) + "\n")

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from functools import reduce
 from typing import TYPE_CHECKING
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from memberlake.contract import Tables
@@ -106,35 +106,35 @@ def purchased_lines(purch: DataFrame, items: DataFrame | None, products: DataFra
     return lines.join(products.select("product_id", "category", "brand"), "product_id", "left").drop("product_id")
 
 
-def read_optional(spark: SparkSession, lake: Lakehouse, run: Run, table: str) -> DataFrame | None:
+def read_optional(lake: Lakehouse, run: Run, table: str) -> DataFrame | None:
     """``table`` with its Delta version recorded in ``run``, or None when it does not exist
     (an entity absent from the landing zone, or a job not run yet)."""
-    if not lake.exists(spark, table):
+    if not lake.exists(table):
         log.info("%s not found: going on without it", table)
         return None
-    run.record_read(table, version=lake.version(spark, table))
-    return lake.read(spark, table)
+    run.record_read(table, version=lake.version(table))
+    return lake.read(table)
 
 
-def read_silver(spark: SparkSession, lake: Lakehouse, run: Run, name: str, required: bool,
+def read_silver(lake: Lakehouse, run: Run, name: str, required: bool,
                 pseudonymiser: Pseudonymiser | None = None) -> DataFrame | None:
     """A silver table (its version recorded in ``run``); PII columns hashed when a pseudonymiser is given."""
     table = Tables.silver(name)
-    df = read_optional(spark, lake, run, table)
+    df = read_optional(lake, run, table)
     if df is None and required:
         raise MissingInput(f"{run.job} needs {table}: run ingest and clean first (or the landing zone has no "
                            f"{name} files)")
     return pseudonymiser.table(df) if pseudonymiser is not None and df is not None else df
 
 
-def person_graph_or_empty(spark: SparkSession, lake: Lakehouse, run: Run | None = None) -> DataFrame:
+def person_graph_or_empty(lake: Lakehouse, run: Run | None = None) -> DataFrame:
     """The identity graph (its version recorded in ``run``), or an empty one before identity ran."""
-    if lake.exists(spark, "identity_graph"):
+    if lake.exists("identity_graph"):
         if run is not None:
-            run.record_read("identity_graph", version=lake.version(spark, "identity_graph"))
-        return lake.read(spark, "identity_graph")
+            run.record_read("identity_graph", version=lake.version("identity_graph"))
+        return lake.read("identity_graph")
     log.warning("identity_graph not found: persons are approximated by their order identifiers")
-    return spark.createDataFrame([], "id_type string, value string, person_id string")
+    return lake.spark.createDataFrame([], "id_type string, value string, person_id string")
 
 
 def latest_order_date(orders: DataFrame, job: str) -> date:
@@ -149,17 +149,17 @@ class PersonActivity:
     """Purchases, their lines, sessions and persons: the inputs of point-in-time features, their
     Delta versions recorded in ``run``."""
 
-    def __init__(self, spark: SparkSession, lake: Lakehouse, run: Run, pseudonymiser: Pseudonymiser) -> None:
-        orders = read_silver(spark, lake, run, "orders", required=True, pseudonymiser=pseudonymiser)
-        items = read_silver(spark, lake, run, "order_items", required=False)
-        products = read_silver(spark, lake, run, "products", required=False)
-        graph = person_graph_or_empty(spark, lake, run)
+    def __init__(self, lake: Lakehouse, run: Run, pseudonymiser: Pseudonymiser) -> None:
+        orders = read_silver(lake, run, "orders", required=True, pseudonymiser=pseudonymiser)
+        items = read_silver(lake, run, "order_items", required=False)
+        products = read_silver(lake, run, "products", required=False)
+        graph = person_graph_or_empty(lake, run)
         self.last_day = latest_order_date(orders, run.job)
         self.purchases = purchases(orders, items, graph, None)
         self.lines = purchased_lines(self.purchases, items, products) if items is not None else None
-        self.sessions = read_optional(spark, lake, run, "sessions")
-        self.person = read_optional(spark, lake, run, "person")
-        self.reviews = read_optional(spark, lake, run, "review_sentiment")
+        self.sessions = read_optional(lake, run, "sessions")
+        self.person = read_optional(lake, run, "person")
+        self.reviews = read_optional(lake, run, "review_sentiment")
 
 
 def person_sentiment(sentiment: DataFrame, as_of: date, trend_days: int) -> DataFrame:

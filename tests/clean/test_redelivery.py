@@ -18,7 +18,7 @@ def _deliver(path, rows, mtime):
 
 def _silver(spark, lake):
     return {r.member_id: (r.first_name, r._source_file.rsplit("/", 1)[-1])
-            for r in lake.read(spark, "silver_members").collect()}
+            for r in lake.read("silver_members").collect()}
 
 
 def test_a_redelivered_file_replaces_its_rows_in_bronze_silver_and_quarantine(spark, tmp_path):
@@ -37,11 +37,11 @@ def test_a_redelivered_file_replaces_its_rows_in_bronze_silver_and_quarantine(sp
     for job in ("ingest", "clean"):
         assert cli.main([job, *args]) == 0
     assert _silver(spark, lake) == {"m1": ("Anne", "a.csv"), "m2": ("Old Bea", "b.csv"), "m4": ("Dee", "a.csv")}
-    bronze = sorted(r.member_id for r in lake.read(spark, "bronze_members").collect())
+    bronze = sorted(r.member_id for r in lake.read("bronze_members").collect())
     assert bronze == ["m1", "m2", "m4"]
-    assert lake.read(spark, "quarantine").where("_source_file LIKE '%a.csv'").count() == 0
+    assert lake.read("quarantine").where("_source_file LIKE '%a.csv'").count() == 0
     # a further run with nothing new changes nothing
-    version = lake.version(spark, "silver_members")
+    version = lake.version("silver_members")
     for job in ("ingest", "clean"):
         assert cli.main([job, *args]) == 0
-    assert lake.version(spark, "silver_members") == version
+    assert lake.version("silver_members") == version

@@ -109,9 +109,9 @@ def test_pipeline_runs_on_a_standalone_cluster_with_spark_submit(spark, cluster)
     assert done.returncode == 0, done.stdout[-6000:]
     assert f"master {master_url}" in done.stdout  # it really ran on the cluster, not local
     lake = Lakehouse(str(lakehouse))
-    runs = lake.read(spark, "job_runs").groupBy("job").agg(F.collect_set("status").alias("s")).collect()
+    runs = lake.read("job_runs").groupBy("job").agg(F.collect_set("status").alias("s")).collect()
     assert {r.job: r.s for r in runs} == {job: ["succeeded"] for job in UPSTREAM}
     for table in ("silver_members", "identity_graph", "person", "sessions", "rfm", "basket_rules", "features",
                   "churn_scores", "review_sentiment", "loyalty", "demand_forecast", "forecast_backtest"):
-        assert lake.read(spark, table).count() > 0, table
+        assert lake.read(table).count() > 0, table
     assert (lakehouse / "_report" / "memberlake-report.html").stat().st_size > 10_000

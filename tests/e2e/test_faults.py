@@ -31,15 +31,15 @@ LOGS = {Tables.JOB_RUNS, Tables.INGEST_FILES, Tables.CLEAN_BATCHES, Tables.DQ_ME
 
 
 def _rows(spark, lake: Lakehouse, table: str) -> list[tuple]:
-    df = lake.read(spark, table)
+    df = lake.read(table)
     keep = [f.name for f in df.schema.fields
             if f.name not in VOLATILE and not (isinstance(f.dataType, T.TimestampType) and f.name.endswith("_at"))]
     return sorted((tuple(str(v) for v in r) for r in df.select(*keep).collect()))
 
 
 def _state(spark, lake: Lakehouse, tables=None) -> dict[str, list[tuple]]:
-    names = tables or [t for t in lake.table_names(spark) if t not in LOGS]
-    return {t: _rows(spark, lake, t) if lake.exists(spark, t) else None for t in names}
+    names = tables or [t for t in lake.table_names() if t not in LOGS]
+    return {t: _rows(spark, lake, t) if lake.exists(t) else None for t in names}
 
 
 def _land_bridging_members(spark, lake: Lakehouse) -> None:
@@ -47,8 +47,8 @@ def _land_bridging_members(spark, lake: Lakehouse) -> None:
     date and address of one person (a probabilistic match) and the e-mail of another, in a source
     the e-mail has no record in yet (so no guard drops the link). Appended as ingest + clean would
     (an untagged commit: published)."""
-    graph = lake.read(spark, "identity_graph").where("id_type = 'member'").select("value", "person_id")
-    silver = lake.read(spark, Tables.silver("members"))
+    graph = lake.read("identity_graph").where("id_type = 'member'").select("value", "person_id")
+    silver = lake.read(Tables.silver("members"))
     members = (silver.where("source = 'crm' AND email IS NOT NULL AND birth_date IS NOT NULL AND street IS NOT NULL")
                .join(graph, F.concat_ws(":", "source", "member_id") == F.col("value"), "inner")
                .orderBy("member_id").limit(12).collect())
@@ -74,7 +74,7 @@ def before_identity(lake_dirs, tmp_path_factory, spark):
     _land_bridging_members(spark, Lakehouse(str(lake_dir)))
     shutil.copytree(lake_dir, clean_copy)
     assert cli.main(["identity", "--lakehouse", str(clean_copy)]) == 0
-    history = Lakehouse(str(clean_copy)).read(spark, "person_id_history")
+    history = Lakehouse(str(clean_copy)).read("person_id_history")
     assert history.where("change = 'merged'").count() > 0        # the batch linked persons
     return lake_dir, _state(spark, Lakehouse(str(clean_copy)), IDENTITY_TABLES)
 
@@ -100,7 +100,7 @@ def _failed_then_rerun(spark, base: Path, work: Path, kill: bool) -> tuple[dict,
                 cli.main(["identity", "--lakehouse", str(work)])
         finally:
             os.environ.pop(FAIL_AFTER_ENV)
-    assert lake.newest_version(spark, "identity_edges") > lake.version(spark, "identity_edges")
+    assert lake.newest_version("identity_edges") > lake.version("identity_edges")
     between = _state(spark, lake, IDENTITY_TABLES)
     assert between == before                       # no reader sees the failed run's edges
     assert cli.main(["identity", "--lakehouse", str(work)]) == 0
@@ -116,7 +116,7 @@ def test_identity_failing_after_its_first_write_then_rerun_equals_a_clean_run(sp
 
 # -- the full matrix (slow) -----------------------------------------------------------------------
 def _written_tables(spark, lake: Lakehouse) -> dict[str, list[str]]:
-    runs = lake.read(spark, Tables.JOB_RUNS).where("status = 'succeeded'").collect()
+    runs = lake.read(Tables.JOB_RUNS).where("status = 'succeeded'").collect()
     written: dict[str, set[str]] = {}
     for r in runs:
         written.setdefault(r.job, set()).update((r.versions_written or {}).keys())
@@ -171,7 +171,7 @@ def test_every_job_failing_after_every_write_then_rerun_equals_a_clean_run(spark
                     cli.main(["pipeline", "--only", job, *args, "--lakehouse", str(work)])
             finally:
                 os.environ.pop(FAIL_AFTER_ENV)
-            assert lake.read(spark, Tables.JOB_RUNS).where(f"status = 'failed' AND job = '{job}'").count() == 1
+            assert lake.read(Tables.JOB_RUNS).where(f"status = 'failed' AND job = '{job}'").count() == 1
             unseen = start is None or _state(spark, lake, written[job]) == start
             assert cli.main(["pipeline", "--only", job, *args, "--lakehouse", str(work)]) == 0
             after = _state(spark, lake, written[job])
@@ -185,4 +185,5 @@ def test_every_job_failing_after_every_write_then_rerun_equals_a_clean_run(spark
     assert outcomes and [o for o in outcomes if not (o[2] and o[3])] == []
 
 
-PIPELINE_JOBS = ["ingest", "clean", "identity", "sessions", "value", "basket", "models", "score", "report"]
+PIPELINE_JOBS = ["ingest", "clean", "identity", "sessions", "reviews", "value", "forecast", "basket", "models", "score",
+                 "report"]

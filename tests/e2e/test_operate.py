@@ -34,8 +34,8 @@ def _report(lakehouse) -> Path:
 
 
 def _raw_contacts(spark, lake: Lakehouse) -> set[str]:
-    members = lake.read(spark, "silver_members").select("email", "phone")
-    orders = lake.read(spark, "silver_orders").select("email", "phone")
+    members = lake.read("silver_members").select("email", "phone")
+    orders = lake.read("silver_orders").select("email", "phone")
     both = members.unionByName(orders)
     return {v for r in both.collect() for v in r if v}  # small test data
 
@@ -46,7 +46,7 @@ def test_report_has_every_section_and_chart_and_no_pii(spark, lake_dirs):
     text = _report(lakehouse).read_text(encoding="utf-8")
     assert set(re.findall(r'data-chart="([^"]+)"', text)) == CHARTS
     assert "<script" not in text and not re.search(r'(src|href)="(https?:)?//', text)   # nothing loaded
-    persons = lake.read(spark, "identity_graph").select("person_id").distinct().count()
+    persons = lake.read("identity_graph").select("person_id").distinct().count()
     assert f"<b>{persons:,}</b><span>persons (members, guests, visitors)</span>" in text
     assert not [v for v in _raw_contacts(spark, lake) if v in text]
     assert "Voice of the member and loyalty" in text and "Recent negative reviews" in text
@@ -94,10 +94,10 @@ def test_gold_tables_hold_keyed_hashes_not_raw_contacts(spark, lake_dirs):
     assert raw
     values = spark.createDataFrame([(v,) for v in raw], "v string")
     every_string = None  # (table, v) for every string value, array elements included, of every gold table
-    for table in lake.table_names(spark):
+    for table in lake.table_names():
         if holds_raw_pii(table):
             continue
-        df = lake.read(spark, table)
+        df = lake.read(table)
         plain = [F.array(F.col(f.name)) for f in df.schema.fields if isinstance(f.dataType, T.StringType)]
         arrays = [F.coalesce(F.col(f.name), F.array().cast("array<string>")) for f in df.schema.fields
                   if isinstance(f.dataType, T.ArrayType) and isinstance(f.dataType.elementType, T.StringType)]
@@ -106,15 +106,15 @@ def test_gold_tables_hold_keyed_hashes_not_raw_contacts(spark, lake_dirs):
             every_string = stacked if every_string is None else every_string.unionByName(stacked)
     leaks = every_string.join(values, "v").groupBy("table").count().collect()
     assert leaks == []
-    member = (lake.read(spark, "silver_members").where(F.col("email").isNotNull())
+    member = (lake.read("silver_members").where(F.col("email").isNotNull())
               .select(F.concat_ws(":", "source", "member_id").alias("key"), "email").orderBy("key").first())
-    person = lake.read(spark, "person").where(F.array_contains("member_records", member.key)).first()
+    person = lake.read("person").where(F.array_contains("member_records", member.key)).first()
     assert person.email == hmac.new(DEVELOPMENT_KEY, member.email.encode(), hashlib.sha256).hexdigest()
 
 
 def _person_with_history(spark, lake: Lakehouse):
-    graph = lake.read(spark, "identity_graph")
-    orders = lake.read(spark, "silver_orders")
+    graph = lake.read("identity_graph")
+    orders = lake.read("silver_orders")
     members = graph.where("id_type = 'member'").groupBy("person_id").count().where("count >= 2")
     ids = graph.where("id_type = 'member_id'").select("person_id", F.col("value").alias("member_id"))
     with_orders = ids.join(orders.select("member_id").distinct(), "member_id").select("person_id").distinct()
@@ -130,8 +130,8 @@ def _needles(spark, lake: Lakehouse, pid: str) -> dict[str, str]:
     """Every identifier of person ``pid`` as any table could hold it -> what it is: person ids
     (old ones too), member keys and ids, cookies, devices, order ids, e-mails and phones raw (as
     landed) and normalised, and the keyed hashes of those."""
-    graph = lake.read(spark, "identity_graph")
-    pids = {pid} | {r.old_id for r in lake.read(spark, "person_id_map").where(F.col("current_id") == pid).collect()}
+    graph = lake.read("identity_graph")
+    pids = {pid} | {r.old_id for r in lake.read("person_id_map").where(F.col("current_id") == pid).collect()}
     nodes = graph.where(F.col("person_id").isin(*pids)).collect()
     found = {p: "person_id" for p in pids}
     found |= {n.value: n.id_type for n in nodes if n.id_type not in ("email", "phone")}   # hashed there
@@ -139,12 +139,12 @@ def _needles(spark, lake: Lakehouse, pid: str) -> dict[str, str]:
     ids = {n.value for n in nodes if n.id_type == "member_id"}
     contacts: set[str] = set()
     for layer in ("bronze", "silver"):
-        members = lake.read(spark, f"{layer}_members").where(F.concat_ws(":", "source", "member_id").isin(*keys))
+        members = lake.read(f"{layer}_members").where(F.concat_ws(":", "source", "member_id").isin(*keys))
         contacts |= {v for r in members.select("email", "phone").collect() for v in r if v}
-    normalised = {v for r in lake.read(spark, "silver_members").where(
+    normalised = {v for r in lake.read("silver_members").where(
         F.concat_ws(":", "source", "member_id").isin(*keys)).select("email", "phone").collect() for v in r if v}
     for layer in ("bronze", "silver"):
-        orders = lake.read(spark, f"{layer}_orders").where(
+        orders = lake.read(f"{layer}_orders").where(
             F.col("member_id").isin(*ids) | F.col("email").isin(*contacts) | F.col("email").isin(*normalised))
         for r in orders.select("order_id", "email", "phone").collect():
             found[r.order_id] = "order_id"
@@ -199,7 +199,7 @@ def _holding(spark, lake: Lakehouse, needles: dict[str, str], tables: list[str] 
         return needles.get(hit.group(2), hit.group(2)) if hit else None
 
     hits = {}
-    for table in tables or lake.table_names(spark, published_only=False):
+    for table in tables or lake.table_names(published_only=False):
         if table == FORGET_AUDIT:
             continue
         table_dir = Path(lake.location(table))
@@ -234,9 +234,9 @@ def test_forget_erases_a_person_from_every_table_column_and_version(spark, lake_
     email = next(n for n, kind in needles.items() if kind == "contact" and "@" in n)
     assert cli.main(["forget", "--lakehouse", str(copy), "--email", f"  {email.upper()} ",
                      "--request-id", "ticket-42"]) == 0
-    for table in lake.table_names(spark):       # the current version of every table: clean at once
+    for table in lake.table_names():       # the current version of every table: clean at once
         if table != FORGET_AUDIT:
-            df = lake.read(spark, table)
+            df = lake.read(table)
             text = F.lower(F.to_json(F.struct(*[F.col(f"`{c}`") for c in df.columns])))
             hit = df.select(F.regexp_extract(text, _pattern(needles), 2).alias("n")).where("n != ''").first()
             assert hit is None, (table, hit and needles.get(hit.n, hit.n), hit)
@@ -245,11 +245,11 @@ def test_forget_erases_a_person_from_every_table_column_and_version(spark, lake_
     spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
     try:
         for table in left:
-            lake.delta_table(spark, table).vacuum(0)
+            lake.delta_table(table).vacuum(0)
     finally:
         spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "true")
     assert _holding(spark, lake, needles) == {}
-    request = lake.read(spark, FORGET_AUDIT).collect()
+    request = lake.read(FORGET_AUDIT).collect()
     assert [(r.request_id, r.person_ids) for r in request] == [("ticket-42", [pid])]
     assert email not in str(request[0]) and request[0].rows_deleted["silver_members"] >= 2
 
@@ -266,17 +266,17 @@ def test_maintain_zorders_vacuums_and_sets_properties_without_changing_rows(spar
     shutil.copytree(lakehouse, copy)
     lake = Lakehouse(str(copy))
     tables = ["silver_orders", "identity_graph", "clv"]
-    rows = {t: sorted(map(tuple, lake.read(spark, t).collect())) for t in tables}
+    rows = {t: sorted(map(tuple, lake.read(t).collect())) for t in tables}
     assert cli.main(["maintain", "--lakehouse", str(copy), "--tables", ",".join(tables)]) == 0
     for t in tables:
-        assert sorted(map(tuple, lake.read(spark, t).collect())) == rows[t]
-        history = lake.delta_table(spark, t).history().collect()
+        assert sorted(map(tuple, lake.read(t).collect())) == rows[t]
+        history = lake.delta_table(t).history().collect()
         ops = [h.operation for h in history]
         assert "VACUUM END" in ops and "SET TBLPROPERTIES" in ops, (t, ops)
         props = {r.key: r.value for r in spark.sql(f"SHOW TBLPROPERTIES delta.`{lake.location(t)}`").collect()}
         assert props["delta.logRetentionDuration"] == "interval 30 days"
     for t, key in (("silver_orders", "member_id"), ("identity_graph", "value")):   # Z-ordered tables are rewritten
-        optimize = next(h for h in lake.delta_table(spark, t).history().collect() if h.operation == "OPTIMIZE")
+        optimize = next(h for h in lake.delta_table(t).history().collect() if h.operation == "OPTIMIZE")
         assert key in optimize.operationParameters["zOrderBy"]
     assert cli.main(["maintain", "--lakehouse", str(copy), "--tables", "nope"]) == 2
     assert "nope" in capsys.readouterr().err

@@ -38,23 +38,23 @@ def _versions(spark, lake: Lakehouse) -> dict[str, int]:
     names += ["identity_graph", "person", "basket_itemsets", "basket_rules", "basket_recommendations",
               "rfm", "member_profile", "clv", "clv_parameters", "sessions", "attribution", "features", "segments",
               "segment_profile", "churn_metrics", "churn_scores"]
-    return {n: lake.version(spark, n) for n in names}
+    return {n: lake.version(n) for n in names}
 
 
 def test_every_landing_row_is_in_bronze_or_quarantine(spark, lake_dirs):
     landing, lakehouse = lake_dirs
     lake = _lake(lakehouse)
-    quarantine = lake.read(spark, Tables.QUARANTINE).where("stage = 'ingest'").groupBy("entity").count().collect()
+    quarantine = lake.read(Tables.QUARANTINE).where("stage = 'ingest'").groupBy("entity").count().collect()
     rejected = {r.entity: r["count"] for r in quarantine}
     for entity, n in _landing_counts(spark, landing).items():
-        bronze = lake.read(spark, Tables.bronze(entity)).count()
+        bronze = lake.read(Tables.bronze(entity)).count()
         assert bronze + rejected.get(entity, 0) == n, entity
         assert n > 0
 
 
 def test_generator_planted_bad_rows_are_quarantined_with_reasons(spark, lake_dirs):
     _, lakehouse = lake_dirs
-    q = _lake(lakehouse).read(spark, Tables.QUARANTINE)
+    q = _lake(lakehouse).read(Tables.QUARANTINE)
     reasons = {r.reason for r in q.select(F.explode("reasons").alias("reason")).distinct().collect()}
     assert {"unparseable:event_ts", "non_positive_quantity"} <= reasons
     assert q.where(F.size("reasons") == 0).count() == 0
@@ -64,15 +64,15 @@ def test_silver_keys_are_unique_and_bronze_keys_accounted_for(spark, lake_dirs):
     _, lakehouse = lake_dirs
     lake = _lake(lakehouse)
     for name, entity in ENTITIES.items():
-        silver = lake.read(spark, Tables.silver(name))
+        silver = lake.read(Tables.silver(name))
         keys = list(entity.key)
         assert silver.count() == silver.select(*keys).distinct().count(), name
         assert silver.where(" OR ".join(f"{k} IS NULL" for k in keys)).count() == 0, name
     # members: duplicates re-sent with a later updated_at collapse to one row with the later value
-    bronze = lake.read(spark, Tables.bronze("members"))
+    bronze = lake.read(Tables.bronze("members"))
     resent = bronze.groupBy("member_id").count().where("count > 1").select("member_id")
     assert resent.count() > 0
-    silver = lake.read(spark, Tables.silver("members")).join(resent, "member_id", "inner")
+    silver = lake.read(Tables.silver("members")).join(resent, "member_id", "inner")
     latest = bronze.join(resent, "member_id").groupBy("member_id").agg(F.max("updated_at").alias("raw_max"))
     joined = silver.join(latest, "member_id").select(
         (F.date_format("updated_at", "yyyy-MM-dd'T'HH:mm:ss'Z'") == F.col("raw_max")).alias("same"))
@@ -82,11 +82,11 @@ def test_silver_keys_are_unique_and_bronze_keys_accounted_for(spark, lake_dirs):
 def test_dq_metrics_and_job_runs_are_recorded(spark, lake_dirs):
     _, lakehouse = lake_dirs
     lake = _lake(lakehouse)
-    runs = lake.read(spark, Tables.JOB_RUNS).where("status = 'succeeded'")
+    runs = lake.read(Tables.JOB_RUNS).where("status = 'succeeded'")
     assert {r.job for r in runs.collect()} >= {"ingest", "clean"}
     ingest_run = runs.where("job = 'ingest'").orderBy("started_at").first()
     assert ingest_run.rows_written["bronze_members"] > 0 and "bronze_members" in ingest_run.versions_written
-    dq = lake.read(spark, Tables.DQ_METRICS)
+    dq = lake.read(Tables.DQ_METRICS)
     uniq = dq.where("metric = 'key_uniqueness' AND table = 'silver_orders'").first()
     assert uniq.value == 1.0
     completeness = dq.where("metric = 'completeness' AND table = 'silver_members' AND column = 'member_id'").first()
@@ -97,10 +97,10 @@ def test_identity_stitches_generated_duplicates_without_merging_traps(spark, lak
     landing, lakehouse = lake_dirs
     lake = _lake(lakehouse)
     for table in ("identity_edges", "identity_graph", "identity_audit", "person"):
-        assert lake.exists(spark, table), table
-    graph = lake.read(spark, "identity_graph")
+        assert lake.exists(table), table
+    graph = lake.read("identity_graph")
     assert graph.groupBy("id_type", "value").count().where("count > 1").count() == 0   # one person per identifier
-    audit_reasons = {r.reason for r in lake.read(spark, "identity_audit").select("reason").distinct().collect()}
+    audit_reasons = {r.reason for r in lake.read("identity_audit").select("reason").distinct().collect()}
     assert any(r.startswith("blocked:email") for r in audit_reasons)
     assert cli.main(["evaluate", "identity", "--landing", str(landing), "--lakehouse", str(lakehouse)]) == 0
     import json
@@ -109,9 +109,9 @@ def test_identity_stitches_generated_duplicates_without_merging_traps(spark, lak
     assert metrics["f1"] >= 0.97 and metrics["precision"] > 0.97      # issue 3's acceptance figure
     assert metrics["persons_in_at_most_two_ids"] > 0.99
     # probabilistic matching ran, kept its pairs with levels, and added member-member edges
-    pairs = lake.read(spark, "match_pairs")
+    pairs = lake.read("match_pairs")
     assert pairs.where("accepted").count() > 0 and "first_name_level" in pairs.columns
-    assert lake.read(spark, "identity_edges").where("origin = 'matching'").count() == pairs.where("accepted").count()
+    assert lake.read("identity_edges").where("origin = 'matching'").count() == pairs.where("accepted").count()
     # households (same surname, address, e-mail and device) stay two persons
     persons = spark.read.parquet(str(landing / "_truth" / "persons"))
     households = (persons.where("head != pidx").alias("p").join(persons.alias("h"), F.col("p.head") == F.col("h.pidx"))
@@ -134,21 +134,21 @@ def test_identity_stitches_generated_duplicates_without_merging_traps(spark, lak
 def test_basket_finds_planted_patterns_and_never_recommends_owned_items(spark, lake_dirs):
     landing, lakehouse = lake_dirs
     lake = _lake(lakehouse)
-    rules = lake.read(spark, "basket_rules").where("segment_by = 'all'")
+    rules = lake.read("basket_rules").where("segment_by = 'all'")
     top = {(r.consequent, *r.antecedent) for r in rules.orderBy(F.col("lift").desc()).limit(100).collect()}
     patterns = [list(r.product_ids) for r in spark.read.parquet(str(landing / "_truth" / "basket_patterns")).collect()]
     found = [p for p in patterns if any(set(rule) <= set(p) and len(rule) >= 2 for rule in top)]
     assert len(found) >= len(patterns) - 1, (patterns, sorted(top))
     # segments from basket.segment_by (order channel, buyer's RFM segment) are mined in the same run
-    mined = {r.segment_by for r in lake.read(spark, "basket_itemsets").select("segment_by").distinct().collect()}
+    mined = {r.segment_by for r in lake.read("basket_itemsets").select("segment_by").distinct().collect()}
     assert mined == {"all", "channel", "segment"}
-    recs = lake.read(spark, "basket_recommendations")
+    recs = lake.read("basket_recommendations")
     assert recs.count() > 0
-    graph = lake.read(spark, "identity_graph")
+    graph = lake.read("identity_graph")
     from memberlake.inputs import attach_person, completed
 
-    orders = attach_person(completed(lake.read(spark, Tables.silver("orders"))), graph, "order_id")
-    owned = orders.join(lake.read(spark, Tables.silver("order_items")), "order_id").select(
+    orders = attach_person(completed(lake.read(Tables.silver("orders"))), graph, "order_id")
+    owned = orders.join(lake.read(Tables.silver("order_items")), "order_id").select(
         "person_id", F.col("product_id").alias("item"))
     assert recs.join(owned, ["person_id", "item"], "inner").count() == 0
     ranks = recs.groupBy("person_id").agg(F.max("rank").alias("r"), F.count(F.lit(1)).alias("n"))
@@ -162,14 +162,14 @@ def test_basket_finds_planted_patterns_and_never_recommends_owned_items(spark, l
 def test_value_tables_rfm_profile_and_clv(spark, lake_dirs):
     _, lakehouse = lake_dirs
     lake = _lake(lakehouse)
-    rfm, profile = lake.read(spark, "rfm"), lake.read(spark, "member_profile")
+    rfm, profile = lake.read("rfm"), lake.read("member_profile")
     assert rfm.count() == rfm.select("person_id").distinct().count() == profile.count() > 0
     assert rfm.where("r_score NOT BETWEEN 1 AND 5 OR f_score NOT BETWEEN 1 AND 5 OR segment = 'Other'").count() == 0
     # every person in rfm has a completed purchase; the scores spread over the whole 1..5 range
     assert {r.r_score for r in rfm.select("r_score").distinct().collect()} == {1, 2, 3, 4, 5}
-    coverage = lake.read(spark, "tag_coverage").collect()
+    coverage = lake.read("tag_coverage").collect()
     assert {r.tag for r in coverage} == {"vip", "bargain_hunter", "win_back", "app_first", "contactable"}
-    parameters = lake.read(spark, "clv_parameters").collect()
+    parameters = lake.read("clv_parameters").collect()
     # every candidate fitted on the calibration period with its holdout error; the one with the
     # lowest error is selected and fitted on all data for the clv table, beside Gamma-Gamma
     calibration = {r.model: r for r in parameters if r.fit == "calibration"}
@@ -179,9 +179,9 @@ def test_value_tables_rfm_profile_and_clv(spark, lake_dirs):
     full = {(r.model, r.parameter) for r in parameters if r.fit == "full"}
     shapes = {"pareto_nbd": ("r", "alpha", "s", "beta")}.get(chosen, ("r", "alpha", "a", "b"))
     assert full == {(chosen, k) for k in shapes} | {("gamma_gamma", k) for k in ("p", "q", "gamma")}
-    clv = lake.read(spark, "clv")
+    clv = lake.read("clv")
     assert clv.where("p_alive < 0 OR p_alive > 1 OR clv < 0 OR expected_purchases < 0").count() == 0
-    holdout = lake.read(spark, "clv_holdout")
+    holdout = lake.read("clv_holdout")
     persons = {r.model: r.persons for r in holdout.groupBy("model").agg(F.sum("persons").alias("persons")).collect()}
     assert set(persons) == set(calibration) and len(set(persons.values())) == 1 and min(persons.values()) > 0
     import mlflow
@@ -197,24 +197,24 @@ def test_sessions_match_the_planted_sessions_and_attribution_adds_up(spark, lake
     from memberlake.settings import SessionSettings
 
     truth = spark.read.parquet(str(landing / "_truth" / "sessions"))
-    events = lake.read(spark, Tables.silver("events")).where("anonymous_id IS NOT NULL")
+    events = lake.read(Tables.silver("events")).where("anonymous_id IS NOT NULL")
     ours = assign_sessions(events, SessionSettings()).select("event_id", "session_id")
     pairs = truth.join(ours, "event_id")
     # each planted session is exactly one of ours and vice versa
     assert pairs.groupBy("session_key").agg(F.countDistinct("session_id").alias("n")).where("n != 1").count() == 0
     assert pairs.groupBy("session_id").agg(F.countDistinct("session_key").alias("n")).where("n != 1").count() == 0
-    sessions = lake.read(spark, "sessions")
+    sessions = lake.read("sessions")
     assert sessions.count() == sessions.select("session_id").distinct().count() == truth.select("session_key").distinct().count()
     assert sessions.where("person_id IS NULL").count() == 0
     conversions, revenue = sessions.where("converted").agg(F.count(F.lit(1)), F.sum("revenue")).first()
     assert conversions > 0
-    for row in lake.read(spark, "attribution").groupBy("model").agg(F.sum("conversions").alias("c"),
+    for row in lake.read("attribution").groupBy("model").agg(F.sum("conversions").alias("c"),
                                                                     F.sum("revenue").alias("r")).collect():
         assert row.c == pytest.approx(conversions), row.model
         assert row.r == pytest.approx(revenue), row.model
-    assert {r.model for r in lake.read(spark, "attribution").select("model").distinct().collect()} == {
+    assert {r.model for r in lake.read("attribution").select("model").distinct().collect()} == {
         "first_touch", "last_touch", "last_non_direct", "linear", "time_decay", "position_based", "markov"}
-    funnel = lake.read(spark, "session_funnel").groupBy("step_no").agg(F.sum("reached").alias("n")).orderBy("step_no")
+    funnel = lake.read("session_funnel").groupBy("step_no").agg(F.sum("reached").alias("n")).orderBy("step_no")
     reached = [r.n for r in funnel.collect()]
     assert reached == sorted(reached, reverse=True) and reached[-1] > 0
 
@@ -222,23 +222,23 @@ def test_sessions_match_the_planted_sessions_and_attribution_adds_up(spark, lake
 def test_models_segment_score_and_register_a_champion(spark, lake_dirs):
     _, lakehouse = lake_dirs
     lake = _lake(lakehouse)
-    features = lake.read(spark, "features")
+    features = lake.read("features")
     assert features.count() == features.select("person_id", "as_of_date").distinct().count()
     latest = features.agg(F.max("as_of_date")).first()[0]
     current = features.where(F.col("as_of_date") == latest)
-    segments = lake.read(spark, "segments")
+    segments = lake.read("segments")
     # every person of the latest as-of date has one segment with a persona label
     assert segments.count() == current.count() == segments.select("person_id").distinct().count()
     assert segments.where("persona IS NULL OR persona = ''").count() == 0
-    profile = lake.read(spark, "segment_profile")
+    profile = lake.read("segment_profile")
     shares = profile.select("cluster", "share").distinct().agg(F.sum("share")).first()[0]
     assert shares == pytest.approx(1.0)
-    metrics = {(r.model, r.split, r.metric): r.value for r in lake.read(spark, "churn_metrics").collect()}
+    metrics = {(r.model, r.split, r.metric): r.value for r in lake.read("churn_metrics").collect()}
     test_auc = next(v for (m, s, k), v in metrics.items() if s == "test" and k == "roc_auc" and m != "recency_only")
     assert 0.5 < test_auc <= 1.0 and ("recency_only", "test", "roc_auc") in metrics
     # the selected model was refitted on training + validation: its test AUC before that is kept
     assert sum(1 for (m, s, k) in metrics if m.endswith(" before refit") and s == "test" and k == "roc_auc") == 1
-    scores = lake.read(spark, "churn_scores")
+    scores = lake.read("churn_scores")
     assert scores.count() == current.count() == scores.select("person_id").distinct().count()
     assert scores.where("probability < 0 OR probability > 1 OR decile NOT BETWEEN 1 AND 10").count() == 0
     # the top decile is the riskiest: its lowest probability is at least every other decile's highest
@@ -252,7 +252,7 @@ def test_models_segment_score_and_register_a_champion(spark, lake_dirs):
     version = scores.select("model_version").first()[0]
     assert champion_version("memberlake-churn") == version
     # refitted through the test date: its labels end there, the date the champion rule compared on
-    test_date = lake.read(spark, "features").agg(F.max("as_of_date")).first()[0] - timedelta(days=90)
+    test_date = lake.read("features").agg(F.max("as_of_date")).first()[0] - timedelta(days=90)
     tags = mlflow.MlflowClient().get_model_version("memberlake-churn", version).tags
     assert tags["labels_through"] == test_date.isoformat() and "test_areaUnderROC" in tags
     for experiment, column in (("memberlake-churn", "metrics.test_roc_auc"),
@@ -265,20 +265,20 @@ def test_rerun_changes_nothing(spark, lake_dirs):
     landing, lakehouse = lake_dirs
     lake = _lake(lakehouse)
     before = _versions(spark, lake)
-    counts = {n: lake.read(spark, n).count() for n in before}
+    counts = {n: lake.read(n).count() for n in before}
     assert cli.main(["pipeline", "--landing", str(landing), "--lakehouse", str(lakehouse)]) == 0
     assert _versions(spark, lake) == before
-    assert {n: lake.read(spark, n).count() for n in before} == counts
+    assert {n: lake.read(n).count() for n in before} == counts
 
 
 def test_new_file_adds_only_its_rows(spark, lake_dirs, tmp_path, caplog):
     landing, lakehouse = lake_dirs
     lake = _lake(lakehouse)
-    existing = lake.read(spark, Tables.silver("members")).orderBy("member_id").first()
+    existing = lake.read(Tables.silver("members")).orderBy("member_id").first()
     ids_before = {r.value: r.person_id for r in
-                  lake.read(spark, "identity_graph").where("id_type = 'member'").collect()}
-    bronze_before = lake.read(spark, Tables.bronze("members")).count()
-    silver_before = lake.read(spark, Tables.silver("members")).count()
+                  lake.read("identity_graph").where("id_type = 'member'").collect()}
+    bronze_before = lake.read(Tables.bronze("members")).count()
+    silver_before = lake.read(Tables.silver("members")).count()
     caplog.set_level(logging.INFO, logger="memberlake")
     header = "member_id,source,first_name,last_name,email,updated_at"
     lines = [header,
@@ -290,13 +290,13 @@ def test_new_file_adds_only_its_rows(spark, lake_dirs, tmp_path, caplog):
     try:
         assert cli.main(["pipeline", "--only", "ingest,clean,identity", "--landing", str(landing),
                          "--lakehouse", str(lakehouse)]) == 0
-        assert lake.read(spark, Tables.bronze("members")).count() == bronze_before + 4
-        silver = lake.read(spark, Tables.silver("members"))
+        assert lake.read(Tables.bronze("members")).count() == bronze_before + 4
+        silver = lake.read(Tables.silver("members"))
         assert silver.count() == silver_before + 2
         assert silver.where(F.col("member_id") == existing.member_id).first().first_name == "Renamed"
         assert silver.where("member_id = 'NEW-1'").first().first_name == "New"   # the stale row lost
         ids_after = {r.value: r.person_id for r in
-                     lake.read(spark, "identity_graph").where("id_type = 'member'").collect()}
+                     lake.read("identity_graph").where("id_type = 'member'").collect()}
         assert "crm:NEW-1" in ids_after and "crm:NEW-2" in ids_after
         kept = sum(ids_after[k] == v for k, v in ids_before.items())
         assert kept == len(ids_before)                 # nobody's person_id changed
@@ -312,7 +312,7 @@ def test_failed_run_leaves_no_partial_state_and_rerun_completes(spark, lake_dirs
     # A fresh lakehouse with ingest done, then clean failing after the quarantine write.
     lake_dir = tmp_path / "lake"
     assert cli.main(["ingest", "--landing", str(landing), "--lakehouse", str(lake_dir)]) == 0
-    from memberlake.jobs import clean
+    from memberlake.clean import batches as clean
 
     real = clean.silver_rows
 
@@ -325,16 +325,16 @@ def test_failed_run_leaves_no_partial_state_and_rerun_completes(spark, lake_dirs
     with pytest.raises(RuntimeError, match="simulated crash"):
         cli.main(["clean", "--lakehouse", str(lake_dir)])
     lake = _lake(lake_dir)
-    assert not lake.exists(spark, Tables.silver("orders"))
-    failed = lake.read(spark, Tables.JOB_RUNS).where("status = 'failed'").first()
+    assert not lake.exists(Tables.silver("orders"))
+    failed = lake.read(Tables.JOB_RUNS).where("status = 'failed'").first()
     assert failed.job == "clean" and "simulated crash" in failed.error
     monkeypatch.setattr(clean, "silver_rows", real)
     assert cli.main(["clean", "--lakehouse", str(lake_dir)]) == 0
     reference = _lake(lakehouse)
     for name in ("orders", "members"):
-        got = lake.read(spark, Tables.silver(name)).count()
-        assert got == reference.read(spark, Tables.silver(name)).where("member_id NOT LIKE 'NEW-%'" if name == "members" else "true").count()
-    q = lake.read(spark, Tables.QUARANTINE).where("stage = 'clean' AND entity = 'orders'")
+        got = lake.read(Tables.silver(name)).count()
+        assert got == reference.read(Tables.silver(name)).where("member_id NOT LIKE 'NEW-%'" if name == "members" else "true").count()
+    q = lake.read(Tables.QUARANTINE).where("stage = 'clean' AND entity = 'orders'")
     assert q.count() == q.select("_record_hash").distinct().count()   # no duplicate quarantine rows
     shutil.rmtree(lake_dir)
 
@@ -345,14 +345,14 @@ def test_export_tables_and_runs_commands(spark, lake_dirs, tmp_path, capsys):
     assert cli.main(["export", "silver_members", "--lakehouse", str(lakehouse), "--out", str(out),
                      "--where", "marketing_opt_in = true", "--columns", "member_id,email,_flags"]) == 0
     exported = spark.read.option("header", True).csv(str(out))
-    expected = _lake(lakehouse).read(spark, "silver_members").where("marketing_opt_in = true").count()
+    expected = _lake(lakehouse).read("silver_members").where("marketing_opt_in = true").count()
     assert exported.count() == expected and exported.columns == ["member_id", "email", "_flags"]
     emails = [r.email for r in exported.where("email is not null").collect()]
     assert emails and all(re.fullmatch(r".\*\*\*@[^@]+", e) for e in emails)   # masked for analysts
     raw = tmp_path / "raw"
     assert cli.main(["export", "silver_members", "--lakehouse", str(lakehouse), "--out", str(raw), "--raw",
                      "--columns", "member_id,email"]) == 0
-    silver = {(r.member_id, r.email) for r in _lake(lakehouse).read(spark, "silver_members").select(
+    silver = {(r.member_id, r.email) for r in _lake(lakehouse).read("silver_members").select(
         "member_id", "email").collect()}
     assert {(r.member_id, r.email) for r in spark.read.option("header", True).csv(str(raw)).collect()} == silver
     assert cli.main(["tables", "--lakehouse", str(lakehouse)]) == 0
@@ -381,16 +381,16 @@ def test_full_rebuild_equals_incremental_result(spark, lake_dirs):
     _, lakehouse = lake_dirs
     lake = _lake(lakehouse)
     business = {name: ENTITIES[name].column_names + ["_flags"] for name in ("members", "orders")}
-    before = {n: lake.read(spark, Tables.silver(n)).select(*cols).cache() for n, cols in business.items()}
+    before = {n: lake.read(Tables.silver(n)).select(*cols).cache() for n, cols in business.items()}
     for df in before.values():
         df.count()
-    batches_before = lake.read(spark, Tables.CLEAN_BATCHES).count()
+    batches_before = lake.read(Tables.CLEAN_BATCHES).count()
     assert cli.main(["clean", "--full", "--entities", "members,orders", "--lakehouse", str(lakehouse)]) == 0
     for name, cols in business.items():
-        after = lake.read(spark, Tables.silver(name)).select(*cols)
+        after = lake.read(Tables.silver(name)).select(*cols)
         assert after.exceptAll(before[name]).count() == 0 and before[name].exceptAll(after).count() == 0, name
         before[name].unpersist()
-    assert lake.read(spark, Tables.CLEAN_BATCHES).count() == batches_before
+    assert lake.read(Tables.CLEAN_BATCHES).count() == batches_before
 
 
 def test_value_snapshot_replaces_only_its_date_and_records_migration(spark, lake_dirs, tmp_path):
@@ -398,17 +398,17 @@ def test_value_snapshot_replaces_only_its_date_and_records_migration(spark, lake
     lake_dir = tmp_path / "lake"
     shutil.copytree(lakehouse, lake_dir)
     lake = _lake(lake_dir)
-    latest = lake.read(spark, "rfm").agg(F.max("as_of_date")).first()[0]
+    latest = lake.read("rfm").agg(F.max("as_of_date")).first()[0]
     earlier = "2024-06-30"
     assert cli.main(["value", "--lakehouse", str(lake_dir), "--as-of", earlier, "--skip-clv"]) == 0
-    rfm = lake.read(spark, "rfm")
+    rfm = lake.read("rfm")
     dates = {r.as_of_date.isoformat(): r["count"] for r in rfm.groupBy("as_of_date").count().collect()}
     assert set(dates) == {earlier, latest.isoformat()}
     assert cli.main(["value", "--lakehouse", str(lake_dir), "--as-of", earlier, "--skip-clv", "--set",
                      "value.window_days=180"]) == 0              # changed parameter: recomputed, replaced
-    again = {r.as_of_date.isoformat(): r["count"] for r in lake.read(spark, "rfm").groupBy("as_of_date").count().collect()}
+    again = {r.as_of_date.isoformat(): r["count"] for r in lake.read("rfm").groupBy("as_of_date").count().collect()}
     assert again == dates
-    moves = lake.read(spark, "rfm_segment_migration").where(F.col("as_of_date") == F.lit(earlier)).collect()
+    moves = lake.read("rfm_segment_migration").where(F.col("as_of_date") == F.lit(earlier)).collect()
     assert all(m.from_segment == "(new)" for m in moves)       # nothing before the earlier date
     assert sum(m.persons for m in moves) == dates[earlier]
 
@@ -418,10 +418,10 @@ def test_reviews_scored_against_the_planted_sentiment(spark, lake_dirs):
 
     landing, lakehouse = lake_dirs
     lake = _lake(lakehouse)
-    silver, scored = lake.read(spark, "silver_reviews"), lake.read(spark, "review_sentiment")
+    silver, scored = lake.read("silver_reviews"), lake.read("review_sentiment")
     assert scored.count() == silver.count() > 0
     assert {r.language for r in scored.select("language").distinct().collect()} == {"en", "zh"}
-    q = lake.read(spark, Tables.QUARANTINE).where("entity = 'reviews'")
+    q = lake.read(Tables.QUARANTINE).where("entity = 'reviews'")
     assert q.where(F.array_contains("reasons", "empty_review")).count() > 0     # planted: no title, no body
     assert silver.where(F.array_contains("_flags", "rating_out_of_range") & F.col("rating").isNotNull()).count() == 0
     # planted positive vs negative reviews are told apart, and their person is found
@@ -430,18 +430,18 @@ def test_reviews_scored_against_the_planted_sentiment(spark, lake_dirs):
         (F.col("polarity") == "positive").cast("double").alias("label"), F.col("score").alias("rawPrediction"))
     assert BinaryClassificationEvaluator().evaluate(joined) > 0.9
     assert scored.where(F.col("person_id").isNull() & F.col("language").isin("en", "zh")).count() == 0
-    aspects = {r.aspect for r in lake.read(spark, "review_aspects").select("aspect").distinct().collect()}
+    aspects = {r.aspect for r in lake.read("review_aspects").select("aspect").distinct().collect()}
     assert aspects and aspects <= {"price", "quality", "delivery", "service", "size_fit", "packaging"}
-    metrics = lake.read(spark, "sentiment_metrics").where("chosen").groupBy("language", "metric").count().collect()
+    metrics = lake.read("sentiment_metrics").where("chosen").groupBy("language", "metric").count().collect()
     assert metrics and all(r["count"] == 1 for r in metrics)                      # one chosen method per language
-    people = lake.read(spark, "person_sentiment")
+    people = lake.read("person_sentiment")
     assert people.count() == people.select("person_id").distinct().count() > 0
 
 
 def test_loyalty_tiers_in_profile_and_snapshot(spark, lake_dirs):
     _, lakehouse = lake_dirs
     lake = _lake(lakehouse)
-    loyal, profile = lake.read(spark, "loyalty"), lake.read(spark, "member_profile")
+    loyal, profile = lake.read("loyalty"), lake.read("member_profile")
     assert loyal.count() == profile.count() > 0
     assert loyal.where("loyalty_index < 0 OR loyalty_index > 100 OR loyalty_tier IS NULL").count() == 0
     assert loyal.where("sentiment_component IS NOT NULL").count() > 0           # reviews reached the index
@@ -452,7 +452,7 @@ def test_loyalty_tiers_in_profile_and_snapshot(spark, lake_dirs):
 def test_forecast_adds_up_and_lists_every_series(spark, lake_dirs):
     _, lakehouse = lake_dirs
     lake = _lake(lakehouse)
-    series, fc = lake.read(spark, "forecast_series"), lake.read(spark, "demand_forecast")
+    series, fc = lake.read("forecast_series"), lake.read("demand_forecast")
     assert series.count() > 0
     assert series.where("status IS NULL OR (model IS NULL AND reason IS NULL)").count() == 0   # none dropped silently
     fitted = series.where("status IN ('backtest', 'fallback')")
@@ -467,9 +467,9 @@ def test_forecast_adds_up_and_lists_every_series(spark, lake_dirs):
     ordered = "lo_95 <= lo_80 AND lo_80 <= forecast + 1e-9 AND forecast <= hi_80 + 1e-9 AND hi_80 <= hi_95"
     assert fc.where(f"hi_95 IS NOT NULL AND NOT ({ordered})").count() == 0
     assert fc.where("forecast < 0").count() == 0                              # demand never had a negative week
-    chosen = lake.read(spark, "forecast_backtest").where("level = 'series' AND chosen")
+    chosen = lake.read("forecast_backtest").where("level = 'series' AND chosen")
     assert chosen.groupBy("measure", "series_id").count().where("count != 1").count() == 0
-    base = lake.read(spark, "customer_base_forecast")
+    base = lake.read("customer_base_forecast")
     kinds = {r.kind: r.n for r in base.groupBy("kind").agg(F.count(F.lit(1)).alias("n")).collect()}
     assert kinds.get("forecast") == horizon and kinds.get("backtest", 0) >= 1
     held = base.where("kind = 'backtest'").agg(F.sum("expected_purchases").alias("e"),

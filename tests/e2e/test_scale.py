@@ -15,17 +15,17 @@ def test_pipeline_invariants_at_scale_0_02(spark, tmp_path):
     assert cli.main(["generate", "--scale", "0.02", "--seed", "3", "--out", str(landing)]) == 0
     assert cli.main(["pipeline", "--landing", str(landing), "--lakehouse", str(lakehouse)]) == 0
     lake = Lakehouse(str(lakehouse))
-    files = lake.read(spark, Tables.INGEST_FILES).groupBy("entity").agg(F.sum("rows_read").alias("n")).collect()
+    files = lake.read(Tables.INGEST_FILES).groupBy("entity").agg(F.sum("rows_read").alias("n")).collect()
     landed = {r.entity: r.n for r in files}
     rejected = {r.entity: r["count"] for r in
-                lake.read(spark, Tables.QUARANTINE).where("stage = 'ingest'").groupBy("entity").count().collect()}
+                lake.read(Tables.QUARANTINE).where("stage = 'ingest'").groupBy("entity").count().collect()}
     for name, entity in ENTITIES.items():
-        bronze = lake.read(spark, Tables.bronze(name)).count()
+        bronze = lake.read(Tables.bronze(name)).count()
         assert bronze + rejected.get(name, 0) == landed[name], name
-        silver = lake.read(spark, Tables.silver(name))
+        silver = lake.read(Tables.silver(name))
         assert silver.count() == silver.select(*entity.key).distinct().count(), name
     # churn: the model beats the recency-only baseline on the test date
-    metrics = {(r.model, r.metric): r.value for r in lake.read(spark, "churn_metrics").where("split = 'test'").collect()}
+    metrics = {(r.model, r.metric): r.value for r in lake.read("churn_metrics").where("split = 'test'").collect()}
     model_auc = next(v for (m, k), v in metrics.items() if k == "roc_auc" and m != "recency_only")
     assert model_auc > metrics[("recency_only", "roc_auc")]
-    assert lake.read(spark, "churn_scores").count() > 0
+    assert lake.read("churn_scores").count() > 0

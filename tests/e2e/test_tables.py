@@ -15,12 +15,12 @@ def _columns(df) -> str:
 def test_every_written_table_is_declared_with_its_schema_keys_and_snapshot(spark, lake_dirs):
     _, lakehouse = lake_dirs
     lake = Lakehouse(str(lakehouse))
-    written = lake.table_names(spark)
+    written = lake.table_names()
     assert len(written) > 40
     assert sorted(set(written) - set(TABLES)) == []
     problems = []
     for name in written:
-        table, df = TABLES[name], lake.read(spark, name)
+        table, df = TABLES[name], lake.read(name)
         if _columns(df) != table.columns:
             problems.append(f"{name}: written {_columns(df)!r}, declared {table.columns!r}")
         if table.snapshot is not None and (table.snapshot != SNAPSHOT or SNAPSHOT not in df.columns):

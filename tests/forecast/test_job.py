@@ -1,19 +1,17 @@
 """The forecast job's demand step on a tiny daily history: statuses, outputs, hierarchy, cutoffs."""
 from __future__ import annotations
 
-from datetime import date
-from types import SimpleNamespace
-
 import numpy as np
+import pytest
 from pyspark.sql import functions as F
 
-from memberlake.jobs.forecast import cutoffs, demand, settings_for
+from memberlake.errors import InputError
+from memberlake.forecast.build import cutoffs, demand, with_horizon
 from memberlake.settings import ForecastBacktestSettings, ForecastSettings, Settings
 
 
-class _Run:
-    def stage(self, *args) -> None:
-        pass
+def _stage(*args) -> None:
+    pass
 
 
 def test_cutoffs_roll_back_from_the_last_period_and_add_a_season_earlier():
@@ -24,8 +22,10 @@ def test_cutoffs_roll_back_from_the_last_period_and_add_a_season_earlier():
 
 
 def test_horizon_weeks_overrides_the_setting():
-    assert settings_for(Settings(), SimpleNamespace(horizon_weeks=4)).horizon == 4
-    assert settings_for(Settings(), SimpleNamespace(horizon_weeks=None)).horizon == 13
+    assert with_horizon(Settings().forecast, 4).horizon == 4
+    assert with_horizon(Settings().forecast, None).horizon == 13
+    with pytest.raises(InputError, match="--horizon-weeks 0"):
+        with_horizon(Settings().forecast, 0)
 
 
 def test_demand_on_a_daily_grain_lists_every_series(spark):
@@ -36,7 +36,7 @@ def test_demand_on_a_daily_grain_lists_every_series(spark):
     rows += [("units", "phone", None, last - 59 + i, 2.0 if i < 3 else 0.0) for i in range(60)]   # dormant
     history = spark.createDataFrame(rows, "measure string, series_id string, parent string, ds int, y double")
     cfg = ForecastSettings(grain="channel_day", horizon=7, dormant_periods=30)
-    out = demand(history, cfg, last, date(2024, 10, 1), _Run())
+    out = demand(history, cfg, last, _stage)
     status = {r.series_id: (r.status, r.model) for r in out["forecast_series"].collect()}
     assert status["web"][0] == "backtest" and status["web"][1] is not None
     assert status["store"] == ("fallback", "HistoricAverage")

@@ -8,7 +8,7 @@ from pyspark.sql import functions as F
 from memberlake.identity.clusters import person_graph
 from memberlake.identity.evaluate import pairwise_metrics
 from memberlake.identity.graph import apply_guards, observed_edges
-from memberlake.jobs.identity import golden_records
+from memberlake.identity.resolve import golden_records
 from memberlake.settings import load_settings
 
 IDENTITY = load_settings("local").identity

@@ -44,9 +44,9 @@ def test_every_landing_row_is_in_bronze_or_quarantine_with_its_reasons(spark, in
     landing, lake = ingested
     got: dict[str, Counter] = {f: Counter() for f in EXPECTED}
     for entity, key in (("members", "member_id"), ("orders", "order_id")):
-        for r in lake.read(spark, f"bronze_{entity}").select(key, "_source_file").collect():
+        for r in lake.read(f"bronze_{entity}").select(key, "_source_file").collect():
             got[_file(r._source_file, landing)][(r[key], None)] += 1
-    quarantine = lake.read(spark, "quarantine").select(
+    quarantine = lake.read("quarantine").select(
         F.coalesce(F.get_json_object("raw_record", "$.member_id"), F.get_json_object("raw_record", "$.order_id"),
                    F.regexp_extract(F.get_json_object("raw_record", "$._corrupt_record"), r'"order_id": "(\w+)"', 1))
         .alias("key"), "reasons", "_source_file").collect()
@@ -58,7 +58,7 @@ def test_every_landing_row_is_in_bronze_or_quarantine_with_its_reasons(spark, in
 
 def test_values_arrive_whole_decoded_and_in_their_columns(spark, ingested):
     _, lake = ingested
-    rows = {r.member_id: r for r in lake.read(spark, "bronze_members").collect()}
+    rows = {r.member_id: r for r in lake.read("bronze_members").collect()}
     assert (rows["L1"].first_name, rows["L1"].last_name, rows["L1"].city) == ("Zoë", "Müller", "Köln")   # Latin-1
     assert (rows["L2"].first_name, rows["L2"].city) == ("François", "Besançon")
     # CRLF line ends leave no \r behind; a quoted line break stays one (Spark's CSV parser
@@ -67,5 +67,5 @@ def test_values_arrive_whole_decoded_and_in_their_columns(spark, ingested):
     assert rows["B1"].member_id == "B1" and rows["B1"].phone == "+1 415 555 0100"       # BOM not in the data
     assert len(rows["G1"].city) == 1024 * 1024 and rows["G2"].city == "Reno"            # a 1 MB field
     assert (rows["101"].source, rows["P-103"].birth_date) == ("app", "1999-09-09")     # int64 and string ids
-    orders = {r.order_id: r for r in lake.read(spark, "bronze_orders").collect()}
+    orders = {r.order_id: r for r in lake.read("bronze_orders").collect()}
     assert orders["J3"].total_amount == "7" and orders["J1"].total_amount == "12.50"

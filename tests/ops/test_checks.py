@@ -68,7 +68,7 @@ def webhook():
 def _job(spark, lake, cfg, rows, fail=False):
     with recorded_run(spark, lake, "clean", {}, monitoring=cfg) as run:
         lake.overwrite(spark.createDataFrame(rows, "order_id string, total_amount double"), "silver_orders")
-        run.record_write("silver_orders", len(rows), lake.version(spark, "silver_orders"))
+        run.record_write("silver_orders", len(rows), lake.version("silver_orders"))
 
 
 def test_a_failed_error_check_leaves_the_outputs_unpublished_and_alerts(spark, tmp_path, webhook):
@@ -77,17 +77,17 @@ def test_a_failed_error_check_leaves_the_outputs_unpublished_and_alerts(spark, t
         CheckRule(table="silver_orders", check="validity", rule="total_amount >= 0", min=1.0, severity="error"),
         CheckRule(table="silver_orders", check="row_count_change", max_change=0.5, severity="warn")])
     _job(spark, lake, cfg, [("o1", 5.0), ("o2", 7.0)])                       # good data: published
-    assert lake.read(spark, "silver_orders").count() == 2 and _Hook.received == []
+    assert lake.read("silver_orders").count() == 2 and _Hook.received == []
     with pytest.raises(DataQualityError, match=r"clean: data-quality check failed, outputs not published: "
                                                r"silver_orders: validity \(total_amount >= 0\): 0\.8000"):
         _job(spark, lake, cfg, [("o1", 5.0), ("o2", 7.0), ("o3", 1.0), ("o4", 2.0), ("o5", -1.0)])
-    assert lake.read(spark, "silver_orders").count() == 2                    # readers still see the good run
-    checks = {(r.check, r.passed) for r in lake.read(spark, "dq_alerts").where("run_id IS NOT NULL").collect()}
+    assert lake.read("silver_orders").count() == 2                    # readers still see the good run
+    checks = {(r.check, r.passed) for r in lake.read("dq_alerts").where("run_id IS NOT NULL").collect()}
     assert checks == {("validity", True), ("row_count_change", True), ("validity", False), ("row_count_change", False)}
-    alerts = sorted((r.severity, r.subject) for r in lake.read(spark, "alerts").collect())
+    alerts = sorted((r.severity, r.subject) for r in lake.read("alerts").collect())
     assert alerts == [("error", "silver_orders"), ("warn", "silver_orders")]   # 2 -> 5 rows: +150%
     assert len(_Hook.received) == 1 and {a["severity"] for a in _Hook.received[0]["alerts"]} == {"error", "warn"}
-    assert lake.read(spark, "job_runs").where("status = 'failed'").count() == 1
+    assert lake.read("job_runs").where("status = 'failed'").count() == 1
 
 
 def test_a_dead_webhook_does_not_fail_the_job(spark, tmp_path):
@@ -95,4 +95,4 @@ def test_a_dead_webhook_does_not_fail_the_job(spark, tmp_path):
     cfg = MonitoringSettings(webhook_url="http://127.0.0.1:9/nowhere", webhook_timeout_s=2, checks=[
         CheckRule(table="silver_orders", check="completeness", column="total_amount", min=1.0, severity="warn")])
     _job(spark, lake, cfg, [("o1", None)])
-    assert lake.read(spark, "alerts").count() == 1 and lake.read(spark, "silver_orders").count() == 1
+    assert lake.read("alerts").count() == 1 and lake.read("silver_orders").count() == 1

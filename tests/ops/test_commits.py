@@ -10,7 +10,7 @@ from memberlake.ops.runs import recorded_run
 
 
 def _ids(lake, spark, name) -> list[int]:
-    return sorted(r.id for r in lake.read(spark, name).collect())
+    return sorted(r.id for r in lake.read(name).collect())
 
 
 def _frame(spark, ids):
@@ -28,12 +28,12 @@ def test_a_failed_runs_writes_stay_invisible_and_are_rolled_back(spark, tmp_path
             assert _ids(lake, spark, "a") == [1, 2, 3]    # a run sees its own writes
             raise RuntimeError("crash")
     assert run.run_id  # recorded as failed
-    assert lake.newest_version(spark, "a") == 1           # plain Delta readers would see id 3
-    assert _ids(lake, spark, "a") == [1, 2] and lake.version(spark, "a") == 0
-    assert not lake.exists(spark, "b") and "b" not in lake.table_names(spark)
-    assert "b" in lake.table_names(spark, published_only=False)
+    assert lake.newest_version("a") == 1           # plain Delta readers would see id 3
+    assert _ids(lake, spark, "a") == [1, 2] and lake.version("a") == 0
+    assert not lake.exists("b") and "b" not in lake.table_names()
+    assert "b" in lake.table_names(published_only=False)
     with pytest.raises(UnpublishedTable):
-        lake.read(spark, "b")
+        lake.read("b")
     # The next run builds on the last good state: its append does not bring back id 3 or 9.
     with recorded_run(spark, lake, "demo", {}):
         lake.append(_frame(spark, [4]), "a")
@@ -56,14 +56,14 @@ def test_a_killed_run_records_nothing_and_its_writes_are_not_published(spark, tm
     with recorded_run(spark, lake, "demo", {}):
         lake.replace_where(_frame(spark, [2]), "a", "id = 2")
     assert _ids(lake, spark, "a") == [1, 2]
-    assert lake.read(spark, Tables.JOB_RUNS).count() == 2
+    assert lake.read(Tables.JOB_RUNS).count() == 2
 
 
 def test_untagged_tables_are_read_at_their_newest_version(spark, tmp_path):
     lake = Lakehouse(str(tmp_path / "lake"))
     lake.overwrite(_frame(spark, [1]), "a")           # outside any run (a user's own table)
     lake.append(_frame(spark, [2]), "a")
-    assert _ids(lake, spark, "a") == [1, 2] and lake.version(spark, "a") == 1
+    assert _ids(lake, spark, "a") == [1, 2] and lake.version("a") == 1
 
 
 def test_fault_injection_fails_right_after_the_named_write(spark, tmp_path, monkeypatch):
@@ -74,9 +74,9 @@ def test_fault_injection_fails_right_after_the_named_write(spark, tmp_path, monk
             lake.overwrite(_frame(spark, [1]), "a")
             lake.overwrite(_frame(spark, [2]), "b")
             lake.overwrite(_frame(spark, [3]), "c")      # never reached
-    assert lake.newest_version(spark, "b") == 0 and lake.newest_version(spark, "c") is None
-    assert not lake.exists(spark, "a") and not lake.exists(spark, "b")
-    failed = lake.read(spark, Tables.JOB_RUNS).first()
+    assert lake.newest_version("b") == 0 and lake.newest_version("c") is None
+    assert not lake.exists("a") and not lake.exists("b")
+    failed = lake.read(Tables.JOB_RUNS).first()
     assert failed.status == "failed" and "injected fault" in failed.error
     with recorded_run(spark, lake, "other", {}):       # another job is not affected
         lake.overwrite(_frame(spark, [4]), "b")

@@ -16,7 +16,7 @@ def test_success_and_failure_are_recorded(spark, tmp_path):
     with pytest.raises(ValueError, match="boom"):
         with recorded_run(spark, lake, "demo", {"x": 2}):
             raise ValueError("boom")
-    rows = {r.status: r for r in lake.read(spark, Tables.JOB_RUNS).collect()}
+    rows = {r.status: r for r in lake.read(Tables.JOB_RUNS).collect()}
     ok, bad = rows["succeeded"], rows["failed"]
     assert ok.rows_read == {"bronze_a": 10} and ok.versions_read == {"bronze_a": 3}
     assert ok.rows_written == {"silver_a": 7} and ok.versions_written == {"silver_a": 1}

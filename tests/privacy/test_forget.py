@@ -103,8 +103,8 @@ def test_delete_keeps_the_deleted_values_out_of_the_table_history(spark, tmp_pat
     lake = Lakehouse(str(tmp_path))
     rows = [("SECRET-M1", "a", ["x"]), ("SECRET-M1", "a", ["x"]), ("M2", None, ["y"]), ("M3", "c", None)]
     lake.overwrite(spark.createDataFrame(rows, "member_id string, note string, tags array<string>"), "t")
-    lake.delete(spark, "t", F.col("member_id").isin("SECRET-M1") | F.col("note").isNull())
-    assert [r.member_id for r in lake.read(spark, "t").collect()] == ["M3"]     # duplicates and nulls too
-    history = lake.delta_table(spark, "t").history().select("operation", "operationParameters").collect()
+    lake.delete("t", F.col("member_id").isin("SECRET-M1") | F.col("note").isNull())
+    assert [r.member_id for r in lake.read("t").collect()] == ["M3"]     # duplicates and nulls too
+    history = lake.delta_table("t").history().select("operation", "operationParameters").collect()
     assert history[0].operation == "MERGE"
     assert "SECRET-M1" not in json.dumps([r.operationParameters for r in history])

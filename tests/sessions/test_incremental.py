@@ -44,7 +44,7 @@ def _run(spark, settings, full=False):
 
 
 def _table(spark, lake):
-    return sorted(tuple(r) for r in lake.read(spark, "sessions").drop("person_id").collect())
+    return sorted(tuple(r) for r in lake.read("sessions").drop("person_id").collect())
 
 
 OUTPUTS = ["sessions", "person_behaviour", "session_funnel", "top_landing_pages", "top_paths", "attribution",
@@ -66,7 +66,7 @@ def _orders(spark, rows: list[tuple[str, str, float, datetime]]):
 def _outputs(spark, lake):
     out = {}
     for t in OUTPUTS:
-        df = lake.read(spark, t)
+        df = lake.read(t)
         df = df.drop("person_id") if t == "sessions" else df
         out[t] = sorted(tuple(round(v, 9) if isinstance(v, float) else v for v in r) for r in df.collect())
     return out
@@ -120,12 +120,12 @@ def test_late_events_wait_for_a_full_rebuild(spark, settings):
     lake.append(spark.createDataFrame([old], COLUMNS), "silver_events")
     _run(spark, settings)
     assert _table(spark, lake) == before                                   # not sessionized...
-    assert [r.event_id for r in lake.read(spark, "late_events").collect()] == ["late-1"]   # ...but kept
+    assert [r.event_id for r in lake.read("late_events").collect()] == ["late-1"]   # ...but kept
     _run(spark, settings)                                                  # nothing new: nothing changes
-    assert lake.read(spark, "late_events").count() == 1
+    assert lake.read("late_events").count() == 1
     _run(spark, settings, full=True)
     assert len(_table(spark, lake)) == len(before) + 1                     # the rebuild picks it up
-    assert lake.read(spark, "late_events").count() == 0
+    assert lake.read("late_events").count() == 0
 
 
 def test_sessions_follow_the_identity_graph_including_before_login(spark, settings):
@@ -137,10 +137,10 @@ def test_sessions_follow_the_identity_graph_including_before_login(spark, settin
     graph = "id_type string, value string, person_id string, component_size long"
     lake.overwrite(spark.createDataFrame([("cookie", "cookieOTHER", "P9", 2)], graph), "identity_graph")
     _run(spark, settings)
-    before = {r.person_id for r in lake.read(spark, "sessions").collect()}
+    before = {r.person_id for r in lake.read("sessions").collect()}
     assert len(before) == 1 and next(iter(before)).startswith("guest-")      # an unknown cookie
     # later the cookie is tied to a member (a login elsewhere): both earlier sessions move to P1
     lake.overwrite(spark.createDataFrame([("cookie", "cookieX", "P1", 2), ("member_id", "M1", "P1", 2)], graph),
                    "identity_graph")
     _run(spark, settings)
-    assert sorted(r.person_id for r in lake.read(spark, "sessions").collect()) == ["P1", "P1"]
+    assert sorted(r.person_id for r in lake.read("sessions").collect()) == ["P1", "P1"]

@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
@@ -67,23 +67,40 @@ class Lakehouse:
     catalog: str | None = None
     schema: str | None = None
     renames: tuple[tuple[str, str], ...] = ()
+    session: SparkSession | None = field(default=None, compare=False, hash=False, repr=False)
     _succeeded: SucceededRuns | None = field(default=None, compare=False, hash=False, repr=False)
 
     def __post_init__(self) -> None:
         if self._succeeded is None:
             object.__setattr__(self, "_succeeded", SucceededRuns(self._load_succeeded, self._run_log_version))
 
+    def _bound(self) -> SparkSession | None:
+        return self.session or SparkSession.getActiveSession()
+
+    @property
+    def spark(self) -> SparkSession:
+        """The session the lakehouse reads and writes with (as a ``DeltaTable`` holds its own):
+        the one it was made with, else the active one."""
+        spark = self._bound()
+        if spark is None:
+            raise RuntimeError("Lakehouse: no Spark session (make one first, or pass session=)")
+        return spark
+
+    def with_session(self, spark: SparkSession) -> "Lakehouse":
+        """This lakehouse bound to ``spark``."""
+        return replace(self, session=spark, _succeeded=None)
+
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Lakehouse":
+    def from_settings(cls, settings: Settings, spark: SparkSession | None = None) -> "Lakehouse":
         storage = settings.storage
         if storage.catalog_mode:
-            return cls(None, storage.catalog, storage.db_schema, tuple(storage.tables.items()))
+            return cls(None, storage.catalog, storage.db_schema, tuple(storage.tables.items()), session=spark)
         if not storage.lakehouse:
             raise SettingsError(
                 "storage.lakehouse is not set: pass --lakehouse DIR, or set storage.catalog "
                 "and storage.schema for catalog tables"
             )
-        return cls(absolute(storage.lakehouse.rstrip("/")), renames=tuple(storage.tables.items()))
+        return cls(absolute(storage.lakehouse.rstrip("/")), renames=tuple(storage.tables.items()), session=spark)
 
     @property
     def catalog_mode(self) -> bool:
@@ -106,41 +123,39 @@ class Lakehouse:
     # -- publication -----------------------------------------------------------------------
     def _load_succeeded(self) -> tuple[int | None, set[str]]:
         """(version of ``job_runs``, the run ids it records as succeeded)."""
-        spark = SparkSession.getActiveSession()
-        head = self._head(spark, RUN_LOG) if spark is not None else None
+        head = self._head(RUN_LOG) if self._bound() is not None else None
         if head is None:
             return None, set()
-        runs = self._read_at(spark, RUN_LOG, head[0]).where(F.col("status") == "succeeded").select("run_id")
+        runs = self._read_at(RUN_LOG, head[0]).where(F.col("status") == "succeeded").select("run_id")
         return head[0], {r.run_id for r in runs.collect()}
 
     def _run_log_version(self) -> int | None:
-        spark = SparkSession.getActiveSession()
-        head = self._head(spark, RUN_LOG) if spark is not None else None
+        head = self._head(RUN_LOG) if self._bound() is not None else None
         return head[0] if head else None
 
-    def _is_published(self, spark: SparkSession, user_metadata: str | None) -> bool:
+    def _is_published(self, user_metadata: str | None) -> bool:
         tag = RunTag.parse(user_metadata)
         if tag is None:
             return True
-        current = current_tag(spark)
+        current = current_tag(self.spark)
         if current is not None and current.run_id == tag.run_id:
             return True
         return tag.run_id in self._succeeded
 
-    def _head(self, spark: SparkSession, name: str) -> tuple[int, str | None] | None:
+    def _head(self, name: str) -> tuple[int, str | None] | None:
         """(newest version, its commit's userMetadata), or None when ``name`` is no Delta table.
 
         In path mode read from the newest commit file of ``_delta_log`` (no Spark job); in
         catalog mode from ``DESCRIBE HISTORY``.
         """
         if self.catalog_mode:
-            if not spark.catalog.tableExists(self.location(name)):
+            if not self.spark.catalog.tableExists(self.location(name)):
                 return None
-            head = self._history(spark, name, 1)
+            head = self._history(name, 1)
             return head[0] if head else None
-        jvm = spark.sparkContext._jvm
+        jvm = self.spark.sparkContext._jvm
         log_dir = jvm.org.apache.hadoop.fs.Path(f"{self.location(name)}/_delta_log")
-        fs = log_dir.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+        fs = log_dir.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration())
         if not fs.exists(log_dir):
             return None
         commits = [s.getPath().getName() for s in fs.listStatus(log_dir)]
@@ -160,41 +175,41 @@ class Lakehouse:
             stream.close()
         return newest, None
 
-    def _physical_exists(self, spark: SparkSession, name: str) -> bool:
-        return self._head(spark, name) is not None
+    def _physical_exists(self, name: str) -> bool:
+        return self._head(name) is not None
 
-    def _history(self, spark: SparkSession, name: str, limit: int | None = None) -> list[tuple[int, str | None]]:
+    def _history(self, name: str, limit: int | None = None) -> list[tuple[int, str | None]]:
         """(version, userMetadata), newest first."""
-        table = self.delta_table(spark, name)
+        table = self.delta_table(name)
         history = table.history(limit) if limit else table.history()
         return [(int(r["version"]), r["userMetadata"]) for r in history.select("version", "userMetadata").collect()]
 
-    def newest_version(self, spark: SparkSession, name: str) -> int | None:
+    def newest_version(self, name: str) -> int | None:
         """The newest commit, published or not (what a plain Delta reader sees)."""
-        head = self._head(spark, name)
+        head = self._head(name)
         return head[0] if head else None
 
-    def published_version(self, spark: SparkSession, name: str) -> int | None:
+    def published_version(self, name: str) -> int | None:
         """The newest version written by a succeeded run, by this session's run, or untagged."""
-        head = self._head(spark, name)
+        head = self._head(name)
         if head is None:
             return None
-        if name == RUN_LOG or self._is_published(spark, head[1]):
+        if name == RUN_LOG or self._is_published(head[1]):
             return head[0]
-        return next((v for v, meta in self._history(spark, name) if self._is_published(spark, meta)), None)
+        return next((v for v, meta in self._history(name) if self._is_published(meta)), None)
 
-    def _prepare_write(self, spark: SparkSession, name: str, replaces_all: bool = False) -> bool:
+    def _prepare_write(self, name: str, replaces_all: bool = False) -> bool:
         """Roll ``name`` back to its published version when a failed run wrote after it.
 
         Returns whether the table exists (after the roll-back). An overwrite replaces every row,
         so nothing is restored before one.
         """
-        head = self._head(spark, name)
+        head = self._head(name)
         if head is None:
             return False
-        if name == RUN_LOG or self._is_published(spark, head[1]):
+        if name == RUN_LOG or self._is_published(head[1]):
             return True
-        target = self.published_version(spark, name)
+        target = self.published_version(name)
         tag = RunTag.parse(head[1])
         log.warning("%s: version %d was written by %s run %s, which did not succeed; %s", name, head[0],
                     tag.job if tag else "?", tag.run_id if tag else "?",
@@ -203,66 +218,66 @@ class Lakehouse:
                      "emptying it"))
         if replaces_all:
             return True
-        table = self.delta_table(spark, name)
+        table = self.delta_table(name)
         if target is None:
             table.delete()
         else:
             table.restoreToVersion(target)
         return True
 
-    def for_update(self, spark: SparkSession, name: str) -> DeltaTable:
+    def for_update(self, name: str) -> DeltaTable:
         """The Delta table to change in place (DELETE, OPTIMIZE), rolled back to its published
         state first."""
-        self._prepare_write(spark, name)
-        return self.delta_table(spark, name)
+        self._prepare_write(name)
+        return self.delta_table(name)
 
     # -- reading ---------------------------------------------------------------------------
-    def exists(self, spark: SparkSession, name: str) -> bool:
+    def exists(self, name: str) -> bool:
         """True when a published version of ``name`` exists."""
-        return self.published_version(spark, name) is not None
+        return self.published_version(name) is not None
 
-    def _read_at(self, spark: SparkSession, name: str, version: int | None) -> DataFrame:
+    def _read_at(self, name: str, version: int | None) -> DataFrame:
         if self.catalog_mode:
             if version is not None:
-                return spark.sql(f"SELECT * FROM {self.location(name)} VERSION AS OF {version}")
-            return spark.table(self.location(name))
-        reader = spark.read.format("delta")
+                return self.spark.sql(f"SELECT * FROM {self.location(name)} VERSION AS OF {version}")
+            return self.spark.table(self.location(name))
+        reader = self.spark.read.format("delta")
         if version is not None:
             reader = reader.option("versionAsOf", version)
         return reader.load(self.location(name))
 
-    def read(self, spark: SparkSession, name: str, version: int | None = None) -> DataFrame:
+    def read(self, name: str, version: int | None = None) -> DataFrame:
         """``name`` at ``version``, by default at its published version (pinned)."""
         if version is None:
-            version = self.published_version(spark, name)
+            version = self.published_version(name)
             if version is None:
-                if self._physical_exists(spark, name):
+                if self._physical_exists(name):
                     raise UnpublishedTable(f"{name}: no run that wrote it has succeeded yet")
-                return self._read_at(spark, name, None)  # Delta's own "not a Delta table" error
-        return self._read_at(spark, name, version)
+                return self._read_at(name, None)  # Delta's own "not a Delta table" error
+        return self._read_at(name, version)
 
-    def table_names(self, spark: SparkSession, published_only: bool = True) -> list[str]:
+    def table_names(self, published_only: bool = True) -> list[str]:
         """Logical names of the Delta tables that exist (folders under the root, or the schema);
         with ``published_only`` false also those no succeeded run has written yet."""
         exists = self.exists if published_only else self._physical_exists
         if self.catalog_mode:
-            names = [t.name for t in spark.catalog.listTables(f"{self.catalog}.{self.schema}")]
-            return sorted(n for n in names if exists(spark, n))
-        root = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(self.root)
-        fs = root.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+            names = [t.name for t in self.spark.catalog.listTables(f"{self.catalog}.{self.schema}")]
+            return sorted(n for n in names if exists(n))
+        root = self.spark.sparkContext._jvm.org.apache.hadoop.fs.Path(self.root)
+        fs = root.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration())
         if not fs.exists(root):
             return []
         names = [s.getPath().getName() for s in fs.listStatus(root) if s.isDirectory()]
-        return sorted(n for n in names if exists(spark, n))
+        return sorted(n for n in names if exists(n))
 
-    def delta_table(self, spark: SparkSession, name: str) -> DeltaTable:
+    def delta_table(self, name: str) -> DeltaTable:
         if self.catalog_mode:
-            return DeltaTable.forName(spark, self.location(name))
-        return DeltaTable.forPath(spark, self.location(name))
+            return DeltaTable.forName(self.spark, self.location(name))
+        return DeltaTable.forPath(self.spark, self.location(name))
 
-    def version(self, spark: SparkSession, name: str) -> int | None:
+    def version(self, name: str) -> int | None:
         """The published version (what :meth:`read` reads), or None."""
-        return self.published_version(spark, name)
+        return self.published_version(name)
 
     # -- writing ---------------------------------------------------------------------------
     def _writer(self, df: DataFrame, mode: str, partition_by: list[str] | None):
@@ -278,12 +293,12 @@ class Lakehouse:
             writer.save(self.location(name))
 
     def append(self, df: DataFrame, name: str, partition_by: list[str] | None = None) -> None:
-        self._prepare_write(df.sparkSession, name)
+        self._prepare_write(name)
         self._save(self._writer(df, "append", partition_by), name)
         fault_point(df.sparkSession, name)
 
     def overwrite(self, df: DataFrame, name: str, partition_by: list[str] | None = None) -> None:
-        self._prepare_write(df.sparkSession, name, replaces_all=True)
+        self._prepare_write(name, replaces_all=True)
         self._save(self._writer(df, "overwrite", partition_by).option("overwriteSchema", "true"), name)
         fault_point(df.sparkSession, name)
 
@@ -294,7 +309,7 @@ class Lakehouse:
         ``add_columns`` lets new columns into the table (older slices read them as null); any
         other schema change still fails.
         """
-        if not self._prepare_write(df.sparkSession, name):
+        if not self._prepare_write(name):
             self.append(df, name, partition_by)
             return
         writer = self._writer(df, "overwrite", partition_by).option("replaceWhere", predicate)
@@ -321,11 +336,11 @@ class Lakehouse:
         read them as null).
         """
         spark = df.sparkSession
-        if not self._prepare_write(spark, name):
+        if not self._prepare_write(name):
             self.append(df, name, partition_by)
             return
         condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
-        merge = self.delta_table(spark, name).alias("t").merge(df.alias("s"), condition)
+        merge = self.delta_table(name).alias("t").merge(df.alias("s"), condition)
         if add_columns:
             merge = merge.withSchemaEvolution()
         if not insert_only:
@@ -333,7 +348,7 @@ class Lakehouse:
         merge.whenNotMatchedInsertAll().execute()
         fault_point(spark, name)
 
-    def delete(self, spark: SparkSession, name: str, condition) -> None:
+    def delete(self, name: str, condition) -> None:
         """Delete the rows matching ``condition`` (a Column or SQL text), in one commit.
 
         Done as a MERGE of the matching rows (by their JSON) rather than a ``DELETE WHERE``:
@@ -342,11 +357,11 @@ class Lakehouse:
         forget request deletes by are the very identifiers it must erase. The MERGE's recorded
         predicate names columns only.
         """
-        table = self.for_update(spark, name)
+        table = self.for_update(name)
         current = table.toDF()
         doomed = current.where(condition).select(F.expr(_row_json(current.columns)).alias("_row")).distinct()
         table.alias("t").merge(doomed.alias("s"), f"{_row_json(current.columns, 't')} = s._row").whenMatchedDelete().execute()
-        fault_point(spark, name)
+        fault_point(self.spark, name)
 
     def apply_changes(self, upserts: DataFrame, deletes: DataFrame, name: str, key: str | list[str],
                       target_filter: str | None = None) -> None:
@@ -357,7 +372,7 @@ class Lakehouse:
         can match: Delta then reads and rewrites only the files whose statistics may satisfy it.
         """
         spark = upserts.sparkSession
-        if not self._prepare_write(spark, name):
+        if not self._prepare_write(name):
             self.append(upserts, name)
             return
         keys = [key] if isinstance(key, str) else list(key)
@@ -369,7 +384,7 @@ class Lakehouse:
         values = {f"`{c}`": f"s.`{c}`" for c in columns}
         condition = (" AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
                      + (f" AND ({target_filter})" if target_filter else ""))
-        (self.delta_table(spark, name).alias("t").merge(source.alias("s"), condition)
+        (self.delta_table(name).alias("t").merge(source.alias("s"), condition)
          .whenMatchedDelete(condition="s._action = 'delete'")
          .whenMatchedUpdate(condition="s._action = 'upsert'", set=values)
          .whenNotMatchedInsert(condition="s._action = 'upsert'", values=values)

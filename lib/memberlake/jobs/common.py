@@ -9,18 +9,17 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import fields
 from datetime import date
 from types import ModuleType
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Sequence, TypeVar
 
 from memberlake.errors import InputError, MissingInput  # noqa: F401  (re-exported for jobs)
 from memberlake.settings import ENVIRONMENTS, Settings, SettingsError, load_settings, with_overrides
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
 
-    from memberlake.io.delta import Lakehouse
-    from memberlake.ops.runs import Run
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +34,15 @@ def iso_date(value: str) -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date: use YYYY-MM-DD") from None
+
+
+O = TypeVar("O")
+
+
+def options(cls: type[O], args: argparse.Namespace) -> O:
+    """A job's typed options (a dataclass) from the parsed command line. A pipeline's namespace
+    holds every job's flags; each job takes its own fields (missing ones keep their defaults)."""
+    return cls(**{f.name: getattr(args, f.name) for f in fields(cls) if getattr(args, f.name, None) is not None})
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -134,33 +142,3 @@ def job_main(job: ModuleType, argv: Sequence[str] | None = None) -> int:
         job.run(get_spark(settings), settings, args)
 
     return guarded(body)
-
-
-def write_slice(spark: "SparkSession", lake: "Lakehouse", run: "Run", df: "DataFrame", table: str, predicate: str,
-                add_columns: bool = False) -> None:
-    """Replace the rows of ``table`` matching ``predicate`` with ``df`` and record the slice's rows
-    (counted from the table: counting ``df`` would run its plan again)."""
-    lake.replace_where(df, table, predicate, add_columns=add_columns)
-    run.record_write(table, lake.read(spark, table).where(predicate).count(), lake.version(spark, table))
-
-
-def snapshot_predicate(as_of: date) -> str:
-    """The replaceWhere predicate of one dated snapshot slice."""
-    from memberlake.contract import SNAPSHOT
-
-    return f"{SNAPSHOT} = DATE'{as_of.isoformat()}'"
-
-
-def migrate_snapshot_column(spark: "SparkSession", lake: "Lakehouse", table: str) -> None:
-    """Rename a table's earlier snapshot column (``run_date``, ``to_date``, ``holdout_end``) to
-    ``as_of_date`` in one overwrite, so its old slices stay readable under the one name."""
-    from memberlake.contract import LEGACY_SNAPSHOT_COLUMNS, SNAPSHOT
-
-    if not lake.exists(spark, table):
-        return
-    df = lake.read(spark, table)
-    old = next((c for c in LEGACY_SNAPSHOT_COLUMNS.get(table, ()) if c in df.columns), None)
-    if old is None or SNAPSHOT in df.columns:
-        return
-    log.warning("%s: renaming its snapshot column %s to %s (one-time migration)", table, old, SNAPSHOT)
-    lake.overwrite(df.withColumnRenamed(old, SNAPSHOT).localCheckpoint(), table)

@@ -12,17 +12,25 @@ from __future__ import annotations
 
 import argparse
 import logging
+from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
 from memberlake.io.delta import Lakehouse
-from memberlake.jobs.common import InputError, job_main
-from memberlake.ops.runs import recorded_run
+from memberlake.jobs.common import InputError, job_main, options
+from memberlake.ops.context import job_context
 from memberlake.settings import Settings
 
 NAME = "maintain"
 HELP = "Table maintenance: OPTIMIZE with Z-order on the main keys, VACUUM, table properties."
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Options:
+    tables: list[str] | None = None
+    skip_optimize: bool = False
+    skip_vacuum: bool = False
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,24 +45,26 @@ def _quote(value: str) -> str:
 
 
 def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> dict[str, dict[str, int]]:
-    lake = Lakehouse.from_settings(settings)
+    opts = options(Options, args)
+    lake = Lakehouse.from_settings(settings, spark)
     cfg = settings.maintenance
-    existing = lake.table_names(spark)
-    tables = args.tables or existing
+    existing = lake.table_names()
+    tables = opts.tables or existing
     unknown = sorted(set(tables) - set(existing))
     if unknown:
         raise InputError(f"--tables: {unknown} not found in the lakehouse; see `memberlake tables`")
-    params = {"tables": sorted(tables), "optimize": not args.skip_optimize, "vacuum": not args.skip_vacuum}
+    params = {"tables": sorted(tables), "optimize": not opts.skip_optimize, "vacuum": not opts.skip_vacuum}
     report: dict[str, dict[str, int]] = {}
-    with recorded_run(spark, lake, NAME, params, monitoring=settings.monitoring) as run_:
+    with job_context(spark, settings, NAME, params) as ctx:
+        run_ = ctx.run
         for table in tables:
             name = lake.sql_name(table)
-            delta = lake.for_update(spark, table)
+            delta = lake.for_update(table)
             if cfg.properties:
                 props = ", ".join(f"{_quote(k)} = {_quote(v)}" for k, v in sorted(cfg.properties.items()))
                 spark.sql(f"ALTER TABLE {name} SET TBLPROPERTIES ({props})")
             stats: dict[str, int] = {}
-            if not args.skip_optimize:
+            if not opts.skip_optimize:
                 columns = cfg.zorder.get(table, [])
                 present = set(delta.toDF().columns)
                 missing = [c for c in columns if c not in present]
@@ -65,9 +75,9 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> di
                 metrics = (builder.executeZOrderBy(*columns) if columns else builder.executeCompaction()).first()
                 m = metrics["metrics"]
                 stats.update(files_added=int(m["numFilesAdded"]), files_removed=int(m["numFilesRemoved"]))
-            if not args.skip_vacuum:
+            if not opts.skip_vacuum:
                 delta.vacuum(cfg.vacuum_retention_hours)
-            stats["version"] = int(lake.version(spark, table) or 0)
+            stats["version"] = int(lake.version(table) or 0)
             report[table] = stats
             run_.record_write(table, 0, stats["version"])
             run_.stage("%s: %s", table, stats)

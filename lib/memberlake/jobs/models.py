@@ -10,32 +10,29 @@ model was trained at. Segmentation and churn are one MLflow run each (experiment
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
-import logging
-import subprocess
-import tempfile
+from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
-import pandas as pd
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from memberlake.inputs import PersonActivity
-from memberlake.io.delta import Lakehouse
-from memberlake.jobs.common import MissingInput, job_main, write_slice
-from memberlake.ml import charts, churn, registry
-from memberlake.ml.features import churn_labels, feature_names, features_at, split_dates
-from memberlake.ml.segmentation import assign, cluster_profile, fit_segments, personas
-from memberlake.ops.runs import Run, recorded_run, unchanged_since_last_run
-from memberlake.ops.tracking import tracked_run
+from memberlake.jobs.common import MissingInput, job_main, options
+from memberlake.ml.features import feature_names, features_at, split_dates
+from memberlake.ml.training import churn_training, run_tags, segmentation
+from memberlake.ops.context import Outputs, job_context
 from memberlake.privacy.pseudonymise import Pseudonymiser
 from memberlake.settings import Settings
 
 NAME = "models"
 HELP = "Point-in-time features, MLlib segmentation and churn models (MLflow tracking and registry)."
-log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Options:
+    as_of: date | None = None
+    skip_churn: bool = False
+    skip_segments: bool = False
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,189 +40,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip-segments", action="store_true", help="features and churn only")
 
 
-def run_tags(run: Run, settings: Settings) -> dict[str, str]:
-    """Git commit, a hash of the models config, and the Delta versions of the inputs."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
-                                cwd=Path(__file__).resolve().parent).stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        commit = "unknown"
-    config = json.dumps(settings.models.model_dump(mode="json"), sort_keys=True)
-    return {"git_commit": commit, "config_hash": hashlib.sha256(config.encode()).hexdigest()[:16],
-            "memberlake_job_run": run.run_id,
-            **{f"delta_version.{t}": str(v) for t, v in sorted(run.versions_read.items())}}
-
-
-def segmentation(spark: SparkSession, lake: Lakehouse, run: Run, settings: Settings, current: DataFrame,
-                 as_of: date, tags: dict[str, str]) -> None:
-    import mlflow
-    import mlflow.spark
-
-    cfg = settings.models.segmentation
-    fit = fit_segments(current, cfg)
-    assigned = assign(fit.model, current).localCheckpoint()
-    profile_rows = [r.asDict() for r in cluster_profile(assigned, cfg.features).collect()]  # k x features rows
-    labels = personas(profile_rows)
-    label_df = spark.createDataFrame([(c, n) for c, n in labels.items()], "cluster int, persona string")
-    day = F.lit(as_of).alias("as_of_date")
-    segments = assigned.select("person_id", day, "cluster").join(F.broadcast(label_df), "cluster").select(
-        "person_id", "as_of_date", "cluster", "persona")
-    profile = spark.createDataFrame(pd.DataFrame(profile_rows)).join(label_df, "cluster").select(day, "*")
-    predicate = f"as_of_date = DATE'{as_of.isoformat()}'"
-    write_slice(spark, lake, run, segments, "segments", predicate)
-    write_slice(spark, lake, run, profile, "segment_profile", predicate)
-    run.stage("segmentation %s: k=%d (silhouette %.3f); %s", cfg.algorithm, fit.k, fit.silhouettes[fit.k],
-              "; ".join(f"{c}: {n}" for c, n in sorted(labels.items())))
-    params = {"as_of": as_of.isoformat(), **{k: v for k, v in cfg.model_dump().items()}}
-    with tracked_run(settings, "segmentation", f"segmentation {as_of}", params, tags):
-        for k, value in fit.silhouettes.items():
-            mlflow.log_metric("silhouette", value, step=k)
-            mlflow.log_metric("cost", fit.costs[k], step=k)
-        mlflow.log_metrics({"chosen_k": fit.k, "chosen_silhouette": fit.silhouettes[fit.k],
-                            "persons": float(assigned.count())})
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp)
-            charts.silhouette_elbow(fit.silhouettes, fit.costs, fit.k, folder / "silhouette_elbow.png")
-            charts.cluster_profile(profile_rows, labels, folder / "cluster_profile.png")
-            pd.DataFrame(profile_rows).assign(persona=lambda d: d["cluster"].map(labels)).to_csv(
-                folder / "cluster_profile.csv", index=False)
-            for name in ("silhouette_elbow.png", "cluster_profile.png", "cluster_profile.csv"):
-                mlflow.log_artifact(str(folder / name))
-        mlflow.spark.log_model(fit.model, "model", pip_requirements=registry.requirements())
-
-
-def churn_training(spark: SparkSession, lake: Lakehouse, run: Run, settings: Settings, purch: DataFrame,
-                   feats: DataFrame, splits: dict[str, list[date]], as_of: date, tags: dict[str, str]) -> None:
-    import mlflow
-    from mlflow.models import infer_signature
-
-    cfg = settings.models.churn
-    names = feature_names(settings.models)
-    labelled = churn_labels(purch, feats.where(F.col("as_of_date").isin(
-        [d for ds in splits.values() for d in ds])), cfg.horizon_days).localCheckpoint()
-    parts = {name: labelled.where(F.col("as_of_date").isin(ds)) for name, ds in splits.items()}
-    sizes = {row["as_of_date"]: (row["n"], row["pos"]) for row in labelled.groupBy("as_of_date").agg(
-        F.count(F.lit(1)).alias("n"), F.sum("churned").alias("pos")).collect()}
-    for name, ds in splits.items():
-        n = sum(sizes.get(d, (0, 0))[0] for d in ds)
-        pos = sum(sizes.get(d, (0, 0))[1] for d in ds)
-        if n < cfg.min_rows or pos in (0, n):
-            run.stage("churn skipped: the %s split (%s) has %d persons, %d churned; need at least %d and both "
-                      "classes (more history, or lower models.churn.horizon_days / min_rows)",
-                      name, ", ".join(d.isoformat() for d in ds), n, int(pos), cfg.min_rows)
-            return
-    run.stage("churn splits by time: %s", "; ".join(
-        f"{name} {', '.join(d.isoformat() for d in ds)} ({sum(sizes[d][0] for d in ds)} persons, "
-        f"{sum(sizes[d][1] for d in ds) / sum(sizes[d][0] for d in ds):.1%} churned)" for name, ds in splits.items()))
-    train_rows = sum(sizes[d][0] for d in splits["train"])
-    if cfg.max_train_rows and train_rows > cfg.max_train_rows:
-        parts["train"] = parts["train"].sample(fraction=cfg.max_train_rows / train_rows, seed=cfg.seed).localCheckpoint()
-        run.stage("churn: training rows sampled from %d to about %d (models.churn.max_train_rows)", train_rows,
-                  cfg.max_train_rows)
-    candidates = churn.tune(parts["train"], parts["validation"], names, cfg)
-    best = candidates[0]
-    # The threshold comes from held-out scores: the selected candidate's on the validation split.
-    validation = churn.score(best.model, parts["validation"]).localCheckpoint()
-    threshold = churn.choose_threshold(validation, cfg.threshold)
-    model, before_refit = best.model, {}
-    if cfg.refit:
-        unrefitted = churn.evaluate(churn.score(best.model, parts["test"]), "areaUnderROC")
-        model = churn.fit(best.kind, best.params, parts["train"].unionByName(parts["validation"]), names, cfg)
-        before_refit = {"test_roc_auc_before_refit": unrefitted}
-        run.stage("churn: %s refitted on training + validation dates", best.kind)
-    # The split the champion rule compares on: the newest one the model was not trained on; its
-    # as-of date is also the last day whose outcome the model's training labels include.
-    compare = "test" if cfg.refit else "validation"
-    tested = churn.score(model, parts["test"]).localCheckpoint()
-    report = churn.test_report(tested, threshold)
-    baseline = churn.evaluate(parts["test"], "areaUnderROC", score="recency_days")
-    counts = churn.bucket_counts(tested)
-    curve = churn.curves(counts)
-    calib = churn.calibration(counts)
-    importance = churn.importances(model, names)
-    run.stage("churn: best %s %s (validation %s %.4f); test ROC AUC %.4f (%s) vs recency-only %.4f, PR AUC %.4f, "
-              "top-decile lift %.2f", best.kind, best.params, cfg.metric, best.validation, report["roc_auc"],
-              f"{before_refit['test_roc_auc_before_refit']:.4f} before the refit" if before_refit else "not refitted",
-              baseline, report["pr_auc"], report["top_decile_lift"])
-    params = {"as_of": as_of.isoformat(), "features": ",".join(names),
-              **{k: v for k, v in cfg.model_dump(mode="json").items() if k != "candidates"},
-              "candidates": json.dumps(cfg.candidates, sort_keys=True), "best_model": best.kind,
-              **{f"best.{k}": v for k, v in best.params.items()},
-              **{f"split.{k}": ",".join(d.isoformat() for d in v) for k, v in splits.items()}}
-    with tracked_run(settings, "churn", f"churn {as_of}", params, tags):
-        mlflow.log_metrics({f"validation_{cfg.metric}": best.validation, "baseline_recency_roc_auc": baseline,
-                            **{f"test_{k}": v for k, v in report.items()}, **before_refit})
-        for c in candidates:
-            mlflow.log_metric(f"candidate.{c.kind}.{_params_key(c.params)}", c.validation)
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp)
-            charts.roc(curve["fpr"], curve["tpr"], report["roc_auc"], baseline, folder / "roc.png")
-            charts.pr(curve["recall"], curve["precision"], report["pr_auc"], report["churn_rate"], folder / "pr.png")
-            charts.calibration(calib, folder / "calibration.png")
-            pd.DataFrame(calib).to_csv(folder / "calibration.csv", index=False)
-            pd.DataFrame(importance, columns=["feature", "importance"]).to_csv(folder / "feature_importance.csv",
-                                                                             index=False)
-            for name in ("roc.png", "pr.png", "calibration.png", "calibration.csv", "feature_importance.csv"):
-                mlflow.log_artifact(str(folder / name))
-        example = parts["test"].select(*names).limit(5).toPandas()
-        signature = infer_signature(example, pd.DataFrame({"probability": [0.5] * len(example)}))
-        rows = parts[compare]
-        metric = best.validation if compare == "validation" else report[churn.REPORT_KEY[cfg.metric]]
-        registered = registry.register(
-            model, cfg.registered_model, f"{compare}_{cfg.metric}", metric,
-            lambda champion_model: churn.evaluate(churn.score(champion_model, rows), cfg.metric),
-            cfg.min_improvement, signature=signature, input_example=example, labels_through=splits[compare][0])
-        mlflow.set_tags({"model_version": registered.version,
-                         "role": registry.CHAMPION if registered.promoted else "challenger"})
-    day = F.lit(as_of).alias("as_of_date")
-    metric_rows = [(best.kind, "test", k, float(v)) for k, v in report.items()]
-    metric_rows += [("recency_only", "test", "roc_auc", baseline)]
-    metric_rows += [(f"{best.kind} before refit", "test", "roc_auc", v) for v in before_refit.values()]
-    metric_rows += [(c.kind + " " + _params_key(c.params), "validation", cfg.metric, c.validation) for c in candidates]
-    metrics = spark.createDataFrame(metric_rows, "model string, split string, metric string, value double").select(
-        day, F.lit(registered.version).alias("model_version"), F.lit(registered.promoted).alias("champion"), "*")
-    calibration = spark.createDataFrame(pd.DataFrame(calib)).select(day, F.lit(registered.version).alias("model_version"), "*")
-    roc = spark.createDataFrame(pd.DataFrame({k: curve[k] for k in ("threshold", "fpr", "tpr", "precision")})).select(
-        day, F.lit(registered.version).alias("model_version"), "*")
-    predicate = f"as_of_date = DATE'{as_of.isoformat()}'"
-    write_slice(spark, lake, run, metrics, "churn_metrics", predicate)
-    write_slice(spark, lake, run, calibration, "churn_calibration", predicate)
-    write_slice(spark, lake, run, roc, "churn_roc", predicate)
-    run.stage("churn model registered as %s v%s (%s)", cfg.registered_model, registered.version,
-              "champion" if registered.promoted else f"challenger: the champion scores higher on the {compare} split")
-
-
-def _params_key(params: dict) -> str:
-    return "_".join(f"{k}:{v}" for k, v in sorted(params.items())) or "default"
-
-
 def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> None:
-    cfg = settings.models
-    lake = Lakehouse.from_settings(settings)
-    with recorded_run(spark, lake, NAME, {}, monitoring=settings.monitoring) as run_:
-        inputs = PersonActivity(spark, lake, run_, Pseudonymiser.from_settings(settings, spark))
-        as_of = getattr(args, "as_of", None) or inputs.last_day
-        skip_churn, skip_segments = bool(getattr(args, "skip_churn", False)), bool(getattr(args, "skip_segments", False))
+    opts, cfg = options(Options, args), settings.models
+    with job_context(spark, settings, NAME) as ctx:
+        inputs = PersonActivity(ctx.lake, ctx.run, Pseudonymiser.from_settings(settings, spark))
+        as_of = opts.as_of or inputs.last_day
         splits = split_dates(as_of, cfg.churn.horizon_days, cfg.churn.train_dates, cfg.churn.step_days)
-        run_.parameters.update({"as_of": as_of.isoformat(), "skip_churn": skip_churn, "skip_segments": skip_segments,
-                                "feature_names": feature_names(cfg), **cfg.model_dump(mode="json")})
-        if unchanged_since_last_run(spark, lake, run_) and lake.exists(spark, "features"):
-            run_.stage("inputs and parameters unchanged since the last models run: nothing to do")
+        ctx.run.parameters.update({"as_of": as_of.isoformat(), "skip_churn": opts.skip_churn,
+                                   "skip_segments": opts.skip_segments, "feature_names": feature_names(cfg),
+                                   **cfg.model_dump(mode="json")})
+        if ctx.unchanged(["features"]):
             return
-        dates = [as_of] + ([] if skip_churn else [d for ds in splits.values() for d in ds])
-        feats = features_at(inputs, dates, settings.models).localCheckpoint()
-        listed = ", ".join(f"DATE'{d.isoformat()}'" for d in sorted(set(dates)))
+        dates = sorted({as_of, *([] if opts.skip_churn else [d for ds in splits.values() for d in ds])})
+        feats = features_at(inputs, dates, cfg).localCheckpoint()
+        listed = ", ".join(f"DATE'{d.isoformat()}'" for d in dates)
         # a new feature is a new column; earlier slices read it as null
-        write_slice(spark, lake, run_, feats, "features", f"as_of_date IN ({listed})", add_columns=True)
-        run_.stage("features: %d rows for %d as-of dates", run_.rows_written["features"], len(set(dates)))
+        rows = ctx.replace_slice("features", feats, f"as_of_date IN ({listed})", add_columns=True)
+        ctx.stage("features: %d rows for %d as-of dates", rows, len(dates))
         current = feats.where(F.col("as_of_date") == F.lit(as_of))
         if current.limit(1).count() == 0:
             raise MissingInput(f"models: no person has a completed order in the {cfg.active_days} days up to {as_of}")
-        tags = run_tags(run_, settings)
-        if not skip_segments:
-            segmentation(spark, lake, run_, settings, current, as_of, tags)
-        if not skip_churn:
-            churn_training(spark, lake, run_, settings, inputs.purchases, feats, splits, as_of, tags)
+        tags = run_tags(ctx.run, settings)
+        out = Outputs(as_of=as_of)
+        if not opts.skip_segments:
+            out.slices.update(segmentation(settings, current, as_of, tags, ctx.stage))
+        if not opts.skip_churn:
+            out.slices.update(churn_training(settings, inputs.purchases, feats, splits, as_of, tags, ctx.stage))
+        ctx.publish(out)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,18 +9,24 @@ from __future__ import annotations
 
 import argparse
 import logging
+from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
 from memberlake.io.delta import Lakehouse
-from memberlake.jobs.common import InputError, job_main
-from memberlake.ops.runs import recorded_run
+from memberlake.jobs.common import InputError, job_main, options
+from memberlake.ops.context import job_context
 from memberlake.report import gather, render
 from memberlake.settings import Settings
 
 NAME = "report"
 HELP = "Write a self-contained HTML report (charts and tables) from the gold tables."
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Options:
+    out: str | None = None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,9 +57,10 @@ def write_text(spark: SparkSession, path: str, text: str) -> None:
 
 
 def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> str:
-    lake = Lakehouse.from_settings(settings)
-    path = output_path(lake, getattr(args, "out", None))
-    with recorded_run(spark, lake, NAME, {"out": path}, monitoring=settings.monitoring) as run_:
+    lake = Lakehouse.from_settings(settings, spark)
+    path = output_path(lake, options(Options, args).out)
+    with job_context(spark, settings, NAME, {"out": path}) as ctx:
+        run_ = ctx.run
         sections = gather.sections(spark, lake, run_)
         where = lake.location("").rstrip("/.")
         text = render.page("memberlake customer 360", f"lakehouse {where}", sections)

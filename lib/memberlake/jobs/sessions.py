@@ -11,27 +11,25 @@ unchanged orders changes nothing.
 from __future__ import annotations
 
 import argparse
-import logging
+from dataclasses import dataclass
 
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import SparkSession
 
 from memberlake.contract import BATCH_ID, Tables
-from memberlake.inputs import EVENT_KEYS, attach_person, completed, line_values, person_graph_or_empty, read_silver
-from memberlake.io.delta import Lakehouse
-from memberlake.jobs.common import job_main
-from memberlake.ops.runs import Run, last_success, recorded_run, same_version, unchanged
-from memberlake.sessions.attribution import journeys, markov, markov_attribution, rule_based
-from memberlake.sessions.behaviour import funnel, person_behaviour, top_landing_pages, top_paths
-from memberlake.sessions.build import build_sessions, recompute_from, split_late, visitor_events
-from memberlake.sessions.fields import with_revenue
+from memberlake.jobs.common import job_main, options
+from memberlake.ops.context import job_context
+from memberlake.ops.runs import same_version, unchanged
+from memberlake.sessions.update import BATCHES, SESSIONS, analytics, order_values, update
 from memberlake.settings import Settings
 
 NAME = "sessions"
 HELP = "Sessionize clickstream events incrementally (late data, re-stitching to persons)."
-log = logging.getLogger(__name__)
 
-SESSIONS, BATCHES, LATE = "sessions", "sessions_batches", "late_events"
+
+@dataclass(frozen=True)
+class Options:
+    full: bool = False
+    skip_analytics: bool = False
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,174 +38,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="update sessions only; behaviour, funnel, paths and attribution at a later run")
 
 
-def order_values(spark: SparkSession, lake: Lakehouse, run: Run) -> DataFrame:
-    """(order_id, net) of purchases, for session revenue."""
-    orders = read_silver(spark, lake, run, "orders", required=False)
-    if orders is None:
-        return spark.createDataFrame([], "order_id string, net double")
-    items = read_silver(spark, lake, run, "order_items", required=False)
-    done = completed(orders)
-    net = F.col("total_amount").cast("double")
-    if items is not None:
-        done = done.join(line_values(items), "order_id", "left")
-        net = F.coalesce(F.col("net"), net)
-    return done.select("order_id", net.alias("net"))
-
-
-def with_person(sessions: DataFrame, graph: DataFrame) -> DataFrame:
-    return attach_person(sessions.drop("person_id") if "person_id" in sessions.columns else sessions,
-                         graph, "session_id", EVENT_KEYS)
-
-
 def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> None:
-    cfg = settings.sessions
-    lake = Lakehouse.from_settings(settings)
-    full = bool(getattr(args, "full", False)) or not lake.exists(spark, SESSIONS)
-    skip_analytics = bool(getattr(args, "skip_analytics", False))
+    opts = options(Options, args)
     # skip_analytics is a parameter: a later full run must not take "nothing to do" as done.
-    with recorded_run(spark, lake, NAME, {**cfg.model_dump(mode="json"), "skip_analytics": skip_analytics},
-                      monitoring=settings.monitoring) as run_:
-        silver = read_silver(spark, lake, run_, "events", required=True)
-        graph = person_graph_or_empty(spark, lake, run_)
-        values = order_values(spark, lake, run_)
-        done = (lake.read(spark, BATCHES).select(BATCH_ID) if lake.exists(spark, BATCHES)
+    params = {**settings.sessions.model_dump(mode="json"), "skip_analytics": opts.skip_analytics}
+    with job_context(spark, settings, NAME, params) as ctx:
+        full = opts.full or not ctx.exists(SESSIONS)
+        silver, graph, values = ctx.silver("events", required=True), ctx.graph(), order_values(ctx)
+        done = (ctx.lake.read(BATCHES).select(BATCH_ID) if ctx.exists(BATCHES)
                 else spark.createDataFrame([], f"{BATCH_ID} string"))
-        new = silver.join(done, BATCH_ID, "left_anti")
-        batches = [r[0] for r in new.select(BATCH_ID).distinct().collect()]   # one row per batch
-        previous = last_success(spark, lake, NAME)
-        if not full and not batches and unchanged(previous, run_):
-            run_.stage("no new event batch and identity unchanged: nothing to do")
+        batches = [r[0] for r in silver.join(done, BATCH_ID, "left_anti").select(BATCH_ID).distinct().collect()]
+        previous = ctx.last_success()
+        if not full and not batches and unchanged(previous, ctx.run):
+            ctx.stage("no new event batch and identity unchanged: nothing to do")
             return
         # The graph this run reads is the one the last run attached: no session can have moved.
-        graph_unchanged = not full and same_version(previous, run_, "identity_graph")
-        if full:
-            events = visitor_events(silver).localCheckpoint()
-            sessions = with_person(with_revenue(build_sessions(events, cfg), values), graph).localCheckpoint()
-            # Files cover narrow ranges of session_start, so an incremental MERGE, which only
-            # touches recent sessions, reads and rewrites the newest files instead of all of them.
-            lake.overwrite(sessions.repartitionByRange("session_start"), SESSIONS)
-            lake.overwrite(events.limit(0), LATE)
-            run_.stage("full rebuild: %d events -> %d sessions", events.count(), sessions.count())
-        else:
-            # Rows of the new batches by value, so Delta skips the files of older batches.
-            fresh = silver.where(F.col(BATCH_ID).isin(batches)) if batches else silver.limit(0)
-            incremental(spark, lake, run_, silver, fresh, graph, values, settings)
-        if batches:
-            lake.append(spark.createDataFrame([(b,) for b in batches], f"{BATCH_ID} string")
-                        .withColumn("sessionized_at", F.current_timestamp()), BATCHES)
-        if graph_unchanged:
-            run_.stage("identity graph unchanged since the last run: no session to re-stitch")
-        else:
-            restitch(spark, lake, run_, graph)
-        if not full and not (same_version(previous, run_, Tables.silver("orders"))
-                             and same_version(previous, run_, Tables.silver("order_items"))):
-            refresh_revenue(spark, lake, run_, values)
-        run_.record_write(SESSIONS, lake.read(spark, SESSIONS).count(), lake.version(spark, SESSIONS))
-        if not skip_analytics:
-            analytics(spark, lake, run_, settings)
-
-
-def product_views(spark: SparkSession, lake: Lakehouse, settings: Settings) -> DataFrame | None:
-    """(person_id, event_ts, category) of product views, for the most-viewed categories."""
-    if not lake.exists(spark, Tables.silver("products")):
-        return None
-    types = settings.sessions.page_view_types
-    events = visitor_events(lake.read(spark, Tables.silver("events"))).where(
-        F.col("product_id").isNotNull() & F.col("event_type").isin(*types))
-    graph = person_graph_or_empty(spark, lake)
-    located = attach_person(events, graph, "event_id", EVENT_KEYS)
-    return located.join(lake.read(spark, Tables.silver("products")).select("product_id", "category"), "product_id")
-
-
-def analytics(spark: SparkSession, lake: Lakehouse, run: Run, settings: Settings) -> None:
-    """Behaviour, funnel, top pages and paths, attribution: recomputed from the sessions table."""
-    cfg = settings.sessions
-    sessions = lake.read(spark, SESSIONS).localCheckpoint()
-    paths = journeys(sessions, cfg.lookback_days)
-    views = product_views(spark, lake, settings)
-    transitions, effects = markov(paths, cfg.markov_order)
-    outputs = {
-        "person_behaviour": person_behaviour(sessions, views),
-        "session_funnel": funnel(sessions, cfg.funnel_steps),
-        "top_landing_pages": top_landing_pages(sessions, cfg.top_n),
-        "top_paths": top_paths(sessions, cfg.top_n),
-        "attribution": rule_based(sessions, cfg.lookback_days, cfg.time_decay_half_life_days).unionByName(
-            markov_attribution(sessions, effects)),
-        "markov_transitions": transitions,
-        "markov_removal_effects": spark.createDataFrame(
-            effects or [("", 0.0, 0.0)], "channel string, removal_effect double, share double").where("channel != ''"),
-    }
-    for table, df in outputs.items():
-        lake.overwrite(df, table)
-        run.record_write(table, lake.read(spark, table).count(), lake.version(spark, table))
-
-
-def incremental(spark: SparkSession, lake: Lakehouse, run: Run, silver: DataFrame, new: DataFrame,
-                graph: DataFrame, values: DataFrame, settings: Settings) -> None:
-    cfg = settings.sessions
-    current = lake.read(spark, SESSIONS)
-    watermark = current.agg(F.max("session_end")).first()[0]
-    on_time, late = split_late(visitor_events(new), watermark, cfg)
-    on_time, late = on_time.localCheckpoint(), late.localCheckpoint()
-    if late.count():
-        lake.merge(late, LATE, keys=["event_id"], insert_only=True)
-    # Only sessions ending within the timeout before the first new event can be touched by it.
-    first_new = on_time.agg(F.min("event_ts")).first()[0]
-    reach = F.lit(first_new) - F.expr(f"INTERVAL {int(cfg.timeout_minutes * 60)} SECONDS")
-    near = current.where(F.col("session_end") >= reach) if first_new is not None else current.limit(0)
-    scope = recompute_from(on_time, near, cfg).localCheckpoint()
-    late_ids = lake.read(spark, LATE).select("event_id") if lake.exists(spark, LATE) else late.select("event_id")
-    # No visitor is rebuilt from before the earliest from_ts: a literal bound lets Delta skip the
-    # files of older events instead of reading all of silver.
-    # (the text is formatted by Spark in the session time zone, where the SQL literal is read)
-    earliest, earliest_text = scope.agg(F.min("from_ts"), F.date_format(F.min("from_ts"),
-                                                                         "yyyy-MM-dd HH:mm:ss.SSSSSS")).first()
-    since = silver.where(F.col("event_ts") >= F.lit(earliest)) if earliest is not None else silver.limit(0)
-    redo = (visitor_events(since).join(F.broadcast(scope), "anonymous_id", "inner")
-            .where(F.col("event_ts") >= F.col("from_ts")).drop("from_ts")
-            .join(late_ids, "event_id", "left_anti"))
-    rebuilt = with_person(with_revenue(build_sessions(redo, cfg), values), graph).localCheckpoint()
-    # Every replaced or removed session starts at or after its visitor's from_ts >= earliest.
-    recent = (current.where(F.col("session_start") >= F.lit(earliest)) if earliest is not None
-              else current.limit(0))
-    stale = (recent.join(F.broadcast(scope), "anonymous_id", "inner")
-             .where(F.col("session_start") >= F.col("from_ts")).select("session_id")
-             .join(rebuilt.select("session_id"), "session_id", "left_anti"))
-    target = f"t.session_start >= TIMESTAMP'{earliest_text}'" if earliest is not None else None
-    lake.apply_changes(rebuilt.select(*current.columns), stale, SESSIONS, "session_id", target_filter=target)
-    run.stage("incremental: %d on-time and %d late new events; %d visitors re-sessionized, %d sessions written, "
-              "%d removed", on_time.count(), late.count(), scope.count(), rebuilt.count(), stale.count())
-
-
-def refresh_revenue(spark: SparkSession, lake: Lakehouse, run: Run, values: DataFrame) -> None:
-    """Bring every converted session's revenue up to date with the orders as they are now.
-
-    A session's order ids come from its events, its revenue from silver orders: an order that
-    lands after its events, or a later status change (a return), changes the revenue of a session
-    that no new event touches. Only sessions with order ids are read, and only those whose
-    revenue differs are rewritten; attribution follows, as it is recomputed from this table.
-    """
-    current = lake.read(spark, SESSIONS)
-    converted = current.where(F.size("order_ids") > 0)
-    fresh = with_revenue(converted.drop("orders", "revenue"), values).select(*current.columns)
-    changed = (fresh.join(converted.select("session_id", F.col("revenue").alias("_old")), "session_id")
-               .where(~F.col("revenue").eqNullSafe(F.col("_old"))).drop("_old").localCheckpoint())
-    n = changed.count()
-    if n:
-        lake.merge(changed, SESSIONS, keys=["session_id"])
-    run.stage("orders changed since the last run: revenue of %d sessions updated", n)
-
-
-def restitch(spark: SparkSession, lake: Lakehouse, run: Run, graph: DataFrame) -> None:
-    """Move sessions whose visitor now resolves to another person (an update only where it differs)."""
-    current = lake.read(spark, SESSIONS)
-    fresh = with_person(current, graph).select(*current.columns)
-    changed = (fresh.alias("n").join(current.select("session_id", F.col("person_id").alias("_old")), "session_id")
-               .where(~F.col("person_id").eqNullSafe(F.col("_old"))).drop("_old"))
-    moved = changed.localCheckpoint()
-    if moved.count():
-        lake.merge(moved, SESSIONS, keys=["session_id"])
-    run.stage("re-stitched %d sessions to their current person", moved.count())
+        graph_unchanged = not full and same_version(previous, ctx.run, "identity_graph")
+        orders_unchanged = all(same_version(previous, ctx.run, Tables.silver(t)) for t in ("orders", "order_items"))
+        update(ctx, full, values, graph, silver, batches, graph_unchanged, orders_unchanged)
+        if not opts.skip_analytics:
+            ctx.publish(analytics(ctx))
 
 
 def main(argv: list[str] | None = None) -> int:

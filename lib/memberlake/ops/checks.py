@@ -118,10 +118,10 @@ def evaluate(table: DataFrame, rules: list[CheckRule], previous_rows: float | No
     return out
 
 
-def _last_row_counts(spark: SparkSession, lake: Lakehouse) -> dict[str, float]:
-    if not lake.exists(spark, DQ_ALERTS):
+def _last_row_counts(lake: Lakehouse) -> dict[str, float]:
+    if not lake.exists(DQ_ALERTS):
         return {}
-    latest = (lake.read(spark, DQ_ALERTS).where("check = 'row_count_change' AND value IS NOT NULL")
+    latest = (lake.read(DQ_ALERTS).where("check = 'row_count_change' AND value IS NOT NULL")
               .groupBy("table").agg(F.max_by("value", "checked_at").alias("rows")).collect())
     return {r.table: r.rows for r in latest}
 
@@ -167,11 +167,11 @@ def check_written(spark: SparkSession, lake: Lakehouse, cfg: MonitoringSettings,
     if not rules:
         return []
     now = datetime.now(timezone.utc)
-    previous = _last_row_counts(spark, lake) if any(r.check == "row_count_change" for r in rules) else {}
+    previous = _last_row_counts(lake) if any(r.check == "row_count_change" for r in rules) else {}
     results: list[Result] = []
     for table in dict.fromkeys(r.table for r in rules):
         mine = [r for r in rules if r.table == table]
-        results += evaluate(lake.read(spark, table), mine, previous.get(table), now)
+        results += evaluate(lake.read(table), mine, previous.get(table), now)
     rows = [(run_id, job, r.rule.table, r.rule.check, r.rule.column or r.rule.rule, r.value, r.limit, r.passed,
              r.rule.severity, r.message, now) for r in results]
     _untagged_append(spark, lake, spark.createDataFrame(rows, DQ_SCHEMA), DQ_ALERTS)

@@ -144,13 +144,13 @@ def _append(spark: SparkSession, lakehouse: Lakehouse, row: tuple) -> None:
     lakehouse.append(spark.createDataFrame([row], JOB_RUNS_SCHEMA), Tables.JOB_RUNS)
 
 
-def last_success(spark: SparkSession, lake: Lakehouse, job: str):
+def last_success(lake: Lakehouse, job: str):
     """The last successful run of ``job`` (``versions_read``, ``parameters``), or None."""
-    if not lake.exists(spark, Tables.JOB_RUNS):
+    if not lake.exists(Tables.JOB_RUNS):
         return None
     from pyspark.sql import functions as F
 
-    return (lake.read(spark, Tables.JOB_RUNS).where((F.col("job") == job) & (F.col("status") == "succeeded"))
+    return (lake.read(Tables.JOB_RUNS).where((F.col("job") == job) & (F.col("status") == "succeeded"))
             .orderBy(F.col("ended_at").desc()).select("versions_read", "parameters").first())
 
 
@@ -175,6 +175,6 @@ def same_version(row, run: Run, table: str) -> bool:
     return versions is not None and versions.get(table) == run.versions_read.get(table)
 
 
-def unchanged_since_last_run(spark: SparkSession, lake: Lakehouse, run: Run) -> bool:
+def unchanged_since_last_run(lake: Lakehouse, run: Run) -> bool:
     """``unchanged`` against the last successful run of this job: the run can be skipped."""
-    return unchanged(last_success(spark, lake, run.job), run)
+    return unchanged(last_success(lake, run.job), run)

@@ -30,14 +30,14 @@ class Tables_:
 
     def __init__(self, spark: SparkSession, lake: Lakehouse, run: Run | None = None) -> None:
         self.spark, self.lake, self.run = spark, lake, run
-        self.names = set(lake.table_names(spark))
+        self.names = set(lake.table_names())
 
     def get(self, name: str) -> DataFrame | None:
         if name not in self.names:
             return None
         if self.run is not None:
-            self.run.record_read(name, version=self.lake.version(self.spark, name))
-        return self.lake.read(self.spark, name)
+            self.run.record_read(name, version=self.lake.version(name))
+        return self.lake.read(name)
 
     def need(self, section: Section, name: str, missing: str) -> DataFrame | None:
         """The table, or None with ``missing`` noted in the section."""

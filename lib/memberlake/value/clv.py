@@ -203,6 +203,17 @@ class Holdout:
     errors: dict[str, dict[str, float]]
     chosen: str
 
+    def metrics(self) -> dict[str, float]:
+        """MLflow metrics: the chosen model's totals, and every candidate's errors."""
+        mine = self.errors[self.chosen]
+        metrics = {"holdout_actual": mine["actual"], "holdout_predicted": mine["predicted"],
+                   "holdout_mae": mine["mae"],
+                   "holdout_ratio": mine["predicted"] / mine["actual"] if mine["actual"] else float("nan")}
+        for model, errors in self.errors.items():
+            metrics[f"{model}.holdout_mae"] = errors["mae"]
+            metrics[f"{model}.holdout_total_error"] = errors["total_error"]
+        return metrics
+
 
 def choose(errors: dict[str, dict[str, float]], candidates: list[str]) -> str:
     """The candidate with the lowest per-person mean absolute error on the holdout (the first

@@ -1,0 +1,135 @@
+"""Cleaning bronze batches into silver: standardised rows MERGEd by key, rule breakers quarantined.
+
+Incremental by ingest batch (``clean_batches`` records each one); a file delivered again replaces
+its earlier contribution end to end. Writes go through the job context's writer.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from memberlake.clean.entities import RAW, REASONS, VERSION, is_newer, latest_per_key, standardise
+from memberlake.contract import BATCH_ID, ENTITIES, FLAGS, INGESTED_AT, RECORD_HASH, SOURCE_FILE, Entity, Tables
+from memberlake.io.delta import sql_in
+from memberlake.ops.context import JobContext
+from memberlake.ops.quality import Metric, profile
+
+log = logging.getLogger(__name__)
+
+STAGE = "clean"
+BATCHES_SCHEMA = T.StructType([
+    T.StructField("entity", T.StringType()),
+    T.StructField("batch_id", T.StringType()),
+    T.StructField("run_id", T.StringType()),
+    T.StructField("cleaned_at", T.TimestampType()),
+])
+
+
+def silver_rows(standardised: DataFrame, entity: Entity) -> DataFrame:
+    """Accepted rows, one per key, in silver's column order."""
+    good = standardised.where(F.size(REASONS) == 0)
+    return latest_per_key(good, list(entity.key)).select(
+        *entity.silver_column_names, FLAGS, VERSION, SOURCE_FILE, INGESTED_AT, BATCH_ID, RECORD_HASH
+    )
+
+
+def quarantine_rows(standardised: DataFrame, entity: Entity) -> DataFrame:
+    return standardised.where(F.size(REASONS) > 0).select(
+        F.lit(entity.name).alias("entity"),
+        F.lit(STAGE).alias("stage"),
+        F.col(RAW).alias("raw_record"),
+        F.col(REASONS).alias("reasons"),
+        SOURCE_FILE, INGESTED_AT, BATCH_ID, RECORD_HASH,
+    )
+
+
+def _pending(ctx: JobContext, entity: str, full: bool) -> DataFrame:
+    lake = ctx.lake
+    bronze = lake.read(Tables.bronze(entity))
+    if full or not lake.exists(Tables.CLEAN_BATCHES):
+        return bronze
+    done = lake.read(Tables.CLEAN_BATCHES).where(F.col("entity") == entity).select(F.col("batch_id").alias(BATCH_ID))
+    return bronze.join(done, on=BATCH_ID, how="left_anti")
+
+
+def clean_entity(ctx: JobContext, entity_name: str, full: bool) -> list[Metric]:
+    """Clean the pending bronze batches of one entity; returns its dq metrics."""
+    lake, settings, run = ctx.lake, ctx.settings, ctx.run
+    entity = ENTITIES[entity_name]
+    bronze_name, silver_name = Tables.bronze(entity_name), Tables.silver(entity_name)
+    run.record_read(bronze_name, version=lake.version(bronze_name))
+    pending = _pending(ctx, entity_name, full)
+    standardised = standardise(pending, entity, settings.clean, settings.landing).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        per_batch = (standardised.groupBy(BATCH_ID)
+                     .agg(F.count(F.lit(1)).alias("rows"), F.sum((F.size(REASONS) > 0).cast("long")).alias("bad"))
+                     .collect())
+        if not per_batch:
+            run.stage("%s: no new bronze batches", entity_name)
+            return []
+        batches = sorted(r[BATCH_ID] for r in per_batch)
+        run.stage("%s: standardised %d rows", entity_name, sum(r["rows"] for r in per_batch))
+        rows_in, bad = sum(r["rows"] for r in per_batch), sum(r["bad"] for r in per_batch)
+        scope = f"stage = '{STAGE}' AND entity = '{entity_name}'"
+        if not full:
+            scope += " AND " + sql_in(BATCH_ID, batches)
+        lake.replace_where(quarantine_rows(standardised, entity), Tables.QUARANTINE, scope)
+        run.stage("%s: quarantine written", entity_name)
+        rows = silver_rows(standardised, entity)
+        if full:
+            lake.overwrite(rows, silver_name)
+        else:
+            lake.merge(rows, silver_name, keys=list(entity.key), update_condition=is_newer(), add_columns=True)
+            redelivered(ctx, entity, standardised, batches)
+        run.stage("%s: silver %s", entity_name, "overwritten" if full else "merged")
+        accepted = standardised.where(F.size(REASONS) == 0)
+        metrics = profile(accepted, silver_name, list(entity.key), entity.column_names)
+    finally:
+        standardised.unpersist()
+    now = datetime.now(timezone.utc)
+    done = ctx.spark.createDataFrame([(entity_name, b, run.run_id, now) for b in batches], BATCHES_SCHEMA)
+    if full:  # batches seen before are recorded already
+        lake.merge(done, Tables.CLEAN_BATCHES, keys=["entity", "batch_id"], insert_only=True)
+    else:
+        lake.append(done, Tables.CLEAN_BATCHES)
+    run.record_read(bronze_name, rows_in)
+    run.record_write(silver_name, rows_in - bad, lake.version(silver_name))
+    run.record_write(Tables.QUARANTINE, bad, lake.version(Tables.QUARANTINE))
+    total = lake.read(silver_name).count()  # answered from the Delta log
+    run.stage("%s: %d bronze rows in %d batches, %d quarantined; silver now %d rows",
+              entity_name, rows_in, len(batches), bad, total)
+    return [(silver_name, "rows_in", None, rows_in), (silver_name, "rows_quarantined", None, bad),
+            (silver_name, "rows_total", None, total)] + metrics
+
+
+def redelivered(ctx: JobContext, entity: Entity, pending: DataFrame, batches: list[str]) -> None:
+    """A file delivered again replaces its earlier contribution end to end.
+
+    Ingest replaced the file's rows in bronze; here, the silver rows that came from its earlier
+    delivery are rebuilt from bronze as it is now: a key the new file no longer has falls back to
+    another file's row, or leaves silver; the earlier delivery's clean-stage quarantine rows go.
+    Only files of the pending batches that silver holds from another batch are touched.
+    """
+    lake, settings, run = ctx.lake, ctx.settings, ctx.run
+    files = [r[0] for r in pending.select(SOURCE_FILE).distinct().collect()]   # one row per file
+    silver_name, keys = Tables.silver(entity.name), list(entity.key)
+    earlier = (lake.read(silver_name).where(sql_in(SOURCE_FILE, files))
+               .where(~F.col(BATCH_ID).isin(*batches)).select(*keys).distinct().localCheckpoint())
+    if not files or earlier.limit(1).count() == 0:
+        return
+    bronze = lake.read(Tables.bronze(entity.name)).join(earlier, keys, "left_semi")
+    rebuilt = silver_rows(standardise(bronze, entity, settings.clean, settings.landing), entity)
+    gone = earlier.join(rebuilt.select(*keys), keys, "left_anti")
+    lake.apply_changes(rebuilt, gone, silver_name, keys)
+    stale = ((F.col("stage") == STAGE) & (F.col("entity") == entity.name) & F.col(SOURCE_FILE).isin(*files)
+             & ~F.col(BATCH_ID).isin(*batches))
+    quarantine = lake.read(Tables.QUARANTINE)
+    if quarantine.where(stale).limit(1).count():
+        lake.delete(Tables.QUARANTINE, stale)
+    run.stage("%s: %d files delivered again: %d keys rebuilt from bronze, %d left silver", entity.name,
+              len(files), earlier.count(), gone.count())
