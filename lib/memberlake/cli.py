@@ -19,6 +19,7 @@ except ImportError:  # a console script must not end in a stack trace
 
 from memberlake.jobs import (
     basket,
+    campaigns,
     clean,
     forecast,
     forget,
@@ -45,15 +46,15 @@ from memberlake.jobs.common import (
 log = logging.getLogger(__name__)
 
 # The pipeline, in dependency order. Later areas append their jobs here.
-PIPELINE: list[ModuleType] = [ingest, clean, identity, sessions, reviews, value, forecast, basket, models, score,
-                              report]
+PIPELINE: list[ModuleType] = [ingest, clean, identity, sessions, reviews, value, forecast, campaigns, basket, models,
+                              score, report]
 # What each pipeline job reads from the others (its direct upstream jobs). `memberlake pipeline`
 # runs PIPELINE in order, a topological order of this graph; the Databricks bundle runs the same
 # graph as task dependencies (tests/test_bundle.py checks both), so models runs beside value.
 UPSTREAM: dict[str, list[str]] = {
     "ingest": [], "clean": ["ingest"], "identity": ["clean"], "sessions": ["identity"], "value": ["sessions", "reviews"],
     "basket": ["value"], "models": ["sessions", "reviews"], "score": ["models"], "reviews": ["identity"],
-    "forecast": ["value"], "report": ["basket", "score", "reviews", "forecast"],
+    "forecast": ["value"], "campaigns": ["sessions"], "report": ["basket", "score", "reviews", "forecast", "campaigns"],
 }
 # Jobs run on their own, outside the pipeline.
 OPERATIONS: list[ModuleType] = [generate, forget, maintain]

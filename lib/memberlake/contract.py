@@ -180,7 +180,46 @@ REVIEWS = Entity(
     derived=(Column("phone_type"),),
 )
 
-ENTITIES: dict[str, Entity] = {e.name: e for e in (MEMBERS, ORDERS, ORDER_ITEMS, PRODUCTS, EVENTS, REVIEWS)}
+CAMPAIGNS = Entity(
+    name="campaigns",
+    columns=(
+        Column("campaign_id", required=True),
+        Column("name"),
+        Column("channel"),
+        Column("objective"),
+        Column("start_at", "timestamp"),
+        Column("end_at", "timestamp"),
+        Column("cost_per_contact", "money", on_invalid="quarantine"),
+        Column("currency"),
+    ),
+    key=("campaign_id",),
+)
+
+# One row per contact of a campaign: who got which variant (or the control), and what happened to
+# the message. A person is named by any of member id, e-mail and phone, like an order's buyer.
+CAMPAIGN_CONTACTS = Entity(
+    name="campaign_contacts",
+    columns=(
+        Column("campaign_id", required=True),
+        Column("member_id"),
+        Column("email"),
+        Column("phone"),
+        Column("variant"),
+        Column("is_control", "bool"),
+        Column("assigned_at", "timestamp"),
+        Column("sent_at", "timestamp"),
+        Column("delivered_at", "timestamp"),
+        Column("opened_at", "timestamp"),
+        Column("clicked_at", "timestamp"),
+    ),
+    # contact_key: a hash of the standardised identifiers, so a key column is never empty.
+    key=("campaign_id", "contact_key"),
+    any_of=("member_id", "email", "phone"),
+    derived=(Column("phone_type"), Column("contact_key")),
+)
+
+ENTITIES: dict[str, Entity] = {e.name: e for e in (MEMBERS, ORDERS, ORDER_ITEMS, PRODUCTS, EVENTS, REVIEWS, CAMPAIGNS,
+                                                   CAMPAIGN_CONTACTS)}
 
 
 class Tables:

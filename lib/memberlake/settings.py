@@ -114,6 +114,9 @@ class CleanSettings(_Strict):
     status_map: dict[str, str] = Field(default_factory=_shipped("clean.status_map"))
     channel_map: dict[str, str] = Field(default_factory=_shipped("clean.channel_map"))
     country_map: dict[str, str] = Field(default_factory=_shipped("clean.country_map"))
+    # Campaign contacts without is_control: a variant with one of these names (lower-cased,
+    # whitespace collapsed) is the control group.
+    control_variants: list[str] = Field(default_factory=_shipped("clean.control_variants"))
 
 
 class GenerateSettings(_Strict):
@@ -368,6 +371,21 @@ class ForecastSettings(_Strict):
         return self.season_length or (7 if self.grain == "channel_day" else 52)
 
 
+class CampaignSettings(_Strict):
+    # Outcomes count in the readout_days after a contact's sent_at (assigned_at, then the
+    # campaign's start_at when it has none); CUPED's pre-period is as long, just before.
+    readout_days: int = Field(default=14, ge=1)
+    # Two-sided confidence level of the intervals and the test of each difference.
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    # A split whose chi-square test against the planned shares has a p-value below this is
+    # flagged as a sample-ratio mismatch (the readout is then not to be trusted).
+    srm_p_value: float = Field(default=0.001, gt=0, lt=1)
+    # Planned shares per campaign and variant (e.g. {"C1": {"control": 0.1, "offer": 0.9}}): the
+    # sample-ratio test needs them; a campaign not listed gets no such test.
+    planned_split: dict[str, dict[str, float]] = {}
+    cuped: bool = True
+
+
 class SessionSettings(_Strict):
     # A gap longer than this ends a session; a gap of exactly this length does not.
     timeout_minutes: float = Field(default=30, gt=0)
@@ -566,6 +584,7 @@ class Settings(_Strict):
     sessions: SessionSettings = SessionSettings()
     reviews: ReviewSettings = ReviewSettings()
     forecast: ForecastSettings = ForecastSettings()
+    campaigns: CampaignSettings = CampaignSettings()
     models: ModelSettings = ModelSettings()
     privacy: PrivacySettings = PrivacySettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()

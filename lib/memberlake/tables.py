@@ -320,6 +320,20 @@ _DECLARED = [
               'as_of_date date, kind string, model string, start_date date, week int, week_start date, '
               'persons bigint, expected_purchases double, expected_active double, expected_revenue double, '
               'actual_purchases double, actual_active double, actual_revenue double')),
+    Table("campaign_outcomes", "gold", keys=('campaign_id', 'person_id'),
+          columns=(
+              'campaign_id string, person_id string, variant string, is_control boolean, contacted_at timestamp, '
+              'window_end timestamp, converted int, orders bigint, revenue double, visited int, opened int, '
+              'clicked int, pre_converted int, pre_orders bigint, pre_revenue double, pre_visited int')),
+    Table("campaign_results", "gold", keys=('campaign_id', 'variant', 'metric'),
+          columns=(
+              'campaign_id string, variant string, control_variant string, metric string, contacts bigint, '
+              'control_contacts bigint, mean double, control_mean double, difference double, ci_low double, '
+              'ci_high double, p_value double, significant boolean, relative_lift double, relative_ci_low double, '
+              'relative_ci_high double, cuped_difference double, cuped_ci_low double, cuped_ci_high double, '
+              'cuped_p_value double, variance_reduction double, incremental_total double, cost double, roi double, '
+              'srm_p_value double, srm_flag boolean, first_contact timestamp, window_end timestamp, '
+              'window_complete boolean')),
 ]
 
 TABLES: dict[str, Table] = {t.name: t for t in [*map(_bronze, ENTITIES.values()), *map(_silver, ENTITIES.values()),

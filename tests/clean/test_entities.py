@@ -185,3 +185,40 @@ def test_reviews_rating_range_empty_text_language_and_channel(spark):
     assert out["r2"].channel == "other" and "channel_unmapped" in out["r2"]._flags
     assert out["r3"][REASONS] == ["empty_review"]                                       # no words at all
     assert out["r4"].rating is None and "rating_unparseable" in out["r4"]._flags
+
+
+def test_campaigns_channel_cost_and_dates(spark):
+    from memberlake.contract import CAMPAIGNS
+
+    out = {r.campaign_id: r for r in _clean(spark, CAMPAIGNS, [
+        {"campaign_id": "c1", "name": " Spring  sale ", "channel": "Direct Mail", "start_at": "2024-03-01 00:00:00",
+         "end_at": "2024-03-15 00:00:00", "cost_per_contact": "0.35"},
+        {"campaign_id": "c2", "channel": "fax", "start_at": "2024-03-10 00:00:00", "end_at": "2024-03-01 00:00:00"},
+        {"campaign_id": "c3", "channel": "sms", "cost_per_contact": "-1"},
+    ]).collect()}
+    c1 = out["c1"]
+    assert (c1.name, c1.channel, float(c1.cost_per_contact), c1.currency) == ("Spring sale", "direct_mail", 0.35, "USD")
+    assert c1[REASONS] == [] and c1._flags == []
+    assert out["c2"].channel == "other" and {"channel_unmapped", "ends_before_start"} <= set(out["c2"]._flags)
+    assert out["c3"][REASONS] == ["negative_cost_per_contact"]
+
+
+def test_campaign_contacts_control_flag_variant_and_identifiers(spark):
+    from memberlake.contract import CAMPAIGN_CONTACTS
+
+    out = {r.member_id: r for r in _clean(spark, CAMPAIGN_CONTACTS, [
+        {"campaign_id": "c1", "member_id": "a", "email": " A@X.com ", "variant": "Mens", "is_control": "false",
+         "sent_at": "2024-03-01 10:00:00", "opened_at": "2024-03-01 12:00:00"},
+        {"campaign_id": "c1", "member_id": "b", "variant": "Control"},                     # no flag: from the name
+        {"campaign_id": "c1", "member_id": "c", "is_control": "yes"},                      # no variant: from the flag
+        {"campaign_id": "c1", "member_id": "e", "variant": "No  E-Mail"},                  # a control by its name
+        {"campaign_id": "c1", "member_id": "d", "is_control": "maybe", "sent_at": "2024-03-01 10:00:00",
+         "assigned_at": "2024-03-02 10:00:00"},
+    ]).collect()}
+    a, b, c, d = out["a"], out["b"], out["c"], out["d"]
+    assert (a.variant, a.is_control, a.email, a[REASONS]) == ("Mens", False, "a@x.com", [])
+    assert (b.variant, b.is_control) == ("Control", True) and "is_control_from_variant" in b._flags
+    assert (c.variant, c.is_control) == ("control", True)
+    assert (out["e"].variant, out["e"].is_control) == ("No E-Mail", True)
+    assert (d.variant, d.is_control) == ("treatment", False)
+    assert {"is_control_unparseable", "sent_before_assigned"} <= set(d._flags)

@@ -185,5 +185,5 @@ def test_every_job_failing_after_every_write_then_rerun_equals_a_clean_run(spark
     assert outcomes and [o for o in outcomes if not (o[2] and o[3])] == []
 
 
-PIPELINE_JOBS = ["ingest", "clean", "identity", "sessions", "reviews", "value", "forecast", "basket", "models", "score",
-                 "report"]
+PIPELINE_JOBS = ["ingest", "clean", "identity", "sessions", "reviews", "value", "forecast", "campaigns", "basket", "models",
+                 "score", "report"]

@@ -24,7 +24,7 @@ from memberlake.privacy.pseudonymise import DEVELOPMENT_KEY, holds_raw_pii
 CHARTS = {"quarantine_reasons", "identifiers_by_type", "member_records_per_person", "sessions_by_channel",
           "conversion_by_channel", "attribution_by_model", "rfm_segments", "rfm_migration", "cluster_profiles", "churn_roc",
           "churn_deciles", "top_rules", "sentiment_trend", "forecast_total", "forecast_top_series",
-          "customer_base_backtest"}
+          "customer_base_backtest", "campaign_lift"}
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.py"))
 
@@ -52,6 +52,7 @@ def test_report_has_every_section_and_chart_and_no_pii(spark, lake_dirs):
     assert "Voice of the member and loyalty" in text and "Recent negative reviews" in text
     assert "Loyalty tiers (latest as-of date)" in text
     assert "Demand and customer-base forecasts" in text and "Backtest accuracy per model over the series" in text
+    assert "Campaign results" in text and "Results (converted and revenue; newest campaigns first)" in text
 
 
 def test_report_renders_every_chart_in_headless_chromium(lake_dirs):

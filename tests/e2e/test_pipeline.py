@@ -475,3 +475,22 @@ def test_forecast_adds_up_and_lists_every_series(spark, lake_dirs):
     held = base.where("kind = 'backtest'").agg(F.sum("expected_purchases").alias("e"),
                                                F.sum("actual_purchases").alias("a")).first()
     assert held.a > 0 and 0.2 < held.e / held.a < 5
+
+
+def test_campaign_readout_recovers_the_planted_effect(spark, lake_dirs):
+    landing, lakehouse = lake_dirs
+    lake = _lake(lakehouse)
+    results = lake.read("campaign_results")
+    truth = spark.read.parquet(str(landing / "_truth" / "campaigns"))
+    arms = {(r.campaign_id, r.variant): r for r in truth.where("NOT is_control").groupBy("campaign_id", "variant").agg(
+        F.count(F.lit(1)).alias("n"), F.avg(F.col("orders_added") - F.col("orders_removed")).alias("effect")).collect()}
+    orders = {(r.campaign_id, r.variant): r for r in results.where("metric = 'orders'").collect()}
+    assert set(orders) == set(arms)
+    for key, r in orders.items():
+        assert abs(r.contacts - arms[key].n) <= 0.05 * arms[key].n          # contacts resolved to persons
+        # the realised planted effect on orders per treated contact lies in the readout's interval
+        assert r.ci_low <= arms[key].effect <= r.ci_high, (key, r.ci_low, arms[key].effect, r.ci_high)
+        assert r.srm_flag is None and r.window_complete is True              # no planned split configured
+    assert results.where("metric = 'revenue' AND roi IS NOT NULL").count() == len(arms)
+    assert results.where("metric = 'opened'").count() == len(arms)            # e-mails carry open times
+    assert lake.read("campaign_outcomes").where("window_end <= contacted_at").count() == 0

@@ -90,3 +90,35 @@ def test_churn_labels_follow_orders(spark, generated):
     later = facts.where((F.col("status") == "completed") & (F.col("order_epoch") >= cutoff)
                         & (F.col("order_epoch") < cutoff + 90 * 86400)).select("person_id").distinct()
     assert labels.where("churned").join(later, "person_id").count() == 0
+
+
+def test_campaign_contacts_are_randomised_and_the_effect_is_planted_on_treated_only(spark, generated):
+    from memberlake.generate import campaigns as C
+
+    gen, persons, *_ = generated
+    planned = C.contacts(gen, persons).cache()
+    base = gen.order_facts(persons)
+    facts, truth = C.with_effects(gen, base, planned)
+    rows = truth.groupBy("campaign_id", "is_control").agg(
+        F.count(F.lit(1)).alias("n"), F.sum("orders_added").alias("added"),
+        F.sum("orders_removed").alias("removed")).collect()
+    by = {(r.campaign_id, r.is_control): r for r in rows}
+    assert {c for c, _ in by} == {c.campaign_id for c in C.CAMPAIGNS}
+    for c in C.CAMPAIGNS:
+        control, treated = by[(c.campaign_id, True)], by[(c.campaign_id, False)]
+        share = control.n / (control.n + treated.n)
+        assert abs(share - c.control_share) < 0.12                          # a salted draw, not a sorted cut
+        assert control.added == 0 and control.removed == 0                  # controls are untouched
+        assert treated.added > 0
+    # exactly the planted orders were added and removed
+    added = sum(r.added for r in rows)
+    removed = sum(r.removed for r in rows)
+    assert facts.count() == base.count() + added - removed
+    assert facts.where(F.col("order_id").startswith("X")).count() == added
+    # the same seed gives the same contacts; the landing file has one row per contact
+    again = C.contacts(Generator(spark, CFG), gen.person_frame())
+    assert planned.exceptAll(again).count() == 0
+    landing = C.contacts_landing(gen, planned)
+    assert landing.count() == planned.count()
+    assert landing.where("member_id IS NULL AND email IS NULL").count() == 0
+    assert landing.where("is_control = 'true' AND sent_at IS NOT NULL").count() == 0

@@ -181,6 +181,55 @@ def _reviews(raw: Value, typed: Value, clean: CleanSettings, landing: LandingSet
     return rules
 
 
+CAMPAIGN_CHANNELS = ("email", "sms", "push", "ads", "direct_mail", "other")
+
+
+def _campaigns(raw: Value, typed: Value, clean: CleanSettings, landing: LandingSettings) -> Rules:
+    """A campaign's channel outside the contract's list becomes ``other`` (flagged); a negative
+    cost is rejected; an end before the start is flagged (the readout then uses the contacts'
+    own send times)."""
+    rules = Rules()
+    v = rules.values
+    for name in ("campaign_id", "name", "objective"):
+        v[name] = S.squish(raw(name)) if name != "campaign_id" else raw(name)
+    channel = F.regexp_replace(F.lower(S.squish(raw("channel"))), "[ -]", "_")
+    v["channel"] = F.when(channel.isin(*CAMPAIGN_CHANNELS), channel).when(channel.isNotNull(), F.lit("other"))
+    rules.flag(channel.isNotNull() & ~channel.isin(*CAMPAIGN_CHANNELS), "channel_unmapped")
+    v["start_at"], v["end_at"] = typed("start_at"), typed("end_at")
+    rules.flag(v["end_at"] < v["start_at"], "ends_before_start")
+    cost = typed("cost_per_contact")
+    v["cost_per_contact"] = cost
+    rules.reject(cost < 0, "negative_cost_per_contact")
+    v["currency"] = F.coalesce(F.upper(S.squish(raw("currency"))), F.lit(clean.default_currency))
+    return rules
+
+
+def _campaign_contacts(raw: Value, typed: Value, clean: CleanSettings, landing: LandingSettings) -> Rules:
+    """Identifiers as for orders; ``contact_key`` (the key with the campaign) hashes them, so no
+    key column is empty. A contact without ``is_control`` is a control when its variant is one of
+    ``clean.control_variants`` (control, holdout, no e-mail, ...), else treated; its variant
+    defaults to ``control`` or ``treatment`` from the flag. Event times before the assignment are
+    flagged, not moved."""
+    rules = Rules()
+    v = rules.values
+    v["campaign_id"], v["member_id"] = raw("campaign_id"), raw("member_id")
+    _contact(rules, raw, clean)
+    variant = S.squish(raw("variant"))
+    flag = typed("is_control")
+    named_control = F.lower(variant).isin(*[n.lower() for n in clean.control_variants])
+    v["is_control"] = F.coalesce(flag, named_control, F.lit(False))
+    rules.flag(flag.isNull() & variant.isNotNull(), "is_control_from_variant")
+    rules.flag(flag.isNotNull() & named_control & ~flag, "variant_named_control_but_treated")
+    v["variant"] = F.coalesce(variant, F.when(v["is_control"], F.lit("control")).otherwise(F.lit("treatment")))
+    for name in ("assigned_at", "sent_at", "delivered_at", "opened_at", "clicked_at"):
+        v[name] = typed(name)
+    ids = [F.coalesce(v[name], F.lit("")) for name in ("member_id", "email", "phone")]
+    v["contact_key"] = F.substring(F.sha2(F.concat_ws("\u0001", *ids), 256), 1, 32)
+    rules.flag(v["sent_at"] < v["assigned_at"], "sent_before_assigned")
+    rules.flag(v["is_control"] & v["sent_at"].isNotNull() & v["opened_at"].isNotNull(), "control_opened")
+    return rules
+
+
 STANDARDISERS = {
     "members": _members,
     "orders": _orders,
@@ -188,6 +237,8 @@ STANDARDISERS = {
     "products": _products,
     "events": _events,
     "reviews": _reviews,
+    "campaigns": _campaigns,
+    "campaign_contacts": _campaign_contacts,
 }
 
 

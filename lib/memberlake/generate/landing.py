@@ -7,6 +7,7 @@ import logging
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
+from memberlake.generate import campaigns as C
 from memberlake.generate.synth import GenConfig, Generator
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,9 @@ def write_landing(spark: SparkSession, cfg: GenConfig, out: str) -> dict[str, in
     gen = Generator(spark, cfg)
     persons = gen.person_frame().cache()
     members, member_truth = gen.members(persons)
-    facts = gen.order_facts(persons).cache()
+    planned = C.contacts(gen, persons).cache()
+    facts, campaign_truth = C.with_effects(gen, gen.order_facts(persons), planned)
+    facts = facts.cache()
     items = gen.items(facts).cache()
     sessions = gen.sessions(facts)
     events = gen.events(sessions).persist(StorageLevel.MEMORY_AND_DISK)
@@ -32,6 +35,8 @@ def write_landing(spark: SparkSession, cfg: GenConfig, out: str) -> dict[str, in
         "order_items": gen.items_landing(items),
         "products": gen.products(),
     }
+    outputs["campaigns"] = C.campaigns_landing(gen)
+    outputs["campaign_contacts"] = C.contacts_landing(gen, planned)
     reviews = gen.reviews(facts, items).persist(StorageLevel.MEMORY_AND_DISK)
     outputs["reviews"] = reviews.drop("person_id", "planted", "polarity")
     counts: dict[str, int] = {}
@@ -50,12 +55,13 @@ def write_landing(spark: SparkSession, cfg: GenConfig, out: str) -> dict[str, in
         "persons": persons.select("person_id", "pidx", "head", "is_churner"),
         "churn": gen.churn_truth(facts),
         "reviews": reviews.select("review_id", "person_id", "planted", "polarity"),
+        "campaigns": campaign_truth,
         "sessions": events.select("event_id", "session_key", "anonymous_id"),
         "basket_patterns": spark.createDataFrame(
             [(i, [f"SKU{x:06d}" for x in pat]) for i, pat in enumerate(gen.patterns())], "pattern_id int, product_ids array<string>"),
     }
     for name, df in truth.items():
         df.write.mode("overwrite").parquet(f"{out}/_truth/{name}")
-    for df in (persons, facts, items, events, reviews):
+    for df in (persons, planned, facts, items, events, reviews):
         df.unpersist()
     return counts

@@ -18,7 +18,7 @@ from memberlake.jobs.common import InputError, job_main, options
 from memberlake.settings import Settings
 
 NAME = "generate"
-HELP = "Generate a synthetic landing zone (members, orders, items, products, events, reviews) with ground truth."
+HELP = "Generate a synthetic landing zone (members, orders, items, products, events, reviews, campaigns) with ground truth."
 log = logging.getLogger(__name__)
 
 

@@ -374,6 +374,33 @@ def forecast(t: Tables_) -> Section:
     return s
 
 
+def campaigns(t: Tables_) -> Section:
+    """Each variant against its control: lift with its interval, CUPED, sample-ratio check, ROI."""
+    s = Section("campaigns", "Campaign results")
+    results = t.need(s, "campaign_results", "campaign_results not found: deliver `campaigns` and `campaign_contacts` "
+                                            "landing entities and run `memberlake campaigns`.")
+    if results is None:
+        return s
+    s.figure("campaigns read out", results.select("campaign_id").distinct().count())
+    s.figure("variants flagged for sample-ratio mismatch",
+             results.where("srm_flag").select("campaign_id", "variant").distinct().count())
+    shown = results.where("metric IN ('converted', 'revenue')").orderBy(
+        F.desc("first_contact"), "campaign_id", "variant", "metric").limit(2 * TOP).collect()
+    converted = [r for r in shown if r.metric == "converted" and r.ci_low is not None][:TOP]
+    if converted:
+        s.chart("campaign_lift", "Conversion difference against the control, with its confidence interval",
+                R.intervals([f"{r.campaign_id}: {r.variant}"[:40] for r in converted], [float(r.difference) for r in converted],
+                            [float(r.ci_low) for r in converted], [float(r.ci_high) for r in converted],
+                            "Converted: treated minus control", "difference in conversion rate"))
+    s.table("Results (converted and revenue; newest campaigns first)",
+            ["campaign", "variant", "metric", "contacts", "control mean", "mean", "difference", "interval", "p-value",
+             "CUPED difference", "SRM", "ROI", "window complete"],
+            [(r.campaign_id, r.variant, r.metric, r.contacts, r.control_mean, r.mean, r.difference,
+              "" if r.ci_low is None else f"[{r.ci_low:.4g}, {r.ci_high:.4g}]", r.p_value, r.cuped_difference,
+              "FLAGGED" if r.srm_flag else "ok", r.roi, "yes" if r.window_complete else "no") for r in shown])
+    return s
+
+
 def health(t: Tables_) -> Section:
     """Alerts (data-quality checks, model monitoring) and the latest result of every check."""
     s = Section("health", "Health")
@@ -399,7 +426,7 @@ def health(t: Tables_) -> Section:
 
 
 SECTIONS = [overview, health, data_quality, identity, sessions, attribution, rfm, clusters, churn, basket, reviews,
-            forecast]
+            forecast, campaigns]
 
 
 def sections(spark: SparkSession, lake: Lakehouse, run: Run | None = None) -> list[Section]:

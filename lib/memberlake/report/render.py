@@ -106,6 +106,20 @@ def forecast_band(history: tuple[list, list[float]], forecast: tuple[list, list[
     return fig
 
 
+def intervals(labels: list[str], estimates: list[float], lows: list[float], highs: list[float], title: str,
+              xlabel: str):
+    """Estimates with their confidence intervals, one row each (a forest plot), zero marked."""
+    fig, ax = plt.subplots(figsize=(7, max(2.2, 0.34 * len(labels) + 1)))
+    y = list(range(len(labels)))[::-1]
+    err = [[e - lo for e, lo in zip(estimates, lows, strict=True)], [hi - e for e, hi in zip(estimates, highs, strict=True)]]
+    ax.errorbar(estimates, y, xerr=err, fmt="o", color="#3b6ea8", ecolor="#7a9cc6", capsize=3, markersize=4)
+    ax.axvline(0, color="#888888", linewidth=0.8, linestyle="--")
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
 def lines(x: list, series: dict[str, list[float]], title: str, ylabel: str):
     fig, ax = plt.subplots(figsize=(7, 3.2))
     for name, values in series.items():
