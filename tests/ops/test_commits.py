@@ -81,3 +81,24 @@ def test_fault_injection_fails_right_after_the_named_write(spark, tmp_path, monk
     with recorded_run(spark, lake, "other", {}):       # another job is not affected
         lake.overwrite(_frame(spark, [4]), "b")
     assert _ids(lake, spark, "b") == [4]
+
+
+def test_an_empty_write_after_a_failed_one_is_published_with_its_run(spark, tmp_path):
+    """Delta commits nothing for a write that changes nothing (an empty overwrite of an empty
+    table): the head would stay the failed run's commit and readers would skip back past it.
+    Found by the fault matrix (identity failing after its last write, an empty person_id_map)."""
+    lake = Lakehouse(str(tmp_path / "lake"))
+    empty = spark.createDataFrame([], "id int")
+    with recorded_run(spark, lake, "demo", {}):
+        lake.overwrite(_frame(spark, [1]), "d")                     # published: [1]
+    with pytest.raises(RuntimeError):
+        with recorded_run(spark, lake, "demo", {}):
+            lake.overwrite(empty, "c")                              # never published
+            lake.overwrite(empty, "d")
+            raise RuntimeError("crash")
+    assert not lake.exists("c") and _ids(lake, spark, "d") == [1]
+    with recorded_run(spark, lake, "demo", {}):
+        lake.overwrite(empty, "c")                                  # no-op writes on the failed heads
+        lake.overwrite(empty, "d")
+    assert lake.exists("c") and lake.read("c").count() == 0
+    assert _ids(lake, spark, "d") == []                             # not the older [1]

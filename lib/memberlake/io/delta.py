@@ -225,6 +225,23 @@ class Lakehouse:
             table.restoreToVersion(target)
         return True
 
+    def _settle(self, name: str) -> None:
+        """Claim a failed run's head commit that this run's write left in place.
+
+        A write that changes nothing (an empty overwrite of an empty table, an empty append)
+        commits nothing in Delta, so the head can still be a failed run's commit after the write,
+        and readers would skip past it once this run succeeds, to an older state. The head then
+        already holds what this run wrote (the write was a no-op on it); a metadata-only commit
+        tagged with this run makes it this run's, published with it.
+        """
+        head = self._head(name)
+        current = current_tag(self.spark)
+        if head is None or current is None or name == RUN_LOG or self._is_published(head[1]):
+            return
+        log.info("%s: the write changed nothing; claiming version %d for run %s", name, head[0], current.run_id)
+        self.spark.sql(f"ALTER TABLE {self.sql_name(name)} SET TBLPROPERTIES "
+                       f"('memberlake.claimed_by' = '{current.run_id}')")
+
     def for_update(self, name: str) -> DeltaTable:
         """The Delta table to change in place (DELETE, OPTIMIZE), rolled back to its published
         state first."""
@@ -295,11 +312,13 @@ class Lakehouse:
     def append(self, df: DataFrame, name: str, partition_by: list[str] | None = None) -> None:
         self._prepare_write(name)
         self._save(self._writer(df, "append", partition_by), name)
+        self._settle(name)
         fault_point(df.sparkSession, name)
 
     def overwrite(self, df: DataFrame, name: str, partition_by: list[str] | None = None) -> None:
         self._prepare_write(name, replaces_all=True)
         self._save(self._writer(df, "overwrite", partition_by).option("overwriteSchema", "true"), name)
+        self._settle(name)
         fault_point(df.sparkSession, name)
 
     def replace_where(self, df: DataFrame, name: str, predicate: str,
@@ -316,6 +335,7 @@ class Lakehouse:
         if add_columns:
             writer = writer.option("mergeSchema", "true")
         self._save(writer, name)
+        self._settle(name)
         fault_point(df.sparkSession, name)
 
     def merge(
@@ -346,6 +366,7 @@ class Lakehouse:
         if not insert_only:
             merge = merge.whenMatchedUpdateAll(condition=update_condition)
         merge.whenNotMatchedInsertAll().execute()
+        self._settle(name)
         fault_point(spark, name)
 
     def delete(self, name: str, condition) -> None:
@@ -361,6 +382,7 @@ class Lakehouse:
         current = table.toDF()
         doomed = current.where(condition).select(F.expr(_row_json(current.columns)).alias("_row")).distinct()
         table.alias("t").merge(doomed.alias("s"), f"{_row_json(current.columns, 't')} = s._row").whenMatchedDelete().execute()
+        self._settle(name)
         fault_point(self.spark, name)
 
     def apply_changes(self, upserts: DataFrame, deletes: DataFrame, name: str, key: str | list[str],
@@ -389,5 +411,6 @@ class Lakehouse:
          .whenMatchedUpdate(condition="s._action = 'upsert'", set=values)
          .whenNotMatchedInsert(condition="s._action = 'upsert'", values=values)
          .execute())
+        self._settle(name)
         fault_point(spark, name)
 
