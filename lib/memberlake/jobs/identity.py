@@ -58,7 +58,7 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
             ctx.stage("--full: every component is recomputed")
         # A full recompute needs only the previous persons (stable ids), not the previous edges.
         wanted = {"identity_edges": incremental, "identity_graph": True, "person_registry": True,
-                  "person_id_map": True, "match_parameters": True}
+                  "person_id_map": True, "match_parameters": not settings.identity.matching.retrain}
         previous = {n: ctx.lake.read(n).localCheckpoint() if want and ctx.exists(n) else None
                     for n, want in wanted.items()}
         state = State(*previous.values())

@@ -49,9 +49,6 @@ class Outputs:
     add_columns: frozenset[str] = frozenset()
     counts: dict[str, Any] = field(default_factory=dict)   # figures for the progress line and MLflow
 
-    def tables(self) -> list[str]:
-        return [*self.slices, *self.whole, *self.appended]
-
 
 @dataclass
 class JobContext:
@@ -112,9 +109,9 @@ class JobContext:
         self.lake.replace_where(df, name, predicate, add_columns=add_columns)
         return self._record(name, self.lake.read(name).where(predicate).count())
 
-    def append(self, name: str, df: DataFrame, rows: int | None = None) -> int:
+    def append(self, name: str, df: DataFrame) -> int:
         self.lake.append(df, name)
-        return self._record(name, df.count() if rows is None else rows)
+        return self._record(name, df.count())
 
     def publish(self, outputs: Outputs) -> dict[str, int]:
         """Write every table of ``outputs``; returns the rows written per table."""
