@@ -17,7 +17,7 @@ class BuildWithConf(build_py):
         for yml in (HERE / "conf").glob("*.yml"):
             (target / yml.name).write_bytes(yml.read_bytes())
 
-JOBS = ["ingest", "clean", "identity", "sessions", "reviews", "value", "forecast", "campaigns", "basket", "models", "score", "generate",
+JOBS = ["ingest", "clean", "identity", "sessions", "reviews", "value", "forecast", "campaigns", "campaign", "basket", "models", "score", "generate",
         "forget", "maintain", "report"]
 
 setup(
@@ -66,7 +66,10 @@ setup(
                  # pytest-xdist 3.8 groups tests (--dist loadgroup) by rewriting node ids, which pytest 9 no longer reads
                  "pytest>=8,<9", "pytest-spark>=0.8", "pytest-xdist>=3.5", "chispa>=0.10", "lifetimes>=0.11.3",
                  # the report test drives Debian's chromium + chromium-driver (installed by .ci/run)
-                 "selenium>=4.20"],
+                 "selenium>=4.20",
+                 # uplift metrics are tested against scikit-uplift's; it calls sklearn's stable_cumsum,
+                 # which scikit-learn 1.10 removes
+                 "scikit-uplift==0.5.1", "scikit-learn<1.10"],
         "bench": ["duckdb>=1.1", "psutil>=5.9", "mlxtend>=0.23", "lifetimes>=0.11.3",
                   # bench/splink_compare.py: its Spark backend ships a similarity-UDF jar per Spark major
                   "splink>=5.0,<6", "scipy>=1.10",

@@ -13,7 +13,7 @@ import pytest
 
 LIB = Path(__file__).resolve().parents[1] / "lib" / "memberlake"
 AREAS = ("basket", "clean", "identity", "ingest", "ml", "sessions", "value", "privacy", "report", "generate",
-         "reviews", "forecast")
+         "reviews", "forecast", "campaigns")
 # Layers below the areas may not import an area or a job (TYPE_CHECKING-only imports are allowed).
 BELOW_AREAS = ("settings.py", "contract.py", "errors.py", "spark.py", "io", "inputs.py", "standardise.py", "phones.py", "exprs.py",
                "parsing.py", "btyd.py")

@@ -19,6 +19,7 @@ except ImportError:  # a console script must not end in a stack trace
 
 from memberlake.jobs import (
     basket,
+    campaign,
     campaigns,
     clean,
     forecast,
@@ -57,7 +58,7 @@ UPSTREAM: dict[str, list[str]] = {
     "forecast": ["value"], "campaigns": ["sessions"], "report": ["basket", "score", "reviews", "forecast", "campaigns"],
 }
 # Jobs run on their own, outside the pipeline.
-OPERATIONS: list[ModuleType] = [generate, forget, maintain]
+OPERATIONS: list[ModuleType] = [generate, forget, maintain, campaign]
 JOBS: dict[str, ModuleType] = {job.NAME: job for job in [*OPERATIONS, *PIPELINE]}
 
 

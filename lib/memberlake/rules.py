@@ -88,6 +88,17 @@ def _rules(settings: Settings) -> Iterator[tuple[str, str, set[str]]]:
         yield f"identity.matching.veto[{i}]", rule, pair
 
 
+def _campaign_plans(settings: Settings) -> None:
+    """Each plan's audience rule and strata name audience columns (profile and scores)."""
+    from memberlake.campaigns.plan import audience_columns
+
+    allowed = audience_columns()
+    for name, plan in settings.campaigns.plans.items():
+        check_rule(f"campaigns.plans.{name}.audience", plan.audience, allowed)
+        if plan.stratify_by is not None:
+            check_columns(f"campaigns.plans.{name}.stratify_by", [plan.stratify_by], allowed)
+
+
 def _monitoring(settings: Settings) -> None:
     """Every data-quality check names a declared table and its columns; validity rules parse."""
     from memberlake.tables import TABLES
@@ -109,6 +120,7 @@ def check_settings(settings: Settings) -> None:
     for key, rule, allowed in _rules(settings):
         check_rule(key, rule, allowed)
     _monitoring(settings)
+    _campaign_plans(settings)
     for i, rule in enumerate(settings.identity.matching.blocking):
         if not rule:
             raise SettingsError(f"identity.matching.blocking[{i}]: a blocking rule needs at least one key")

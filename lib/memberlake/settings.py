@@ -371,6 +371,37 @@ class ForecastSettings(_Strict):
         return self.season_length or (7 if self.grain == "channel_day" else 52)
 
 
+class CampaignPlan(_Strict):
+    """One campaign's plan (``memberlake campaign plan --campaign ID``)."""
+
+    # Who may be contacted: a SQL rule over member_profile's columns, the latest clv and
+    # churn_scores (clv_*, churn_probability, risk_band) and uplift where scored.
+    audience: str = "true"
+    # Variant -> share of the audience; one of them is the control group (not contacted).
+    variants: dict[str, float] = {"treatment": 0.9, "control": 0.1}
+    control: str = "control"
+    # Stratify the split by this audience column (e.g. value_tier): exact shares per stratum.
+    stratify_by: str | None = None
+    # The hash of (salt, campaign, person) assigns; a new salt re-draws the split.
+    salt: str = ""
+    channel: Literal["email", "sms", "push", "ads", "direct_mail", "other"] = "email"
+    # The send date (default: the plan's as-of date); contact history counts up to it.
+    send_at: date | None = None
+    # Keep at most this many persons (those with the lowest hash, i.e. a random sample).
+    max_contacts: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _shares(self) -> "CampaignPlan":
+        if self.control not in self.variants:
+            raise ValueError(f"control {self.control!r} is not one of the variants {sorted(self.variants)}: "
+                             "name the holdout variant in `control`")
+        if len(self.variants) < 2 or any(v <= 0 for v in self.variants.values()):
+            raise ValueError("variants: give at least a treatment and the control, each with a share > 0")
+        if abs(sum(self.variants.values()) - 1.0) > 1e-6:
+            raise ValueError(f"variants: shares add up to {sum(self.variants.values()):g}, not 1")
+        return self
+
+
 class CampaignSettings(_Strict):
     # Outcomes count in the readout_days after a contact's sent_at (assigned_at, then the
     # campaign's start_at when it has none); CUPED's pre-period is as long, just before.
@@ -384,6 +415,13 @@ class CampaignSettings(_Strict):
     # sample-ratio test needs them; a campaign not listed gets no such test.
     planned_split: dict[str, dict[str, float]] = {}
     cuped: bool = True
+    # Planning (``memberlake campaign plan``): suppression of recently and often contacted
+    # persons (contacts and earlier plans count), and the power report's targets.
+    min_days_between_contacts: int = Field(default=7, ge=0)
+    frequency_cap: int = Field(default=4, ge=0)         # contacts within frequency_cap_days; 0 = no cap
+    frequency_cap_days: int = Field(default=30, ge=1)
+    power: float = Field(default=0.8, gt=0, lt=1)
+    plans: dict[str, CampaignPlan] = {}
 
 
 class SessionSettings(_Strict):

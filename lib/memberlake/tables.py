@@ -325,6 +325,15 @@ _DECLARED = [
               'campaign_id string, person_id string, variant string, is_control boolean, contacted_at timestamp, '
               'window_end timestamp, converted int, orders bigint, revenue double, visited int, opened int, '
               'clicked int, pre_converted int, pre_orders bigint, pre_revenue double, pre_visited int')),
+    Table("campaign_assignments", "gold", keys=('campaign_id', 'person_id'),
+          columns=(
+              'campaign_id string, person_id string, status string, suppressed_by array<string>, variant string, '
+              'is_control boolean, stratum string, bucket double, send_at timestamp')),
+    Table("campaign_power", "gold", keys=('campaign_id', 'variant', 'metric'),
+          columns=(
+              'campaign_id string, variant string, metric string, contacts bigint, control_contacts bigint, '
+              'baseline_mean double, baseline_sd double, alpha double, power double, mde double, '
+              'mde_relative double, send_at timestamp')),
     Table("campaign_results", "gold", keys=('campaign_id', 'variant', 'metric'),
           columns=(
               'campaign_id string, variant string, control_variant string, metric string, contacts bigint, '

@@ -150,7 +150,7 @@ def result_rows(sums: list, costs: dict[str, float | None], cfg: CampaignSetting
         if len(controls) > 1:
             log.warning("campaign %s: control contacts under %d variant names: pooled as %r", campaign, len(controls),
                         controls[0]["variant"])
-        planned = cfg.planned_split.get(campaign)
+        planned = cfg.planned_split.get(campaign) or (cfg.plans[campaign].variants if campaign in cfg.plans else None)
         counts: dict[str, int] = {}
         for a in arms:
             name = "__control__" if a["is_control"] else a["variant"]

@@ -143,3 +143,14 @@ def srm(counts: dict[str, int], shares: dict[str, float]) -> tuple[float, float]
         return math.inf, 0.0
     chi2 = sum((counts[a] - e) ** 2 / e for a, e in zip(arms, expected, strict=True))
     return chi2, float(stats.chi2.sf(chi2, len(arms) - 1))
+
+
+def minimum_detectable_effect(sd: float, n_treated: int, n_control: int, alpha: float = 0.05,
+                              power: float = 0.8) -> float:
+    """The smallest true difference of means a two-sided test at ``alpha`` detects with
+    probability ``power`` for arms of these sizes and a metric of standard deviation ``sd``:
+    ``(z(1 - alpha/2) + z(power)) * sd * sqrt(1/n_t + 1/n_c)`` (normal approximation)."""
+    if min(n_treated, n_control) < 1 or math.isnan(sd):
+        return math.nan
+    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
+    return float(z * sd * math.sqrt(1 / n_treated + 1 / n_control))

@@ -37,7 +37,8 @@ def snapshot_predicate(as_of: date) -> str:
 class Outputs:
     """What an area computed in one run, by how each table is written.
 
-    ``slices`` replace the ``as_of`` slice of a snapshot table (other dates stay), ``whole``
+    ``slices`` replace the ``as_of`` slice of a snapshot table (other dates stay), ``replaced``
+    the slice its predicate names, ``whole``
     overwrite their table, ``appended`` are added to theirs. ``add_columns`` names tables whose
     schema may gain columns (old rows read them as null).
     """
@@ -46,6 +47,8 @@ class Outputs:
     slices: dict[str, DataFrame] = field(default_factory=dict)
     whole: dict[str, DataFrame] = field(default_factory=dict)
     appended: dict[str, DataFrame] = field(default_factory=dict)
+    # table -> (rows, replaceWhere predicate): a slice named by another key (e.g. one campaign).
+    replaced: dict[str, tuple[DataFrame, str]] = field(default_factory=dict)
     add_columns: frozenset[str] = frozenset()
     counts: dict[str, Any] = field(default_factory=dict)   # figures for the progress line and MLflow
 
@@ -122,6 +125,8 @@ class JobContext:
             self.migrate_snapshot_column(name)
             written[name] = self.replace_slice(name, df, snapshot_predicate(outputs.as_of),
                                                add_columns=name in outputs.add_columns)
+        for name, (df, predicate) in outputs.replaced.items():
+            written[name] = self.replace_slice(name, df, predicate, add_columns=name in outputs.add_columns)
         for name, df in outputs.whole.items():
             written[name] = self.overwrite(name, df)
         for name, df in outputs.appended.items():
