@@ -17,7 +17,7 @@ class BuildWithConf(build_py):
         for yml in (HERE / "conf").glob("*.yml"):
             (target / yml.name).write_bytes(yml.read_bytes())
 
-JOBS = ["ingest", "clean", "identity", "sessions", "reviews", "value", "forecast", "campaigns", "campaign", "basket", "models", "score", "generate",
+JOBS = ["ingest", "clean", "identity", "sessions", "reviews", "value", "forecast", "campaigns", "campaign", "basket", "models", "score", "uplift", "generate",
         "forget", "maintain", "report"]
 
 setup(

@@ -14,10 +14,10 @@ def names(steps):
 def test_pipeline_order_only_and_from():
     assert names(pipeline_steps(None, None)) == [j.NAME for j in PIPELINE] == [
         "ingest", "clean", "identity", "sessions", "reviews", "value", "forecast", "campaigns", "basket", "models",
-        "score", "report"]
+        "score", "uplift", "report"]
     assert names(pipeline_steps(["clean"], None)) == ["clean"]
     assert names(pipeline_steps(None, "value")) == ["value", "forecast", "campaigns", "basket", "models", "score",
-                                                   "report"]
+                                                   "uplift", "report"]
     assert names(pipeline_steps(["identity", "ingest"], None)) == ["ingest", "identity"]   # dependency order kept
 
 

@@ -33,6 +33,7 @@ from memberlake.jobs import (
     reviews,
     score,
     sessions,
+    uplift,
     value,
 )
 from memberlake.jobs.common import (
@@ -48,14 +49,15 @@ log = logging.getLogger(__name__)
 
 # The pipeline, in dependency order. Later areas append their jobs here.
 PIPELINE: list[ModuleType] = [ingest, clean, identity, sessions, reviews, value, forecast, campaigns, basket, models,
-                              score, report]
+                              score, uplift, report]
 # What each pipeline job reads from the others (its direct upstream jobs). `memberlake pipeline`
 # runs PIPELINE in order, a topological order of this graph; the Databricks bundle runs the same
 # graph as task dependencies (tests/test_bundle.py checks both), so models runs beside value.
 UPSTREAM: dict[str, list[str]] = {
     "ingest": [], "clean": ["ingest"], "identity": ["clean"], "sessions": ["identity"], "value": ["sessions", "reviews"],
     "basket": ["value"], "models": ["sessions", "reviews"], "score": ["models"], "reviews": ["identity"],
-    "forecast": ["value"], "campaigns": ["sessions"], "report": ["basket", "score", "reviews", "forecast", "campaigns"],
+    "forecast": ["value"], "campaigns": ["sessions"], "uplift": ["campaigns", "models"],
+    "report": ["basket", "score", "reviews", "forecast", "campaigns", "uplift"],
 }
 # Jobs run on their own, outside the pipeline.
 OPERATIONS: list[ModuleType] = [generate, forget, maintain, campaign]

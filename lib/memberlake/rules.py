@@ -95,6 +95,8 @@ def _campaign_plans(settings: Settings) -> None:
     allowed = audience_columns()
     for name, plan in settings.campaigns.plans.items():
         check_rule(f"campaigns.plans.{name}.audience", plan.audience, allowed)
+        if plan.target_top is not None:
+            check_rule(f"campaigns.plans.{name}.rank_by", plan.rank_by, allowed)
         if plan.stratify_by is not None:
             check_columns(f"campaigns.plans.{name}.stratify_by", [plan.stratify_by], allowed)
 

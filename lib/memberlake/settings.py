@@ -389,6 +389,10 @@ class CampaignPlan(_Strict):
     send_at: date | None = None
     # Keep at most this many persons (those with the lowest hash, i.e. a random sample).
     max_contacts: int | None = Field(default=None, ge=1)
+    # Target only the target_top eligible persons ranked highest by rank_by (SQL over the audience
+    # columns; uplift_scores give ``uplift``), then split them: the control comes from the same people.
+    target_top: int | None = Field(default=None, ge=1)
+    rank_by: str = "uplift * coalesce(clv, 1.0)"
 
     @model_validator(mode="after")
     def _shares(self) -> "CampaignPlan":
@@ -524,6 +528,30 @@ class ChurnSettings(_Strict):
         return self
 
 
+class UpliftSettings(_Strict):
+    enabled: bool = True
+    # The outcome the models learn: converted (any completed order) or visited (any session).
+    outcome: Literal["converted", "visited"] = "converted"
+    # Campaigns pooled for training (empty: every campaign with a control group).
+    campaigns: list[str] = []
+    learners: list[Literal["t_learner", "class_transformation"]] = ["t_learner", "class_transformation"]
+    # MLlib classifiers (parameter names as in MLlib) tried with every learner.
+    classifiers: dict[Literal["logistic_regression", "gbt"], dict[str, Any]] = {
+        "logistic_regression": {"regParam": 0.01},
+        "gbt": {"maxIter": 30, "maxDepth": 3},
+    }
+    # Contacts held out for the test, then the share of the rest for validation (model choice).
+    test_fraction: float = Field(default=0.3, gt=0, lt=1)
+    validation_fraction: float = Field(default=0.25, gt=0, lt=1)
+    # uplift@k: the share of contacts with the highest predicted uplift.
+    k: float = Field(default=0.3, gt=0, lt=1)
+    # Fewer contacts than this in an arm of any split: no model (the Qini would be noise).
+    min_rows: int = Field(default=200, ge=1)
+    seed: int = 42
+    registered_model: str = "memberlake-uplift"
+    min_improvement: float = Field(default=0.0, ge=0)
+
+
 class ModelSettings(_Strict):
     # Persons with a completed order in the active_days up to an as-of date are modelled and scored.
     active_days: int = Field(default=365, ge=1)
@@ -537,6 +565,7 @@ class ModelSettings(_Strict):
     channels: list[str] = ["online", "store", "app"]
     segmentation: SegmentationSettings = SegmentationSettings()
     churn: ChurnSettings = ChurnSettings()
+    uplift: UpliftSettings = UpliftSettings()
 
 
 class PrivacySettings(_Strict):

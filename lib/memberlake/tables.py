@@ -334,6 +334,21 @@ _DECLARED = [
               'campaign_id string, variant string, metric string, contacts bigint, control_contacts bigint, '
               'baseline_mean double, baseline_sd double, alpha double, power double, mde double, '
               'mde_relative double, send_at timestamp')),
+    Table("uplift_metrics", "gold", keys=('as_of_date', 'model', 'split', 'metric'), snapshot=SNAPSHOT,
+          columns=(
+              'as_of_date date, model_version string, champion boolean, model string, split string, metric string, '
+              'value double')),
+    Table("uplift_deciles", "gold", keys=('as_of_date', 'model', 'decile'), snapshot=SNAPSHOT,
+          columns=(
+              'as_of_date date, model string, decile int, n_treatment bigint, n_control bigint, '
+              'response_rate_treatment double, response_rate_control double, uplift double')),
+    Table("uplift_holdout", "gold", keys=('as_of_date', 'campaign_id', 'person_id'), snapshot=SNAPSHOT,
+          columns=(
+              'as_of_date date, campaign_id string, person_id string, treated int, outcome int, uplift double, '
+              'churn_risk double')),
+    Table("uplift_scores", "gold", keys=('as_of_date', 'person_id'), snapshot=SNAPSHOT,
+          columns=(
+              'as_of_date date, person_id string, uplift double, decile int, model_version string')),
     Table("campaign_results", "gold", keys=('campaign_id', 'variant', 'metric'),
           columns=(
               'campaign_id string, variant string, control_variant string, metric string, contacts bigint, '

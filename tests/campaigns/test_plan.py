@@ -183,3 +183,20 @@ def test_plans_are_checked_before_spark_starts(tmp_path):
     ok = load_settings("local", overrides=[
         'campaigns.plans={"C1": {"audience": "risk_band = \'high\' AND clv > 10", "stratify_by": "value_tier"}}'])
     check_settings(ok)
+
+
+def test_target_top_keeps_the_highest_ranked_then_splits_them(spark):
+    people = _people(spark).where("person_id IN ('P1', 'P4', 'P7')").union(
+        spark.createDataFrame([("P8", True, "gold"), ("P9", True, "gold")], "person_id string, marketing_opt_in boolean, "
+                              "value_tier string"))
+    scores = spark.createDataFrame([("P1", 0.30, 1), ("P7", 0.10, 3), ("P8", 0.50, 1), ("P9", -0.2, 10)],
+                                   "person_id string, uplift double, decile int")
+    contacts = _contacts(spark).union(spark.createDataFrame([("P8", "m8", "p8@x.com", None), ("P9", "m9", "p9@x.com", None)],
+                                                            "person_id string, member_id string, email string, phone string"))
+    plan = CampaignPlan(variants={"offer": 0.5, "control": 0.5}, target_top=2)
+    out = plan_campaign("C1", plan, CampaignSettings(), SEND, audience(people, None, None, scores), contacts,
+                        _history(spark), None, spark.createDataFrame([], "person_id string, order_ts timestamp, net double"),
+                        lambda *a: None)
+    got = {r.person_id: r.status for r in out.replaced["campaign_assignments"][0].collect()}
+    # P4 was contacted 4 days ago; of P1, P7, P8, P9 the two with the highest uplift x clv (clv unknown: 1)
+    assert got == {"P1": "assigned", "P8": "assigned", "P4": "suppressed", "P7": "not_selected", "P9": "not_selected"}

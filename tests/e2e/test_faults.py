@@ -186,4 +186,4 @@ def test_every_job_failing_after_every_write_then_rerun_equals_a_clean_run(spark
 
 
 PIPELINE_JOBS = ["ingest", "clean", "identity", "sessions", "reviews", "value", "forecast", "campaigns", "basket", "models",
-                 "score", "report"]
+                 "score", "uplift", "report"]

@@ -53,6 +53,7 @@ def test_report_has_every_section_and_chart_and_no_pii(spark, lake_dirs):
     assert "Loyalty tiers (latest as-of date)" in text
     assert "Demand and customer-base forecasts" in text and "Backtest accuracy per model over the series" in text
     assert "Campaign results" in text and "Results (converted and revenue; newest campaigns first)" in text
+    assert "No uplift model yet" in text          # the generated campaigns are below models.uplift.min_rows
 
 
 def test_report_renders_every_chart_in_headless_chromium(lake_dirs):

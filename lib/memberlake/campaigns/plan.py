@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 
 # Columns an audience rule may read beside member_profile's: the latest clv and churn scores.
 SCORE_COLUMNS = {"p_alive": "double", "expected_purchases": "double", "expected_value": "double", "clv": "double",
-                 "churn_probability": "double", "churn_decile": "int", "risk_band": "string"}
+                 "churn_probability": "double", "churn_decile": "int", "risk_band": "string", "uplift": "double",
+                 "uplift_decile": "int"}
 SUPPRESSIONS = ("no_marketing_opt_in", "forgotten", "recently_contacted", "frequency_cap", "unreachable")
 POWER_SCHEMA = ("campaign_id string, variant string, metric string, contacts bigint, control_contacts bigint, "
                 "baseline_mean double, baseline_sd double, alpha double, power double, mde double, "
@@ -59,7 +60,8 @@ def latest(df: DataFrame | None, as_of: date) -> DataFrame | None:
     return None if newest is None else df.where(F.col("as_of_date") == F.lit(newest))
 
 
-def audience(profile: DataFrame, clv: DataFrame | None, churn: DataFrame | None) -> DataFrame:
+def audience(profile: DataFrame, clv: DataFrame | None, churn: DataFrame | None,
+             uplift: DataFrame | None = None) -> DataFrame:
     """One row per person: the profile with the score columns (null where not scored)."""
     out = profile.drop("as_of_date")
     if clv is not None:
@@ -68,6 +70,8 @@ def audience(profile: DataFrame, clv: DataFrame | None, churn: DataFrame | None)
     if churn is not None:
         out = out.join(churn.select("person_id", F.col("probability").alias("churn_probability"),
                                     F.col("decile").alias("churn_decile"), "risk_band"), "person_id", "left")
+    if uplift is not None:
+        out = out.join(uplift.select("person_id", "uplift", F.col("decile").alias("uplift_decile")), "person_id", "left")
     for name, dtype in SCORE_COLUMNS.items():
         if name not in out.columns:
             out = out.withColumn(name, F.lit(None).cast(dtype))
@@ -174,6 +178,8 @@ def _dealt(position: Column, variants: dict[str, float]) -> Column:
 def assign(eligible: DataFrame, campaign_id: str, plan: CampaignPlan) -> DataFrame:
     """``eligible`` with ``bucket`` (the person's hash), ``stratum`` and ``variant``."""
     salt = plan.salt or campaign_id
+    if plan.target_top is not None:      # the persons the campaign is expected to move most, then split
+        eligible = eligible.orderBy(F.expr(plan.rank_by).desc_nulls_last(), "person_id").limit(plan.target_top)
     hashed = eligible.withColumn("bucket", unit_hash(F.lit(salt), F.lit(campaign_id), "person_id"))
     if plan.max_contacts is not None:       # a random sample: a second hash, independent of the split
         hashed = (hashed.withColumn("_sample", unit_hash(F.lit(salt), F.lit("sample"), F.lit(campaign_id), "person_id"))
@@ -248,7 +254,7 @@ def plan_campaign(campaign_id: str, plan: CampaignPlan, cfg: CampaignSettings, s
     assigned = dealt.select("person_id", "variant", "stratum", "bucket", F.lit("assigned").alias("status"))
     rows = (flagged.select("person_id", "suppressed_by").join(assigned, "person_id", "left")
             .select(F.lit(campaign_id).alias("campaign_id"), "person_id",
-                    F.coalesce("status", F.when(F.size("suppressed_by") > 0, "suppressed").otherwise("not_sampled"))
+                    F.coalesce("status", F.when(F.size("suppressed_by") > 0, "suppressed").otherwise("not_selected"))
                     .alias("status"), "suppressed_by", "variant",
                     F.when(F.col("variant").isNotNull(), F.col("variant") == plan.control).alias("is_control"),
                     "stratum", "bucket", F.lit(send_at).alias("send_at")))

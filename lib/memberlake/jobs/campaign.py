@@ -58,7 +58,8 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> di
         profile = ctx.table("member_profile")
         if profile is None:
             raise InputError("campaign plan: member_profile not found: run `memberlake pipeline` (value) first")
-        people = audience(profile, latest(ctx.table("clv"), day), latest(ctx.table("churn_scores"), day))
+        people = audience(profile, latest(ctx.table("clv"), day), latest(ctx.table("churn_scores"), day),
+                          latest(ctx.table("uplift_scores"), day))
         graph = ctx.graph()
         history = contact_history(ctx.silver("campaign_contacts", pseudonymiser=pseud), ctx.silver("campaigns"),
                                   graph, ctx.table("campaign_assignments"), opts.campaign)

@@ -398,7 +398,38 @@ def campaigns(t: Tables_) -> Section:
             [(r.campaign_id, r.variant, r.metric, r.contacts, r.control_mean, r.mean, r.difference,
               "" if r.ci_low is None else f"[{r.ci_low:.4g}, {r.ci_high:.4g}]", r.p_value, r.cuped_difference,
               "FLAGGED" if r.srm_flag else "ok", r.roi, "yes" if r.window_complete else "no") for r in shown])
+    _uplift(t, s)
     return s
+
+
+def _uplift(t: Tables_, s: Section) -> None:
+    """The uplift model on held-out contacts beside its baselines, and its uplift by decile."""
+    metrics = t.get("uplift_metrics")
+    if metrics is None:
+        s.notes.append("No uplift model yet: `memberlake uplift` trains one once campaigns with a control group "
+                       "have enough contacts (models.uplift.min_rows per arm).")
+        return
+    m = _latest(metrics)
+    tested = m.where("split = 'test'").orderBy("model", "metric").collect()
+    by_model: dict[str, dict[str, float]] = {}
+    for r in tested:
+        by_model.setdefault(r.model, {})[r.metric] = r.value
+    version = tested[0].model_version if tested else None
+    s.table(f"Uplift model v{version} on held-out contacts (Qini coefficient and AUUC: 0 random, 1 perfect)",
+            ["order by", "Qini coefficient", "AUUC", "uplift at k (models.uplift.k)"],
+            [(name, f.get("qini"), f.get("auuc"), next((v for k, v in f.items() if k.startswith("uplift_at_")), None))
+             for name, f in by_model.items()])
+    deciles = t.get("uplift_deciles")
+    if deciles is not None:
+        rows = _latest(deciles).orderBy("model", "decile").collect()
+        series: dict[str, list[float]] = {}
+        for r in rows:
+            series.setdefault(r.model, [0.0] * 10)[r.decile - 1] = float(r.uplift or 0.0)
+        if series:
+            s.chart("uplift_deciles", "Treated minus control conversion per decile of the held-out contacts, "
+                    "highest predicted first: a good model falls from left to right",
+                    R.grouped_bar([str(d) for d in range(1, 11)], series, "Uplift by decile",
+                                  "treated - control conversion"))
 
 
 def health(t: Tables_) -> Section:
