@@ -62,3 +62,18 @@ def test_pipeline_accepts_and_forwards_every_jobs_flags():
         sub = cli_module._build_parser()._subparsers._group_actions[0].choices[job.NAME]
         for option in sub._option_string_actions:
             assert option in pipe._option_string_actions, (job.NAME, option)
+
+
+def test_a_campaign_without_a_plan_fails_before_spark_starts(monkeypatch, capsys):
+    from memberlake import cli, spark
+
+    def no_spark(*a, **k):
+        raise AssertionError("Spark must not start")
+
+    monkeypatch.setattr(spark, "get_spark", no_spark)
+    assert cli.main(["campaign", "plan", "--campaign", "SPRING"]) == 2
+    assert "no plan for 'SPRING' in campaigns.plans" in capsys.readouterr().err
+    from memberlake.jobs import campaign
+
+    assert campaign.main(["plan", "--campaign", "X", "--set", 'campaigns.plans={"Y": {}}']) == 2
+    assert "(known: Y)" in capsys.readouterr().err

@@ -40,6 +40,7 @@ from memberlake.jobs.common import (
     InputError,
     add_common_arguments,
     add_entities_argument,
+    check_job_arguments,
     configure_logging,
     guarded,
     settings_from_args,
@@ -283,6 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = settings_from_args(args)
         check_arguments(args)
         if args.command in JOBS:
+            check_job_arguments(JOBS[args.command], settings, args)
             JOBS[args.command].run(get_spark(settings), settings, args)
         else:
             COMMANDS[args.command](get_spark(settings), settings, args)

@@ -43,13 +43,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--raw", action="store_true", help="export e-mail and phone unmasked (for the sending tool)")
 
 
+def check(settings: Settings, args: argparse.Namespace) -> None:
+    """The campaign has a plan (before Spark starts)."""
+    campaign = options(Options, args).campaign or ""
+    if campaign not in settings.campaigns.plans:
+        raise InputError(f"campaign plan: no plan for {campaign!r} in campaigns.plans: add one "
+                         f"(known: {', '.join(sorted(settings.campaigns.plans)) or 'none'}); see docs/campaigns.md")
+
+
 def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> dict[str, int]:
+    check(settings, args)
     opts = options(Options, args)
     cfg = settings.campaigns
-    plan = cfg.plans.get(opts.campaign or "")
-    if plan is None:
-        raise InputError(f"campaign plan: no plan for {opts.campaign!r} in campaigns.plans: add one "
-                         f"(known: {', '.join(sorted(cfg.plans)) or 'none'}); see docs/campaigns.md")
+    plan = cfg.plans[opts.campaign]
     day = plan.send_at or opts.as_of or date.today()
     send_at = datetime.combine(day, datetime.min.time())
     params = {"campaign": opts.campaign, "plan": plan.model_dump(mode="json"), "send_at": day.isoformat()}

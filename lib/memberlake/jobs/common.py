@@ -139,6 +139,15 @@ def job_main(job: ModuleType, argv: Sequence[str] | None = None) -> int:
         from memberlake.spark import get_spark
 
         settings = settings_from_args(args)
+        check_job_arguments(job, settings, args)
         job.run(get_spark(settings), settings, args)
 
     return guarded(body)
+
+
+def check_job_arguments(job: ModuleType, settings, args: argparse.Namespace) -> None:
+    """A job's own argument checks against the settings (its ``check``, when it has one), before
+    Spark starts: a wrong argument fails in a second, not after the session is up."""
+    check = getattr(job, "check", None)
+    if check is not None:
+        check(settings, args)
