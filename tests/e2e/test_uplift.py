@@ -27,7 +27,8 @@ def test_uplift_trains_tests_registers_and_scores(spark, lake_dirs, tmp_path):
     metrics = {(r.model.split(" ")[0], r.split, r.metric): r.value for r in lake.read("uplift_metrics").collect()}
     models = {m for m, _, _ in metrics}
     assert {"random", "churn_risk"} <= models and ({"t_learner", "class_transformation"} & models)
-    assert all(-1.5 < v < 1.5 for (m, s, k), v in metrics.items() if k in ("qini", "auuc") and v == v)
+    assert all(isinstance(v, float) for v in metrics.values())
+    assert -1 <= metrics[("random", "test", "uplift_at_30")] <= 1         # a difference of two rates
     holdout = lake.read("uplift_holdout")
     outcomes = lake.read("campaign_outcomes")
     assert 0 < holdout.count() < outcomes.count()
