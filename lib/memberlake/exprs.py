@@ -29,3 +29,15 @@ def mask_text(value: Column, limit: int = 200) -> Column:
     text = F.regexp_replace(text, r"(https?://|www\.)\S+", "***")
     text = F.regexp_replace(text, r"\d[\d\s().-]{3,}\d", "***")
     return F.when(F.length(text) > limit, F.concat(F.substring(text, 1, limit), F.lit("…"))).otherwise(text)
+
+
+def unit_hash(*parts: Column | str) -> Column:
+    """A uniform number in [0, 1) from the SHA-256 of the parts joined by ``|`` (52 bits, exact in
+    a double): a seeded, machine-independent draw per row (splits, assignments)."""
+    text = F.concat_ws("|", *[F.col(p) if isinstance(p, str) else p for p in parts])
+    return F.conv(F.substring(F.sha2(text, 256), 1, 13), 16, 10).cast("double") / float(16 ** 13)
+
+
+def member_node(source: Column, member_id: Column) -> Column:
+    """A member record's node value in the identity graph: ``source:member_id``."""
+    return F.concat_ws(":", source, member_id)

@@ -30,7 +30,9 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from memberlake.campaigns.readout import contacted
+from memberlake.campaigns.stats import finite as _num
 from memberlake.campaigns.stats import minimum_detectable_effect
+from memberlake.exprs import member_node, unit_hash
 from memberlake.ops.context import Outputs
 from memberlake.settings import CampaignPlan, CampaignSettings
 from memberlake.tables import conform, declared
@@ -81,12 +83,11 @@ def audience(profile: DataFrame, clv: DataFrame | None, churn: DataFrame | None,
 def reachable(members: DataFrame | None, graph: DataFrame) -> DataFrame:
     """Per person the contact details of their newest member record: member_id, email, phone.
 
-    A member record is the graph's ``member`` node ``source:member_id`` (the identity table's
-    format); the newest is the last updated, then registered."""
+    A member record is the graph's ``member`` node; the newest is the last updated, then registered."""
     if members is None:
         return graph.sparkSession.createDataFrame([], "person_id string, member_id string, email string, phone string")
     nodes = graph.where(F.col("id_type") == "member").select(F.col("value").alias("_node"), "person_id")
-    keyed = members.withColumn("_node", F.concat_ws(":", "source", "member_id")).join(nodes, "_node")
+    keyed = members.withColumn("_node", member_node(F.col("source"), F.col("member_id"))).join(nodes, "_node")
     newest = F.struct(F.coalesce("updated_at", "registered_at"), "member_id")
     return keyed.groupBy("person_id").agg(*[F.max_by(c, newest).alias(c) for c in ("member_id", "email", "phone")])
 
@@ -159,12 +160,6 @@ def suppress(people: DataFrame, contacts: DataFrame, history: DataFrame | None, 
     return out.withColumn("suppressed_by", flagged).drop("_forgotten", "_recent", "_count")
 
 
-def unit_hash(*parts: Column | str) -> Column:
-    """A uniform number in [0, 1) from the SHA-256 of the parts (52 bits, exact in a double)."""
-    text = F.concat_ws("|", *[F.col(p) if isinstance(p, str) else p for p in parts])
-    return F.conv(F.substring(F.sha2(text, 256), 1, 13), 16, 10).cast("double") / float(16 ** 13)
-
-
 def _dealt(position: Column, variants: dict[str, float]) -> Column:
     """The variant whose cumulative share interval holds ``position`` (variants in name order)."""
     out, edge = None, 0.0
@@ -225,10 +220,6 @@ def power_rows(sums: list, campaign_id: str, plan: CampaignPlan, cfg: CampaignSe
             rows.append((campaign_id, variant, metric, n, control_n, _num(mean), _num(sd), alpha, cfg.power,
                          _num(mde), _num(rel), send_at))
     return rows
-
-
-def _num(v: float | None) -> float | None:
-    return None if v is None or math.isnan(v) or math.isinf(v) else float(v)
 
 
 @dataclass

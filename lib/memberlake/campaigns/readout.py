@@ -9,7 +9,6 @@ the driver (a few rows per campaign).
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
@@ -18,6 +17,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from memberlake.campaigns.stats import Arm, cuped, cuped_theta, srm, welch
+from memberlake.campaigns.stats import finite as _num
 from memberlake.inputs import ORDER_KEYS, attach_person
 from memberlake.ops.context import Outputs
 from memberlake.settings import CampaignSettings
@@ -122,10 +122,6 @@ RESULTS_SCHEMA = (
 @dataclass
 class CampaignReadout(Outputs):
     campaigns_read: int = 0
-
-
-def _num(v: float | None) -> float | None:
-    return None if v is None or (isinstance(v, float) and (math.isnan(v) or math.isinf(v))) else float(v)
 
 
 def _arm(rows: list, metric: str) -> Arm:

@@ -14,6 +14,7 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from memberlake.exprs import member_node
 from memberlake.settings import IdentitySettings
 
 EDGE_COLUMNS = ["src_type", "src_value", "dst_type", "dst_value", "origin"]
@@ -22,10 +23,6 @@ EDGE_COLUMNS = ["src_type", "src_value", "dst_type", "dst_value", "origin"]
 def _edge(src_type: str, src: Column, dst_type: str, dst: Column, origin: str) -> list[Column]:
     return [F.lit(src_type).alias("src_type"), src.alias("src_value"),
             F.lit(dst_type).alias("dst_type"), dst.alias("dst_value"), F.lit(origin).alias("origin")]
-
-
-def member_node(source: Column, member_id: Column) -> Column:
-    return F.concat_ws(":", source, member_id)
 
 
 def member_edges(members: DataFrame) -> DataFrame:

@@ -38,7 +38,7 @@ import numpy as np
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from memberlake.identity.graph import member_node
+from memberlake.exprs import member_node
 from memberlake.settings import MatchingSettings
 
 log = logging.getLogger(__name__)

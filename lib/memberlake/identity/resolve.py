@@ -12,8 +12,9 @@ from typing import Callable
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from memberlake.exprs import member_node
 from memberlake.identity import incremental, matching
-from memberlake.identity.graph import apply_guards, member_node, observed_edges
+from memberlake.identity.graph import apply_guards, observed_edges
 from memberlake.ops.context import Outputs
 from memberlake.ops.tracking import tracked_run
 from memberlake.settings import Settings

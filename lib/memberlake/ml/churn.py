@@ -60,13 +60,18 @@ def _classifier(kind: str, seed: int, weighted: bool):
     raise ValueError(f"models.churn.candidates: unknown model {kind!r} (logistic_regression, random_forest, gbt)")
 
 
+def with_params(estimator, params: dict[str, Any], key: str):
+    """``estimator`` with ``params`` set by their MLlib names; an unknown name fails naming ``key``."""
+    for name, value in params.items():
+        if not estimator.hasParam(name):
+            raise ValueError(f"{key}: {name!r} is not a parameter of {type(estimator).__name__}")
+        estimator.set(estimator.getParam(name), value)
+    return estimator
+
+
 def pipeline(kind: str, features: list[str], params: dict[str, Any], seed: int, weighted: bool) -> Pipeline:
     """Assemble -> standardise -> classifier with ``params`` set (names as in MLlib)."""
-    clf = _classifier(kind, seed, weighted)
-    for name, value in params.items():
-        if not clf.hasParam(name):
-            raise ValueError(f"models.churn.candidates.{kind}: {name!r} is not a parameter of {type(clf).__name__}")
-        clf.set(clf.getParam(name), value)
+    clf = with_params(_classifier(kind, seed, weighted), params, f"models.churn.candidates.{kind}")
     return Pipeline(stages=[VectorAssembler(inputCols=features, outputCol="_raw"),
                             StandardScaler(inputCol="_raw", outputCol="features", withMean=True, withStd=True), clf])
 

@@ -31,7 +31,9 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from memberlake.exprs import unit_hash
 from memberlake.ml import uplift_metrics as um
+from memberlake.ml.churn import with_params
 from memberlake.settings import UpliftSettings
 
 log = logging.getLogger(__name__)
@@ -64,9 +66,7 @@ def with_features(rows: DataFrame, feats: DataFrame, names: list[str], active_da
 
 def split(rows: DataFrame, cfg: UpliftSettings) -> dict[str, DataFrame]:
     """Training / validation / test rows by a seeded hash of (campaign, person)."""
-    u = F.conv(F.substring(F.sha2(F.concat_ws("|", F.lit(str(cfg.seed)), "campaign_id", "person_id"), 256), 1, 13),
-               16, 10).cast("double") / float(16 ** 13)
-    tagged = rows.withColumn("_u", u)
+    tagged = rows.withColumn("_u", unit_hash(F.lit(str(cfg.seed)), "campaign_id", "person_id"))
     test_cut = cfg.test_fraction
     valid_cut = test_cut + (1 - test_cut) * cfg.validation_fraction
     return {"test": tagged.where(F.col("_u") < test_cut).drop("_u"),
@@ -80,13 +80,8 @@ def _classifier(kind: str, params: dict[str, Any], label: str, probability: str,
                "rawPredictionCol": f"{probability}_raw", "predictionCol": f"{probability}_label"}
     if weight:
         outputs["weightCol"] = weight
-    for name, value in outputs.items():       # GBTClassifier's constructor does not take them all
-        clf.set(clf.getParam(name), value)
-    for name, value in params.items():
-        if not clf.hasParam(name):
-            raise ValueError(f"models.uplift.classifiers.{kind}: {name!r} is not a parameter of {type(clf).__name__}")
-        clf.set(clf.getParam(name), value)
-    return clf
+    # set, not passed: GBTClassifier's constructor does not take every output column
+    return with_params(with_params(clf, outputs, "uplift outputs"), params, f"models.uplift.classifiers.{kind}")
 
 
 def fit(learner: str, kind: str, params: dict[str, Any], train: DataFrame, names: list[str], seed: int) -> PipelineModel:

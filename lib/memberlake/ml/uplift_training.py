@@ -93,7 +93,8 @@ def uplift_training(settings: Settings, activity: PersonActivity, outcomes: Data
             best.model, cfg.registered_model, "test_qini", figures[best.name]["qini"],
             lambda champion: um.qini_coefficient(uplift.score(champion, parts["test"]), "uplift"),
             cfg.min_improvement)
-    champion = registry.load_champion(cfg.registered_model)
+    # Scores come from the champion: the new model when it won, else the one that kept the alias.
+    champion = None if registered.promoted else registry.load_champion(cfg.registered_model)
     model, version = champion if champion is not None else (best.model, registered.version)
     current = features_at(activity, [as_of], models).withColumn(uplift.HISTORY, F.lit(1.0))
     scored = uplift.population_deciles(uplift.score(model, current).select("person_id", "uplift").localCheckpoint())
