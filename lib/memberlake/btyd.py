@@ -191,6 +191,85 @@ MODELS: dict[str, TransactionModel] = {
 }
 
 
+def maximise(sums: Callable[[np.ndarray], np.ndarray], total: float, x0: list[float], max_iter: int):
+    """L-BFGS-B on the log-parameters of a likelihood whose count-weighted sums (log-likelihood
+    first, then the gradient) ``sums`` returns; the mean negative log-likelihood is minimised so
+    the tolerances do not depend on the data size. Returns scipy's ``OptimizeResult`` (``x`` in
+    logs) and the number of evaluations."""
+    from scipy.optimize import minimize
+
+    evaluations = {"count": 0}
+
+    def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
+        params = np.exp(log_params)
+        evaluations["count"] += 1
+        values = sums(params)
+        ll, grad = values[0], values[1:]
+        if not np.isfinite(ll) or not np.all(np.isfinite(grad)):
+            return 1e10, np.zeros(len(params))
+        # chain rule for the log parametrisation
+        return -ll / total, -(grad * params) / total
+
+    with np.errstate(all="ignore"):
+        result = minimize(objective, np.log(x0), jac=True, method="L-BFGS-B",
+                          options={"maxiter": max_iter, "gtol": 1e-9, "ftol": 1e-13})
+    return result, evaluations["count"]
+
+
+HESSIAN_STEP = 1e-3
+
+
+def log_covariance(sums_at: Callable[[list[np.ndarray]], list[np.ndarray]], params: np.ndarray,
+                   step: float = HESSIAN_STEP) -> np.ndarray | None:
+    """Asymptotic covariance of the log-parameters at the maximum: the inverse of the negative
+    Hessian of the log-likelihood in log-parameters, by central differences of its gradient.
+
+    ``sums_at`` gets all 2k parameter points at once and returns each point's sums (log-likelihood,
+    then the gradient in the parameters), so a Spark caller evaluates them in one pass. None when
+    the Hessian is not negative definite (a maximum on a boundary, or a flat likelihood).
+    """
+    params = np.asarray(params, dtype=float)
+    k = len(params)
+    points = []
+    for i in range(k):
+        for sign in (1.0, -1.0):
+            shifted = np.log(params)
+            shifted[i] += sign * step
+            points.append(np.exp(shifted))
+    sums = sums_at(points)
+    grad_log = [np.asarray(s, dtype=float)[1:] * p for s, p in zip(sums, points, strict=True)]
+    hessian = np.column_stack([(grad_log[2 * i] - grad_log[2 * i + 1]) / (2 * step) for i in range(k)])
+    hessian = (hessian + hessian.T) / 2
+    if not np.all(np.isfinite(hessian)):
+        return None
+    try:
+        np.linalg.cholesky(-hessian)
+    except np.linalg.LinAlgError:
+        return None
+    return np.linalg.inv(-hessian)
+
+
+def standard_errors(params: dict[str, float], log_cov: np.ndarray | None) -> dict[str, float]:
+    """Standard errors of the parameters themselves (delta method: θ · se(log θ)); NaN without a
+    covariance."""
+    if log_cov is None:
+        return {k: float("nan") for k in params}
+    return {k: float(v * np.sqrt(log_cov[i, i])) for i, (k, v) in enumerate(params.items())}
+
+
+def fit_counts(model: str, x: np.ndarray, tx: np.ndarray, T: np.ndarray, n: np.ndarray,
+               max_iter: int = 200) -> tuple[dict[str, float], float, bool]:
+    """(parameters, log-likelihood, converged) of ``model`` over in-memory distinct (x, t_x, T)
+    rows with counts ``n``: the fit one worker runs for one as-of date's summary."""
+    spec = MODELS[model]
+    x, tx, T, n = _arrays(x, tx, T, n)
+    total = float(n.sum())
+    mean_t = float(np.dot(n, T) / total) if total else 1.0
+    result, _ = maximise(lambda p: spec.partials(p, x, tx, T, n), total, spec.start(mean_t), max_iter)
+    params = dict(zip(spec.parameters, np.exp(result.x).tolist(), strict=True))
+    return params, float(-result.fun * total), bool(result.success)
+
+
 def btyd_summary(purchases: DataFrame, as_of: date) -> DataFrame:
     """(person_id, frequency, recency, T, monetary_value) from purchases up to ``as_of``."""
     days = (purchases.where(F.col("order_date") <= F.lit(as_of))

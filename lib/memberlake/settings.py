@@ -231,6 +231,12 @@ class ClvSettings(_Strict):
     model: Literal["auto", "bgnbd", "mbgnbd", "pareto_nbd"] = "auto"
     candidates: list[Literal["bgnbd", "mbgnbd", "pareto_nbd"]] = Field(
         default_factory=lambda: ["bgnbd", "mbgnbd", "pareto_nbd"], min_length=1)
+    # Per-person intervals of p_alive, expected purchases and CLV from the parameters' uncertainty:
+    # interval_samples draws from their asymptotic distribution (0 = no intervals), central
+    # interval_level quantiles; the draws are seeded.
+    interval_level: float = Field(default=0.9, gt=0, lt=1)
+    interval_samples: int = Field(default=100, ge=0)
+    interval_seed: int = 42
 
 
 class LoyaltySettings(_Strict):
@@ -563,6 +569,10 @@ class ModelSettings(_Strict):
     sentiment_trend_days: int = Field(default=180, ge=1)
     # Channel-mix features: share of orders per channel value.
     channels: list[str] = ["online", "store", "app"]
+    # Churn features btyd_p_alive and btyd_expected_purchases (over churn.horizon_days) from this
+    # transaction model, fitted at every as-of date on the history up to it; none leaves them out.
+    btyd_model: Literal["bgnbd", "mbgnbd", "pareto_nbd", "none"] = "bgnbd"
+    btyd_max_iter: int = Field(default=200, ge=1)
     segmentation: SegmentationSettings = SegmentationSettings()
     churn: ChurnSettings = ChurnSettings()
     uplift: UpliftSettings = UpliftSettings()

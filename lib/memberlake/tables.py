@@ -108,7 +108,8 @@ _DECLARED = [
           columns=(
               'as_of_date date, person_id string, frequency double, recency double, T double, '
               'monetary_value double, p_alive double, expected_purchases double, expected_value double, '
-              'clv double')),
+              'clv double, p_alive_lower double, p_alive_upper double, expected_purchases_lower double, '
+              'expected_purchases_upper double, clv_lower double, clv_upper double')),
     Table("clv_holdout", "gold", keys=('as_of_date', 'model', 'calibration_frequency'), snapshot=SNAPSHOT,
           columns=(
               'calibration_end date, as_of_date date, model string, calibration_frequency int, persons bigint, '
@@ -117,7 +118,7 @@ _DECLARED = [
           columns=(
               'as_of_date date, model string, parameter string, value double, log_likelihood double, '
               'iterations int, converged boolean, rows bigint, fit string, selected boolean, holdout_mae double, '
-              'holdout_total_error double')),
+              'holdout_total_error double, std_error double')),
     Table("alerts", "ops", keys=(),
           columns=(
               'run_id string, job string, source string, subject string, severity string, message string, '
@@ -138,7 +139,8 @@ _DECLARED = [
               'std_gap_days double, overdue_ratio double, silence_likelihood double, category_breadth double, '
               'discount_share double, share_online double, share_store double, share_app double, '
               'sessions_90d double, engaged_sessions_90d double, days_since_last_session double, '
-              'marketing_opt_in double, reviews_365d double, sentiment_mean double, sentiment_trend double')),
+              'marketing_opt_in double, reviews_365d double, sentiment_mean double, sentiment_trend double, '
+              'btyd_p_alive double, btyd_expected_purchases double')),
     Table("identity_audit", "gold", keys=(),
           columns=(
               'src_type string, src_value string, dst_type string, dst_value string, origin string, '

@@ -5,6 +5,9 @@ and lines by order date, sessions by start, the registration date only once it h
 Several as-of dates are computed in one pass (a broadcast join of the rows with the dates), so
 a training set that stacks dates costs one scan of the purchases, not one per date.
 
+With ``btyd_model`` set, a transaction model fitted on the history up to each as-of date adds
+``btyd_p_alive`` and ``btyd_expected_purchases`` over the churn horizon (ml/btyd_features.py).
+
 The population of a date is the persons with a completed order in the ``active_days`` up to it.
 ``marketing_opt_in`` is the golden record's current value: the person table keeps no history,
 so this one feature is as of the run, not the as-of date (documented in docs/models.md).
@@ -17,6 +20,7 @@ from typing import TYPE_CHECKING
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from memberlake.ml import btyd_features
 from memberlake.settings import ModelSettings
 
 if TYPE_CHECKING:
@@ -32,7 +36,8 @@ def feature_names(cfg: ModelSettings) -> list[str]:
             "silence_likelihood",
             "category_breadth", "discount_share", *[f"share_{c}" for c in cfg.channels],
             "sessions_90d", "engaged_sessions_90d", "days_since_last_session", "marketing_opt_in",
-            "reviews_365d", "sentiment_mean", "sentiment_trend"]
+            "reviews_365d", "sentiment_mean", "sentiment_trend",
+            *([] if cfg.btyd_model == "none" else btyd_features.COLUMNS)]
 
 
 def as_of_frame(spark: SparkSession, dates: list[date]) -> DataFrame:
@@ -153,6 +158,9 @@ def features(purchases: DataFrame, lines: DataFrame | None, sessions: DataFrame 
     else:
         out = out.select("*", *[F.lit(None).cast("double").alias(c)
                                 for c in ("reviews_365d", "sentiment_mean", "sentiment_trend")])
+    if cfg.btyd_model != "none":
+        out = out.join(btyd_features.btyd_features(purchases, dates, cfg.btyd_model, cfg.churn.horizon_days,
+                                                   cfg.btyd_max_iter), KEYS, "left")
     if person is not None:
         out = out.join(person.select("person_id", "marketing_opt_in", F.to_date("first_registered_at").alias("reg")),
                        "person_id", "left")
@@ -178,6 +186,9 @@ def features(purchases: DataFrame, lines: DataFrame | None, sessions: DataFrame 
         "reviews_365d": F.coalesce("reviews_365d", F.lit(0.0)),
         "sentiment_mean": F.coalesce("sentiment_mean", F.lit(0.0)),
         "sentiment_trend": F.coalesce("sentiment_trend", F.lit(0.0)),
+        # neutral when the date's fit failed (NaN from the fit counts as missing)
+        "btyd_p_alive": F.coalesce(F.nanvl("btyd_p_alive", F.lit(None).cast("double")), F.lit(1.0)),
+        "btyd_expected_purchases": F.coalesce(F.nanvl("btyd_expected_purchases", F.lit(None).cast("double")), F.lit(0.0)),
     }
     return out.select(*KEYS, *[filled.get(c, F.col(c).cast("double")).alias(c) for c in feature_names(cfg)])
 

@@ -128,14 +128,16 @@ def churn_training(settings: Settings, purch: DataFrame, feats: DataFrame, split
     tested = churn.score(model, parts["test"]).localCheckpoint()
     report = churn.test_report(tested, threshold)
     baseline = churn.evaluate(parts["test"], "areaUnderROC", score="recency_days")
+    btyd_name, btyd_baseline = btyd_only(parts["test"], settings.models.btyd_model, names)
     counts = churn.bucket_counts(tested)
     curve = churn.curves(counts)
     calib = churn.calibration(counts)
     importance = churn.importances(model, names)
-    stage("churn: best %s %s (validation %s %.4f); test ROC AUC %.4f (%s) vs recency-only %.4f, PR AUC %.4f, "
+    stage("churn: best %s %s (validation %s %.4f); test ROC AUC %.4f (%s) vs recency-only %.4f%s, PR AUC %.4f, "
               "top-decile lift %.2f", best.kind, best.params, cfg.metric, best.validation, report["roc_auc"],
               f"{before_refit['test_roc_auc_before_refit']:.4f} before the refit" if before_refit else "not refitted",
-              baseline, report["pr_auc"], report["top_decile_lift"])
+              baseline, f" and {btyd_name} {btyd_baseline:.4f}" if btyd_name else "", report["pr_auc"],
+              report["top_decile_lift"])
     params = {"as_of": as_of.isoformat(), "features": ",".join(names),
               **{k: v for k, v in cfg.model_dump(mode="json").items() if k != "candidates"},
               "candidates": json.dumps(cfg.candidates, sort_keys=True), "best_model": best.kind,
@@ -143,6 +145,7 @@ def churn_training(settings: Settings, purch: DataFrame, feats: DataFrame, split
               **{f"split.{k}": ",".join(d.isoformat() for d in v) for k, v in splits.items()}}
     with tracked_run(settings, "churn", f"churn {as_of}", params, tags):
         mlflow.log_metrics({f"validation_{cfg.metric}": best.validation, "baseline_recency_roc_auc": baseline,
+                            **({f"baseline_{btyd_name}_roc_auc": btyd_baseline} if btyd_name else {}),
                             **{f"test_{k}": v for k, v in report.items()}, **before_refit})
         for c in candidates:
             mlflow.log_metric(f"candidate.{c.kind}.{_params_key(c.params)}", c.validation)
@@ -169,6 +172,7 @@ def churn_training(settings: Settings, purch: DataFrame, feats: DataFrame, split
     day = F.lit(as_of).alias("as_of_date")
     metric_rows = [(best.kind, "test", k, float(v)) for k, v in report.items()]
     metric_rows += [("recency_only", "test", "roc_auc", baseline)]
+    metric_rows += [(btyd_name, "test", "roc_auc", btyd_baseline)] if btyd_name else []
     metric_rows += [(f"{best.kind} before refit", "test", "roc_auc", v) for v in before_refit.values()]
     metric_rows += [(c.kind + " " + _params_key(c.params), "validation", cfg.metric, c.validation) for c in candidates]
     metrics = spark.createDataFrame(metric_rows, "model string, split string, metric string, value double").select(
@@ -179,6 +183,15 @@ def churn_training(settings: Settings, purch: DataFrame, feats: DataFrame, split
     stage("churn model registered as %s v%s (%s)", cfg.registered_model, registered.version,
               "champion" if registered.promoted else f"challenger: the champion scores higher on the {compare} split")
     return {"churn_metrics": metrics, "churn_calibration": calibration, "churn_roc": roc}
+
+
+def btyd_only(test: DataFrame, model: str, names: list[str]) -> tuple[str | None, float]:
+    """(``<model>_only``, test ROC AUC) of the transaction model's own churn ranking: fewer
+    expected purchases over the horizon = more likely churned; (None, nan) without BTYD features."""
+    if model == "none" or "btyd_expected_purchases" not in names:
+        return None, float("nan")
+    ranked = test.withColumn("_btyd", -F.col("btyd_expected_purchases"))
+    return f"{model}_only", churn.evaluate(ranked, "areaUnderROC", score="_btyd")
 
 
 def _params_key(params: dict) -> str:

@@ -187,6 +187,33 @@ def rfm(t: Tables_) -> Section:
     return s
 
 
+def lifetime_value(t: Tables_) -> Section:
+    s = Section("clv", "Customer lifetime value")
+    params = t.get("clv_parameters")
+    values = t.get("clv")
+    if params is None or values is None:
+        s.notes.append("No CLV yet: `memberlake value` fits it once there are enough repeat buyers.")
+        return s
+    full = _latest(params).where("fit = 'full'").orderBy("model", "parameter").collect()   # < 10 rows
+    if full:
+        s.figure("transaction model", next((r.model for r in full if r.model != "gamma_gamma"), None))
+    has_se = "std_error" in params.columns
+    s.table("Fitted parameters (time in days) and standard errors", ["model", "parameter", "value", "standard error"],
+            [(r.model, r.parameter, r.value, r.std_error if has_se else None) for r in full])
+    latest = _latest(values)
+    measures = [c for c in ("p_alive", "expected_purchases", "clv") if f"{c}_lower" in latest.columns]
+    if not measures:
+        return s
+    medians = latest.select(*[F.percentile_approx(F.col(c), 0.5).alias(c) for m in measures
+                              for c in (m, f"{m}_lower", f"{m}_upper")],
+                            F.count(F.col("clv_lower")).alias("with")).first()
+    s.figure("persons with intervals", medians["with"])
+    s.table("Per-person intervals from parameter uncertainty (medians over persons)",
+            ["measure", "median", "median lower bound", "median upper bound"],
+            [(m, medians[m], medians[f"{m}_lower"], medians[f"{m}_upper"]) for m in measures])
+    return s
+
+
 def clusters(t: Tables_) -> Section:
     s = Section("clusters", "Behavioural clusters")
     df = t.need(s, "segment_profile", "segment_profile not found: run `memberlake models`.")
@@ -215,9 +242,13 @@ def churn(t: Tables_) -> Section:
     else:
         latest = _latest(metrics).where("split = 'test'").collect()
         values = {(r.model, r.metric): float(r.value) for r in latest}
-        auc = next((v for (m, k), v in values.items() if k == "roc_auc" and m != "recency_only"), None)
+        # the model's own row: not a baseline (``*_only``) and not the score before the refit
+        auc = next((v for (m, k), v in values.items()
+                    if k == "roc_auc" and not m.endswith("_only") and not m.endswith("before refit")), None)
         s.figure("test ROC AUC", auc)
-        s.figure("recency-only ROC AUC", values.get(("recency_only", "roc_auc")))
+        for (m, k), v in sorted(values.items()):
+            if k == "roc_auc" and m.endswith("_only"):
+                s.figure(f"{m.removesuffix('_only').replace('_', ' ')}-only ROC AUC", v)
         s.table("Test metrics", ["model", "metric", "value"], sorted((m, k, v) for (m, k), v in values.items()))
         if roc is not None:
             points = _latest(roc).orderBy("threshold", ascending=False).select("fpr", "tpr").collect()
@@ -456,7 +487,7 @@ def health(t: Tables_) -> Section:
     return s
 
 
-SECTIONS = [overview, health, data_quality, identity, sessions, attribution, rfm, clusters, churn, basket, reviews,
+SECTIONS = [overview, health, data_quality, identity, sessions, attribution, rfm, lifetime_value, clusters, churn, basket, reviews,
             forecast, campaigns]
 
 

@@ -15,6 +15,7 @@ also a pandas UDF over scipy.
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -38,6 +39,12 @@ class Fit:
     rows: int
     message: str = ""
     extra: dict[str, float] = field(default_factory=dict)
+    # asymptotic covariance of the log-parameters (order of ``params``), None when not available
+    log_covariance: np.ndarray | None = None
+
+    @property
+    def std_errors(self) -> dict[str, float]:
+        return transactions.standard_errors(self.params, self.log_covariance)
 
 
 # -- transaction models (BG/NBD, MBG/NBD, Pareto/NBD: memberlake/btyd.py) -----------------
@@ -60,52 +67,53 @@ def gamma_gamma_partials(params: np.ndarray, x: np.ndarray, m: np.ndarray, n: np
 
 
 def spark_sums(data: DataFrame, columns: list[str], partials, params: np.ndarray, size: int) -> np.ndarray:
-    """``partials`` summed over ``data`` (with a count column ``n``), computed on the executors.
+    """``partials`` summed over ``data`` (with a count column ``n``), computed on the executors."""
+    return spark_sums_at(data, columns, partials, [params], size)[0]
+
+
+def spark_sums_at(data: DataFrame, columns: list[str], partials, points: list[np.ndarray], size: int) -> list[np.ndarray]:
+    """``partials`` summed over ``data`` at each parameter point, all in one pass.
 
     ln Gamma and digamma are maths Spark SQL lacks, so each partition evaluates them vectorised
-    (Arrow batches into numpy) and returns one row of partial sums; the driver adds them up.
+    (Arrow batches into numpy) and returns one row of partial sums per point; the driver adds
+    them up.
     """
     import pandas as pd
 
-    names = [f"s{i}" for i in range(size)]
+    names = [f"s{j}_{i}" for j in range(len(points)) for i in range(size)]
     cols = list(columns)
+    fixed = [np.asarray(p, dtype=float) for p in points]
 
     def per_partition(batches):
-        acc = np.zeros(size)
+        acc = np.zeros((len(fixed), size))
         for pdf in batches:
-            acc += partials(params, *[pdf[c].to_numpy(dtype=float) for c in cols], pdf["n"].to_numpy(dtype=float))
-        yield pd.DataFrame([acc], columns=names)
+            arrays = [pdf[c].to_numpy(dtype=float) for c in cols]
+            n = pdf["n"].to_numpy(dtype=float)
+            for j, params in enumerate(fixed):
+                acc[j] += partials(params, *arrays, n)
+        yield pd.DataFrame([acc.ravel()], columns=names)
 
     schema = ", ".join(f"{name} double" for name in names)
     row = data.select(*cols, "n").mapInPandas(per_partition, schema).agg(*[F.sum(c) for c in names]).first()
-    return np.array([row[i] for i in range(size)], dtype=float)
+    flat = np.array([row[i] for i in range(len(names))], dtype=float)
+    return list(flat.reshape(len(fixed), size))
 
 
 def _maximise(model: str, data: DataFrame, columns: list[str], partials, names: list[str], x0: list[float],
               max_iter: int) -> Fit:
     """L-BFGS-B on log-parameters; each evaluation is one pass of Spark over ``data``."""
-    from scipy.optimize import minimize
-
     total = data.agg(F.sum("n")).first()[0]
-    evaluations = {"count": 0}
-
-    def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
-        params = np.exp(log_params)
-        evaluations["count"] += 1
-        sums = spark_sums(data, columns, partials, params, len(names) + 1)
-        ll, grad = sums[0], sums[1:]
-        if not np.isfinite(ll) or not np.all(np.isfinite(grad)):
-            return 1e10, np.zeros(len(params))
-        # minimise the mean negative log-likelihood; chain rule for the log parametrisation
-        return -ll / total, -(grad * params) / total
-
-    result = minimize(objective, np.log(x0), jac=True, method="L-BFGS-B",
-                      options={"maxiter": max_iter, "gtol": 1e-9, "ftol": 1e-13})
+    result, evaluations = transactions.maximise(
+        lambda params: spark_sums(data, columns, partials, params, len(names) + 1), total, x0, max_iter)
     params = dict(zip(names, np.exp(result.x).tolist(), strict=True))
-    log.info("%s fit: %s, log-likelihood %.4f, %d iterations (%d evaluations), %s", model, params,
-             -result.fun * total, result.nit, evaluations["count"], result.message)
+    # one more pass: the gradient at 2k points around the maximum gives the Hessian
+    cov = transactions.log_covariance(lambda points: spark_sums_at(data, columns, partials, points, len(names) + 1),
+                                      np.exp(result.x))
+    log.info("%s fit: %s, log-likelihood %.4f, %d iterations (%d evaluations), %s; standard errors %s", model, params,
+             -result.fun * total, result.nit, evaluations, result.message,
+             transactions.standard_errors(params, cov) if cov is not None else "not available")
     return Fit(model, params, float(-result.fun * total), int(result.nit), bool(result.success), int(total),
-               str(result.message))
+               str(result.message), log_covariance=cov)
 
 
 def _few_partitions(data: DataFrame) -> DataFrame:
@@ -153,10 +161,51 @@ def _series_udf(func):
     return pandas_udf(func, "double")
 
 
+INTERVAL_COLUMNS = ("p_alive_lower", "p_alive_upper", "expected_purchases_lower", "expected_purchases_upper",
+                    "clv_lower", "clv_upper")
+
+
+@dataclass(frozen=True)
+class Intervals:
+    """Per-person intervals from parameter uncertainty: ``samples`` parameter draws from the fits'
+    asymptotic distributions (normal in the log-parameters), central ``level`` quantiles."""
+    gamma_gamma: Fit
+    level: float = 0.9
+    samples: int = 100
+    seed: int = 42
+
+
+def draw_parameters(fit: Fit, samples: int, rng: np.random.Generator) -> np.ndarray:
+    """``samples`` x k parameter draws from N(log θ̂, covariance), exponentiated."""
+    mean = np.log(np.array(list(fit.params.values()), dtype=float))
+    return np.exp(rng.multivariate_normal(mean, fit.log_covariance, size=samples))
+
+
+def gamma_gamma_mean(x: np.ndarray, m: np.ndarray, p: float, q: float, gamma: float) -> np.ndarray:
+    """Gamma-Gamma conditional mean spend (numpy twin of :func:`expected_value`)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where((x > 0) & (m > 0), p * (gamma + x * m) / (p * x + q - 1), p * gamma / (q - 1))
+
+
+def central(draws: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper ``level`` quantiles over the draws (axis 0), non-finite draws left out."""
+    clean = np.where(np.isfinite(draws), draws, np.nan)
+    tail = (1 - level) / 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)     # all draws non-finite: NaN bound
+        low, high = np.nanquantile(clean, [tail, 1 - tail], axis=0)
+    return low, high
+
+
 def score(summary: DataFrame, fit: Fit | dict[str, float], gg: dict[str, float], horizon_days: int,
-          discount_rate: float) -> DataFrame:
+          discount_rate: float, intervals: Intervals | None = None) -> DataFrame:
     """Per person: p_alive, expected purchases over the horizon, expected spend per purchase, CLV,
-    with the transaction model ``fit`` (a dict of parameters means BG/NBD).
+    with the transaction model ``fit`` (a dict of parameters means BG/NBD); with ``intervals``
+    (and covariances in both fits) also their lower/upper bounds, else those columns are null.
+
+    The CLV bounds keep each person's discounting share (discounted over undiscounted expected
+    purchases at the fitted parameters) fixed across draws: the monthly sum per draw would cost
+    one more hypergeometric evaluation per month and draw.
 
     CLV sums, month by month (30-day steps up to the horizon), the purchases expected in that
     month times the expected spend, discounted at ``discount_rate`` a year.
@@ -186,10 +235,44 @@ def score(summary: DataFrame, fit: Fit | dict[str, float], gg: dict[str, float],
     alive_udf, horizon_purchases, discounted_purchases = (_series_udf(f) for f in (alive, horizon, discounted))
 
     cols = [F.col("frequency"), F.col("recency"), F.col("T")]
-    return summary.select(
+    point = summary.select(
         "*", alive_udf(*cols).alias("p_alive"), horizon_purchases(*cols).alias("expected_purchases"),
         expected_value(gg).alias("expected_value"), discounted_purchases(*cols).alias("_discounted"),
-    ).withColumn("clv", F.round(F.col("_discounted") * F.col("expected_value"), 2)).drop("_discounted")
+    ).withColumn("clv", F.round(F.col("_discounted") * F.col("expected_value"), 2))
+    ready = (intervals is not None and intervals.samples > 0 and isinstance(fit, Fit)
+             and fit.log_covariance is not None and intervals.gamma_gamma.log_covariance is not None)
+    if not ready:
+        if intervals is not None and intervals.samples > 0:
+            log.warning("CLV intervals left empty: a fit has no covariance (its likelihood is flat or the "
+                        "maximum is on a boundary)")
+        return point.select("*", *[F.lit(None).cast("double").alias(c) for c in INTERVAL_COLUMNS]).drop("_discounted")
+    rng = np.random.default_rng(intervals.seed)
+    draws = draw_parameters(fit, intervals.samples, rng)
+    gg_draws = draw_parameters(intervals.gamma_gamma, intervals.samples, rng)
+    level = intervals.level
+
+    def bounds(x: pd.Series, tx: pd.Series, T: pd.Series, m: pd.Series, expected: pd.Series,
+               discounted: pd.Series) -> pd.DataFrame:
+        xs, txs, ts, ms = (v.to_numpy(dtype=float) for v in (x, tx, T, m))
+        with np.errstate(all="ignore"):
+            alive = np.stack([spec.p_alive(xs, txs, ts, *theta) for theta in draws])
+            purchases = np.stack([spec.expected(horizon_days, xs, txs, ts, *theta) for theta in draws])
+            spend = np.stack([gamma_gamma_mean(xs, ms, *g) for g in gg_draws])
+            e = expected.to_numpy(dtype=float)
+            share = np.where(e > 0, discounted.to_numpy(dtype=float) / np.where(e > 0, e, 1.0), 1.0)
+        values = [*central(alive, level), *central(purchases, level), *central(purchases * share * spend, level)]
+        return pd.DataFrame(dict(zip(INTERVAL_COLUMNS, values, strict=True)))
+
+    from pyspark.sql.functions import pandas_udf
+
+    bounds.__annotations__ = {**{k: pd.Series for k in ("x", "tx", "T", "m", "expected", "discounted")},
+                              "return": pd.DataFrame}
+    bounds_udf = pandas_udf(bounds, ", ".join(f"{c} double" for c in INTERVAL_COLUMNS))
+    args = [*cols, F.col("monetary_value"), F.col("expected_purchases"), F.col("_discounted")]
+    return point.select("*", bounds_udf(*args).alias("_b")).select(
+        *[c for c in point.columns if c != "_discounted"],
+        *[(F.round(F.col(f"_b.{c}"), 2) if c.startswith("clv") else F.col(f"_b.{c}")).alias(c)
+          for c in INTERVAL_COLUMNS])
 
 
 @dataclass(frozen=True)

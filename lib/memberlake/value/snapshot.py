@@ -74,7 +74,8 @@ def lifetime_value(summary: DataFrame, purch: DataFrame, cfg: ValueSettings, as_
     holdout = clv.holdout_report(purch, as_of, cfg_clv.holdout_days, cfg_clv.max_iter, candidates)
     transactions_fit = clv.fit_transactions(summary, holdout.chosen, cfg_clv.max_iter)
     gg = clv.fit_gamma_gamma(summary, cfg_clv.max_iter)
-    scored = clv.score(summary, transactions_fit, gg.params, cfg_clv.horizon_days, cfg_clv.discount_rate)
+    intervals = clv.Intervals(gg, cfg_clv.interval_level, cfg_clv.interval_samples, cfg_clv.interval_seed)
+    scored = clv.score(summary, transactions_fit, gg.params, cfg_clv.horizon_days, cfg_clv.discount_rate, intervals)
     return transactions_fit, gg, scored, holdout
 
 
@@ -83,14 +84,21 @@ def parameters_frame(spark: SparkSession, fits: list[clv.Fit], as_of: date, hold
     ``selected``) and each candidate's calibration fit with its holdout errors."""
     chosen = holdout.chosen if holdout else None
     rows = [(as_of, f.model, name, float(value), f.log_likelihood, f.iterations, f.converged, f.rows, "full", True,
-             None, None) for f in fits for name, value in f.params.items()]
+             None, None, _finite(f.std_errors[name])) for f in fits for name, value in f.params.items()]
     for model, f in (holdout.fits.items() if holdout else ()):
         errors = holdout.errors[model]
         rows += [(as_of, model, name, float(value), f.log_likelihood, f.iterations, f.converged, f.rows, "calibration",
-                  model == chosen, errors["mae"], errors["total_error"]) for name, value in f.params.items()]
+                  model == chosen, errors["mae"], errors["total_error"], _finite(f.std_errors[name]))
+                 for name, value in f.params.items()]
     return spark.createDataFrame(rows, "as_of_date date, model string, parameter string, value double, "
                                        "log_likelihood double, iterations int, converged boolean, rows bigint, "
-                                       "fit string, selected boolean, holdout_mae double, holdout_total_error double")
+                                       "fit string, selected boolean, holdout_mae double, holdout_total_error double, "
+                                       "std_error double")
+
+
+def _finite(value: float) -> float | None:
+    """A standard error, or None (null) when the fit has no covariance."""
+    return float(value) if value == value else None
 
 
 def snapshot(inputs: ValueInputs, cfg: ValueSettings, as_of: date, skip_clv: bool,
@@ -101,7 +109,7 @@ def snapshot(inputs: ValueInputs, cfg: ValueSettings, as_of: date, skip_clv: boo
     rfm = rfm_scores(rfm_figures(purch, as_of, cfg.window_days)).withColumn(
         "segment", segment(cfg.segment_rules())).localCheckpoint()
     previous, before = previous_snapshot(inputs.rfm, as_of)
-    out = Value(as_of=as_of, add_columns=frozenset({"clv_parameters", "clv_holdout"}))   # model columns added later
+    out = Value(as_of=as_of, add_columns=frozenset({"clv", "clv_parameters", "clv_holdout"}))   # columns added later
     out.slices["rfm"] = rfm.select(stamp, "*")
     out.slices["rfm_segment_migration"] = migration(previous if previous is not None else rfm.limit(0), rfm, before, as_of)
     stage("RFM: %d persons with purchases up to %s", rfm.count(), as_of)
@@ -147,6 +155,7 @@ def log_run(settings: Settings, job: str, params: dict, value: Value) -> None:
     with tracked_run(settings, job, f"value {value.as_of}", params):
         for fit in fits:
             mlflow.log_params({f"{fit.model}.{k}": round(v, 6) for k, v in fit.params.items()})
+            mlflow.log_metrics({f"{fit.model}.{k}.std_error": v for k, v in fit.std_errors.items() if v == v})
             mlflow.log_metrics({f"{fit.model}.log_likelihood": fit.log_likelihood,
                                 f"{fit.model}.iterations": fit.iterations, f"{fit.model}.converged": float(fit.converged)})
         mlflow.log_metrics({k: v for k, v in value.counts.items() if v == v})

@@ -1,0 +1,119 @@
+"""Benchmark: churn on the full CDNOW log through ``memberlake pipeline``, beside the BG/NBD score
+a user would otherwise borrow from ``lifetimes``.
+
+CDNOW (23,570 customers, 1997-01 to 1998-06, shipped inside ``lifetimes``) goes in as landing orders
+(one completed order per purchase row, customer id as member id; no members, sessions or reviews).
+The models job makes its own time split (test date = last day - horizon = 1998-04-01). Reported,
+all on the job's test rows:
+
+- the registered model's test ROC AUC (``churn_metrics``), and the baselines the job reports beside
+  it: recency only, and the point-in-time BG/NBD expected purchases (``bgnbd_only``);
+- ``lifetimes``' BetaGeoFitter fitted on the same history (orders up to the test date, in days),
+  its expected purchases over the horizon as the score, on the same population (a completed order
+  in the ``active_days`` up to the test date) and labels (no order in the horizon after it),
+  computed here in pandas; the row counts are printed so the populations can be compared.
+
+    python bench/cdnow_churn.py [--out bench/out/cdnow-churn] [--reuse]
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+COMMON = ["--set", "privacy.require_key=false"]
+
+
+def cli(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "memberlake.cli", *args, *COMMON], check=True)
+
+
+def lifetimes_baseline(landing: Path, horizon: int, active_days: int):
+    """(test date, rows, churn rate, ROC AUC of -E[purchases], seconds) of lifetimes' BG/NBD."""
+    import pandas as pd
+    from lifetimes import BetaGeoFitter
+    from lifetimes.utils import summary_data_from_transaction_data
+    from sklearn.metrics import roc_auc_score
+
+    orders = pd.read_csv(landing / "orders" / "orders.csv", dtype={"member_id": str})
+    orders["day"] = pd.to_datetime(orders["order_ts"]).dt.normalize()
+    test = orders["day"].max() - pd.Timedelta(days=horizon)
+    history = orders[orders["day"] <= test]
+    t0 = time.perf_counter()
+    summary = summary_data_from_transaction_data(history, "member_id", "day", observation_period_end=test, freq="D")
+    fitter = BetaGeoFitter(penalizer_coef=0.0).fit(summary["frequency"], summary["recency"], summary["T"])
+    expected = fitter.conditional_expected_number_of_purchases_up_to_time(
+        horizon, summary["frequency"], summary["recency"], summary["T"])
+    seconds = time.perf_counter() - t0
+    last = history.groupby("member_id")["day"].max()
+    population = last[last > test - pd.Timedelta(days=active_days)].index
+    future = orders[(orders["day"] > test) & (orders["day"] <= test + pd.Timedelta(days=horizon))]["member_id"]
+    churned = (~population.isin(set(future))).astype(float)
+    auc = roc_auc_score(churned, -expected.loc[population].to_numpy())
+    return test.date(), len(population), float(churned.mean()), float(auc), seconds, fitter.params_.to_dict()
+
+
+def job_metrics(lakehouse: Path):
+    from pyspark.sql import functions as F
+
+    from memberlake.io.delta import Lakehouse
+    from memberlake.settings import load_settings, with_overrides
+    from memberlake.spark import get_spark
+
+    get_spark(with_overrides(load_settings("local"), privacy={"require_key": False}))
+    metrics = Lakehouse(str(lakehouse)).read("churn_metrics")
+    newest = metrics.agg(F.max("as_of_date")).first()[0]
+    return [r.asDict() for r in metrics.where(F.col("as_of_date") == newest).where(F.col("split") == "test").collect()]
+
+
+def main() -> None:
+    from loyalty import cdnow_landing
+
+    from memberlake.settings import load_settings
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(HERE / "out" / "cdnow-churn"))
+    parser.add_argument("--results", default=str(HERE / "RESULTS.md"))
+    parser.add_argument("--reuse", action="store_true", help="measure the lakehouse a previous run left in --out")
+    args = parser.parse_args()
+    root = Path(args.out)
+    landing, lakehouse = root / "landing", root / "lake"
+    t0 = time.perf_counter()
+    if not args.reuse:
+        shutil.rmtree(root, ignore_errors=True)
+        cdnow_landing(landing)
+        cli("pipeline", "--only", "ingest,clean,identity,value,models", "--landing", str(landing),
+            "--lakehouse", str(lakehouse))
+    pipeline_seconds = time.perf_counter() - t0
+    cfg = load_settings("local").models
+    test, rows, rate, auc, seconds, params = lifetimes_baseline(landing, cfg.churn.horizon_days, cfg.active_days)
+    metrics = job_metrics(lakehouse)
+    by_model = {(m["model"], m["metric"]): m["value"] for m in metrics}
+    champion = next(m for m in metrics if m["metric"] == "rows")
+    lines = [f"\n## churn on CDNOW through the pipeline — `python bench/cdnow_churn.py` — "
+             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n",
+             f"Full CDNOW log (23,570 customers) as landing orders; `memberlake pipeline --only "
+             f"ingest,clean,identity,value,models` {pipeline_seconds:.0f} s on `local[2]`. The job's test date "
+             f"{test} (horizon {cfg.churn.horizon_days} days); test rows: job "
+             f"{int(champion['value']):,}, lifetimes population {rows:,} (churn rate {rate:.3f}).\n",
+             "| score on the test rows | ROC AUC |", "|---|---:|"]
+    lines += [f"| memberlake {m['model']} (registered, v{m['model_version']}) | {m['value']:.4f} |"
+              for m in metrics if m["metric"] == "roc_auc" and m["model"] not in ("recency_only",)
+              and not m["model"].endswith("_only") and "before refit" not in m["model"]]
+    lines += [f"| {name} (job's baseline) | {by_model[(name, 'roc_auc')]:.4f} |"
+              for name in sorted({m for m, _ in by_model if m.endswith("_only")})]
+    lines += [f"| lifetimes BetaGeoFitter, E[purchases in {cfg.churn.horizon_days} days] (fit {seconds:.1f} s) | "
+              f"{auc:.4f} |",
+              "\nlifetimes parameters (days): " + ", ".join(f"{k} {v:.4f}" for k, v in params.items()) + "\n"]
+    text = "\n".join(lines)
+    Path(args.results).open("a", encoding="utf-8").write(text)
+    print(text, flush=True)
+
+
+if __name__ == "__main__":
+    main()
