@@ -270,6 +270,14 @@ def fit_counts(model: str, x: np.ndarray, tx: np.ndarray, T: np.ndarray, n: np.n
     return params, float(-result.fun * total), bool(result.success)
 
 
+def _frequency_recency_age(as_of: Column) -> list[Column]:
+    """frequency (purchase days - 1), recency and T in days, from the per-person columns
+    ``first``, ``last`` (purchase days) and ``days`` (their count): the summary's definitions."""
+    return [(F.col("days") - 1).cast("double").alias("frequency"),
+            F.datediff("last", "first").cast("double").alias("recency"),
+            F.datediff(as_of, "first").cast("double").alias("T")]
+
+
 def btyd_summary(purchases: DataFrame, as_of: date) -> DataFrame:
     """(person_id, frequency, recency, T, monetary_value) from purchases up to ``as_of``."""
     days = (purchases.where(F.col("order_date") <= F.lit(as_of))
@@ -278,14 +286,22 @@ def btyd_summary(purchases: DataFrame, as_of: date) -> DataFrame:
         F.min("order_date").alias("first"), F.max("order_date").alias("last"),
         F.count(F.lit(1)).alias("days"), F.sum("value").alias("total"),
         F.min_by("value", "order_date").alias("first_value"))
-    frequency = F.col("days") - 1
+    repeats = F.col("days") - 1
     return per.select(
-        "person_id",
-        frequency.cast("double").alias("frequency"),
-        F.datediff("last", "first").cast("double").alias("recency"),
-        F.datediff(F.lit(as_of), "first").cast("double").alias("T"),
-        F.when(frequency > 0, (F.col("total") - F.col("first_value")) / frequency).otherwise(0.0).alias("monetary_value"),
+        "person_id", *_frequency_recency_age(F.lit(as_of)),
+        F.when(repeats > 0, (F.col("total") - F.col("first_value")) / repeats).otherwise(0.0).alias("monetary_value"),
     )
+
+
+def summaries_at(purchases: DataFrame, dates: DataFrame) -> DataFrame:
+    """(person_id, as_of_date, frequency, recency, T) from the purchase days on or before each date
+    of ``dates`` (as_of_date): :func:`btyd_summary` without spend, for many dates in one pass."""
+    keys = ["person_id", "as_of_date"]
+    days = purchases.select("person_id", "order_date").distinct()
+    rows = days.join(F.broadcast(dates), F.col("order_date") <= F.col("as_of_date"), "inner")
+    per = rows.groupBy(*keys).agg(F.min("order_date").alias("first"), F.max("order_date").alias("last"),
+                                  F.count(F.lit(1)).alias("days"))
+    return per.select(*keys, *_frequency_recency_age(F.col("as_of_date")))
 
 
 def expected_value(params: dict[str, float]) -> Column:

@@ -9,6 +9,7 @@ checks every table of a pipeline run against its declaration.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -380,3 +381,10 @@ def conform(df: "DataFrame", name: str) -> "DataFrame":
 
     pairs = (c.split(" ", 1) for c in split_columns(declared(name).columns))
     return df.select(*[F.col(column).cast(kind).alias(column) for column, kind in pairs])
+
+
+def cell(value: float | None) -> float | None:
+    """A number for a table cell: NaN and infinities (no estimate) become null."""
+    if value is None or (isinstance(value, float) and (math.isnan(value) or math.isinf(value))):
+        return None
+    return float(value)

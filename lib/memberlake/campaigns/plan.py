@@ -30,12 +30,11 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from memberlake.campaigns.readout import contacted
-from memberlake.campaigns.stats import finite as _num
 from memberlake.campaigns.stats import minimum_detectable_effect
 from memberlake.exprs import member_node, unit_hash
 from memberlake.ops.context import Outputs
 from memberlake.settings import CampaignPlan, CampaignSettings
-from memberlake.tables import conform, declared
+from memberlake.tables import cell, conform, declared
 
 log = logging.getLogger(__name__)
 
@@ -217,8 +216,8 @@ def power_rows(sums: list, campaign_id: str, plan: CampaignPlan, cfg: CampaignSe
             sd = math.sqrt(max(var, 0.0)) if not math.isnan(var) else math.nan
             mde = minimum_detectable_effect(sd, n, control_n, alpha, cfg.power)
             rel = mde / mean if mean and not math.isnan(mde) and not math.isnan(mean) else None
-            rows.append((campaign_id, variant, metric, n, control_n, _num(mean), _num(sd), alpha, cfg.power,
-                         _num(mde), _num(rel), send_at))
+            rows.append((campaign_id, variant, metric, n, control_n, cell(mean), cell(sd), alpha, cfg.power,
+                         cell(mde), cell(rel), send_at))
     return rows
 
 

@@ -17,11 +17,10 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from memberlake.campaigns.stats import Arm, cuped, cuped_theta, srm, welch
-from memberlake.campaigns.stats import finite as _num
 from memberlake.inputs import ORDER_KEYS, attach_person
 from memberlake.ops.context import Outputs
 from memberlake.settings import CampaignSettings
-from memberlake.tables import conform
+from memberlake.tables import cell, conform
 
 log = logging.getLogger(__name__)
 
@@ -174,14 +173,14 @@ def result_rows(sums: list, costs: dict[str, float | None], cfg: CampaignSetting
                 incremental = test.difference * treated.n
                 roi = (incremental - cost) / cost if metric == "revenue" and cost else None
                 rows.append((
-                    campaign, a["variant"], controls[0]["variant"], metric, treated.n, control.n, _num(treated.mean),
-                    _num(control.mean), _num(test.difference), _num(test.ci_low), _num(test.ci_high), _num(test.p_value),
-                    None if _num(test.p_value) is None else test.p_value < 1 - cfg.confidence,
-                    _num(test.relative_lift), _num(test.relative_ci_low), _num(test.relative_ci_high),
-                    _num(adj.difference) if adj else None, _num(adj.ci_low) if adj else None,
-                    _num(adj.ci_high) if adj else None, _num(adj.p_value) if adj else None, _num(reduction),
-                    _num(incremental), _num(cost), _num(roi), _num(srm_p),
-                    None if _num(srm_p) is None else srm_p < cfg.srm_p_value,
+                    campaign, a["variant"], controls[0]["variant"], metric, treated.n, control.n, cell(treated.mean),
+                    cell(control.mean), cell(test.difference), cell(test.ci_low), cell(test.ci_high), cell(test.p_value),
+                    None if cell(test.p_value) is None else test.p_value < 1 - cfg.confidence,
+                    cell(test.relative_lift), cell(test.relative_ci_low), cell(test.relative_ci_high),
+                    cell(adj.difference) if adj else None, cell(adj.ci_low) if adj else None,
+                    cell(adj.ci_high) if adj else None, cell(adj.p_value) if adj else None, cell(reduction),
+                    cell(incremental), cell(cost), cell(roi), cell(srm_p),
+                    None if cell(srm_p) is None else srm_p < cfg.srm_p_value,
                     a["first_contact"], a["window_end"], complete))
     return rows
 

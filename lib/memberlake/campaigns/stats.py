@@ -145,11 +145,6 @@ def srm(counts: dict[str, int], shares: dict[str, float]) -> tuple[float, float]
     return chi2, float(stats.chi2.sf(chi2, len(arms) - 1))
 
 
-def finite(v: float | None) -> float | None:
-    """``v`` for a table cell: NaN and infinities (no estimate) become null."""
-    return None if v is None or (isinstance(v, float) and (math.isnan(v) or math.isinf(v))) else float(v)
-
-
 def minimum_detectable_effect(sd: float, n_treated: int, n_control: int, alpha: float = 0.05,
                               power: float = 0.8) -> float:
     """The smallest true difference of means a two-sided test at ``alpha`` detects with

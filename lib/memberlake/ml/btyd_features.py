@@ -30,18 +30,6 @@ COLUMNS = ["btyd_p_alive", "btyd_expected_purchases"]
 _PARAMS = ["_q0", "_q1", "_q2", "_q3"]
 
 
-def summaries_at(purchases: DataFrame, dates: DataFrame) -> DataFrame:
-    """(person_id, as_of_date, frequency, recency, T) in days from the purchase days on or before
-    each as-of date: the summary of :func:`memberlake.btyd.btyd_summary`, for many dates at once."""
-    days = purchases.select("person_id", "order_date").distinct()
-    rows = days.join(F.broadcast(dates), F.col("order_date") <= F.col("as_of_date"), "inner")
-    per = rows.groupBy(*KEYS).agg(F.min("order_date").alias("first"), F.max("order_date").alias("last"),
-                                  F.count(F.lit(1)).alias("days"))
-    return per.select(*KEYS, (F.col("days") - 1).cast("double").alias("frequency"),
-                      F.datediff("last", "first").cast("double").alias("recency"),
-                      F.datediff("as_of_date", "first").cast("double").alias("T"))
-
-
 def fit_per_date(summaries: DataFrame, model: str, max_iter: int) -> DataFrame:
     """(as_of_date, _q0.._q3, log_likelihood, converged, persons): ``model`` fitted on each date's
     summary. Parameters are null when the fit gives no finite likelihood (too little history)."""
@@ -90,7 +78,7 @@ def btyd_features(purchases: DataFrame, dates: DataFrame, model: str, horizon_da
                   max_iter: int = 200) -> DataFrame:
     """(person_id, as_of_date, btyd_p_alive, btyd_expected_purchases) for every person with a
     purchase on or before each date; both null on a date whose fit failed."""
-    summaries = summaries_at(purchases, dates).localCheckpoint()
+    summaries = btyd.summaries_at(purchases, dates).localCheckpoint()
     fits = fit_per_date(summaries, model, max_iter).collect()  # one row per as-of date
     for row in sorted(fits, key=lambda r: r["as_of_date"]):
         values = [row[c] for c in _PARAMS]

@@ -188,7 +188,7 @@ def churn_training(settings: Settings, purch: DataFrame, feats: DataFrame, split
 def btyd_only(test: DataFrame, model: str, names: list[str]) -> tuple[str | None, float]:
     """(``<model>_only``, test ROC AUC) of the transaction model's own churn ranking: fewer
     expected purchases over the horizon = more likely churned; (None, nan) without BTYD features."""
-    if model == "none" or "btyd_expected_purchases" not in names:
+    if "btyd_expected_purchases" not in names:        # btyd_model none: no such feature
         return None, float("nan")
     ranked = test.withColumn("_btyd", -F.col("btyd_expected_purchases"))
     return f"{model}_only", churn.evaluate(ranked, "areaUnderROC", score="_btyd")

@@ -19,6 +19,7 @@ from memberlake.inputs import person_sentiment, purchased_lines, purchases
 from memberlake.ops.context import Outputs
 from memberlake.ops.tracking import tracked_run
 from memberlake.settings import Settings, ValueSettings
+from memberlake.tables import cell
 from memberlake.value import clv
 from memberlake.value.loyalty import category_breadth, loyalty
 from memberlake.value.profile import profiles, tag_coverage, with_engagement, with_tags
@@ -84,21 +85,17 @@ def parameters_frame(spark: SparkSession, fits: list[clv.Fit], as_of: date, hold
     ``selected``) and each candidate's calibration fit with its holdout errors."""
     chosen = holdout.chosen if holdout else None
     rows = [(as_of, f.model, name, float(value), f.log_likelihood, f.iterations, f.converged, f.rows, "full", True,
-             None, None, _finite(f.std_errors[name])) for f in fits for name, value in f.params.items()]
+             None, None, cell(f.std_errors[name])) for f in fits for name, value in f.params.items()]
     for model, f in (holdout.fits.items() if holdout else ()):
         errors = holdout.errors[model]
         rows += [(as_of, model, name, float(value), f.log_likelihood, f.iterations, f.converged, f.rows, "calibration",
-                  model == chosen, errors["mae"], errors["total_error"], _finite(f.std_errors[name]))
+                  model == chosen, errors["mae"], errors["total_error"], cell(f.std_errors[name]))
                  for name, value in f.params.items()]
     return spark.createDataFrame(rows, "as_of_date date, model string, parameter string, value double, "
                                        "log_likelihood double, iterations int, converged boolean, rows bigint, "
                                        "fit string, selected boolean, holdout_mae double, holdout_total_error double, "
                                        "std_error double")
 
-
-def _finite(value: float) -> float | None:
-    """A standard error, or None (null) when the fit has no covariance."""
-    return float(value) if value == value else None
 
 
 def snapshot(inputs: ValueInputs, cfg: ValueSettings, as_of: date, skip_clv: bool,
