@@ -122,3 +122,28 @@ def test_campaign_contacts_are_randomised_and_the_effect_is_planted_on_treated_o
     assert landing.count() == planned.count()
     assert landing.where("member_id IS NULL AND email IS NULL").count() == 0
     assert landing.where("is_control = 'true' AND sent_at IS NOT NULL").count() == 0
+
+
+def test_campaign_segments_follow_the_order_history_before_the_send(spark, generated):
+    """Lapsing = at least two completed orders before the send and the last 60-240 days before it;
+    the planted effect is what a model on point-in-time features can see (do-not-disturb aside)."""
+    from memberlake.generate import campaigns as C
+
+    gen, persons, *_ = generated
+    base = gen.order_facts(persons)
+    typed = C.contacts(gen, persons)
+    segmented = C.with_segments(gen, base, typed).select("campaign_id", "pidx", "send_epoch", "segment").collect()
+    orders: dict[int, list[int]] = {}
+    for r in base.where("status = 'completed'").select("pidx", "order_epoch").collect():
+        orders.setdefault(r.pidx, []).append(r.order_epoch)
+    seen = {"lapsing": 0, "other": 0}
+    for r in segmented:
+        before = [t for t in orders.get(r.pidx, []) if t < r.send_epoch]
+        days = (r.send_epoch - max(before)) / 86400 if before else None
+        expect = len(before) >= 2 and days is not None and 60 <= days < 240
+        if r.segment == "do_not_disturb":
+            continue
+        assert (r.segment == "lapsing") == expect, (r, len(before), days)
+        seen["lapsing" if expect else "other"] += 1
+    assert seen["lapsing"] > 0 and seen["other"] > 0
+    assert len(segmented) == typed.count()                                  # one segment per contact, none lost

@@ -4,11 +4,16 @@ Each campaign contacts a random half of the persons active at its send date; a s
 each contact in the control group (the campaign's control share) or one of its variants. The
 effect, planted only in treated contacts' orders within ``EFFECT_DAYS`` of the send:
 
-- ``lapsing`` (a churner still active at the send): one extra completed order with probability 0.25;
+- ``lapsing``: at least ``LAPSING_MIN_ORDERS`` completed orders before the send, the last one
+  ``LAPSING_DAYS`` ago (60 to 240 days: a buyer going quiet, as a CRM team would define it from
+  what it can see): one extra completed order with probability 0.25;
 - ``regular``: one extra order with probability 0.06;
-- ``loyal`` (heavy buyers): none;
-- ``do_not_disturb`` (10% of persons): 60% of their orders in the window are dropped (they
-  stay away), a negative effect.
+- ``loyal`` (heavy buyers, not lapsing): none;
+- ``do_not_disturb`` (10% of persons, at random: nothing before the send reveals them): 60% of
+  their orders in the window are dropped (they stay away), a negative effect.
+
+The segments that respond are defined on the order history before the send, so a model on
+point-in-time features can find them; only the do-not-disturb group is unobservable noise.
 
 The truth (``_truth/campaigns``) has every contact's segment and the orders added and removed,
 so the realised average effect on orders per treated contact is known exactly.
@@ -17,13 +22,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 DAY = 86400
 EFFECT_DAYS = 14
 SEGMENT_LIFT = {"lapsing": 0.25, "regular": 0.06, "loyal": 0.0, "do_not_disturb": 0.0}
 DND_SHARE, DND_DROP = 0.10, 0.6
+LAPSING_MIN_ORDERS = 2
+LAPSING_DAYS = (60, 240)
 
 
 @dataclass(frozen=True)
@@ -48,17 +55,29 @@ def _send_epoch(gen, c: PlannedCampaign) -> int:
     return gen.cfg.epoch(gen.cfg.cutoff) - c.days_before_cutoff * DAY + 10 * 3600
 
 
-def segment(gen, p: Column, send: int) -> Column:
-    """The person's planted response segment at a send time."""
-    lapsing = gen.is_churner(p) & (gen.active_end_epoch(p) > F.lit(send))
-    return (F.when(gen.r.below(DND_SHARE, "dnd", p), F.lit("do_not_disturb"))
-            .when(lapsing, F.lit("lapsing"))
-            .when(gen.activity(p) > 2.0, F.lit("loyal"))
-            .otherwise(F.lit("regular")))
+def with_segments(gen, facts: DataFrame, typed: DataFrame) -> DataFrame:
+    """``typed`` plus each contact's planted response ``segment``, from the completed orders before
+    its send (count and days since the last) and two latent draws (do-not-disturb, heavy buyer)."""
+    p = F.col("pidx")
+    before = F.col("order_epoch") < F.col("send_epoch")
+    history = (typed.select("campaign_id", "pidx", "send_epoch")
+               .join(facts.where(F.col("status") == "completed").select("pidx", "order_epoch"), "pidx")
+               .groupBy("campaign_id", "pidx")
+               .agg(F.count(F.when(before, 1)).alias("_orders_before"),
+                    F.max(F.when(before, F.col("order_epoch"))).alias("_last_before")))
+    days = (F.col("send_epoch") - F.col("_last_before")) / DAY
+    lapsing = ((F.coalesce(F.col("_orders_before"), F.lit(0)) >= LAPSING_MIN_ORDERS)
+               & (days >= LAPSING_DAYS[0]) & (days < LAPSING_DAYS[1]))
+    segment = (F.when(gen.r.below(DND_SHARE, "dnd", p), F.lit("do_not_disturb"))
+               .when(lapsing, F.lit("lapsing"))
+               .when(gen.activity(p) > 2.0, F.lit("loyal"))
+               .otherwise(F.lit("regular")))
+    return (typed.join(history, ["campaign_id", "pidx"], "left")
+            .withColumn("segment", segment).drop("_orders_before", "_last_before"))
 
 
 def contacts(gen, persons: DataFrame) -> DataFrame:
-    """Typed contacts: (campaign, person, arm, send time, segment) for every campaign."""
+    """Typed contacts: (campaign, person, arm, send time) for every campaign."""
     p = F.col("pidx")
     parts = []
     for c in CAMPAIGNS:
@@ -71,8 +90,7 @@ def contacts(gen, persons: DataFrame) -> DataFrame:
         parts.append(chosen.select(
             "pidx", "person_id", "email", F.lit(c.campaign_id).alias("campaign_id"), control.alias("is_control"),
             F.when(control, F.lit("control")).otherwise(variant).alias("variant"),
-            (F.lit(send) + gen.r.int_below(7200, f"send_{c.campaign_id}", p)).cast("long").alias("send_epoch"),
-            segment(gen, p, send).alias("segment")))
+            (F.lit(send) + gen.r.int_below(7200, f"send_{c.campaign_id}", p)).cast("long").alias("send_epoch")))
     out = parts[0]
     for part in parts[1:]:
         out = out.unionByName(part)
@@ -80,8 +98,9 @@ def contacts(gen, persons: DataFrame) -> DataFrame:
 
 
 def with_effects(gen, facts: DataFrame, typed: DataFrame) -> tuple[DataFrame, DataFrame]:
-    """(facts with the planted orders added and removed, the per-contact truth)."""
+    """(facts with the planted orders added and removed, the per-contact truth with its segment)."""
     r = gen.r
+    typed = with_segments(gen, facts, typed)
     treated = typed.where(~F.col("is_control"))
     lift = F.lit(False)
     for seg, prob in SEGMENT_LIFT.items():
