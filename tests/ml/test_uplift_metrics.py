@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from pyspark.sql import functions as F
 
 from memberlake.ml.uplift_metrics import by_decile, curve, qini_coefficient, uplift_at_k, uplift_auc
 
@@ -53,6 +54,21 @@ def test_uplift_at_k_and_deciles_equal_scikit_uplift(spark):
     assert [d.n_treatment for d in got] == list(table["n_treatment"].iloc[:10])
     assert [d.n_control for d in got] == list(table["n_control"].iloc[:10])
     assert np.allclose([d.uplift for d in got], table["uplift"].iloc[:10])
+
+
+def test_rows_tied_across_a_cut_give_the_same_figures_however_the_rows_are_partitioned(spark):
+    """Three score values for 600 rows: every cut falls inside a tie. The rows inside the cut are
+    chosen by a hash of the row, not by partition order, so re-partitioning changes nothing."""
+    y, w, _ = _rows(5, 600, ties=True)
+    s = np.repeat([3.0, 2.0, 1.0], 200)
+    df = _frame(spark, y, w, s).withColumn("person_id", F.monotonically_increasing_id()).localCheckpoint()
+    layouts = [df.coalesce(1), df.repartition(7, "y"), df.orderBy("y", "w").repartition(3),
+               df.orderBy(df.y.desc(), df.w.desc()).coalesce(1)]
+    for k in (0.1, 0.25, 0.5):
+        assert len({uplift_at_k(frame, "s", k) for frame in layouts}) == 1
+    deciles = {tuple((d.n_treatment, d.n_control, d.uplift) for d in by_decile(frame, "s")) for frame in layouts}
+    assert len(deciles) == 1
+    assert all(nt > 0 and nc > 0 for nt, nc, _ in deciles.pop())      # the key shuffles the tied rows' arms
 
 
 def test_qini_by_hand(spark):

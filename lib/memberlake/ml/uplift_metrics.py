@@ -14,6 +14,14 @@ The definitions are scikit-uplift's (``sklift.metrics``, 0.5), so figures compar
 - ``by_decile``: ten groups by score (sizes as ``numpy.array_split``), response rates of each arm
   and their difference.
 
+Where rows tie on the score across a cut (uplift@k, decile edges), which of them fall inside is
+decided by a hash of the row's values, so the figure does not depend on how the rows are
+partitioned. With a key among the columns (the job's rows carry campaign and person) the hash
+orders tied rows like a seeded shuffle; rows of only (y, w, score) would be ordered in blocks by
+arm and outcome, so keep a key. scikit-uplift takes tied rows in reverse input order: the two
+agree exactly when no tie crosses a cut (scores of a continuous model) and differ slightly
+otherwise (a coarse score, e.g. recency in days).
+
 Rows are first reduced to one per distinct score, so the curve's cumulative window reads as many
 rows as there are distinct scores; that window has no partition key (a curve is one ordering),
 which is fine for the held-out contacts it is meant for.
@@ -79,10 +87,15 @@ def qini_coefficient(scored: DataFrame, score: str, y: str = "y", w: str = "w") 
     return _normalised(scored, score, "qini", perfect, y, w)
 
 
+def _by_score(scored: DataFrame, score: str) -> list[Column]:
+    """Highest score first; ties in a fixed order (a hash of the row), whatever the partitioning."""
+    return [F.col(score).desc(), F.xxhash64(*[F.col(f"`{c}`") for c in scored.columns])]
+
+
 def uplift_at_k(scored: DataFrame, score: str, k: float = 0.3, y: str = "y", w: str = "w") -> float:
     """Treated minus control response rate among the top ``int(k * n)`` rows by ``score``."""
     n = scored.count()
-    top = scored.orderBy(F.col(score).desc()).limit(int(n * k))
+    top = scored.orderBy(*_by_score(scored, score)).limit(int(n * k))
     row = top.agg(F.avg(F.when(F.col(w) == 1, F.col(y))).alias("t"), F.avg(F.when(F.col(w) == 0, F.col(y))).alias("c")
                   ).first()
     if row["t"] is None or row["c"] is None:
@@ -102,7 +115,7 @@ class Decile:
 
 def by_decile(scored: DataFrame, score: str, y: str = "y", w: str = "w", bins: int = 10) -> list[Decile]:
     """Response rates per arm and their difference in ``bins`` groups by score, highest first."""
-    grouped = scored.withColumn("_bin", F.ntile(bins).over(Window.orderBy(F.col(score).desc())))
+    grouped = scored.withColumn("_bin", F.ntile(bins).over(Window.orderBy(*_by_score(scored, score))))
     rows = grouped.groupBy("_bin").agg(
         F.sum(F.col(w).cast("int")).alias("nt"), F.sum((1 - F.col(w)).cast("int")).alias("nc"),
         F.avg(F.when(F.col(w) == 1, F.col(y))).alias("rt"), F.avg(F.when(F.col(w) == 0, F.col(y))).alias("rc"),
