@@ -97,7 +97,6 @@ def parameters_frame(spark: SparkSession, fits: list[clv.Fit], as_of: date, hold
                                        "std_error double")
 
 
-
 def snapshot(inputs: ValueInputs, cfg: ValueSettings, as_of: date, skip_clv: bool,
              stage: Callable[..., None]) -> Value:
     """Every value table for ``as_of``: dated slices, and ``member_profile`` (the latest profile)."""
