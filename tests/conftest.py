@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import fcntl
+import gc
 import os
 import sys
 from pathlib import Path
@@ -29,6 +30,35 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(pytest.mark.xdist_group(group))
 
 
+# What the test JVM's exit code says (a dead JVM fails every later test with "Connection refused").
+_JVM_EXITS = {
+    52: "java.lang.OutOfMemoryError (Spark exits with 52): the heap is spark.driver.memory in pytest.ini",
+    -9: "killed by SIGKILL: the machine's out-of-memory killer, most likely (dmesg tells)",
+    137: "killed by SIGKILL: the machine's out-of-memory killer, most likely (dmesg tells)",
+    -6: "aborted: a crash of the JVM itself (hs_err_pid*.log in the working folder)",
+    134: "aborted: a crash of the JVM itself (hs_err_pid*.log in the working folder)",
+}
+
+
+def _jvm_exit_code() -> int | None:
+    """The test JVM's exit code once it has ended, else None (also when none was started)."""
+    from pyspark import SparkContext
+
+    proc = getattr(SparkContext._gateway, "proc", None)
+    return None if proc is None else proc.poll()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Stop the run at the first failure after the JVM died, naming the exit code's meaning, instead
+    of failing every later test with the same "Connection refused"."""
+    outcome = yield
+    if outcome.get_result().failed and (code := _jvm_exit_code()) is not None:
+        meaning = _JVM_EXITS.get(code, "see the test's captured stderr for the JVM's last lines")
+        pytest.exit(f"the test JVM exited with code {code} ({meaning}) by the end of {item.nodeid}: "
+                    "the tests after it cannot run", returncode=1)
+
+
 @pytest.fixture(scope="session")
 def spark(request, tmp_path_factory):
     """pytest-spark's session (configured in pytest.ini); never stopped by a test.
@@ -45,6 +75,25 @@ def spark(request, tmp_path_factory):
             fcntl.flock(lock, fcntl.LOCK_UN)
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _release_spark_memory():
+    """After each test module, let go of what the shared JVM keeps for tables and data frames that
+    no later module uses: Delta's cached table logs (each holds a cached snapshot) and the data the
+    module cached. Without this the heap left after a full GC grows past 1 GB over the suite."""
+    yield
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    if SparkContext._active_spark_context is None:
+        return
+    gc.collect()     # Python frames that still point at JVM data frames (py4j frees them on collection)
+    jvm = SparkContext._active_spark_context._jvm
+    jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        active.catalog.clearCache()
 
 
 @pytest.fixture()
