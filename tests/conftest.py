@@ -31,12 +31,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 # What the test JVM's exit code says (a dead JVM fails every later test with "Connection refused").
+# A signal is -N from Popen, 128+N when a shell reported it; both are looked up as -N.
 _JVM_EXITS = {
     52: "java.lang.OutOfMemoryError (Spark exits with 52): the heap is spark.driver.memory in pytest.ini",
     -9: "killed by SIGKILL: the machine's out-of-memory killer, most likely (dmesg tells)",
-    137: "killed by SIGKILL: the machine's out-of-memory killer, most likely (dmesg tells)",
     -6: "aborted: a crash of the JVM itself (hs_err_pid*.log in the working folder)",
-    134: "aborted: a crash of the JVM itself (hs_err_pid*.log in the working folder)",
 }
 
 
@@ -54,7 +53,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     of failing every later test with the same "Connection refused"."""
     outcome = yield
     if outcome.get_result().failed and (code := _jvm_exit_code()) is not None:
-        meaning = _JVM_EXITS.get(code, "see the test's captured stderr for the JVM's last lines")
+        meaning = _JVM_EXITS.get(code if code <= 128 else 128 - code,
+                                 "see the test's captured stderr for the JVM's last lines")
         pytest.exit(f"the test JVM exited with code {code} ({meaning}) by the end of {item.nodeid}: "
                     "the tests after it cannot run", returncode=1)
 
@@ -83,17 +83,14 @@ def _release_spark_memory():
     no later module uses: Delta's cached table logs (each holds a cached snapshot) and the data the
     module cached. Without this the heap left after a full GC grows past 1 GB over the suite."""
     yield
-    from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
-    if SparkContext._active_spark_context is None:
+    active = SparkSession.getActiveSession()
+    if active is None:
         return
     gc.collect()     # Python frames that still point at JVM data frames (py4j frees them on collection)
-    jvm = SparkContext._active_spark_context._jvm
-    jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        active.catalog.clearCache()
+    active._jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()
+    active.catalog.clearCache()
 
 
 @pytest.fixture()
