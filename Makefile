@@ -6,11 +6,12 @@ SEED ?= 42
 DATA ?= data
 BIN = $(VENV)/bin
 
-.PHONY: help check venv demo test test-cluster test-all bench clean clean-data
+.PHONY: help check venv demo test test-extended test-cluster test-all bench clean clean-data
 
 help:
 	@echo "make demo   - venv, install, generate sample data (SCALE=$(SCALE)), run the pipeline locally"
 	@echo "make test   - venv, install, run the test suite"
+	@echo "make test-extended - the whole pipeline end to end, re-runs, faults, real-data parity (CI runs it)"
 	@echo "make test-cluster - spark-submit the pipeline to a standalone cluster on loopback"
 	@echo "make bench  - benchmark generate + ingest + clean (BENCH_SCALE=..., see bench/README.md)"
 
@@ -42,11 +43,14 @@ TEST_WORKERS ?= 0
 test: venv
 	$(BIN)/pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup,)
 
+test-extended: venv
+	$(BIN)/pytest -m extended
+
 test-cluster: venv
 	$(BIN)/pytest -m cluster
 
 test-all: venv
-	$(BIN)/pytest -m "slow or cluster or not slow"
+	$(BIN)/pytest -m "slow or cluster or extended or not slow"
 
 bench: venv
 	$(BIN)/python bench/run.py $(if $(BENCH_SCALE),--scale $(BENCH_SCALE),)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from memberlake import cli
 from memberlake.io.delta import Lakehouse
 
@@ -21,6 +23,7 @@ def _silver(spark, lake):
             for r in lake.read("silver_members").collect()}
 
 
+@pytest.mark.extended
 def test_a_redelivered_file_replaces_its_rows_in_bronze_silver_and_quarantine(spark, tmp_path):
     landing, lakehouse = tmp_path / "landing", tmp_path / "lake"
     args = ["--landing", str(landing), "--lakehouse", str(lakehouse), "--entities", "members"]

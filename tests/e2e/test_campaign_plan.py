@@ -11,11 +11,14 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from pyspark.sql import functions as F
 
 from memberlake import cli
 from memberlake.contract import ENTITIES
 from memberlake.io.delta import Lakehouse
+
+pytestmark = pytest.mark.extended
 
 PLAN = {"SPRING": {"audience": "frequency >= 1", "variants": {"offer": 0.45, "reminder": 0.45, "control": 0.1},
                    "stratify_by": "value_tier", "channel": "email"}}

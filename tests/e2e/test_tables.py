@@ -1,6 +1,7 @@
 """Every table a pipeline run writes matches its declaration (memberlake.tables)."""
 from __future__ import annotations
 
+import pytest
 from pyspark.sql import functions as F
 
 from memberlake.contract import SNAPSHOT
@@ -12,6 +13,7 @@ def _columns(df) -> str:
     return ", ".join(f"{f.name} {f.dataType.simpleString()}" for f in df.schema.fields)
 
 
+@pytest.mark.extended
 def test_every_written_table_is_declared_with_its_schema_keys_and_snapshot(spark, lake_dirs):
     _, lakehouse = lake_dirs
     lake = Lakehouse(str(lakehouse))

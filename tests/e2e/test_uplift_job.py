@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
 from pyspark.sql import functions as F
 
 from memberlake import cli
 from memberlake.io.delta import Lakehouse
 from memberlake.tables import TABLES
+
+pytestmark = pytest.mark.extended
 
 
 def test_uplift_trains_tests_registers_and_scores(spark, lake_dirs, tmp_path):

@@ -48,6 +48,7 @@ def test_backtest_windows_never_see_the_future():
     assert other[other["window"] == 0]["forecast"].max() > base[base["window"] == 0]["forecast"].max()
 
 
+@pytest.mark.extended
 def test_intervals_cover_close_to_nominal_on_simulated_series(spark):
     rng = np.random.default_rng(7)
     rows = [("units", f"s{i}", None, 100 + t, float(50 + rng.normal(0, 5))) for i in range(60) for t in range(60)]

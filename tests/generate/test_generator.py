@@ -25,6 +25,7 @@ def generated(spark):
     return gen, persons, members, member_truth, facts, items, events
 
 
+@pytest.mark.extended
 def test_same_seed_same_data(spark, generated):
     gen, persons, members, *_ = generated
     again, _ = Generator(spark, CFG).members(Generator(spark, CFG).person_frame())

@@ -54,6 +54,7 @@ def _summary(rows: list[tuple[str, date]], as_of: date) -> pd.DataFrame:
                          "T": [(as_of - a).days for a in per["min"]]}, index=per.index).astype(float)
 
 
+@pytest.mark.extended
 def test_in_memory_fit_equals_the_spark_fit(spark, purchases):
     as_of = START + timedelta(days=300)
     summary = btyd.btyd_summary(purchases, as_of)

@@ -29,6 +29,7 @@ def _frame(spark, y, w, score):
     return spark.createDataFrame(rows, "y int, w int, s double")
 
 
+@pytest.mark.extended
 @pytest.mark.parametrize("seed,ties", [(1, False), (2, True), (3, True)])
 def test_curves_and_areas_equal_scikit_uplift(spark, seed, ties):
     y, w, s = _rows(seed, 800, ties)
@@ -42,6 +43,7 @@ def test_curves_and_areas_equal_scikit_uplift(spark, seed, ties):
     assert [x for x, _ in got] == list(xs[1:]) and np.allclose([v for _, v in got], vs[1:])
 
 
+@pytest.mark.extended
 def test_uplift_at_k_and_deciles_equal_scikit_uplift(spark):
     y, w, s = _rows(4, 1000, ties=False)
     df = _frame(spark, y, w, s)

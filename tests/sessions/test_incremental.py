@@ -108,6 +108,7 @@ def test_batches_of_events_and_orders_in_any_order_equal_a_one_shot_run(spark, s
     assert revenue > 0      # late orders reached attribution
 
 
+@pytest.mark.extended
 def test_late_events_wait_for_a_full_rebuild(spark, settings):
     settings = with_overrides(settings, sessions={"lateness_days": 0.5})
     lake = Lakehouse.from_settings(settings)

@@ -85,6 +85,7 @@ def test_bgnbd_log_likelihood_and_gradient_match_the_reference(spark, bgnbd_data
         assert got[i + 1] == pytest.approx((up - down) / (2 * h), rel=1e-5)
 
 
+@pytest.mark.extended
 def test_bgnbd_fit_matches_a_single_node_fit_within_one_percent(spark, bgnbd_data):
     rows, df = bgnbd_data
     data = tuple(np.array([r[i] for r in rows]) for i in (1, 2, 3))
@@ -104,6 +105,7 @@ def _reference_gg_ll(params, x, m):
             + p * x * np.log(x) - (p * x + q) * np.log(g + m * x))
 
 
+@pytest.mark.extended
 def test_gamma_gamma_fit_matches_a_single_node_fit_within_one_percent(spark):
     rng = np.random.default_rng(5)
     rows = []
@@ -145,6 +147,7 @@ def test_scores_p_alive_and_clv(spark):
     assert got["loyal"].clv < got["loyal"].expected_purchases * got["loyal"].expected_value
 
 
+@pytest.mark.extended
 def test_summary_and_fits_agree_with_the_lifetimes_library(spark):
     lifetimes = pytest.importorskip("lifetimes")
     import pandas as pd

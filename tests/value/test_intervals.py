@@ -3,6 +3,7 @@ interval coverage on data simulated from known parameters, and the per-person bo
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from memberlake import btyd
 from memberlake.value import clv
@@ -33,6 +34,7 @@ def _fit(x, tx, T):
     return params, cov
 
 
+@pytest.mark.extended
 def test_standard_errors_match_lifetimes_on_cdnow(spark):
     import lifetimes
     from lifetimes.datasets import load_cdnow_summary
@@ -52,6 +54,7 @@ def test_standard_errors_match_lifetimes_on_cdnow(spark):
     np.testing.assert_allclose(fit.log_covariance, local, rtol=1e-6)
 
 
+@pytest.mark.extended
 def test_parameter_and_person_intervals_cover_the_truth_at_their_level():
     """90% intervals over 150 simulated data sets of 3,000 persons: each parameter's Wald interval
     and the sampled interval of one person's P(alive) and 90-day expected purchases contain the
@@ -88,6 +91,7 @@ def test_log_covariance_is_none_without_a_maximum():
     assert np.isnan(btyd.standard_errors({"r": 1.0, "alpha": 2.0}, None)["r"])
 
 
+@pytest.mark.extended
 def test_score_bounds_the_point_values_and_can_be_switched_off(spark):
     rng = np.random.default_rng(7)
     x, tx, T = _simulate(800, rng)

@@ -82,6 +82,7 @@ def cdnow(spark):
     return summary, spark.createDataFrame(rows, "person_id string, frequency double, recency double, T double")
 
 
+@pytest.mark.extended
 def test_pareto_nbd_fit_matches_the_published_cdnow_parameters(cdnow):
     # Fader, Hardie & Lee (2005), "A note on implementing the Pareto/NBD model": r 0.553,
     # alpha 10.578, s 0.606, beta 11.669 (weeks); log-likelihood -9594.98.
@@ -92,6 +93,7 @@ def test_pareto_nbd_fit_matches_the_published_cdnow_parameters(cdnow):
     assert fit.log_likelihood == pytest.approx(-9594.98, abs=0.05)
 
 
+@pytest.mark.extended
 def test_mbgnbd_fit_matches_lifetimes(cdnow):
     summary, df = cdnow
     import lifetimes
@@ -162,6 +164,7 @@ def _pareto_purchases(n: int, seed: int, days: int) -> list[tuple[str, date, flo
     return rows
 
 
+@pytest.mark.extended
 def test_holdout_report_compares_every_candidate_and_chooses_the_generating_model(spark):
     days = 540
     purchases = spark.createDataFrame(_pareto_purchases(2500, 11, days), "person_id string, order_date date, net double")
