@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pyspark.sql import functions as F
 
-from memberlake.contract import SNAPSHOT
+from memberlake.contract import SNAPSHOT, Tables
 from memberlake.io.delta import Lakehouse
 from memberlake.tables import TABLES, split_columns
 
@@ -16,8 +16,9 @@ def _columns(df) -> str:
 
 def _problems(lake: Lakehouse) -> list[str]:
     """How each table in ``lake`` departs from its declaration: schema, snapshot column, unique keys."""
-    problems = [f"{name}: not declared" for name in sorted(set(lake.table_names()) - set(TABLES))]
-    for name in sorted(set(lake.table_names()) & set(TABLES)):
+    written = set(lake.table_names())
+    problems = [f"{name}: not declared" for name in sorted(written - set(TABLES))]
+    for name in sorted(written & set(TABLES)):
         table, df = TABLES[name], lake.read(name)
         if _columns(df) != table.columns:
             problems.append(f"{name}: written {_columns(df)!r}, declared {table.columns!r}")
@@ -36,7 +37,8 @@ def _problems(lake: Lakehouse) -> list[str]:
 def test_ingest_clean_and_identity_tables_are_declared_with_their_schema_and_keys(spark, landing_lake):
     _, lakehouse = landing_lake
     lake = Lakehouse(str(lakehouse))
-    assert {"bronze_members", "silver_orders", "quarantine", "identity_graph", "person"} <= set(lake.table_names())
+    expected = {Tables.bronze("members"), Tables.silver("orders"), Tables.QUARANTINE, "identity_graph", "person"}
+    assert expected <= set(lake.table_names())
     assert _problems(lake) == []
 
 
