@@ -11,6 +11,8 @@ import sys
 from types import ModuleType
 from typing import Sequence
 
+from memberlake.contract import Tables
+
 try:
     import pyspark  # noqa: F401
 except ImportError:  # a console script must not end in a stack trace
@@ -105,6 +107,8 @@ def _build_parser() -> argparse.ArgumentParser:
     evaluate = subs.add_parser("evaluate", help="score an area against the generator's ground truth")
     evaluate.add_argument("area", choices=["identity"])
     evaluate.add_argument("--truth", metavar="DIR", help="ground-truth folder (default: <landing>/_truth)")
+    evaluate.add_argument("--blocking", action="store_true",
+                          help="also report the matching's blocking: candidate pairs and true pairs found per rule")
     add_common_arguments(evaluate)
     tables = subs.add_parser("tables", help="list the lakehouse tables with row counts and Delta versions")
     add_common_arguments(tables)
@@ -260,13 +264,22 @@ def evaluate_area(spark, settings, args: argparse.Namespace) -> dict[str, float]
     if not truth_dir:
         raise InputError("--truth DIR is required (or --landing DIR holding _truth/)")
     lake = Lakehouse.from_settings(settings, spark)
-    if not lake.exists("identity_graph"):
+    if not lake.exists(Tables.IDENTITY_GRAPH):
         raise InputError("identity_graph not found: run `memberlake identity` first")
     truth = spark.read.parquet(f"{truth_dir}/members").select(
         F.concat_ws(":", "source", "member_id").alias("record"), F.col("person_id").alias("true"))
-    predicted = lake.read("identity_graph").where("id_type = 'member'").select(
+    predicted = lake.read(Tables.IDENTITY_GRAPH).where("id_type = 'member'").select(
         F.col("value").alias("record"), F.col("person_id").alias("pred"))
     metrics = pairwise_metrics(predicted, truth)
+    if args.blocking:
+        from memberlake.identity import matching
+        from memberlake.identity.evaluate import blocking_report
+
+        cfg = settings.identity.matching
+        records = matching.prepared(lake.read(Tables.silver("members"))).localCheckpoint()
+        compared = truth.join(records.select("record"), "record")
+        metrics["blocking"] = blocking_report(matching.block(records, cfg).pairs, compared,
+                                              [" & ".join(rule) for rule in cfg.blocking], compared.count())
     sys.stdout.write(json.dumps(metrics, indent=2) + "\n")
     return metrics
 

@@ -223,13 +223,76 @@ ENTITIES: dict[str, Entity] = {e.name: e for e in (MEMBERS, ORDERS, ORDER_ITEMS,
 
 
 class Tables:
-    """Logical table names. Physical location comes from settings (path or catalog.schema)."""
+    """Logical table names: the one place a gold or operational table's name is spelt. Declared
+    (keys, snapshot column, schema) in :mod:`memberlake.tables`; bronze and silver names follow
+    from the entity. Physical location comes from settings (path or catalog.schema)."""
 
-    JOB_RUNS = "job_runs"
-    DQ_METRICS = "dq_metrics"
-    INGEST_FILES = "ingest_files"
-    QUARANTINE = "quarantine"
+    ALERTS = "alerts"
+    ASPECT_SENTIMENT = "aspect_sentiment"
+    ATTRIBUTION = "attribution"
+    BASKET_BOUGHT_TOGETHER = "basket_bought_together"
+    BASKET_ITEMSETS = "basket_itemsets"
+    BASKET_RECOMMENDATIONS = "basket_recommendations"
+    BASKET_RULES = "basket_rules"
+    CAMPAIGN_ASSIGNMENTS = "campaign_assignments"
+    CAMPAIGN_OUTCOMES = "campaign_outcomes"
+    CAMPAIGN_POWER = "campaign_power"
+    CAMPAIGN_RESULTS = "campaign_results"
+    CHURN_CALIBRATION = "churn_calibration"
+    CHURN_METRICS = "churn_metrics"
+    CHURN_ROC = "churn_roc"
+    CHURN_SCORES = "churn_scores"
     CLEAN_BATCHES = "clean_batches"
+    CLV = "clv"
+    CLV_HOLDOUT = "clv_holdout"
+    CLV_PARAMETERS = "clv_parameters"
+    CUSTOMER_BASE_FORECAST = "customer_base_forecast"
+    DEMAND_FORECAST = "demand_forecast"
+    DEMAND_HISTORY = "demand_history"
+    DQ_ALERTS = "dq_alerts"
+    DQ_METRICS = "dq_metrics"
+    FEATURES = "features"
+    FORECAST_BACKTEST = "forecast_backtest"
+    FORECAST_SERIES = "forecast_series"
+    FORGET_REQUESTS = "forget_requests"
+    IDENTITY_AUDIT = "identity_audit"
+    IDENTITY_EDGES = "identity_edges"
+    IDENTITY_GRAPH = "identity_graph"
+    INGEST_FILES = "ingest_files"
+    JOB_RUNS = "job_runs"
+    LATE_EVENTS = "late_events"
+    LOYALTY = "loyalty"
+    MARKOV_REMOVAL_EFFECTS = "markov_removal_effects"
+    MARKOV_TRANSITIONS = "markov_transitions"
+    MATCH_PAIRS = "match_pairs"
+    MATCH_PARAMETERS = "match_parameters"
+    MEMBER_PROFILE = "member_profile"
+    MODEL_MONITORING = "model_monitoring"
+    PERSON = "person"
+    PERSON_BEHAVIOUR = "person_behaviour"
+    PERSON_ID_HISTORY = "person_id_history"
+    PERSON_ID_MAP = "person_id_map"
+    PERSON_REGISTRY = "person_registry"
+    PERSON_SENTIMENT = "person_sentiment"
+    PRODUCT_SENTIMENT = "product_sentiment"
+    QUARANTINE = "quarantine"
+    REVIEW_ASPECTS = "review_aspects"
+    REVIEW_SENTIMENT = "review_sentiment"
+    RFM = "rfm"
+    RFM_SEGMENT_MIGRATION = "rfm_segment_migration"
+    SEGMENT_PROFILE = "segment_profile"
+    SEGMENTS = "segments"
+    SENTIMENT_METRICS = "sentiment_metrics"
+    SESSION_FUNNEL = "session_funnel"
+    SESSIONS = "sessions"
+    SESSIONS_BATCHES = "sessions_batches"
+    TAG_COVERAGE = "tag_coverage"
+    TOP_LANDING_PAGES = "top_landing_pages"
+    TOP_PATHS = "top_paths"
+    UPLIFT_DECILES = "uplift_deciles"
+    UPLIFT_HOLDOUT = "uplift_holdout"
+    UPLIFT_METRICS = "uplift_metrics"
+    UPLIFT_SCORES = "uplift_scores"
 
     @staticmethod
     def bronze(entity: str) -> str:
@@ -244,10 +307,10 @@ class Tables:
 SNAPSHOT = "as_of_date"
 # Snapshot columns of earlier versions, renamed to SNAPSHOT on the next write.
 LEGACY_SNAPSHOT_COLUMNS: dict[str, tuple[str, ...]] = {
-    **{t: ("run_date",) for t in ("basket_itemsets", "basket_rules", "basket_bought_together",
-                                  "basket_recommendations")},
-    "rfm_segment_migration": ("to_date",),
-    "clv_holdout": ("holdout_end",),
+    **{t: ("run_date",) for t in (Tables.BASKET_ITEMSETS, Tables.BASKET_RULES, Tables.BASKET_BOUGHT_TOGETHER,
+                                  Tables.BASKET_RECOMMENDATIONS)},
+    Tables.RFM_SEGMENT_MIGRATION: ("to_date",),
+    Tables.CLV_HOLDOUT: ("holdout_end",),
 }
 
 # Lineage columns added at ingest and carried into silver.

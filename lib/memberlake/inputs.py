@@ -129,10 +129,10 @@ def read_silver(lake: Lakehouse, run: Run, name: str, required: bool,
 
 def person_graph_or_empty(lake: Lakehouse, run: Run | None = None) -> DataFrame:
     """The identity graph (its version recorded in ``run``), or an empty one before identity ran."""
-    if lake.exists("identity_graph"):
+    if lake.exists(Tables.IDENTITY_GRAPH):
         if run is not None:
-            run.record_read("identity_graph", version=lake.version("identity_graph"))
-        return lake.read("identity_graph")
+            run.record_read(Tables.IDENTITY_GRAPH, version=lake.version(Tables.IDENTITY_GRAPH))
+        return lake.read(Tables.IDENTITY_GRAPH)
     log.warning("identity_graph not found: persons are approximated by their order identifiers")
     return lake.spark.createDataFrame([], "id_type string, value string, person_id string")
 
@@ -157,9 +157,9 @@ class PersonActivity:
         self.last_day = latest_order_date(orders, run.job)
         self.purchases = purchases(orders, items, graph, None)
         self.lines = purchased_lines(self.purchases, items, products) if items is not None else None
-        self.sessions = read_optional(lake, run, "sessions")
-        self.person = read_optional(lake, run, "person")
-        self.reviews = read_optional(lake, run, "review_sentiment")
+        self.sessions = read_optional(lake, run, Tables.SESSIONS)
+        self.person = read_optional(lake, run, Tables.PERSON)
+        self.reviews = read_optional(lake, run, Tables.REVIEW_SENTIMENT)
 
 
 def person_sentiment(sentiment: DataFrame, as_of: date, trend_days: int) -> DataFrame:

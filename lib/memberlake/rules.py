@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 import sqlglot
 from sqlglot import exp
 
+from memberlake.contract import Tables
 from memberlake.identity.matching import COLUMNS as MATCHED_COLUMNS
 from memberlake.settings import Settings, SettingsError
 from memberlake.tables import declared
@@ -68,13 +69,13 @@ def _declared_columns(*tables: str) -> set[str]:
 
 def _rules(settings: Settings) -> Iterator[tuple[str, str, set[str]]]:
     """(key, rule, the columns it is evaluated over) for every SQL rule in the settings."""
-    profile = _declared_columns("member_profile") - {"tags"}
+    profile = _declared_columns(Tables.MEMBER_PROFILE) - {"tags"}
     for name, rule in settings.value.tags.items():
         yield f"value.tags.{name}", rule, profile
-    rfm = _declared_columns("rfm")
+    rfm = _declared_columns(Tables.RFM)
     for i, seg in enumerate(settings.value.segments):
         yield f"value.segments[{i}].rule ({seg.get('name')})", seg.get("rule"), rfm
-    sessions = _declared_columns("sessions") - {"channel"}
+    sessions = _declared_columns(Tables.SESSIONS) - {"channel"}
     for i, chan in enumerate(settings.sessions.channels):
         yield f"sessions.channels[{i}].rule ({chan.get('name')})", chan.get("rule"), sessions
     matching = settings.identity.matching
@@ -127,7 +128,7 @@ def check_settings(settings: Settings) -> None:
         if not rule:
             raise SettingsError(f"identity.matching.blocking[{i}]: a blocking rule needs at least one key")
     check_columns("basket.segment_by", settings.basket.segment_by,
-                  _declared_columns("silver_orders", "member_profile"))
+                  _declared_columns(Tables.silver("orders"), Tables.MEMBER_PROFILE))
     channel_rules = [c.get("name") for c in settings.sessions.channels]
     if any(not n for n in channel_rules):
         raise SettingsError("sessions.channels: every rule needs a name and a rule")

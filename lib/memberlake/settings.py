@@ -141,9 +141,22 @@ class MatchingSettings(_Strict):
     enabled: bool = True
     # Blocking rules: SQL expressions over the prepared record (first_name, last_name, birth_date,
     # street, postcode, city; lower-cased); two records are compared when one rule's keys all agree.
-    blocking: list[list[str]] = [["postcode", "substring(last_name, 1, 3)"],
-                                 ["birth_date", "substring(first_name, 1, 1)"],
-                                 ["soundex(last_name)", "city", "substring(first_name, 1, 1)"]]
+    # Each rule pairs facts of two different kinds (name, birth date, address), so a pair with a
+    # typo in any one field still meets in some rule (docs/identity.md, "Blocking").
+    blocking: list[list[str]] = [
+        ["postcode", "substring(last_name, 1, 3)"],
+        ["birth_date", "substring(first_name, 1, 1)"],
+        ["soundex(last_name)", "city", "substring(first_name, 1, 1)"],
+        # both names by sound, in either order (first and last swapped)
+        ["if(first_name IS NULL OR last_name IS NULL, NULL, least(soundex(first_name), soundex(last_name)))",
+         "greatest(soundex(first_name), soundex(last_name))"],
+        ["birth_date", "substring(last_name, 1, 1)"],
+        ["birth_date", "postcode"],
+        # street number and street name apart: a typo in one leaves the other
+        ["nullif(regexp_extract(street, '^([0-9]+)', 1), '')", "postcode"],
+        ["nullif(trim(regexp_replace(street, '^[0-9]+', '')), '')", "city", "substring(first_name, 1, 1)"],
+        ["nullif(trim(regexp_replace(street, '^[0-9]+', '')), '')", "city", "substring(last_name, 1, 1)"],
+    ]
     # Blocks with more records than this are not paired (reported in the run log): a giant block
     # would square into millions of useless pairs.
     max_block_size: int = Field(default=500, ge=2)
@@ -152,7 +165,9 @@ class MatchingSettings(_Strict):
     # A pair becomes an identity edge at this match probability...
     threshold: float = Field(default=0.99, gt=0, lt=1)
     # ...unless a veto holds (SQL over the <field>_level columns; 0 = different, -1 = missing).
-    veto: list[str] = ["first_name_level = 0", "birth_date_level = 0 AND first_name_level < 3"]
+    # None by default: households stay apart by the weights of their different first names and
+    # birth dates (docs/identity.md, "Decision").
+    veto: list[str] = []
     # Exact name agreement weighted by the name's frequency.
     tf_fields: list[str] = ["first_name", "last_name"]
     # false: score with the parameters saved in match_parameters (retrain when there are none).
@@ -366,6 +381,8 @@ class ForecastSettings(_Strict):
     model: str = "auto"
     # Customer base: weekly repeat purchases, active members and revenue from the CLV model.
     customer_base: bool = True
+    # Central level of the customer base's lower/upper bounds (parameter and persons' variance).
+    customer_base_level: float = Field(default=0.9, gt=0, lt=1)
     # Report: actual vs forecast charts for this many series (largest by history).
     report_series: int = Field(default=4, ge=0)
 

@@ -92,9 +92,13 @@ def test_identity_stitches_generated_duplicates_without_merging_traps(spark, lan
     assert graph.groupBy("id_type", "value").count().where("count > 1").count() == 0   # one person per identifier
     audit_reasons = {r.reason for r in lake.read("identity_audit").select("reason").distinct().collect()}
     assert any(r.startswith("blocked:email") for r in audit_reasons)
-    assert cli.main(["evaluate", "identity", "--landing", str(landing), "--lakehouse", str(lakehouse)]) == 0
+    assert cli.main(["evaluate", "identity", "--blocking", "--landing", str(landing), "--lakehouse", str(lakehouse)]) == 0
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["f1"] >= 0.97 and metrics["precision"] > 0.97      # issue 3's acceptance figure
+    # the default blocking rules form nearly every true pair (0.98 measured), each rule reported
+    blocking = metrics["blocking"]
+    assert blocking["recall"] >= 0.97 and blocking["true_pairs"] == metrics["true_pairs"]
+    assert len(blocking["rules"]) == 9 and all(r["pairs"] >= r["true_pairs"] >= r["only_here"] for r in blocking["rules"])
     assert metrics["persons_in_at_most_two_ids"] > 0.99
     # probabilistic matching ran, kept its pairs with levels, and added member-member edges
     pairs = lake.read("match_pairs")

@@ -365,6 +365,9 @@ def test_forecast_adds_up_and_lists_every_series(spark, lake_dirs):
     held = base.where("kind = 'backtest'").agg(F.sum("expected_purchases").alias("e"),
                                                F.sum("actual_purchases").alias("a")).first()
     assert held.a > 0 and 0.2 < held.e / held.a < 5
+    for m in ("expected_purchases", "expected_active", "expected_revenue"):   # bounds on every week
+        assert base.where(f"{m}_lower IS NULL OR {m}_upper IS NULL OR {m}_lower > {m} OR {m}_upper < {m}").count() == 0
+    assert base.where("expected_purchases_upper <= expected_purchases_lower").count() == 0
 
 
 def test_campaign_readout_recovers_the_planted_effect(spark, lake_dirs):

@@ -30,11 +30,13 @@ def test_comparison_levels_by_hand(spark):
          "12 main stret", "02140", "boston"),
         # different first name, phonetic surname, birth 2 years off, nulls
         ("a", "maria", "meyer", d, None, None, "x", "b", "peter", "maier", date(1982, 3, 4), "2 elm", None, "y"),
+        # first and last name swapped exactly: similar at most, never exact (two people often enough)
+        ("a", "donna", "collins", None, None, None, None, "b", "collins", "donna", None, None, None, None),
     ]
     got = [tuple(r[f"{c}_level"] for c in (*M.COLUMNS, "address")) for r in M.levels(_pairs(spark, rows)).collect()]
     # a swap counts at the weaker of its two crossed comparisons: jonathan~jonathon (2), smith=smith (3);
     # address: same street and postcode 3; only a similar street 1; nothing but a different city 0
-    assert got == [(3, 3, 2, 2, 1, 1, 3), (2, 2, 1, 1, 0, -1, 1), (0, 1, 0, -1, -1, 0, 0)]
+    assert got == [(3, 3, 2, 2, 1, 1, 3), (2, 2, 1, 1, 0, -1, 1), (0, 1, 0, -1, -1, 0, 0), (2, 2, -1, -1, -1, -1, -1)]
 
 
 def test_address_levels_rank_street_over_postcode_over_city(spark):
@@ -131,7 +133,7 @@ def test_em_recovers_m_and_the_prior_from_a_hand_built_mixture():
         assert np.abs(params.m[f] - true_m[f]).max() < 0.03, f
 
 
-def test_rare_names_weigh_more_than_common_ones_and_households_are_vetoed(spark):
+def test_rare_names_weigh_more_than_common_ones_and_households_stay_apart_by_evidence(spark):
     d = date(1990, 1, 1)
     people = [("web", f"m{i}", "john", "smith", None, None, "9", "c") for i in range(8)]      # a common name
     people += [("web", "q1", "ann", "quennell", d, "1 elm", "1", "a"), ("app", "q2", "ann", "quennell", d, "1 elm", "1", "a"),
@@ -139,18 +141,34 @@ def test_rare_names_weigh_more_than_common_ones_and_households_are_vetoed(spark)
                ("web", "h1", "zoe", "smith", date(1991, 6, 2), "1 elm", "1", "a")]             # Ann Smith's household
     records = M.prepared(spark.createDataFrame(people, MEMBERS))
     cfg = MatchingSettings(blocking=[["postcode"]], threshold=0.5)
+    assert cfg.veto == []                                          # no hard stop by default
     pairs = M.levels(M.block(records, cfg).pairs)
-    m = {f: np.full(M.LEVELS[f], 1.0 / M.LEVELS[f]) for f in M.FIELDS}
-    m["last_name"] = np.array([0.01, 0.01, 0.08, 0.9])
-    u = {f: np.full(M.LEVELS[f], 1.0 / M.LEVELS[f]) for f in M.FIELDS}
-    u["last_name"] = np.array([0.9, 0.05, 0.04, 0.01])
+    # m and u as EM and random pairs give them: a different first name or birth date is rare
+    # between two records of one person, a shared address rare between two people
+    m = {"first_name": np.array([0.02, 0.03, 0.05, 0.9]), "last_name": np.array([0.01, 0.01, 0.08, 0.9]),
+         "birth_date": np.array([0.02, 0.03, 0.95]), "address": np.array([0.05, 0.05, 0.1, 0.8])}
+    u = {"first_name": np.array([0.9, 0.05, 0.04, 0.01]), "last_name": np.array([0.9, 0.05, 0.04, 0.01]),
+         "birth_date": np.array([0.97, 0.02, 0.01]), "address": np.array([0.9, 0.08, 0.019, 0.001])}
     params = M.Parameters(m, u, 0.5, 1, True)
     scored = M.score(pairs, params, M.term_frequencies(records, ["last_name"]), ["last_name"])
     w = {(r.l_record, r.r_record): r.last_name_bf for r in scored.collect()}
     assert w[("app:q2", "web:q1")] > w[("app:s2", "web:s1")]       # quennell (1 of 13) beats smith (11 of 13)
     accepted = {(r.src_value, r.dst_value) for r in M.match_edges(scored, cfg).collect()}
     assert ("app:s2", "web:s1") in accepted and ("app:q2", "web:q1") in accepted
-    assert not any("web:h1" in pair for pair in accepted)          # different first name and birth date
+    # Zoe shares Ann's surname and address: log2(0.8/0.001) = +9.6 bits for the address and +0.1
+    # for "smith" (11 of 13 records), against log2(0.02/0.9) = -5.5 for the first name and
+    # log2(0.02/0.97) = -5.6 for the birth date: -1.4 bits, probability 0.27, below the threshold
+    household = {(r.l_record, r.r_record): r.match_probability for r in scored.collect() if "web:h1" in (r.l_record, r.r_record)}
+    assert household[("web:h1", "web:s1")] == pytest.approx(0.27, abs=0.02)
+    assert not any("web:h1" in pair for pair in accepted)
+    # the same birth date instead (a typo'd first name, not a household member) outweighs the name
+    typo = M.score(M.levels(M.block(M.prepared(spark.createDataFrame(
+        [("web", "s1", "ann", "smith", d, "1 elm", "1", "a"), ("web", "t1", "anxx", "smith", d, "1 elm", "1", "a")],
+        MEMBERS)), cfg).pairs), params, None, [])
+    assert typo.first().first_name_level == 0 and typo.first().match_probability > 0.99
+    # a configured veto still stops a pair whatever its weight
+    vetoed = MatchingSettings(blocking=[["postcode"]], threshold=0.5, veto=["first_name_level = 0"])
+    assert M.match_edges(typo, vetoed).count() == 0 and M.match_edges(typo, cfg).count() == 1
 
 
 def test_saved_parameters_of_other_fields_are_not_reused():
@@ -160,3 +178,37 @@ def test_saved_parameters_of_other_fields_are_not_reused():
     # parameters saved by the six-field model (street, postcode and city scored apart): retrain
     old = [r for r in rows if r["field"] != "address"] + [{"field": "street", "level": 0, "m": 0.1, "u": 0.9}]
     assert M.Parameters.from_rows(old, 0.01) is None
+
+
+def test_default_blocking_pairs_records_with_one_typo_in_any_field(spark):
+    """Eight persons, each as a clean record and a copy with one error: a typo in the first letter
+    of a name, a transposed birth year, a misspelt street, postcode or city, swapped names, a
+    surname typo with no birth date. The default rules form every one of the eight true pairs."""
+    from memberlake.identity.evaluate import blocking_report
+
+    d = date(1980, 3, 4)
+    clean = [("ann", "lee", d, "12 main st", "02139", "boston"), ("kim", "park", date(1975, 6, 1), "3 oak ave", "10001", "york"),
+             ("raj", "shah", date(1975, 1, 9), "9 bay rd", "30301", "atlanta"), ("eva", "moss", date(1990, 2, 2), "7 elm rd", "60601", "chicago"),
+             ("tom", "hill", date(1960, 5, 5), "5 pine st", "94103", "oakland"), ("liu", "wang", date(1988, 8, 8), "8 lake dr", "98101", "seattle"),
+             ("donna", "collins", date(1971, 6, 5), "1 park ln", "85029", "phoenix"), ("joe", "smith", None, "44 high st", "73301", "austin")]
+    errors = [("enn", "lee", d, "12 main st", "02139", "boston"), ("kim", "oark", date(1975, 6, 1), "3 oak ave", "10001", "york"),
+              ("raj", "shah", date(1957, 1, 9), "9 bay rd", "30301", "atlanta"), ("eva", "moss", date(1990, 2, 2), "7 elm rdd", "60601", "chicago"),
+              ("tom", "hill", date(1960, 5, 5), "5 pine st", "94130", "oakland"), ("liu", "wang", date(1988, 8, 8), "8 lake dr", "98101", "seatle"),
+              ("collins", "donna", date(1971, 6, 5), "1 park ln", "85029", "phoenix"), ("joe", "xmith", None, "44 high st", "73301", "austin")]
+    rows = [("a", f"p{i}", *r) for i, r in enumerate(clean)] + [("b", f"p{i}", *r) for i, r in enumerate(errors)]
+    rows += [("c", f"x{i}", "ann", "lee", date(1950 + i, 1, 1), f"{i} other st", "02139", "boston") for i in range(3)]
+    records = M.prepared(spark.createDataFrame(rows, MEMBERS))
+    truth = spark.createDataFrame([(f"{s}:{m}", m) for s, m, *_ in rows], "record string, true string")
+    cfg = MatchingSettings()
+    report = blocking_report(M.block(records, cfg).pairs, truth, [" & ".join(r) for r in cfg.blocking], len(rows))
+    assert (report["true_pairs"], report["true_pairs_found"], report["recall"]) == (8, 8, 1.0)
+    # the three other Ann Lees of 02139 are candidates of the first pair's rule, not matches
+    assert report["candidates"] > report["true_pairs_found"]
+    assert report["reduction_ratio"] == pytest.approx(1 - report["candidates"] / (19 * 18 / 2))
+    assert sum(r["only_here"] for r in report["rules"]) <= 8
+    # without the rules on the street, the surname typo with no birth date is lost: only they form it
+    fewer = [r for r in cfg.blocking if not any("street" in e for e in r)]
+    assert 0 < len(fewer) < len(cfg.blocking)
+    without = blocking_report(M.block(records, MatchingSettings(blocking=fewer)).pairs, truth,
+                              [" & ".join(r) for r in fewer], len(rows))
+    assert (without["true_pairs_found"], without["recall"]) == (7, 7 / 8)

@@ -115,3 +115,23 @@ def test_score_bounds_the_point_values_and_can_be_switched_off(spark):
     off = clv.score(summary, fit, gg.params, 365, 0.1, clv.Intervals(gg, 0.9, 0, 1)).toPandas()
     assert off["clv_lower"].isna().all()
     np.testing.assert_allclose(off["clv"], scored["clv"])
+
+
+def test_clv_parameters_rows_carry_the_covariance_the_customer_base_rebuilds(spark):
+    """Each parameter row holds its row of the log-parameter covariance; the forecast job's reader
+    gets the matrix back in the model's order, and None for a fit without one."""
+    from datetime import date
+
+    from memberlake.forecast.build import _log_covariance
+    from memberlake.value.snapshot import parameters_frame
+
+    cov = np.array([[0.04, 0.01, 0.0, 0.0], [0.01, 0.09, 0.0, 0.002], [0.0, 0.0, 0.16, 0.05], [0.0, 0.002, 0.05, 0.25]])
+    fits = [clv.Fit("bgnbd", dict(TRUE), -100.0, 10, True, 50, log_covariance=cov),
+            clv.Fit("gamma_gamma", {"p": 6.0, "q": 4.0, "gamma": 15.0}, -50.0, 5, True, 20)]
+    rows = parameters_frame(spark, fits, date(2024, 6, 30)).collect()
+    by = {(r.model, r.parameter): r for r in rows}
+    assert by[("bgnbd", "alpha")].std_error == pytest.approx(10.0 * 0.3)
+    assert by[("gamma_gamma", "p")].log_covariance is None
+    shuffled = {r.parameter: r.log_covariance for r in reversed(rows) if r.model == "bgnbd"}
+    np.testing.assert_array_equal(_log_covariance("bgnbd", shuffled), cov)
+    assert _log_covariance("bgnbd", {**shuffled, "b": None}) is None

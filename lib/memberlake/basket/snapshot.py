@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 from memberlake.basket.baskets import basket_lines, purchase_lines
 from memberlake.basket.mining import association_rules, frequent_itemsets, segment_lines
 from memberlake.basket.recommend import bought_together, recommendations
-from memberlake.contract import SNAPSHOT
+from memberlake.contract import SNAPSHOT, Tables
 from memberlake.errors import InputError
 from memberlake.inputs import attach_person, completed
 from memberlake.ops.context import Outputs
@@ -27,7 +27,7 @@ from memberlake.settings import BasketSettings, Settings
 
 log = logging.getLogger(__name__)
 
-OUTPUTS = ("basket_itemsets", "basket_rules", "basket_bought_together", "basket_recommendations")
+OUTPUTS = (Tables.BASKET_ITEMSETS, Tables.BASKET_RULES, Tables.BASKET_BOUGHT_TOGETHER, Tables.BASKET_RECOMMENDATIONS)
 
 
 @dataclass
@@ -107,8 +107,8 @@ def snapshot(orders: DataFrame, items: DataFrame, products: DataFrame | None, pr
     recs = recommendations(rules, people.where(F.col("order_ts") >= recent_start), people, cfg.top_n)
     stamp = [F.lit(as_of).alias(SNAPSHOT), F.lit(json.dumps(params, sort_keys=True)).alias("parameters")]
     return Basket(as_of=as_of, skipped=skipped, slices={
-        "basket_itemsets": itemsets.select("*", *stamp),
-        "basket_rules": rules.select("*", *stamp),
-        "basket_bought_together": bought_together(rules, cfg.top_n).select("*", stamp[0]),
-        "basket_recommendations": recs.select("*", stamp[0]),
+        Tables.BASKET_ITEMSETS: itemsets.select("*", *stamp),
+        Tables.BASKET_RULES: rules.select("*", *stamp),
+        Tables.BASKET_BOUGHT_TOGETHER: bought_together(rules, cfg.top_n).select("*", stamp[0]),
+        Tables.BASKET_RECOMMENDATIONS: recs.select("*", stamp[0]),
     }, counts={"baskets": total, "segments_mined": sum(s.mined for s in segments), "tokens": mined.tokens})

@@ -31,6 +31,7 @@ from pyspark.sql import functions as F
 
 from memberlake.campaigns.readout import contacted
 from memberlake.campaigns.stats import minimum_detectable_effect
+from memberlake.contract import Tables
 from memberlake.exprs import member_node, unit_hash
 from memberlake.ops.context import Outputs
 from memberlake.settings import CampaignPlan, CampaignSettings
@@ -50,7 +51,7 @@ POWER_SCHEMA = ("campaign_id string, variant string, metric string, contacts big
 
 def audience_columns() -> list[str]:
     """What ``campaigns.plans.<id>.audience`` and ``stratify_by`` may name."""
-    return [c for c in declared("member_profile").column_names if c != "as_of_date"] + list(SCORE_COLUMNS)
+    return [c for c in declared(Tables.MEMBER_PROFILE).column_names if c != "as_of_date"] + list(SCORE_COLUMNS)
 
 
 def latest(df: DataFrame | None, as_of: date) -> DataFrame | None:
@@ -266,7 +267,7 @@ def plan_campaign(campaign_id: str, plan: CampaignPlan, cfg: CampaignSettings, s
     counts = {**counts, **{f"suppressed_{k}": v for k, v in held.items()}}
     spark = people.sparkSession
     return CampaignPlanOutputs(
-        replaced={"campaign_assignments": (conform(rows, "campaign_assignments"), campaign_filter(campaign_id)),
-                  "campaign_power": (conform(spark.createDataFrame(power, POWER_SCHEMA), "campaign_power"),
+        replaced={Tables.CAMPAIGN_ASSIGNMENTS: (conform(rows, Tables.CAMPAIGN_ASSIGNMENTS), campaign_filter(campaign_id)),
+                  Tables.CAMPAIGN_POWER: (conform(spark.createDataFrame(power, POWER_SCHEMA), Tables.CAMPAIGN_POWER),
                                      campaign_filter(campaign_id))},
         counts=counts, send_list=send_list, power=power)

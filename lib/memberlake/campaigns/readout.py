@@ -17,6 +17,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from memberlake.campaigns.stats import Arm, cuped, cuped_theta, srm, welch
+from memberlake.contract import Tables
 from memberlake.inputs import ORDER_KEYS, attach_person
 from memberlake.ops.context import Outputs
 from memberlake.settings import CampaignSettings
@@ -205,7 +206,7 @@ def readout(contacts: DataFrame, campaigns: DataFrame | None, graph: DataFrame, 
     n_campaigns = len({r["campaign_id"] for r in sums})
     stage("campaigns: %d with contacts, %d arms, %d result rows (data through %s)", n_campaigns, len(sums), len(rows),
           data_end)
-    return CampaignReadout(whole={"campaign_outcomes": conform(per_person, "campaign_outcomes"),
-                                  "campaign_results": conform(results, "campaign_results")},
+    return CampaignReadout(whole={Tables.CAMPAIGN_OUTCOMES: conform(per_person, Tables.CAMPAIGN_OUTCOMES),
+                                  Tables.CAMPAIGN_RESULTS: conform(results, Tables.CAMPAIGN_RESULTS)},
                            campaigns_read=n_campaigns)
 

@@ -13,10 +13,12 @@ from functools import reduce
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from memberlake.btyd import btyd_summary, expected_value
+from memberlake.btyd import MODELS, btyd_summary, expected_value
+from memberlake.contract import Tables
 from memberlake.errors import InputError
 from memberlake.forecast import customer_base as base
 from memberlake.forecast.models import fit_all
@@ -39,7 +41,7 @@ from memberlake.tables import conform
 
 log = logging.getLogger(__name__)
 
-CLV_TABLES = ("clv", "clv_parameters", "clv_holdout")
+CLV_TABLES = (Tables.CLV, Tables.CLV_PARAMETERS, Tables.CLV_HOLDOUT)
 
 
 def with_horizon(cfg: ForecastSettings, weeks: int | None) -> ForecastSettings:
@@ -108,37 +110,39 @@ def _outputs(history: DataFrame, prof: DataFrame, chosen: DataFrame, scores: Dat
         *KEYS, F.col("mase").alias("baseline_mase"))
     series = (prof.join(chosen.select(*KEYS, "model"), KEYS, "left").join(mine, KEYS, "left")
               .join(base_mase, KEYS, "left"))
-    outputs = {"forecast_series": series}
+    outputs = {Tables.FORECAST_SERIES: series}
     if predicted is not None:
-        outputs["demand_history"] = history_levels(history, grain.parent is not None).withColumn(
+        outputs[Tables.DEMAND_HISTORY] = history_levels(history, grain.parent is not None).withColumn(
             "period", period_date(F.col("ds"), grain))
-        outputs["demand_forecast"] = predicted.withColumn("period", period_date(F.col("ds"), grain))
+        outputs[Tables.DEMAND_FORECAST] = predicted.withColumn("period", period_date(F.col("ds"), grain))
         per_series = scores.join(chosen.select(*KEYS, F.col("model").alias("_chosen")), KEYS).select(
             F.lit("series").alias("level"), *KEYS, "model", (F.col("model") == F.col("_chosen")).alias("chosen"),
             "windows", "periods", "mae", "mase", "wape", "bias", "coverage_80", "coverage_95")
-        outputs["forecast_backtest"] = per_series.unionByName(
+        outputs[Tables.FORECAST_BACKTEST] = per_series.unionByName(
             above.withColumn("chosen", F.col("model") == "bottom_up"))
     return outputs
 
 
 
 def customer_base(tables: dict[str, DataFrame | None], stage: Callable[..., None], purch: DataFrame, as_of: date,
-                  weeks: int) -> DataFrame | None:
+                  weeks: int, level: float = 0.9) -> DataFrame | None:
     """The customer_base_forecast rows from value's CLV tables (``CLV_TABLES``, None when absent):
     the CLV slice's model summed week by week (``forecast``) and its calibration fit's prediction
-    of the holdout weeks beside what happened (``backtest``)."""
+    of the holdout weeks beside what happened (``backtest``), each with ``level`` bounds."""
     if any(t is None for t in tables.values()):
         stage("customer base: no CLV tables (value ran without CLV): skipped")
         return None
-    clv, params, holdout = tables["clv"], tables["clv_parameters"], tables["clv_holdout"]
+    clv, params, holdout = tables[Tables.CLV], tables[Tables.CLV_PARAMETERS], tables[Tables.CLV_HOLDOUT]
     clv_as_of = clv.where(F.col("as_of_date") <= F.lit(as_of)).agg(F.max("as_of_date")).first()[0]
     if clv_as_of is None:
         stage("customer base: no CLV slice on or before %s: skipped", as_of)
         return None
     rows = params.where((F.col("as_of_date") == F.lit(clv_as_of)) & F.col("selected")).collect()   # < 20 rows
     fits: dict[tuple[str, str], dict[str, float]] = {}
+    covariance: dict[tuple[str, str], dict[str, list[float] | None]] = {}
     for r in rows:
         fits.setdefault((r["fit"], r["model"]), {})[r["parameter"]] = r["value"]
+        covariance.setdefault((r["fit"], r["model"]), {})[r["parameter"]] = r.asDict().get("log_covariance")
     full = [m for (fit, m) in fits if fit == "full" and m != "gamma_gamma"]
     if not full:
         stage("customer base: no transaction model in clv_parameters at %s: skipped", clv_as_of)
@@ -146,17 +150,29 @@ def customer_base(tables: dict[str, DataFrame | None], stage: Callable[..., None
     model = full[0]
     gg = fits.get(("full", "gamma_gamma"))
     summary = clv.where(F.col("as_of_date") == F.lit(clv_as_of)).select("frequency", "recency", "T", "expected_value")
-    parts = [base.frame(base.weekly_expectations(summary, model, fits[("full", model)], weeks), clv_as_of,
-                        "forecast", model)]
+    parts = [base.frame(base.weekly_expectations(summary, model, fits[("full", model)], weeks,
+                                                 _log_covariance(model, covariance[("full", model)]), level),
+                        clv_as_of, "forecast", model)]
     calibration_end = holdout.where(F.col("as_of_date") == F.lit(clv_as_of)).agg(F.max("calibration_end")).first()[0]
     if ("calibration", model) in fits and calibration_end is not None and (clv_as_of - calibration_end).days >= 7:
         held = (clv_as_of - calibration_end).days // 7
         cal = btyd_summary(purch, calibration_end).select(
             "frequency", "recency", "T", (expected_value(gg) if gg else F.lit(0.0)).alias("expected_value"))
-        parts.append(base.frame(base.weekly_expectations(cal, model, fits[("calibration", model)], held),
+        cal_cov = _log_covariance(model, covariance[("calibration", model)])
+        parts.append(base.frame(base.weekly_expectations(cal, model, fits[("calibration", model)], held, cal_cov, level),
                                 calibration_end, "backtest", model, base.actual_weeks(purch, calibration_end, held)))
     stage("customer base: %s from the CLV slice of %s, %d weeks ahead", model, clv_as_of, weeks)
     return reduce(DataFrame.unionByName, parts)
+
+
+def _log_covariance(model: str, rows: dict[str, list[float] | None]) -> np.ndarray | None:
+    """The fit's covariance of the log-parameters from its ``clv_parameters`` rows (one matrix row
+    per parameter, in the model's order); None when a row lacks it (no covariance, or a slice
+    written before the column existed)."""
+    names = MODELS[model].parameters
+    if any(rows.get(name) is None or len(rows[name]) != len(names) for name in names):
+        return None
+    return np.array([rows[name] for name in names], dtype=float)
 
 
 def log_run(settings: Settings, job: str, as_of: date, params: dict, backtest: DataFrame | None,
@@ -202,9 +218,10 @@ def build(inputs: ForecastInputs, cfg: ForecastSettings, as_of: date, stage: Cal
     if cfg.customer_base:
         purch = purchases(inputs.orders, inputs.items, inputs.graph, as_of).localCheckpoint()
         weeks = cfg.horizon if grain.period == "week" else max(1, cfg.horizon // 7)
-        cb = customer_base(inputs.clv, stage, purch, as_of, weeks)
+        cb = customer_base(inputs.clv, stage, purch, as_of, weeks, cfg.customer_base_level)
         if cb is not None:
-            tables["customer_base_forecast"] = cb
+            tables[Tables.CUSTOMER_BASE_FORECAST] = cb
     shaped = {t: conform(df.select(F.lit(as_of).alias("as_of_date"), F.lit(cfg.grain).alias("grain"), "*"), t)
               for t, df in tables.items()}
-    return Outputs(as_of=as_of, slices=shaped)
+    # customer_base_forecast gained its bounds after its first version
+    return Outputs(as_of=as_of, slices=shaped, add_columns=frozenset({Tables.CUSTOMER_BASE_FORECAST}))

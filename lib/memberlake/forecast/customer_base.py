@@ -9,57 +9,141 @@ repeat-purchase forecast (Fader, Hardie & Lee's tracking plot). Expected repeat 
 person's weekly purchases times their Gamma-Gamma expected spend. Active members in week k, the
 expected number of persons buying at least once, is approximated per person by
 1 - exp(-expected purchases in week k): exact for a Poisson count, slightly high for the
-over-dispersed BTYD counts — the backtest shows by how much. No intervals: the fitted parameters'
-standard errors are not computed yet (issue 20).
+over-dispersed BTYD counts — the backtest shows by how much.
 
-Summing runs per partition (``mapInPandas``: each partition returns one row per week), so nothing
-per person reaches the driver.
+Intervals (``*_lower`` / ``*_upper``, central ``level``) add two variances per week and measure:
+
+- the parameters' uncertainty, by the delta method: the week's sum evaluated at the fitted
+  log-parameters moved by ±h along each axis gives its gradient g, and g' Σ g its variance, with Σ
+  the fit's asymptotic covariance of the log-parameters (``clv_parameters.log_covariance``); and
+- the persons' own randomness, summed over independent persons: a week's purchases of one person
+  have variance w + w² ((r + x + 1) / ((r + x) p_alive) - 1) — the Poisson count around the
+  expectation w, plus the spread of that expectation itself, the purchase rate λ | history being
+  Gamma(r + x, ·) and the person alive with probability p_alive; active members are Bernoulli with
+  p = 1 - exp(-w); revenue is the purchases times the person's expected spend (Gamma-Gamma's
+  uncertainty is left out).
+
+The sum of many independent persons is close to normal, so the bounds are the expectation ±z sd
+(clipped at 0). Without a covariance (a fit on a boundary) only the persons' randomness is in them.
+
+Persons with the same (x, t_x, T) share every expectation, so the sums run over the distinct rows
+with counts, per partition (``mapInPandas``: each partition returns one row per parameter point
+and week); only those (2k + 1) x weeks rows reach the driver.
 """
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, timedelta
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from memberlake.btyd import MODELS
+from memberlake.btyd import MODELS, TransactionModel
 
-SUMS = "week int, persons bigint, expected_purchases double, expected_active double, expected_revenue double"
+MEASURES = ("expected_purchases", "expected_active", "expected_revenue")
+# Step in the log-parameters of the central differences (the sums are smooth in them).
+STEP = 1e-3
+SUMS = ("point int, week int, persons bigint, expected_purchases double, expected_active double, "
+        "expected_revenue double, var_purchases double, var_active double, var_revenue double")
+BOUNDS = [f"{m}_{side}" for m in MEASURES for side in ("lower", "upper")]
 
 
-def weekly_expectations(summary: DataFrame, model: str, params: dict[str, float], weeks: int) -> DataFrame:
-    """(week, persons, expected_purchases, expected_active, expected_revenue) for weeks 1..``weeks``
-    after the summary's as-of date. ``summary`` has frequency, recency, T (days) and
-    expected_value (spend per purchase; 0 when unknown)."""
+def week_sums(spec: TransactionModel, values: list[float], x: np.ndarray, tx: np.ndarray, T: np.ndarray,
+              n: np.ndarray, spend: np.ndarray, spend2: np.ndarray, weeks: int) -> np.ndarray:
+    """(weeks, 6): expected purchases, active members and revenue summed over the rows, then the
+    persons' variances of the three (module docstring). A row stands for ``n`` persons with the same
+    (x, t_x, T); ``spend`` and ``spend2`` are the sums of their expected spend and of its square."""
+    out = np.zeros((weeks, 6))
+    r = values[0]
+    alive = np.clip(np.nan_to_num(spec.p_alive(x, tx, T, *values), nan=1.0), 1e-12, 1.0)
+    spread = (r + x + 1.0) / ((r + x) * alive) - 1.0
+    before = np.zeros(len(x))
+    for k in range(weeks):
+        cumulative = np.nan_to_num(spec.expected(7.0 * (k + 1), x, tx, T, *values))
+        week = np.clip(cumulative - before, 0.0, None)
+        before = cumulative
+        active = 1.0 - np.exp(-week)
+        var = week + week ** 2 * spread
+        out[k] = [(n * week).sum(), (n * active).sum(), (week * spend).sum(),
+                  (n * var).sum(), (n * active * (1.0 - active)).sum(), (var * spend2).sum()]
+    return out
+
+
+def parameter_points(values: list[float], with_gradient: bool) -> list[list[float]]:
+    """The fitted parameters, then each moved by a factor exp(±STEP) (when a gradient is wanted)."""
+    points = [list(values)]
+    if with_gradient:
+        for j in range(len(values)):
+            for sign in (1.0, -1.0):
+                moved = list(values)
+                moved[j] = values[j] * float(np.exp(sign * STEP))
+                points.append(moved)
+    return points
+
+
+def bounds(sums: np.ndarray, log_cov: np.ndarray | None, level: float) -> np.ndarray:
+    """(weeks, 6) lower/upper of each measure (``BOUNDS`` order) from ``sums`` (points x weeks x 6,
+    as ``week_sums`` per point of ``parameter_points``)."""
+    mean, variance = sums[0, :, :3], sums[0, :, 3:].copy()
+    if log_cov is not None:
+        k = log_cov.shape[0]
+        gradient = (sums[1:2 * k + 1:2, :, :3] - sums[2:2 * k + 2:2, :, :3]) / (2.0 * STEP)   # k x weeks x 3
+        variance += np.einsum("jwm,jl,lwm->wm", gradient, log_cov, gradient)
+    z = NormalDist().inv_cdf(0.5 + level / 2.0)
+    sd = np.sqrt(np.clip(variance, 0.0, None))
+    lower, upper = np.clip(mean - z * sd, 0.0, None), mean + z * sd
+    return np.stack([lower, upper], axis=2).reshape(len(mean), 6)
+
+
+def weekly_expectations(summary: DataFrame, model: str, params: dict[str, float], weeks: int,
+                        log_cov: np.ndarray | None = None, level: float = 0.9) -> DataFrame:
+    """(week, persons, expected_purchases, expected_active, expected_revenue and their ``_lower`` /
+    ``_upper`` bounds) for weeks 1..``weeks`` after the summary's as-of date. ``summary`` has
+    frequency, recency, T (days) and expected_value (spend per purchase; 0 when unknown);
+    ``log_cov`` is the fit's covariance of the log-parameters (None: persons' variance only)."""
     spec = MODELS[model]
     values = [params[k] for k in spec.parameters]
+    points = parameter_points(values, log_cov is not None)
 
     def per_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        purchases, active, revenue, persons = np.zeros(weeks), np.zeros(weeks), np.zeros(weeks), 0
+        totals, persons = np.zeros((len(points), weeks, 6)), 0
         for b in batches:
             if b.empty:
                 continue
-            x, tx, T = (b[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
-            spend = b["expected_value"].fillna(0.0).to_numpy(dtype=float)
-            before = np.zeros(len(b))
-            for k in range(weeks):
-                cumulative = np.nan_to_num(spec.expected(7.0 * (k + 1), x, tx, T, *values))
-                week = np.clip(cumulative - before, 0.0, None)
-                purchases[k] += week.sum()
-                active[k] += (1.0 - np.exp(-week)).sum()
-                revenue[k] += (week * spend).sum()
-                before = cumulative
-            persons += len(b)
-        yield pd.DataFrame({"week": np.arange(1, weeks + 1, dtype="int32"), "persons": persons,
-                            "expected_purchases": purchases, "expected_active": active, "expected_revenue": revenue})
+            x, tx, T, n, spend, spend2 = (b[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T", "n",
+                                                                                  "spend", "spend2"))
+            for i, theta in enumerate(points):
+                totals[i] += week_sums(spec, theta, x, tx, T, n, spend, spend2, weeks)
+            persons += int(n.sum())
+        for i in range(len(points)):
+            yield pd.DataFrame({"point": i, "week": np.arange(1, weeks + 1, dtype="int32"), "persons": persons,
+                                **{c: totals[i, :, j] for j, c in enumerate(
+                                    (*MEASURES, "var_purchases", "var_active", "var_revenue"))}})
 
-    return (summary.select("frequency", "recency", "T", "expected_value").mapInPandas(per_partition, SUMS)
-            .groupBy("week").agg(F.sum("persons").alias("persons"),
-                                 *[F.sum(c).alias(c) for c in ("expected_purchases", "expected_active",
-                                                               "expected_revenue")]))
+    spend = F.coalesce(F.col("expected_value").cast("double"), F.lit(0.0))
+    distinct = summary.groupBy("frequency", "recency", "T").agg(
+        F.count(F.lit(1)).cast("double").alias("n"), F.sum(spend).alias("spend"), F.sum(spend * spend).alias("spend2"))
+    value_columns = (*MEASURES, "var_purchases", "var_active", "var_revenue")
+    rows = (distinct.mapInPandas(per_partition, SUMS).groupBy("point", "week")
+            .agg(F.sum("persons").alias("persons"), *[F.sum(c).alias(c) for c in value_columns])
+            .collect())   # (2k + 1) x weeks rows: bounded by the horizon, not the data
+    spark = summary.sparkSession
+    if not rows:
+        return spark.createDataFrame([], _OUT)
+    sums = np.zeros((len(points), weeks, 6))
+    persons = {r["week"]: r["persons"] for r in rows if r["point"] == 0}
+    for r in rows:
+        sums[r["point"], r["week"] - 1] = [r[c] for c in value_columns]
+    limits = bounds(sums, log_cov, level)
+    out = [(k + 1, int(persons.get(k + 1, 0)), *map(float, sums[0, k, :3]), *map(float, limits[k]))
+           for k in range(weeks)]
+    return spark.createDataFrame(out, _OUT)
+
+
+_OUT = "week int, persons bigint, " + ", ".join(f"{c} double" for c in (*MEASURES, *BOUNDS))
 
 
 def actual_weeks(purchases: DataFrame, start: date, weeks: int) -> DataFrame:
@@ -86,6 +170,6 @@ def frame(expected: DataFrame, start: date, kind: str, model: str, actual: DataF
     return expected.join(actual, "week", "left").select(
         F.lit(kind).alias("kind"), F.lit(model).alias("model"), F.lit(start).alias("start_date"), "week",
         F.date_add(F.lit(start), ((F.col("week") - 1) * 7 + 1).cast("int")).alias("week_start"),
-        "persons", "expected_purchases", "expected_active", "expected_revenue",
+        "persons", *MEASURES, *BOUNDS,
         *[F.coalesce(F.col(c), F.lit(0.0)).alias(c) if kind == "backtest" else F.col(c)
           for c in ("actual_purchases", "actual_active", "actual_revenue")])

@@ -52,3 +52,29 @@ def pairwise_metrics(predicted: DataFrame, truth: DataFrame) -> dict[str, float]
         "overmerged_ids": merged, "largest_cluster_records": int(largest),
         "bcubed_precision": b_precision, "bcubed_recall": b_recall, "bcubed_f1": b_f1,
     }
+
+
+def blocking_report(pairs: DataFrame, truth: DataFrame, rules: list[str], records: int) -> dict:
+    """Candidate pairs and true pairs found, per blocking rule and for the union.
+
+    ``pairs``: (l_record, r_record, rules) as ``matching.block`` forms them (bit i of ``rules`` set
+    when rule i pairs them); ``truth``: (record, true) for the ``records`` compared. A rule's
+    ``only_here`` counts the true pairs no other rule forms: what the rule is worth."""
+    true_pairs = _pairs(truth, "true")
+    tagged = (pairs.join(truth.toDF("l_record", "l_true"), "l_record")
+              .join(truth.toDF("r_record", "r_true"), "r_record")
+              .select("rules", (F.col("l_true") == F.col("r_true")).alias("match")))
+    bit = [F.col("rules").bitwiseAND(F.lit(1 << i)) != 0 for i in range(len(rules))]
+    row = tagged.agg(F.count(F.lit(1)).alias("all"), F.count(F.when(F.col("match"), 1)).alias("found"), *[
+        agg for i in range(len(rules)) for agg in (
+            F.count(F.when(bit[i], 1)).alias(f"p{i}"), F.count(F.when(bit[i] & F.col("match"), 1)).alias(f"t{i}"),
+            F.count(F.when((F.col("rules") == (1 << i)) & F.col("match"), 1)).alias(f"o{i}"))]).first()
+    total = records * (records - 1) / 2
+    return {
+        "records": records, "true_pairs": true_pairs, "candidates": int(row["all"]), "true_pairs_found": int(row["found"]),
+        "recall": row["found"] / true_pairs if true_pairs else 1.0,
+        "reduction_ratio": 1.0 - row["all"] / total if total else 1.0,
+        "rules": [{"rule": rule, "pairs": int(row[f"p{i}"]), "true_pairs": int(row[f"t{i}"]),
+                   "recall": row[f"t{i}"] / true_pairs if true_pairs else 1.0, "only_here": int(row[f"o{i}"])}
+                  for i, rule in enumerate(rules)],
+    }

@@ -82,8 +82,10 @@ def levels(pairs: DataFrame) -> DataFrame:
     """Add ``<field>_level`` columns to pairs of prepared records (columns ``l_*`` and ``r_*``)."""
     l, r = (lambda c: F.col(f"l_{c}")), (lambda c: F.col(f"r_{c}"))
     # first and last names may be swapped between two records of one person: both crossed
-    # comparisons must agree for the swap to count
-    swapped = F.least(_name_level(l("first_name"), r("last_name")), _name_level(l("last_name"), r("first_name")))
+    # comparisons must agree for the swap to count, and a swap counts as similar at most (2),
+    # not exact: "Donna Collins" and "Collins Donna" are also two people often enough
+    swapped = F.least(_name_level(l("first_name"), r("last_name")), _name_level(l("last_name"), r("first_name")),
+                      F.lit(2))
     first = F.greatest(_name_level(l("first_name"), r("first_name")), swapped)
     last = F.greatest(_name_level(l("last_name"), r("last_name")), swapped)
     ld, rd = l("birth_date"), r("birth_date")

@@ -12,6 +12,7 @@ from typing import Callable
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from memberlake.contract import Tables
 from memberlake.exprs import member_node
 from memberlake.identity import incremental, matching
 from memberlake.identity.graph import apply_guards, observed_edges
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 
 INPUTS = ("members", "orders", "events")
 # The last run's tables an incremental run builds on (a full one needs only the last two).
-STATE = ("identity_edges", "identity_graph", "person_registry")
+STATE = (Tables.IDENTITY_EDGES, Tables.IDENTITY_GRAPH, Tables.PERSON_REGISTRY)
 
 GOLDEN_FIELDS = ["first_name", "last_name", "gender", "birth_date", "email", "phone", "street", "city",
                  "postcode", "state", "country", "marketing_opt_in"]
@@ -127,9 +128,9 @@ def resolve(members: DataFrame | None, orders: DataFrame | None, events: DataFra
     if settings.identity.matching.enabled and members is not None:
         matched, pairs, params = probabilistic_edges(settings, members, state.match_parameters, run_id, stage)
         kept = kept.unionByName(matched.select(*kept.columns))
-        out.whole["match_pairs"] = pairs
+        out.whole[Tables.MATCH_PAIRS] = pairs
         if params is not None:
-            out.whole["match_parameters"] = params
+            out.whole[Tables.MATCH_PARAMETERS] = params
     # Guards see raw values (blocked patterns); from here on e-mails and phones are keyed hashes.
     kept, dropped = pseud.edges(kept).localCheckpoint(), pseud.edges(dropped).localCheckpoint()
     stage("%d distinct edges, %d dropped by guards", edges.count(), dropped.count())
@@ -153,11 +154,11 @@ def resolve(members: DataFrame | None, orders: DataFrame | None, events: DataFra
         F.lit("person").alias("src_type"), F.col("person_id").alias("src_value"), F.lit(None).cast("string").alias("dst_type"),
         F.lit(None).cast("string").alias("dst_value"), F.lit("identity").alias("origin"),
         F.concat(F.lit("component_size:"), F.col("size").cast("string")).alias("reason")))
-    out.whole.update({"identity_edges": kept, "identity_audit": audit, "identity_graph": graph,
-                      "person_registry": registry_after(state.registry, graph),
-                      "person_id_map": id_map_after(state.id_map, history)})
+    out.whole.update({Tables.IDENTITY_EDGES: kept, Tables.IDENTITY_AUDIT: audit, Tables.IDENTITY_GRAPH: graph,
+                      Tables.PERSON_REGISTRY: registry_after(state.registry, graph),
+                      Tables.PERSON_ID_MAP: id_map_after(state.id_map, history)})
     if members is not None:
-        out.whole["person"] = pseud.table(golden_records(members, graph))
-    out.appended["person_id_history"] = history.select("*", F.lit(run_id).alias("run_id"),
+        out.whole[Tables.PERSON] = pseud.table(golden_records(members, graph))
+    out.appended[Tables.PERSON_ID_HISTORY] = history.select("*", F.lit(run_id).alias("run_id"),
                                                        F.current_timestamp().alias("changed_at")).localCheckpoint()
     return out

@@ -20,6 +20,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from memberlake.contract import Tables
 from memberlake.io.commits import RunTag, SucceededRuns, current_tag, fault_point
 from memberlake.settings import Settings, SettingsError
 
@@ -52,7 +53,7 @@ def _row_json(columns: list[str], alias: str = "") -> str:
 
 
 # The commit log itself: always read at its newest version.
-RUN_LOG = "job_runs"
+RUN_LOG = Tables.JOB_RUNS
 
 
 class UnpublishedTable(LookupError):

@@ -13,6 +13,7 @@ from datetime import date
 from pyspark.sql import SparkSession
 
 from memberlake.basket.snapshot import OUTPUTS, log_run, parameters, segment_columns, snapshot
+from memberlake.contract import Tables
 from memberlake.inputs import latest_order_date
 from memberlake.jobs.common import job_main, options
 from memberlake.ops.context import job_context, snapshot_predicate
@@ -38,14 +39,14 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
         orders = ctx.silver("orders", required=True, pseudonymiser=Pseudonymiser.from_settings(settings, spark))
         items = ctx.silver("order_items", required=True)
         products = ctx.silver("products", required=cfg.level != "product")
-        profile = ctx.lake.read("member_profile") if ctx.exists("member_profile") else None
+        profile = ctx.lake.read(Tables.MEMBER_PROFILE) if ctx.exists(Tables.MEMBER_PROFILE) else None
         segment_by = segment_columns(cfg, orders, products, profile)
         as_of = opts.as_of or latest_order_date(orders, NAME)
         params = parameters(cfg, as_of)
         ctx.run.parameters.update(params)
         graph = ctx.graph()
         if any(c not in orders.columns for c in segment_by):       # e.g. the RFM segment or value tier of the buyer
-            ctx.run.record_read("member_profile", version=ctx.lake.version("member_profile"))
+            ctx.run.record_read(Tables.MEMBER_PROFILE, version=ctx.lake.version(Tables.MEMBER_PROFILE))
         if ctx.unchanged(OUTPUTS):
             return
         out = snapshot(orders, items, products, profile, graph, segment_by, cfg, as_of, params, ctx.stage)
@@ -53,7 +54,7 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
         ctx.stage("itemsets %d, rules %d, recommendations %d", counts["itemsets"], counts["rules"],
                   counts["recommendations"])
         log_run(settings, NAME, as_of, params, counts,
-                ctx.lake.read("basket_rules").where(snapshot_predicate(as_of)), out.skipped)
+                ctx.lake.read(Tables.BASKET_RULES).where(snapshot_predicate(as_of)), out.skipped)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,7 @@ from datetime import date, datetime
 from pyspark.sql import SparkSession
 
 from memberlake.campaigns.plan import audience, contact_history, forgotten, latest, plan_campaign, reachable
+from memberlake.contract import Tables
 from memberlake.inputs import purchases
 from memberlake.jobs.common import InputError, job_main, options
 from memberlake.ops.context import job_context
@@ -61,19 +62,19 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> di
     params = {"campaign": opts.campaign, "plan": plan.model_dump(mode="json"), "send_at": day.isoformat()}
     with job_context(spark, settings, f"{NAME}_plan", params) as ctx:
         pseud = Pseudonymiser.from_settings(settings, spark)
-        profile = ctx.table("member_profile")
+        profile = ctx.table(Tables.MEMBER_PROFILE)
         if profile is None:
             raise InputError("campaign plan: member_profile not found: run `memberlake pipeline` (value) first")
-        people = audience(profile, latest(ctx.table("clv"), day), latest(ctx.table("churn_scores"), day),
-                          latest(ctx.table("uplift_scores"), day))
+        people = audience(profile, latest(ctx.table(Tables.CLV), day), latest(ctx.table(Tables.CHURN_SCORES), day),
+                          latest(ctx.table(Tables.UPLIFT_SCORES), day))
         graph = ctx.graph()
         history = contact_history(ctx.silver("campaign_contacts", pseudonymiser=pseud), ctx.silver("campaigns"),
-                                  graph, ctx.table("campaign_assignments"), opts.campaign)
+                                  graph, ctx.table(Tables.CAMPAIGN_ASSIGNMENTS), opts.campaign)
         orders = ctx.silver("orders", pseudonymiser=pseud)
         purch = (purchases(orders, ctx.silver("order_items"), graph, None) if orders is not None
                  else spark.createDataFrame([], "person_id string, order_ts timestamp, net double"))
         out = plan_campaign(opts.campaign, plan, cfg, send_at, people, reachable(ctx.silver("members"), graph),
-                            history, forgotten(ctx.table("forget_requests"), ctx.table("person_id_map")), purch,
+                            history, forgotten(ctx.table(Tables.FORGET_REQUESTS), ctx.table(Tables.PERSON_ID_MAP)), purch,
                             ctx.stage)
         written = ctx.publish(out)
     folder = opts.out or f"send_lists/{opts.campaign}"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pyspark.sql import SparkSession
 
 from memberlake.campaigns.readout import readout
+from memberlake.contract import Tables
 from memberlake.inputs import purchases
 from memberlake.jobs.common import job_main, options
 from memberlake.ops.context import job_context
@@ -43,8 +44,8 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
             ctx.stage("no silver_campaign_contacts (the landing zone has no campaign contacts): nothing to do")
             return
         campaigns, graph = ctx.silver("campaigns"), ctx.graph()
-        orders, items, sessions = ctx.silver("orders", pseudonymiser=pseud), ctx.silver("order_items"), ctx.table("sessions")
-        if ctx.unchanged(["campaign_results"]):
+        orders, items, sessions = ctx.silver("orders", pseudonymiser=pseud), ctx.silver("order_items"), ctx.table(Tables.SESSIONS)
+        if ctx.unchanged([Tables.CAMPAIGN_RESULTS]):
             return
         purch = (purchases(orders, items, graph, None) if orders is not None
                  else spark.createDataFrame([], "person_id string, order_ts timestamp, net double"))

@@ -14,6 +14,7 @@ from datetime import date
 
 from pyspark.sql import SparkSession
 
+from memberlake.contract import Tables
 from memberlake.forecast.build import CLV_TABLES, ForecastInputs, build, log_run, with_horizon
 from memberlake.inputs import latest_order_date
 from memberlake.jobs.common import job_main, options
@@ -44,14 +45,15 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
                                 {t: ctx.table(t) for t in CLV_TABLES})
         as_of = opts.as_of or latest_order_date(orders, NAME)
         ctx.run.parameters.update({"as_of": as_of.isoformat(), **cfg.model_dump(mode="json")})
-        if ctx.unchanged(["forecast_series"]):
+        if ctx.unchanged([Tables.FORECAST_SERIES]):
             return
         written = ctx.publish(build(inputs, cfg, as_of, ctx.stage))
         if not written:
             return
         latest = {t: ctx.lake.read(t).where(snapshot_predicate(as_of)) if t in written else None
-                  for t in ("forecast_backtest", "forecast_series")}
-        metrics = log_run(settings, NAME, as_of, ctx.run.parameters, latest["forecast_backtest"], latest["forecast_series"])
+                  for t in (Tables.FORECAST_BACKTEST, Tables.FORECAST_SERIES)}
+        metrics = log_run(settings, NAME, as_of, ctx.run.parameters, latest[Tables.FORECAST_BACKTEST],
+                          latest[Tables.FORECAST_SERIES])
         if "share_beating_baseline" in metrics:
             ctx.stage("chosen models beat their baseline on backtest MASE for %.0f%% of series (mean MASE %.3f vs %.3f)",
                       100 * metrics["share_beating_baseline"], metrics["mean_mase"], metrics["mean_baseline_mase"])

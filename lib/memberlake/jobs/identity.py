@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
+from memberlake.contract import Tables
 from memberlake.identity.resolve import INPUTS, STATE, State, resolve
 from memberlake.jobs.common import MissingInput, job_main, options
 from memberlake.ops.context import job_context
@@ -57,15 +58,15 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
         elif opts.full:
             ctx.stage("--full: every component is recomputed")
         # A full recompute needs only the previous persons (stable ids), not the previous edges.
-        wanted = {"identity_edges": incremental, "identity_graph": True, "person_registry": True,
-                  "person_id_map": True, "match_parameters": not settings.identity.matching.retrain}
+        wanted = {Tables.IDENTITY_EDGES: incremental, Tables.IDENTITY_GRAPH: True, Tables.PERSON_REGISTRY: True,
+                  Tables.PERSON_ID_MAP: True, Tables.MATCH_PARAMETERS: not settings.identity.matching.retrain}
         previous = {n: ctx.lake.read(n).localCheckpoint() if want and ctx.exists(n) else None
                     for n, want in wanted.items()}
         state = State(*previous.values())
         out = resolve(frames["members"], frames["orders"], frames["events"], settings,
                       Pseudonymiser.from_settings(settings, spark), state, incremental, ctx.run.run_id, ctx.stage)
         ctx.publish(out)
-        ctx.stage("persons: %d", ctx.lake.read("identity_graph").select("person_id").distinct().count())
+        ctx.stage("persons: %d", ctx.lake.read(Tables.IDENTITY_GRAPH).select("person_id").distinct().count())
 
 
 def main(argv: list[str] | None = None) -> int:

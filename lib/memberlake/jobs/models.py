@@ -16,6 +16,7 @@ from datetime import date
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from memberlake.contract import Tables
 from memberlake.inputs import PersonActivity
 from memberlake.jobs.common import MissingInput, job_main, options
 from memberlake.ml.features import feature_names, features_at, split_dates
@@ -49,13 +50,13 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
         ctx.run.parameters.update({"as_of": as_of.isoformat(), "skip_churn": opts.skip_churn,
                                    "skip_segments": opts.skip_segments, "feature_names": feature_names(cfg),
                                    **cfg.model_dump(mode="json")})
-        if ctx.unchanged(["features"]):
+        if ctx.unchanged([Tables.FEATURES]):
             return
         dates = sorted({as_of, *([] if opts.skip_churn else [d for ds in splits.values() for d in ds])})
         feats = features_at(inputs, dates, cfg).localCheckpoint()
         listed = ", ".join(f"DATE'{d.isoformat()}'" for d in dates)
         # a new feature is a new column; earlier slices read it as null
-        rows = ctx.replace_slice("features", feats, f"as_of_date IN ({listed})", add_columns=True)
+        rows = ctx.replace_slice(Tables.FEATURES, feats, f"as_of_date IN ({listed})", add_columns=True)
         ctx.stage("features: %d rows for %d as-of dates", rows, len(dates))
         current = feats.where(F.col("as_of_date") == F.lit(as_of))
         if current.limit(1).count() == 0:

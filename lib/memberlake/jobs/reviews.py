@@ -15,6 +15,7 @@ from datetime import date
 
 from pyspark.sql import SparkSession
 
+from memberlake.contract import Tables
 from memberlake.jobs.common import job_main, options
 from memberlake.ops.context import job_context
 from memberlake.privacy.pseudonymise import Pseudonymiser
@@ -42,15 +43,15 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
             ctx.stage("no silver_reviews (the landing zone has no reviews): nothing to do")
             return
         products, graph = ctx.silver("products"), ctx.graph()
-        ctx.table("person_id_map")   # a re-stitched graph changes person ids
+        ctx.table(Tables.PERSON_ID_MAP)   # a re-stitched graph changes person ids
         as_of = opts.as_of or last_review_date(reviews)
         ctx.run.parameters.update({"as_of": as_of.isoformat(), **settings.reviews.model_dump(mode="json")})
         if ctx.unchanged([*OVERWRITTEN, *DATED]):
             return
         out = analyse(reviews, products, graph, settings, as_of, ctx.stage)
         written = ctx.publish(out)
-        ctx.stage("reviews %d, aspect mentions %d, products %d", written["review_sentiment"],
-                  written["review_aspects"], written["product_sentiment"])
+        ctx.stage("reviews %d, aspect mentions %d, products %d", written[Tables.REVIEW_SENTIMENT],
+                  written[Tables.REVIEW_ASPECTS], written[Tables.PRODUCT_SENTIMENT])
         log_run(settings, NAME, as_of, ctx.run.parameters, out.results,
                 {**{t: written[t] for t in OVERWRITTEN}, **out.counts})
 

@@ -16,6 +16,7 @@ from datetime import date
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from memberlake.contract import Tables
 from memberlake.inputs import PersonActivity
 from memberlake.jobs.common import MissingInput, job_main, options
 from memberlake.ml import registry
@@ -53,12 +54,12 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
         ctx.run.parameters.update({"as_of": as_of.isoformat(), "model": cfg.registered_model, "model_version": version,
                                    "risk_bands": cfg.risk_bands,
                                    **settings.models.model_dump(mode="json", exclude={"segmentation"})})
-        if ctx.unchanged(["churn_scores"]):
+        if ctx.unchanged([Tables.CHURN_SCORES]):
             return
         model, _ = registry.load_champion(cfg.registered_model)
         frame = features_at(inputs, [as_of], settings.models)
-        ctx.publish(Outputs(as_of=as_of, slices={"churn_scores": churn_scores(model, frame, version, cfg.risk_bands)}))
-        written = ctx.lake.read("churn_scores")
+        ctx.publish(Outputs(as_of=as_of, slices={Tables.CHURN_SCORES: churn_scores(model, frame, version, cfg.risk_bands)}))
+        written = ctx.lake.read(Tables.CHURN_SCORES)
         bands = {r["risk_band"]: r["n"] for r in written.where(snapshot_predicate(as_of)).groupBy("risk_band").agg(
             F.count(F.lit(1)).alias("n")).collect()}   # one row per band
         ctx.stage("scored %d persons as of %s with %s v%s: %s", sum(bands.values()), as_of, cfg.registered_model,
@@ -66,9 +67,9 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
         table, alerts = monitoring(settings, inputs, model, version, frame, written.where(snapshot_predicate(as_of)),
                                    written, as_of, ctx.run.run_id, NAME)
         if table is not None:
-            ctx.publish(Outputs(as_of=as_of, slices={"model_monitoring": table}))
+            ctx.publish(Outputs(as_of=as_of, slices={Tables.MODEL_MONITORING: table}))
             raise_alerts(spark, ctx.lake, settings.monitoring, alerts)
-            ctx.stage("model monitoring: %d measures, %d past their limits", ctx.run.rows_written["model_monitoring"],
+            ctx.stage("model monitoring: %d measures, %d past their limits", ctx.run.rows_written[Tables.MODEL_MONITORING],
                       len(alerts))
 
 

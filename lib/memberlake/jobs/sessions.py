@@ -53,7 +53,7 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
             ctx.stage("no new event batch and identity unchanged: nothing to do")
             return
         # The graph this run reads is the one the last run attached: no session can have moved.
-        graph_unchanged = not full and same_version(previous, ctx.run, "identity_graph")
+        graph_unchanged = not full and same_version(previous, ctx.run, Tables.IDENTITY_GRAPH)
         orders_unchanged = all(same_version(previous, ctx.run, Tables.silver(t)) for t in ("orders", "order_items"))
         update(ctx, full, values, graph, silver, batches, graph_unchanged, orders_unchanged)
         if not opts.skip_analytics:

@@ -16,6 +16,7 @@ from datetime import date
 
 from pyspark.sql import SparkSession
 
+from memberlake.contract import Tables
 from memberlake.inputs import PersonActivity
 from memberlake.jobs.common import job_main, options
 from memberlake.ml.training import run_tags
@@ -43,14 +44,14 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
     if opts.skip_uplift or not cfg.enabled:
         return
     with job_context(spark, settings, NAME, cfg.model_dump(mode="json")) as ctx:
-        outcomes = ctx.table("campaign_outcomes")
+        outcomes = ctx.table(Tables.CAMPAIGN_OUTCOMES)
         if outcomes is None:
             ctx.stage("no campaign_outcomes (no campaign contacts read out yet): nothing to do")
             return
         activity = PersonActivity(ctx.lake, ctx.run, Pseudonymiser.from_settings(settings, spark))
         as_of = opts.as_of or activity.last_day
         ctx.run.parameters["as_of"] = as_of.isoformat()
-        if ctx.unchanged(["uplift_scores"]):
+        if ctx.unchanged([Tables.UPLIFT_SCORES]):
             return
         tables = uplift_training(settings, activity, outcomes, as_of, run_tags(ctx.run, settings), ctx.stage)
         ctx.publish(Outputs(as_of=as_of, slices=tables))

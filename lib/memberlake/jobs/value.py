@@ -14,6 +14,7 @@ from datetime import date
 
 from pyspark.sql import SparkSession
 
+from memberlake.contract import Tables
 from memberlake.inputs import latest_order_date
 from memberlake.jobs.common import job_main, options
 from memberlake.ops.context import job_context
@@ -39,12 +40,12 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
     opts, cfg = options(Options, args), settings.value
     with job_context(spark, settings, NAME) as ctx:
         orders = ctx.silver("orders", required=True, pseudonymiser=Pseudonymiser.from_settings(settings, spark))
-        inputs = ValueInputs(orders, ctx.silver("order_items"), ctx.silver("products"), ctx.table("person"),
-                             ctx.graph(), ctx.table("sessions"), ctx.table("review_sentiment"),
-                             ctx.lake.read("rfm") if ctx.exists("rfm") else None)
+        inputs = ValueInputs(orders, ctx.silver("order_items"), ctx.silver("products"), ctx.table(Tables.PERSON),
+                             ctx.graph(), ctx.table(Tables.SESSIONS), ctx.table(Tables.REVIEW_SENTIMENT),
+                             ctx.lake.read(Tables.RFM) if ctx.exists(Tables.RFM) else None)
         as_of = opts.as_of or latest_order_date(orders, NAME)
         ctx.run.parameters.update({"as_of": as_of.isoformat(), "skip_clv": opts.skip_clv, **cfg.model_dump(mode="json")})
-        if ctx.unchanged(["member_profile"]):
+        if ctx.unchanged([Tables.MEMBER_PROFILE]):
             return
         outputs = snapshot(inputs, cfg, as_of, opts.skip_clv, ctx.stage)
         ctx.publish(outputs)

@@ -18,6 +18,7 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from memberlake.contract import Tables
 from memberlake.ml import charts, churn, registry
 from memberlake.ml.features import churn_labels, feature_names
 from memberlake.ml.segmentation import assign, cluster_profile, fit_segments, personas
@@ -77,7 +78,7 @@ def segmentation(settings: Settings, current: DataFrame, as_of: date, tags: dict
             for name in ("silhouette_elbow.png", "cluster_profile.png", "cluster_profile.csv"):
                 mlflow.log_artifact(str(folder / name))
         mlflow.spark.log_model(fit.model, "model", pip_requirements=registry.requirements())
-    return {"segments": segments, "segment_profile": profile}
+    return {Tables.SEGMENTS: segments, Tables.SEGMENT_PROFILE: profile}
 
 
 def churn_training(settings: Settings, purch: DataFrame, feats: DataFrame, splits: dict[str, list[date]], as_of: date,
@@ -182,7 +183,7 @@ def churn_training(settings: Settings, purch: DataFrame, feats: DataFrame, split
         day, F.lit(registered.version).alias("model_version"), "*")
     stage("churn model registered as %s v%s (%s)", cfg.registered_model, registered.version,
               "champion" if registered.promoted else f"challenger: the champion scores higher on the {compare} split")
-    return {"churn_metrics": metrics, "churn_calibration": calibration, "churn_roc": roc}
+    return {Tables.CHURN_METRICS: metrics, Tables.CHURN_CALIBRATION: calibration, Tables.CHURN_ROC: roc}
 
 
 def btyd_only(test: DataFrame, model: str, names: list[str]) -> tuple[str | None, float]:

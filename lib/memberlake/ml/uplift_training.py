@@ -14,6 +14,7 @@ from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from memberlake.contract import Tables
 from memberlake.inputs import PersonActivity
 from memberlake.ml import churn, registry, uplift
 from memberlake.ml import uplift_metrics as um
@@ -112,6 +113,6 @@ def uplift_training(settings: Settings, activity: PersonActivity, outcomes: Data
     holdout = tested.join(risky.select("campaign_id", "person_id", "baseline"), ["campaign_id", "person_id"]).select(
         day, "campaign_id", "person_id", F.col("w").alias("treated"), F.col("y").alias("outcome"), "uplift",
         F.col("baseline").alias("churn_risk"))
-    return {"uplift_holdout": holdout, "uplift_metrics": metrics, "uplift_deciles": decile_rows.select(day, "*"),
-            "uplift_scores": scored.select(day, "person_id", "uplift", "decile",
+    return {Tables.UPLIFT_HOLDOUT: holdout, Tables.UPLIFT_METRICS: metrics, Tables.UPLIFT_DECILES: decile_rows.select(day, "*"),
+            Tables.UPLIFT_SCORES: scored.select(day, "person_id", "uplift", "decile",
                                            F.lit(str(version)).alias("model_version"))}

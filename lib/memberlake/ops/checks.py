@@ -21,6 +21,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from memberlake.contract import Tables
 from memberlake.errors import InputError
 from memberlake.io.commits import current_tag, set_current
 from memberlake.io.delta import Lakehouse
@@ -28,7 +29,7 @@ from memberlake.settings import CheckRule, MonitoringSettings
 
 log = logging.getLogger(__name__)
 
-DQ_ALERTS, ALERTS = "dq_alerts", "alerts"
+DQ_ALERTS, ALERTS = Tables.DQ_ALERTS, Tables.ALERTS
 DQ_SCHEMA = T.StructType([
     T.StructField("run_id", T.StringType()),
     T.StructField("job", T.StringType()),

@@ -22,7 +22,7 @@ from memberlake.settings import Settings
 
 log = logging.getLogger(__name__)
 
-REQUESTS_TABLE = "forget_requests"
+REQUESTS_TABLE = Tables.FORGET_REQUESTS
 # Tables that keep no personal rows (run records, audit of requests, file lists, aggregates).
 UNTOUCHED = {Tables.JOB_RUNS, REQUESTS_TABLE, Tables.INGEST_FILES, Tables.DQ_METRICS}
 REQUESTS_SCHEMA = T.StructType([
@@ -52,8 +52,8 @@ def request_footprint(spark: SparkSession, lake: Lakehouse, settings: Settings, 
     """The persons, member records, contacts and orders a request reaches (through the graph,
     the id map and the person's orders, whose lines go too)."""
     seeds = request_seeds(spark, requested, pseud, settings.clean)
-    graph = lake.read("identity_graph") if lake.exists("identity_graph") else None
-    id_map = lake.read("person_id_map") if lake.exists("person_id_map") else None
+    graph = lake.read(Tables.IDENTITY_GRAPH) if lake.exists(Tables.IDENTITY_GRAPH) else None
+    id_map = lake.read(Tables.PERSON_ID_MAP) if lake.exists(Tables.PERSON_ID_MAP) else None
     fp = footprint(graph, id_map, seeds)
     matcher = Matcher(fp, pseud, settings.clean)
     for table in (Tables.silver("orders"), Tables.bronze("orders")):  # the person's orders, for their lines

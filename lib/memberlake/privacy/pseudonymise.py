@@ -19,6 +19,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from memberlake.contract import Tables
 from memberlake.exprs import mask_text
 from memberlake.settings import PrivacySettings, Settings, SettingsError
 
@@ -141,7 +142,7 @@ class Pseudonymiser:
 
 def holds_raw_pii(table: str) -> bool:
     """Landing-derived tables keep PII in the clear; everything built from silver holds keyed hashes."""
-    return table.startswith(("bronze_", "silver_")) or table in ("quarantine", "late_events")
+    return table.startswith(("bronze_", "silver_")) or table in (Tables.QUARANTINE, Tables.LATE_EVENTS)
 
 
 def mask(name: str, value: Column) -> Column:

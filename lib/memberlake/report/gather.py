@@ -20,9 +20,10 @@ from memberlake.report.render import Section
 log = logging.getLogger(__name__)
 TOP = 15
 # Row counts in the overview (`memberlake tables` lists every table).
-OVERVIEW_TABLES = [*(f"silver_{e}" for e in ("members", "orders", "order_items", "products", "events", "reviews")),
-                   Tables.QUARANTINE, "person", "identity_graph", "sessions", "rfm", "member_profile", "segments",
-                   "churn_scores", "basket_rules", "basket_recommendations"]
+OVERVIEW_TABLES = [*(Tables.silver(e) for e in ("members", "orders", "order_items", "products", "events", "reviews")),
+                   Tables.QUARANTINE, Tables.PERSON, Tables.IDENTITY_GRAPH, Tables.SESSIONS, Tables.RFM,
+                   Tables.MEMBER_PROFILE, Tables.SEGMENTS, Tables.CHURN_SCORES, Tables.BASKET_RULES,
+                   Tables.BASKET_RECOMMENDATIONS]
 
 
 class Tables_:
@@ -55,7 +56,8 @@ def _latest(df: DataFrame, column: str = "as_of_date") -> DataFrame:
 def overview(t: Tables_) -> Section:
     s = Section("overview", "Overview")
     counts = [(name, t.get(name).count()) for name in OVERVIEW_TABLES if name in t.names]
-    for label, name in (("members (golden records)", "person"), ("orders", "silver_orders"), ("sessions", "sessions")):
+    for label, name in (("members (golden records)", Tables.PERSON), ("orders", Tables.silver("orders")),
+                        ("sessions", Tables.SESSIONS)):
         found = dict(counts).get(name)
         if found is not None:
             s.figure(label, found)
@@ -95,7 +97,7 @@ def data_quality(t: Tables_) -> Section:
 
 def identity(t: Tables_) -> Section:
     s = Section("identity", "Identity")
-    graph = t.need(s, "identity_graph", "identity_graph not found: run `memberlake identity`.")
+    graph = t.need(s, Tables.IDENTITY_GRAPH, "identity_graph not found: run `memberlake identity`.")
     if graph is None:
         return s
     graph = graph.cache()
@@ -115,7 +117,7 @@ def identity(t: Tables_) -> Section:
                .orderBy(F.desc("size")).limit(10).collect())
     s.table("Largest clusters", ["person_id", "identifiers", "member records"],
             [(r.person_id, r["size"], r.members) for r in largest])
-    history = t.get("person_id_history")
+    history = t.get(Tables.PERSON_ID_HISTORY)
     if history is not None:
         changes = history.groupBy("change").count().orderBy("change").collect()
         s.table("Person id changes over all runs", ["change", "ids"], [(r.change, r["count"]) for r in changes])
@@ -125,7 +127,7 @@ def identity(t: Tables_) -> Section:
 
 def sessions(t: Tables_) -> Section:
     s = Section("sessions", "Sessions and channels")
-    df = t.need(s, "sessions", "No sessions: the landing zone has no clickstream, or `memberlake sessions` has not run.")
+    df = t.need(s, Tables.SESSIONS, "No sessions: the landing zone has no clickstream, or `memberlake sessions` has not run.")
     if df is None:
         return s
     agg = df.agg(F.count(F.lit(1)).alias("n"), F.avg(F.col("converted").cast("double")).alias("conv"),
@@ -140,7 +142,7 @@ def sessions(t: Tables_) -> Section:
     s.chart("sessions_by_channel", "Sessions by channel", R.bar(labels, [r.n for r in by], "Sessions by channel", "sessions"))
     s.chart("conversion_by_channel", "Conversion rate by channel",
             R.bar(labels, [float(r.conv or 0) for r in by], "Conversion rate by channel", "share of sessions"))
-    pages = t.get("top_landing_pages")
+    pages = t.get(Tables.TOP_LANDING_PAGES)
     if pages is not None:
         rows = pages.orderBy(F.desc("sessions")).limit(10).collect()
         s.table("Top landing pages", ["landing page", "sessions", "bounce rate", "conversion rate"],
@@ -150,7 +152,7 @@ def sessions(t: Tables_) -> Section:
 
 def attribution(t: Tables_) -> Section:
     s = Section("attribution", "Marketing attribution")
-    df = t.need(s, "attribution", "No attribution table (needs sessions with conversions).")
+    df = t.need(s, Tables.ATTRIBUTION, "No attribution table (needs sessions with conversions).")
     if df is None:
         return s
     rows = df.groupBy("model", "channel").agg(F.sum("revenue").alias("revenue")).collect()
@@ -166,7 +168,7 @@ def attribution(t: Tables_) -> Section:
 
 def rfm(t: Tables_) -> Section:
     s = Section("rfm", "RFM segments")
-    df = t.need(s, "rfm", "rfm not found: run `memberlake value`.")
+    df = t.need(s, Tables.RFM, "rfm not found: run `memberlake value`.")
     if df is None:
         return s
     latest = _latest(df)
@@ -176,7 +178,7 @@ def rfm(t: Tables_) -> Section:
     s.figure("persons scored", sum(r["count"] for r in sizes))
     s.chart("rfm_segments", "Persons per RFM segment (latest as-of date)",
             R.bar([r.segment for r in sizes], [r["count"] for r in sizes], "RFM segment sizes", "persons"))
-    migration = t.get("rfm_segment_migration")
+    migration = t.get(Tables.RFM_SEGMENT_MIGRATION)
     if migration is not None and migration.limit(1).count():
         last = _latest(migration, "as_of_date").collect()
         segs = sorted({r.from_segment for r in last if r.from_segment} | {r.to_segment for r in last if r.to_segment})
@@ -189,8 +191,8 @@ def rfm(t: Tables_) -> Section:
 
 def lifetime_value(t: Tables_) -> Section:
     s = Section("clv", "Customer lifetime value")
-    params = t.get("clv_parameters")
-    values = t.get("clv")
+    params = t.get(Tables.CLV_PARAMETERS)
+    values = t.get(Tables.CLV)
     if params is None or values is None:
         s.notes.append("No CLV yet: `memberlake value` fits it once there are enough repeat buyers.")
         return s
@@ -216,7 +218,7 @@ def lifetime_value(t: Tables_) -> Section:
 
 def clusters(t: Tables_) -> Section:
     s = Section("clusters", "Behavioural clusters")
-    df = t.need(s, "segment_profile", "segment_profile not found: run `memberlake models`.")
+    df = t.need(s, Tables.SEGMENT_PROFILE, "segment_profile not found: run `memberlake models`.")
     if df is None:
         return s
     rows = _latest(df).collect()
@@ -235,8 +237,8 @@ def clusters(t: Tables_) -> Section:
 
 def churn(t: Tables_) -> Section:
     s = Section("churn", "Churn risk")
-    metrics = t.get("churn_metrics")
-    roc = t.get("churn_roc")
+    metrics = t.get(Tables.CHURN_METRICS)
+    roc = t.get(Tables.CHURN_ROC)
     if metrics is None:
         s.notes.append("No churn model yet: `memberlake models` needs enough order history for its time splits.")
     else:
@@ -254,7 +256,7 @@ def churn(t: Tables_) -> Section:
             points = _latest(roc).orderBy("threshold", ascending=False).select("fpr", "tpr").collect()
             s.chart("churn_roc", "ROC curve on the test date (the model's as-of date plus the horizon)",
                     R.roc([float(p.fpr) for p in points], [float(p.tpr) for p in points], auc, "Churn ROC (test)"))
-    scores = t.get("churn_scores")
+    scores = t.get(Tables.CHURN_SCORES)
     if scores is not None:
         latest = _latest(scores)
         deciles = (latest.groupBy("decile").agg(F.count(F.lit(1)).alias("n"), F.avg("probability").alias("p"))
@@ -269,7 +271,8 @@ def churn(t: Tables_) -> Section:
 
 def basket(t: Tables_) -> Section:
     s = Section("basket", "Bought together")
-    rules = t.need(s, "basket_rules", "No association rules: the landing zone has no order lines, or `memberlake basket` has not run.")
+    rules = t.need(s, Tables.BASKET_RULES,
+                   "No association rules: the landing zone has no order lines, or `memberlake basket` has not run.")
     if rules is None:
         return s
     latest = _latest(rules, "as_of_date").where(F.col("segment_by").isNull() | (F.col("segment_by") == "all"))
@@ -288,13 +291,13 @@ def basket(t: Tables_) -> Section:
 
 def reviews(t: Tables_) -> Section:
     s = Section("reviews", "Voice of the member and loyalty")
-    scored = t.need(s, "review_sentiment", "review_sentiment not found: deliver a `reviews` landing entity and run "
+    scored = t.need(s, Tables.REVIEW_SENTIMENT, "review_sentiment not found: deliver a `reviews` landing entity and run "
                                              "`memberlake reviews`.")
     if scored is not None:
         rated = scored.where(F.col("score").isNotNull())
         s.figure("reviews scored", rated.count())
         s.figure("negative share", rated.agg(F.avg((F.col("label") == "negative").cast("double"))).first()[0])
-        methods = t.get("sentiment_metrics")
+        methods = t.get(Tables.SENTIMENT_METRICS)
         if methods is not None:
             chosen = _latest(methods).where("chosen AND metric = 'roc_auc'").orderBy("language").collect()
             for r in chosen:
@@ -305,7 +308,7 @@ def reviews(t: Tables_) -> Section:
             s.chart("sentiment_trend", "Mean review sentiment per month (last 24 months)",
                     R.bar([str(r.m)[:7] for r in months], [float(r.score) for r in months], "Review sentiment",
                           "mean score", horizontal=False))
-        aspects = t.get("aspect_sentiment")
+        aspects = t.get(Tables.ASPECT_SENTIMENT)
         if aspects is not None:
             worst = (aspects.groupBy("category", "aspect").agg(
                 F.sum("reviews").alias("n"), (F.sum(F.col("mean_score") * F.col("reviews")) / F.sum("reviews")).alias("score"),
@@ -322,7 +325,7 @@ def reviews(t: Tables_) -> Section:
                         .collect())
             s.table("Recent negative reviews (e-mails, links and long numbers masked)", ["language", "score", "text"],
                     [(r.language, float(r.score), r.text) for r in examples])
-    loyal = t.get("loyalty")
+    loyal = t.get(Tables.LOYALTY)
     if loyal is not None:
         tiers = _latest(loyal).groupBy("loyalty_tier").agg(F.count(F.lit(1)).alias("n"),
                                                             F.avg("loyalty_index").alias("mean_index")).orderBy(
@@ -335,8 +338,8 @@ def reviews(t: Tables_) -> Section:
 def forecast(t: Tables_) -> Section:
     """Actual vs forecast for the total and the largest series, backtest accuracy, customer base."""
     s = Section("forecast", "Demand and customer-base forecasts")
-    predicted = t.need(s, "demand_forecast", "demand_forecast not found: run `memberlake forecast`.")
-    series = t.get("forecast_series")
+    predicted = t.need(s, Tables.DEMAND_FORECAST, "demand_forecast not found: run `memberlake forecast`.")
+    series = t.get(Tables.FORECAST_SERIES)
     if series is not None:
         latest = _latest(series)
         for r in latest.groupBy("status").agg(F.count(F.lit(1)).alias("n")).orderBy("status").collect():
@@ -349,7 +352,7 @@ def forecast(t: Tables_) -> Section:
         if skipped:
             s.table("Series not backtested, and why", ["measure", "series", "status", "reason"],
                     [(r.measure, r.series_id, r.status, r.reason) for r in skipped])
-    history = t.get("demand_history")
+    history = t.get(Tables.DEMAND_HISTORY)
     if predicted is not None and history is not None:
         fc, hist = _latest(predicted), _latest(history)
         measure = fc.orderBy(F.desc(F.col("measure") == "units")).first()["measure"]
@@ -371,7 +374,7 @@ def forecast(t: Tables_) -> Section:
                     R.forecast_band(([r.period for r in past], [float(r.y) for r in past]),
                                     ([r.period for r in rows], [float(r.forecast) for r in rows]),
                                     bands.get(80), bands.get(95), f"{node} ({level})", measure))
-    backtest = t.get("forecast_backtest")
+    backtest = t.get(Tables.FORECAST_BACKTEST)
     if backtest is not None:
         b = _latest(backtest)
         levels = b.where("level != 'series'").orderBy("measure", "level", "series_id", "model").limit(40).collect()
@@ -387,28 +390,41 @@ def forecast(t: Tables_) -> Section:
         s.table("Backtest accuracy per model over the series",
                 ["measure", "model", "series", "chosen for", "median MASE", "mean WAPE", "80% coverage", "95% coverage"],
                 [(r.measure, r.model, r.n, r.chosen, r.mase, r.wape, r.c80, r.c95) for r in per_model])
-    base = t.get("customer_base_forecast")
+    base = t.get(Tables.CUSTOMER_BASE_FORECAST)
     if base is not None:
         b = _latest(base)
         held = b.where("kind = 'backtest'").orderBy("week").collect()
         if held:
+            lines = {"expected": [r.expected_purchases for r in held], "actual": [r.actual_purchases for r in held]}
+            if "expected_purchases_lower" in b.columns and all(r.expected_purchases_lower is not None for r in held):
+                lines.update({"lower": [r.expected_purchases_lower for r in held],
+                              "upper": [r.expected_purchases_upper for r in held]})
+                s.figure("customer base backtest: weeks inside their interval",
+                         sum(r.expected_purchases_lower <= r.actual_purchases <= r.expected_purchases_upper
+                             for r in held) / len(held))
             s.chart("customer_base_backtest", f"Weekly repeat purchases after {held[0].start_date}: the calibration "
                     f"fit ({held[0].model}) vs what happened",
-                    R.lines([r.week for r in held], {"expected": [r.expected_purchases for r in held],
-                                                     "actual": [r.actual_purchases for r in held]},
-                            "Customer base backtest", "repeat purchases per week"))
+                    R.lines([r.week for r in held], lines, "Customer base backtest", "repeat purchases per week"))
         ahead = b.where("kind = 'forecast'").orderBy("week").collect()
         if ahead:
             s.table(f"Customer base, next weeks ({ahead[0].model}, from the CLV slice of {ahead[0].start_date})",
-                    ["week starting", "expected repeat purchases", "expected active members", "expected revenue"],
-                    [(str(r.week_start), r.expected_purchases, r.expected_active, r.expected_revenue) for r in ahead])
+                    ["week starting", "expected repeat purchases", "interval", "expected active members", "interval",
+                     "expected revenue", "interval"],
+                    [(str(r.week_start), r.expected_purchases, _span(r, "expected_purchases"), r.expected_active,
+                      _span(r, "expected_active"), r.expected_revenue, _span(r, "expected_revenue")) for r in ahead])
     return s
+
+
+def _span(row, measure: str) -> str:
+    """``lower – upper`` of a measure's interval (empty for rows written before the bounds existed)."""
+    lower, upper = row.asDict().get(f"{measure}_lower"), row.asDict().get(f"{measure}_upper")
+    return "" if lower is None or upper is None else f"{lower:,.1f} – {upper:,.1f}"
 
 
 def campaigns(t: Tables_) -> Section:
     """Each variant against its control: lift with its interval, CUPED, sample-ratio check, ROI."""
     s = Section("campaigns", "Campaign results")
-    results = t.need(s, "campaign_results", "campaign_results not found: deliver `campaigns` and `campaign_contacts` "
+    results = t.need(s, Tables.CAMPAIGN_RESULTS, "campaign_results not found: deliver `campaigns` and `campaign_contacts` "
                                             "landing entities and run `memberlake campaigns`.")
     if results is None:
         return s
@@ -435,7 +451,7 @@ def campaigns(t: Tables_) -> Section:
 
 def _uplift(t: Tables_, s: Section) -> None:
     """The uplift model on held-out contacts beside its baselines, and its uplift by decile."""
-    metrics = t.get("uplift_metrics")
+    metrics = t.get(Tables.UPLIFT_METRICS)
     if metrics is None:
         s.notes.append("No uplift model yet: `memberlake uplift` trains one once campaigns with a control group "
                        "have enough contacts (models.uplift.min_rows per arm).")
@@ -450,7 +466,7 @@ def _uplift(t: Tables_, s: Section) -> None:
             ["order by", "Qini coefficient", "AUUC", "uplift at k (models.uplift.k)"],
             [(name, f.get("qini"), f.get("auuc"), next((v for k, v in f.items() if k.startswith("uplift_at_")), None))
              for name, f in by_model.items()])
-    deciles = t.get("uplift_deciles")
+    deciles = t.get(Tables.UPLIFT_DECILES)
     if deciles is not None:
         rows = _latest(deciles).orderBy("model", "decile").collect()
         series: dict[str, list[float]] = {}
@@ -466,7 +482,7 @@ def _uplift(t: Tables_, s: Section) -> None:
 def health(t: Tables_) -> Section:
     """Alerts (data-quality checks, model monitoring) and the latest result of every check."""
     s = Section("health", "Health")
-    alerts = t.get("alerts")
+    alerts = t.get(Tables.ALERTS)
     if alerts is None:
         s.notes.append("No alerts have been raised.")
     else:
@@ -474,7 +490,7 @@ def health(t: Tables_) -> Section:
         recent = alerts.orderBy(F.desc("raised_at")).limit(TOP).collect()
         s.table("Latest alerts", ["raised (UTC)", "job", "severity", "what"],
                 [(r.raised_at.strftime("%Y-%m-%d %H:%M"), r.job, r.severity, r.message) for r in recent])
-    checks = t.get("dq_alerts")
+    checks = t.get(Tables.DQ_ALERTS)
     if checks is not None:
         w = Window.partitionBy("table", "check", "column").orderBy(F.desc("checked_at"))
         latest = (checks.withColumn("_n", F.row_number().over(w)).where("_n = 1")

@@ -13,6 +13,7 @@ from typing import Callable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from memberlake.contract import Tables
 from memberlake.inputs import attach_person, person_sentiment
 from memberlake.ops.context import Outputs
 from memberlake.ops.tracking import tracked_run
@@ -24,8 +25,8 @@ from memberlake.settings import Settings
 
 log = logging.getLogger(__name__)
 
-OVERWRITTEN = ("review_sentiment", "review_aspects", "product_sentiment", "aspect_sentiment")
-DATED = ("person_sentiment", "sentiment_metrics")
+OVERWRITTEN = (Tables.REVIEW_SENTIMENT, Tables.REVIEW_ASPECTS, Tables.PRODUCT_SENTIMENT, Tables.ASPECT_SENTIMENT)
+DATED = (Tables.PERSON_SENTIMENT, Tables.SENTIMENT_METRICS)
 
 
 @dataclass
@@ -108,9 +109,10 @@ def analyse(reviews: DataFrame, products: DataFrame | None, graph: DataFrame, se
     sentiment = review_sentiment(located, scores, cfg).localCheckpoint()
     aspects = review_aspects(located, scored, cfg).localCheckpoint()
     out = Reviews(as_of=as_of, results=results, counts={f"reviews_{k}": v for k, v in by_language.items()})
-    out.whole = {"review_sentiment": sentiment, "review_aspects": aspects,
-                 "product_sentiment": product_sentiment(sentiment), "aspect_sentiment": aspect_sentiment(aspects, products)}
-    out.slices["person_sentiment"] = person_sentiment(sentiment, as_of, cfg.trend_days)
+    out.whole = {Tables.REVIEW_SENTIMENT: sentiment, Tables.REVIEW_ASPECTS: aspects,
+                 Tables.PRODUCT_SENTIMENT: product_sentiment(sentiment),
+                 Tables.ASPECT_SENTIMENT: aspect_sentiment(aspects, products)}
+    out.slices[Tables.PERSON_SENTIMENT] = person_sentiment(sentiment, as_of, cfg.trend_days)
     if results:
-        out.slices["sentiment_metrics"] = metrics_frame(reviews.sparkSession, as_of, results)
+        out.slices[Tables.SENTIMENT_METRICS] = metrics_frame(reviews.sparkSession, as_of, results)
     return out

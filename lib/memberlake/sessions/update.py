@@ -21,7 +21,7 @@ from memberlake.sessions.fields import with_revenue
 
 log = logging.getLogger(__name__)
 
-SESSIONS, BATCHES, LATE = "sessions", "sessions_batches", "late_events"
+SESSIONS, BATCHES, LATE = Tables.SESSIONS, Tables.SESSIONS_BATCHES, Tables.LATE_EVENTS
 
 
 def order_values(ctx: JobContext) -> DataFrame:
@@ -64,14 +64,14 @@ def analytics(ctx: JobContext) -> Outputs:
     views = product_views(ctx)
     transitions, effects = markov(paths, cfg.markov_order)
     return Outputs(whole={
-        "person_behaviour": person_behaviour(sessions, views),
-        "session_funnel": funnel(sessions, cfg.funnel_steps),
-        "top_landing_pages": top_landing_pages(sessions, cfg.top_n),
-        "top_paths": top_paths(sessions, cfg.top_n),
-        "attribution": rule_based(sessions, cfg.lookback_days, cfg.time_decay_half_life_days).unionByName(
+        Tables.PERSON_BEHAVIOUR: person_behaviour(sessions, views),
+        Tables.SESSION_FUNNEL: funnel(sessions, cfg.funnel_steps),
+        Tables.TOP_LANDING_PAGES: top_landing_pages(sessions, cfg.top_n),
+        Tables.TOP_PATHS: top_paths(sessions, cfg.top_n),
+        Tables.ATTRIBUTION: rule_based(sessions, cfg.lookback_days, cfg.time_decay_half_life_days).unionByName(
             markov_attribution(sessions, effects)),
-        "markov_transitions": transitions,
-        "markov_removal_effects": spark.createDataFrame(
+        Tables.MARKOV_TRANSITIONS: transitions,
+        Tables.MARKOV_REMOVAL_EFFECTS: spark.createDataFrame(
             effects or [("", 0.0, 0.0)], "channel string, removal_effect double, share double").where("channel != ''"),
     })
 

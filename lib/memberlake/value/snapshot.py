@@ -15,6 +15,7 @@ from typing import Callable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from memberlake.contract import Tables
 from memberlake.inputs import person_sentiment, purchased_lines, purchases
 from memberlake.ops.context import Outputs
 from memberlake.ops.tracking import tracked_run
@@ -28,7 +29,8 @@ from memberlake.value.rfm import migration, rfm_figures, rfm_scores, segment
 log = logging.getLogger(__name__)
 
 MIN_PERSONS_TO_FIT = 50
-SNAPSHOT_TABLES = ("rfm", "rfm_segment_migration", "clv", "clv_parameters", "clv_holdout", "loyalty", "tag_coverage")
+SNAPSHOT_TABLES = (Tables.RFM, Tables.RFM_SEGMENT_MIGRATION, Tables.CLV, Tables.CLV_PARAMETERS, Tables.CLV_HOLDOUT,
+                   Tables.LOYALTY, Tables.TAG_COVERAGE)
 
 
 @dataclass
@@ -82,19 +84,27 @@ def lifetime_value(summary: DataFrame, purch: DataFrame, cfg: ValueSettings, as_
 
 def parameters_frame(spark: SparkSession, fits: list[clv.Fit], as_of: date, holdout: clv.Holdout | None = None) -> DataFrame:
     """One row per model parameter: the fits on all data (``fit = 'full'``; the models CLV uses,
-    ``selected``) and each candidate's calibration fit with its holdout errors."""
+    ``selected``) and each candidate's calibration fit with its holdout errors, each with its
+    standard error and its row of the log-parameter covariance."""
     chosen = holdout.chosen if holdout else None
     rows = [(as_of, f.model, name, float(value), f.log_likelihood, f.iterations, f.converged, f.rows, "full", True,
-             None, None, cell(f.std_errors[name])) for f in fits for name, value in f.params.items()]
+             None, None, cell(f.std_errors[name]), _covariance_row(f, i))
+            for f in fits for i, (name, value) in enumerate(f.params.items())]
     for model, f in (holdout.fits.items() if holdout else ()):
         errors = holdout.errors[model]
         rows += [(as_of, model, name, float(value), f.log_likelihood, f.iterations, f.converged, f.rows, "calibration",
-                  model == chosen, errors["mae"], errors["total_error"], cell(f.std_errors[name]))
-                 for name, value in f.params.items()]
+                  model == chosen, errors["mae"], errors["total_error"], cell(f.std_errors[name]), _covariance_row(f, i))
+                 for i, (name, value) in enumerate(f.params.items())]
     return spark.createDataFrame(rows, "as_of_date date, model string, parameter string, value double, "
                                        "log_likelihood double, iterations int, converged boolean, rows bigint, "
                                        "fit string, selected boolean, holdout_mae double, holdout_total_error double, "
-                                       "std_error double")
+                                       "std_error double, log_covariance array<double>")
+
+
+def _covariance_row(fit: clv.Fit, i: int) -> list[float] | None:
+    """Row ``i`` of the fit's covariance of the log-parameters (parameter order), so readers such
+    as the customer-base forecast can rebuild the matrix; None without one."""
+    return None if fit.log_covariance is None else [float(v) for v in fit.log_covariance[i]]
 
 
 def snapshot(inputs: ValueInputs, cfg: ValueSettings, as_of: date, skip_clv: bool,
@@ -105,9 +115,10 @@ def snapshot(inputs: ValueInputs, cfg: ValueSettings, as_of: date, skip_clv: boo
     rfm = rfm_scores(rfm_figures(purch, as_of, cfg.window_days)).withColumn(
         "segment", segment(cfg.segment_rules())).localCheckpoint()
     previous, before = previous_snapshot(inputs.rfm, as_of)
-    out = Value(as_of=as_of, add_columns=frozenset({"clv", "clv_parameters", "clv_holdout"}))   # columns added later
-    out.slices["rfm"] = rfm.select(stamp, "*")
-    out.slices["rfm_segment_migration"] = migration(previous if previous is not None else rfm.limit(0), rfm, before, as_of)
+    # tables whose columns grew in later versions
+    out = Value(as_of=as_of, add_columns=frozenset({Tables.CLV, Tables.CLV_PARAMETERS, Tables.CLV_HOLDOUT}))
+    out.slices[Tables.RFM] = rfm.select(stamp, "*")
+    out.slices[Tables.RFM_SEGMENT_MIGRATION] = migration(previous if previous is not None else rfm.limit(0), rfm, before, as_of)
     stage("RFM: %d persons with purchases up to %s", rfm.count(), as_of)
     lines = purchased_lines(purch, inputs.items, inputs.products)
     engaged = with_engagement(profiles(rfm, purch, lines, inputs.person, as_of, cfg), inputs.sessions,
@@ -121,9 +132,9 @@ def snapshot(inputs: ValueInputs, cfg: ValueSettings, as_of: date, skip_clv: boo
             per_person = per_person.localCheckpoint()
             out.fits, out.holdout = [chosen, gg], checked
             out.counts = checked.metrics()
-            out.slices["clv"] = per_person.select(stamp, "*")
-            out.slices["clv_parameters"] = parameters_frame(purch.sparkSession, out.fits, as_of, checked)
-            out.slices["clv_holdout"] = checked.report
+            out.slices[Tables.CLV] = per_person.select(stamp, "*")
+            out.slices[Tables.CLV_PARAMETERS] = parameters_frame(purch.sparkSession, out.fits, as_of, checked)
+            out.slices[Tables.CLV_HOLDOUT] = checked.report
             stage("CLV: %s %s (holdout error per person: %s); Gamma-Gamma %s; holdout predicted/actual %.3f",
                   chosen.model, _fmt(chosen.params), ", ".join(f"{m} {e['mae']:.4f}" for m, e in checked.errors.items()),
                   _fmt(gg.params), out.counts["holdout_ratio"])
@@ -134,11 +145,11 @@ def snapshot(inputs: ValueInputs, cfg: ValueSettings, as_of: date, skip_clv: boo
         per_person.select("person_id", "p_alive", "clv") if per_person is not None else None,
         person_sentiment(inputs.reviews, as_of, cfg.loyalty.trend_days).select("person_id", "mean_score", "trend")
         if inputs.reviews is not None else None, as_of, cfg.loyalty).localCheckpoint()
-    out.slices["loyalty"] = loyal
+    out.slices[Tables.LOYALTY] = loyal
     profile = with_tags(engaged.join(loyal.select("person_id", "loyalty_index", "loyalty_tier"), "person_id", "left"),
                         cfg.tags).select(stamp, "*").localCheckpoint()
-    out.slices["tag_coverage"] = tag_coverage(profile, cfg.tags, as_of)
-    out.whole["member_profile"] = profile
+    out.slices[Tables.TAG_COVERAGE] = tag_coverage(profile, cfg.tags, as_of)
+    out.whole[Tables.MEMBER_PROFILE] = profile
     out.segments = rfm.groupBy("segment").agg(F.count(F.lit(1)).alias("persons")).orderBy(F.desc("persons"))
     return out
 
