@@ -210,3 +210,38 @@ def test_every_job_failing_after_every_write_then_rerun_equals_a_clean_run(spark
 
 PIPELINE_JOBS = ["ingest", "clean", "identity", "sessions", "reviews", "value", "forecast", "campaigns", "basket", "models",
                  "score", "uplift", "report"]
+
+
+UPLIFT_ARGS = ["--set", "models.uplift.min_rows=10", "--set", "models.uplift.classifiers={logistic_regression: {regParam: 0.01}}"]
+
+
+@pytest.mark.slow
+def test_uplift_failing_after_each_write_then_rerun_equals_a_clean_run(spark, lake_dirs, tmp_path, monkeypatch):
+    """The matrix's one job without write points at its scale: ``uplift`` writes nothing below
+    ``models.uplift.min_rows`` contacts. On the e2e lakehouse with that limit lowered (as
+    tests/e2e/test_uplift_job.py runs it), the job failing after each of its writes changes
+    nothing readers see, and a re-run equals a run that never failed."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)   # each copy keeps its own registry
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    _, lakehouse = lake_dirs
+    clean_dir = tmp_path / "clean"
+    shutil.copytree(lakehouse, clean_dir)
+    assert cli.main(["uplift", "--lakehouse", str(clean_dir), *UPLIFT_ARGS]) == 0
+    tables = ["uplift_holdout", "uplift_metrics", "uplift_deciles", "uplift_scores"]
+    clean = _state(spark, Lakehouse(str(clean_dir)), tables)
+    assert all(clean[t] for t in tables)
+    for table in tables:
+        work = tmp_path / table
+        shutil.copytree(lakehouse, work)
+        lake = Lakehouse(str(work))
+        start = _state(spark, lake, tables)
+        os.environ[FAIL_AFTER_ENV] = f"uplift:{table}"
+        try:
+            with pytest.raises(InjectedFault):
+                cli.main(["uplift", "--lakehouse", str(work), *UPLIFT_ARGS])
+        finally:
+            os.environ.pop(FAIL_AFTER_ENV)
+        assert _state(spark, lake, tables) == start, table          # readers see the state before the job
+        assert cli.main(["uplift", "--lakehouse", str(work), *UPLIFT_ARGS]) == 0
+        assert _state(spark, lake, tables) == clean, table          # the re-run equals the clean run
+        shutil.rmtree(work)

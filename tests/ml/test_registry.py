@@ -39,6 +39,19 @@ def good_and_flat(toy):
     return good, churn.evaluate(churn.score(good, toy), "areaUnderROC"), flat
 
 
+def test_a_deferred_winner_takes_the_alias_only_when_its_run_commits(spark, settings, toy, good_and_flat):
+    configure(settings)
+    name = "test-churn-deferred"
+    good, good_auc, flat = good_and_flat
+    first = _register(settings, flat, name, 0.5, toy)
+    pending: list = []
+    second = _register(settings, good, name, good_auc, toy, on_commit=pending.append)
+    assert second.promoted and len(pending) == 1
+    assert registry.champion_version(name) == first.version      # a run that fails here leaves v1 serving
+    pending[0]()                                                 # the run committed
+    assert registry.champion_version(name) == second.version
+
+
 def test_champion_moves_only_to_a_better_model(spark, settings, toy, good_and_flat):
     from mlflow import MlflowClient
 

@@ -24,6 +24,21 @@ def test_success_and_failure_are_recorded(spark, tmp_path):
     assert bad.error == "ValueError: boom" and bad.parameters == '{"x": 2}'
 
 
+def test_actions_after_the_commit_run_only_when_the_run_succeeds(spark, tmp_path):
+    lake = Lakehouse(str(tmp_path / "lake"))
+    done: list[str] = []
+    with recorded_run(spark, lake, "demo", {}) as run:
+        run.on_commit(lambda: done.append(
+            lake.read(Tables.JOB_RUNS).where("status = 'succeeded'").count()))   # the record is there already
+        assert done == []
+    assert done == [1]
+    with pytest.raises(ValueError, match="boom"):
+        with recorded_run(spark, lake, "demo", {}) as run:
+            run.on_commit(lambda: done.append("never"))
+            raise ValueError("boom")
+    assert done == [1]
+
+
 def test_unchanged_and_same_version_compare_the_last_successful_run():
     import json
     from datetime import datetime

@@ -66,7 +66,8 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
         if not opts.skip_segments:
             out.slices.update(segmentation(settings, current, as_of, tags, ctx.stage))
         if not opts.skip_churn:
-            out.slices.update(churn_training(settings, inputs.purchases, feats, splits, as_of, tags, ctx.stage))
+            out.slices.update(churn_training(settings, inputs.purchases, feats, splits, as_of, tags, ctx.stage,
+                                             on_commit=ctx.run.on_commit))
         ctx.publish(out)
 
 

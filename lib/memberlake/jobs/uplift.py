@@ -53,7 +53,8 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
         ctx.run.parameters["as_of"] = as_of.isoformat()
         if ctx.unchanged([Tables.UPLIFT_SCORES]):
             return
-        tables = uplift_training(settings, activity, outcomes, as_of, run_tags(ctx.run, settings), ctx.stage)
+        tables = uplift_training(settings, activity, outcomes, as_of, run_tags(ctx.run, settings), ctx.stage,
+                                 on_commit=ctx.run.on_commit)
         ctx.publish(Outputs(as_of=as_of, slices=tables))
 
 

@@ -74,7 +74,8 @@ def load_champion(name: str) -> tuple[PipelineModel, str] | None:
 
 def register(model: PipelineModel, name: str, metric_name: str, metric: float,
              champion_metric: Callable[[PipelineModel], float], min_improvement: float,
-             signature=None, input_example=None, labels_through: date | None = None) -> Registered:
+             signature=None, input_example=None, labels_through: date | None = None,
+             on_commit: Callable[[Callable[[], None]], None] | None = None) -> Registered:
     """Log ``model`` in the active run, register it, and move the alias when it beats the champion.
 
     ``champion_metric`` scores the current champion on the rows this run compares on (the
@@ -85,6 +86,10 @@ def register(model: PipelineModel, name: str, metric_name: str, metric: float,
     outcome the new model's training labels include; it is kept as a version tag. A champion
     whose labels reach past it has seen outcomes of the comparison rows (e.g. this run is a
     backfill with an earlier as-of date), so it is not compared and keeps the alias.
+
+    With ``on_commit`` (a job's ``Run.on_commit``), a winner is registered as a challenger and the
+    alias moves only when the job's run commits: the registry is outside the lakehouse, and a run
+    that fails after registering must not leave its model serving (docs/operations.md).
     """
     import mlflow.spark
     from mlflow import MlflowClient
@@ -123,11 +128,15 @@ def register(model: PipelineModel, name: str, metric_name: str, metric: float,
     if labels_through is not None:
         client.set_model_version_tag(name, version, LABELS_THROUGH, labels_through.isoformat())
     won = not seen_too_much and not unknown and promote(metric, current, min_improvement)
-    if won:
+    client.set_model_version_tag(name, version, "role", "challenger")
+
+    def take_alias() -> None:
         client.set_registered_model_alias(name, CHAMPION, version)
         client.set_model_version_tag(name, version, "role", CHAMPION)
-    else:
-        client.set_model_version_tag(name, version, "role", "challenger")
+        log.info("%s v%s is the %s", name, version, CHAMPION)
+
+    if won:
+        (on_commit or (lambda action: action()))(take_alias)
     log.info("registered %s v%s (%s %.4f vs champion %s): %s", name, version, metric_name, metric,
              "none" if current is None else f"{current:.4f}", CHAMPION if won else "challenger")
     return Registered(version, won, current)

@@ -82,9 +82,11 @@ def segmentation(settings: Settings, current: DataFrame, as_of: date, tags: dict
 
 
 def churn_training(settings: Settings, purch: DataFrame, feats: DataFrame, splits: dict[str, list[date]], as_of: date,
-                   tags: dict[str, str], stage: Callable[..., None]) -> dict[str, DataFrame]:
+                   tags: dict[str, str], stage: Callable[..., None],
+                   on_commit: Callable[[Callable[[], None]], None] | None = None) -> dict[str, DataFrame]:
     """Tune, refit and register a churn model on time-split feature dates: ``churn_metrics``,
-    ``churn_calibration`` and ``churn_roc`` rows (none when a split is too small)."""
+    ``churn_calibration`` and ``churn_roc`` rows (none when a split is too small). A winning
+    model takes the champion alias through ``on_commit`` (the job's run commit) when given."""
     import mlflow
     from mlflow.models import infer_signature
 
@@ -167,7 +169,8 @@ def churn_training(settings: Settings, purch: DataFrame, feats: DataFrame, split
         registered = registry.register(
             model, cfg.registered_model, f"{compare}_{cfg.metric}", metric,
             lambda champion_model: churn.evaluate(churn.score(champion_model, rows), cfg.metric),
-            cfg.min_improvement, signature=signature, input_example=example, labels_through=splits[compare][0])
+            cfg.min_improvement, signature=signature, input_example=example, labels_through=splits[compare][0],
+            on_commit=on_commit)
         mlflow.set_tags({"model_version": registered.version,
                          "role": registry.CHAMPION if registered.promoted else "challenger"})
     day = F.lit(as_of).alias("as_of_date")

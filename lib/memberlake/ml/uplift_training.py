@@ -44,8 +44,10 @@ def _churn_risk(settings: Settings, test: DataFrame) -> tuple[str, DataFrame]:
 
 
 def uplift_training(settings: Settings, activity: PersonActivity, outcomes: DataFrame, as_of: date,
-                    tags: dict[str, str], stage: Callable[..., None]) -> dict[str, DataFrame]:
-    """Train, test and register an uplift model; score every active person at ``as_of``."""
+                    tags: dict[str, str], stage: Callable[..., None],
+                    on_commit: Callable[[Callable[[], None]], None] | None = None) -> dict[str, DataFrame]:
+    """Train, test and register an uplift model; score every active person at ``as_of``. A
+    winning model takes the champion alias through ``on_commit`` (the job's run commit)."""
     import mlflow
 
     configure(settings)      # this lakehouse's MLflow store, before the churn champion is looked up
@@ -93,7 +95,7 @@ def uplift_training(settings: Settings, activity: PersonActivity, outcomes: Data
         registered = registry.register(
             best.model, cfg.registered_model, "test_qini", figures[best.name]["qini"],
             lambda champion: um.qini_coefficient(uplift.score(champion, parts["test"]), "uplift"),
-            cfg.min_improvement)
+            cfg.min_improvement, on_commit=on_commit)
     # Scores come from the champion: the new model when it won, else the one that kept the alias.
     champion = None if registered.promoted else registry.load_champion(cfg.registered_model)
     model, version = champion if champion is not None else (best.model, registered.version)

@@ -16,7 +16,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
@@ -66,6 +66,12 @@ class Run:
     versions_written: dict[str, int] = field(default_factory=dict)
     _t0: float = field(default_factory=time.monotonic)
     _last: list[str] = field(default_factory=list)   # the last stage line, for the live progress line
+    _after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    def on_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once the run is recorded as succeeded, never if it fails: for effects
+        outside the lakehouse that readers must not see from a failed run (a registry alias)."""
+        self._after_commit.append(action)
 
     def stage(self, message: str, *args: Any) -> None:
         """Progress line: stage and elapsed time since the job started."""
@@ -136,6 +142,13 @@ def _tagged(spark: SparkSession, lakehouse: Lakehouse, run: Run,
             raise
         # The commit point: if this append fails, the run's outputs stay unpublished.
         _append(spark, lakehouse, _row(run, "succeeded", None))
+        for action in run._after_commit:
+            try:
+                action()
+            except Exception:
+                log.error("run %s of %s is committed, but a step after the commit failed; its tables are "
+                          "published, the registry keeps its previous champion until the next run", run.run_id, run.job)
+                raise
     finally:
         set_current(spark, outer)
 
