@@ -42,17 +42,10 @@ THRESHOLD = 0.99
 
 
 def rule_keys(rules: list[list[str]]):
-    """(name, Spark column) per blocking rule: its keys joined, null when one is null (as
-    ``matching.block`` keys a record)."""
-    from functools import reduce
+    """(name, Spark column) per blocking rule: the key ``matching.block`` gives a record."""
+    from memberlake.identity.matching import rule_key
 
-    from pyspark.sql import functions as F
-
-    out = []
-    for i, rule in enumerate(rules):
-        valid = reduce(lambda a, b: a & b, [F.expr(e).isNotNull() for e in rule])
-        out.append((f"_block{i}", F.when(valid, F.concat_ws("|", *[F.expr(e).cast("string") for e in rule]))))
-    return out
+    return [(f"_block{i}", rule_key(rule)) for i, rule in enumerate(rules)]
 
 
 def spark_session(args):

@@ -46,9 +46,10 @@ from memberlake.btyd import MODELS, TransactionModel
 MEASURES = ("expected_purchases", "expected_active", "expected_revenue")
 # Step in the log-parameters of the central differences (the sums are smooth in them).
 STEP = 1e-3
-SUMS = ("point int, week int, persons bigint, expected_purchases double, expected_active double, "
-        "expected_revenue double, var_purchases double, var_active double, var_revenue double")
 BOUNDS = [f"{m}_{side}" for m in MEASURES for side in ("lower", "upper")]
+# What a partition sums per parameter point and week: the three measures, then their variances.
+SUMMED = (*MEASURES, "var_purchases", "var_active", "var_revenue")
+SUMS = "point int, week int, persons bigint, " + ", ".join(f"{c} double" for c in SUMMED)
 
 
 def week_sums(spec: TransactionModel, values: list[float], x: np.ndarray, tx: np.ndarray, T: np.ndarray,
@@ -120,15 +121,13 @@ def weekly_expectations(summary: DataFrame, model: str, params: dict[str, float]
             persons += int(n.sum())
         for i in range(len(points)):
             yield pd.DataFrame({"point": i, "week": np.arange(1, weeks + 1, dtype="int32"), "persons": persons,
-                                **{c: totals[i, :, j] for j, c in enumerate(
-                                    (*MEASURES, "var_purchases", "var_active", "var_revenue"))}})
+                                **{c: totals[i, :, j] for j, c in enumerate(SUMMED)}})
 
     spend = F.coalesce(F.col("expected_value").cast("double"), F.lit(0.0))
     distinct = summary.groupBy("frequency", "recency", "T").agg(
         F.count(F.lit(1)).cast("double").alias("n"), F.sum(spend).alias("spend"), F.sum(spend * spend).alias("spend2"))
-    value_columns = (*MEASURES, "var_purchases", "var_active", "var_revenue")
     rows = (distinct.mapInPandas(per_partition, SUMS).groupBy("point", "week")
-            .agg(F.sum("persons").alias("persons"), *[F.sum(c).alias(c) for c in value_columns])
+            .agg(F.sum("persons").alias("persons"), *[F.sum(c).alias(c) for c in SUMMED])
             .collect())   # (2k + 1) x weeks rows: bounded by the horizon, not the data
     spark = summary.sparkSession
     if not rows:
@@ -136,7 +135,7 @@ def weekly_expectations(summary: DataFrame, model: str, params: dict[str, float]
     sums = np.zeros((len(points), weeks, 6))
     persons = {r["week"]: r["persons"] for r in rows if r["point"] == 0}
     for r in rows:
-        sums[r["point"], r["week"] - 1] = [r[c] for c in value_columns]
+        sums[r["point"], r["week"] - 1] = [r[c] for c in SUMMED]
     limits = bounds(sums, log_cov, level)
     out = [(k + 1, int(persons.get(k + 1, 0)), *map(float, sums[0, k, :3]), *map(float, limits[k]))
            for k in range(weeks)]

@@ -122,6 +122,13 @@ class Blocking:
     skipped_blocks: DataFrame   # rule, key, records: blocks over max_block_size, not paired
 
 
+def rule_key(rule: list[str]) -> Column:
+    """A record's key under one blocking rule: its expressions joined, null when one is null
+    (such a record is paired by no pair of that rule)."""
+    valid = reduce(lambda a, b: a & b, [F.expr(e).isNotNull() for e in rule])
+    return F.when(valid, F.concat_ws("\u0001", *[F.expr(e) for e in rule]))
+
+
 def block(records: DataFrame, cfg: MatchingSettings) -> Blocking:
     """Candidate pairs from each blocking rule; giant blocks are skipped and reported.
 
@@ -131,8 +138,7 @@ def block(records: DataFrame, cfg: MatchingSettings) -> Blocking:
     joins back to the records."""
     keyed, skipped = records, []
     for i, rule in enumerate(cfg.blocking):
-        valid = reduce(lambda a, b: a & b, [F.expr(e).isNotNull() for e in rule])
-        keyed = keyed.withColumn(f"_k{i}", F.when(valid, F.concat_ws("\u0001", *[F.expr(e) for e in rule])))
+        keyed = keyed.withColumn(f"_k{i}", rule_key(rule))
     keyed = keyed.localCheckpoint()
     for i, rule in enumerate(cfg.blocking):
         k = f"_k{i}"

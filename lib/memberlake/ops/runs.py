@@ -146,8 +146,8 @@ def _tagged(spark: SparkSession, lakehouse: Lakehouse, run: Run,
             try:
                 action()
             except Exception:
-                log.error("run %s of %s is committed, but a step after the commit failed; its tables are "
-                          "published, the registry keeps its previous champion until the next run", run.run_id, run.job)
+                log.error("run %s of %s is committed (its tables are published), but a step after the commit "
+                          "failed", run.run_id, run.job)
                 raise
     finally:
         set_current(spark, outer)
