@@ -18,7 +18,7 @@ class BuildWithConf(build_py):
             (target / yml.name).write_bytes(yml.read_bytes())
 
 JOBS = ["ingest", "clean", "identity", "sessions", "reviews", "value", "forecast", "campaigns", "campaign", "basket", "models", "score", "uplift", "generate",
-        "forget", "maintain", "report"]
+        "forget", "maintain", "report", "label"]
 
 setup(
     name="memberlake",

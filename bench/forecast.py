@@ -130,9 +130,12 @@ def cdnow(weeks: int = 39) -> str:
     summary = btyd_summary(purch, cal_end).cache()
     fit = clv.fit_transactions(summary, "bgnbd")
     expected = weekly_expectations(summary.withColumn("expected_value", F.lit(0.0)), "bgnbd", fit.params,
-                                   weeks).orderBy("week").toPandas()
+                                   weeks, log_cov=fit.log_covariance, level=0.9).orderBy("week").toPandas()
     actual = weekly.loc[weeks + 1:].to_numpy(dtype=float)
     btyd = expected["expected_purchases"].to_numpy()
+    low, high = expected["expected_purchases_lower"].to_numpy(), expected["expected_purchases_upper"].to_numpy()
+    inside = int(((actual >= low) & (actual <= high)).sum())
+    above = int((actual > high).sum())
     lines = [f"### CDNOW weekly repeat purchases: weeks 1-{weeks} (to {cal_end}) -> weeks {weeks + 1}-{2 * weeks}\n",
              f"23,570 customers. The weekly series has {weeks} weeks: too few for a season of 52 and a backtest window "
              f"of {weeks}, so each non-seasonal candidate is shown. BG/NBD on the same days: "
@@ -142,8 +145,13 @@ def cdnow(weeks: int = 39) -> str:
     for name, values in (*((f"demand model {m}", v) for m, v in models.items()), ("BG/NBD expectation", btyd)):
         lines.append(f"| {name} | {values.sum():,.0f} | {values.sum() / actual.sum() - 1:+.1%} | "
                      f"{np.abs(values - actual).mean():.1f} |")
-    lines.append("\nWeekly (actual / BG/NBD / AutoETS), every 5th week: " + "; ".join(
-        f"w{weeks + 1 + i}: {actual[i]:.0f}/{btyd[i]:.0f}/{models['AutoETS'][i]:.0f}" for i in range(0, weeks, 5)))
+    lines.append(f"\nBG/NBD 90% weekly bounds (the job's: parameter uncertainty by the delta method plus the "
+                 f"persons' own variance): actual inside in {inside} of {weeks} weeks, above in {above}; mean width "
+                 f"{(high - low).mean():.0f} purchases ({((high - low) / btyd).mean():.0%} of the expectation); "
+                 f"parameter standard errors " + ", ".join(f"{k}={v:.3g}" for k, v in fit.std_errors.items()) + ".")
+    lines.append("\nWeekly (actual / BG/NBD [90% bounds] / AutoETS), every 5th week: " + "; ".join(
+        f"w{weeks + 1 + i}: {actual[i]:.0f}/{btyd[i]:.0f} [{low[i]:.0f}, {high[i]:.0f}]/{models['AutoETS'][i]:.0f}"
+        for i in range(0, weeks, 5)))
     return "\n".join(lines) + "\n"
 
 

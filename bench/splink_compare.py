@@ -38,8 +38,6 @@ sys.path.insert(0, str(HERE.parent / "lib"))
 
 from run import PeakMemory  # noqa: E402
 
-THRESHOLD = 0.99
-
 
 def rule_keys(rules: list[list[str]]):
     """(name, Spark column) per blocking rule: the key ``matching.block`` gives a record."""
@@ -97,7 +95,7 @@ def splink_settings(keys: list[str]):
     )
 
 
-def splink_pairs(db_api, table, keys: list[str]):
+def splink_pairs(db_api, table, keys: list[str], threshold: float):
     """Pairs Splink predicts at the threshold, after training as its tutorials do."""
     from splink import Linker, block_on
 
@@ -108,7 +106,7 @@ def splink_pairs(db_api, table, keys: list[str]):
     # m by EM on two sessions as its tutorials train people data: each leaves out what it blocks on
     for rule in (("first_name", "last_name"), ("birth_date",)):
         linker.training.estimate_parameters_using_expectation_maximisation(block_on(*rule))
-    predictions = linker.inference.predict(threshold_match_probability=THRESHOLD)
+    predictions = linker.inference.predict(threshold_match_probability=threshold)
     return predictions.as_pandas_dataframe()[["record_l", "record_r"]].rename(columns={"record_l": "a", "record_r": "b"})
 
 
@@ -162,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     block_keys = rule_keys(settings.identity.matching.blocking)
     records = records.select("*", *[column.alias(name) for name, column in block_keys]).localCheckpoint()
     keys = [name for name, _ in block_keys]
+    threshold = settings.identity.matching.threshold      # both sides accept at the configured threshold
     n_records = records.count()
     folder = tempfile.mkdtemp(prefix="splink-records-")
     records.write.parquet(f"{folder}/records")
@@ -184,27 +183,27 @@ def main(argv: list[str] | None = None) -> int:
             con = duckdb.connect()
             con.execute("SET threads TO 2")
             con.execute(f"CREATE TABLE records AS SELECT * FROM read_parquet('{folder}/records/*.parquet')")
-            pairs = splink_pairs(DuckDBAPI(connection=con), "records", keys)
+            pairs = splink_pairs(DuckDBAPI(connection=con), "records", keys, threshold)
         else:
             from splink import SparkAPI
 
-            pairs = splink_pairs(SparkAPI(spark_session=spark), spark.read.parquet(f"{folder}/records"), keys)
+            pairs = splink_pairs(SparkAPI(spark_session=spark), spark.read.parquet(f"{folder}/records"), keys, threshold)
         seconds = time.perf_counter() - t0
         score = scores(pairs, truth)
         rows.append((engine, seconds, memory.peak, score, extra))
         print(f"{engine}: {seconds:.1f} s, peak {memory.peak / 2**30:.1f} GiB, {extra} {score}", flush=True)
     memory.stop()
-    write_results(args, n_records, truth, rows, splink.__version__, duckdb.__version__)
+    write_results(args, n_records, truth, rows, splink.__version__, duckdb.__version__, threshold)
     return 0
 
 
-def write_results(args, n_records, truth, rows, splink_version, duckdb_version) -> None:
+def write_results(args, n_records, truth, rows, splink_version, duckdb_version, threshold: float) -> None:
     import psutil
 
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"\n## Matching vs Splink — {stamp}\n",
              f"`python bench/splink_compare.py --lakehouse {args.lakehouse} --truth {args.truth}`; "
-             f"{n_records:,} member records, {truth['person_id'].nunique():,} true persons; threshold {THRESHOLD}; "
+             f"{n_records:,} member records, {truth['person_id'].nunique():,} true persons; threshold {threshold} (both sides); "
              f"Splink {splink_version} (DuckDB {duckdb_version}, 2 threads; Spark `{args.master}`). Machine: "
              f"{psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, CPython "
              f"{platform.python_version()}.\n",

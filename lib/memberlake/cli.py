@@ -29,6 +29,7 @@ from memberlake.jobs import (
     generate,
     identity,
     ingest,
+    label,
     maintain,
     models,
     report,
@@ -63,7 +64,7 @@ UPSTREAM: dict[str, list[str]] = {
     "report": ["basket", "score", "reviews", "forecast", "campaigns", "uplift"],
 }
 # Jobs run on their own, outside the pipeline.
-OPERATIONS: list[ModuleType] = [generate, forget, maintain, campaign]
+OPERATIONS: list[ModuleType] = [generate, forget, maintain, campaign, label]
 JOBS: dict[str, ModuleType] = {job.NAME: job for job in [*OPERATIONS, *PIPELINE]}
 
 
@@ -109,6 +110,11 @@ def _build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--truth", metavar="DIR", help="ground-truth folder (default: <landing>/_truth)")
     evaluate.add_argument("--blocking", action="store_true",
                           help="also report the matching's blocking: candidate pairs and true pairs found per rule")
+    evaluate.add_argument("--thresholds", action="store_true",
+                          help="also report pairwise precision/recall of match_pairs at every match threshold")
+    evaluate.add_argument("--labels", action="store_true",
+                          help="score against identity_labels (pairs a reviewer marked, `memberlake label`) "
+                               "instead of a truth folder: precision/recall at every threshold")
     add_common_arguments(evaluate)
     tables = subs.add_parser("tables", help="list the lakehouse tables with row counts and Delta versions")
     add_common_arguments(tables)
@@ -252,7 +258,7 @@ def list_runs(spark, settings, args: argparse.Namespace) -> None:
                     sys.stdout.write(f"    {label} {listed}\n")
 
 
-def evaluate_area(spark, settings, args: argparse.Namespace) -> dict[str, float]:
+def evaluate_area(spark, settings, args: argparse.Namespace) -> dict:
     import json
 
     from pyspark.sql import functions as F
@@ -260,28 +266,61 @@ def evaluate_area(spark, settings, args: argparse.Namespace) -> dict[str, float]
     from memberlake.identity.evaluate import pairwise_metrics
     from memberlake.io.delta import Lakehouse
 
-    truth_dir = args.truth or (f"{settings.landing.path}/_truth" if settings.landing.path else None)
-    if not truth_dir:
-        raise InputError("--truth DIR is required (or --landing DIR holding _truth/)")
     lake = Lakehouse.from_settings(settings, spark)
     if not lake.exists(Tables.IDENTITY_GRAPH):
         raise InputError("identity_graph not found: run `memberlake identity` first")
+    if args.labels:
+        metrics = _labelled_thresholds(lake, settings)
+        sys.stdout.write(json.dumps(metrics, indent=2) + "\n")
+        return metrics
+    truth_dir = args.truth or (f"{settings.landing.path}/_truth" if settings.landing.path else None)
+    if not truth_dir:
+        raise InputError("--truth DIR is required (or --landing DIR holding _truth/, or --labels)")
     truth = spark.read.parquet(f"{truth_dir}/members").select(
         F.concat_ws(":", "source", "member_id").alias("record"), F.col("person_id").alias("true"))
     predicted = lake.read(Tables.IDENTITY_GRAPH).where("id_type = 'member'").select(
         F.col("value").alias("record"), F.col("person_id").alias("pred"))
     metrics = pairwise_metrics(predicted, truth)
-    if args.blocking:
+    if args.blocking or args.thresholds:
         from memberlake.identity import matching
-        from memberlake.identity.evaluate import blocking_report
 
         cfg = settings.identity.matching
         records = matching.prepared(lake.read(Tables.silver("members"))).localCheckpoint()
         compared = truth.join(records.select("record"), "record")
+    if args.blocking:
+        from memberlake.identity.evaluate import blocking_report
+
         metrics["blocking"] = blocking_report(matching.block(records, cfg).pairs, compared,
                                               [" & ".join(rule) for rule in cfg.blocking], compared.count())
+    if args.thresholds:
+        from memberlake.identity.evaluate import truth_thresholds
+
+        metrics["thresholds"] = truth_thresholds(_scored_pairs(lake, settings), compared, cfg.threshold)
     sys.stdout.write(json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+def _scored_pairs(lake, settings):
+    """match_pairs as (l_record, r_record, match_weight), a vetoed pair's weight null (never accepted)."""
+    from pyspark.sql import functions as F
+
+    from memberlake.identity.matching import vetoed
+
+    if not lake.exists(Tables.MATCH_PAIRS):
+        raise InputError("match_pairs not found: the identity job scores no pairs without member records")
+    pairs = lake.read(Tables.MATCH_PAIRS)
+    return pairs.select(F.least("l_record", "r_record").alias("l_record"),
+                        F.greatest("l_record", "r_record").alias("r_record"),
+                        F.when(~vetoed(settings.identity.matching.veto), F.col("match_weight")).alias("match_weight"))
+
+
+def _labelled_thresholds(lake, settings) -> dict:
+    from memberlake.thresholds import labelled_thresholds
+
+    if not lake.exists(Tables.IDENTITY_LABELS):
+        raise InputError("identity_labels not found: load reviewed pairs with `memberlake label --file F` first")
+    return labelled_thresholds(_scored_pairs(lake, settings), lake.read(Tables.IDENTITY_LABELS),
+                               settings.identity.matching.threshold)
 
 
 COMMANDS = {"evaluate": evaluate_area, "pipeline": run_pipeline, "export": export_table, "tables": list_tables, "runs": list_runs}

@@ -258,6 +258,7 @@ class Tables:
     IDENTITY_AUDIT = "identity_audit"
     IDENTITY_EDGES = "identity_edges"
     IDENTITY_GRAPH = "identity_graph"
+    IDENTITY_LABELS = "identity_labels"
     INGEST_FILES = "ingest_files"
     JOB_RUNS = "job_runs"
     LATE_EVENTS = "late_events"

@@ -154,6 +154,8 @@ _DECLARED = [
     Table(Tables.IDENTITY_GRAPH, "gold", keys=('id_type', 'value'),
           columns=(
               'id_type string, value string, person_id string, component_size bigint')),
+    Table(Tables.IDENTITY_LABELS, "ops", keys=('l_record', 'r_record'),
+          columns='l_record string, r_record string, match boolean, labelled_by string, labelled_at timestamp'),
     Table(Tables.INGEST_FILES, "ops", keys=('entity', 'path'),
           columns=(
               'entity string, path string, size bigint, modified bigint, format string, batch_id string, '

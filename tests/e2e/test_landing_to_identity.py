@@ -9,6 +9,7 @@ before Spark work with the key named.
 from __future__ import annotations
 
 import json
+import shutil
 
 from pyspark.sql import functions as F
 
@@ -121,6 +122,41 @@ def test_identity_stitches_generated_duplicates_without_merging_traps(spark, lan
         F.concat_ws(":", "source", "member_id").alias("value"), F.col("person_id").alias("true"))
     joined = graph.where("id_type = 'member'").join(junk, "value")
     assert joined.groupBy("person_id").agg(F.countDistinct("true").alias("n")).where("n > 1").count() == 0
+
+
+def test_thresholds_from_truth_and_from_reviewed_labels(spark, landing_lake, tmp_path, capsys):
+    """``evaluate identity --thresholds`` agrees with what the job accepted; a reviewer's file loaded
+    with ``memberlake label`` (a pair given twice, either way round: the last verdict stays) gives the
+    same counts through ``--labels``."""
+    landing, lakehouse = landing_lake
+    work = tmp_path / "lake"
+    shutil.copytree(lakehouse, work)                  # labels are written: keep the shared lakehouse as it is
+    common = ["--landing", str(landing), "--lakehouse", str(work)]
+    assert cli.main(["evaluate", "identity", "--thresholds", *common]) == 0
+    out = json.loads(capsys.readouterr().out)
+    row, pairs = out["thresholds"]["at_threshold"], _lake(work).read("match_pairs")
+    assert row["tp"] + row["fp"] == pairs.where("accepted").count()       # every generated record has a truth
+    assert row["tp"] + row["fn"] == out["true_pairs"]
+    assert out["thresholds"]["best_f1"]["f1"] >= row["f1"]
+    # a reviewer labels three accepted pairs and two rejected ones, one of them a match
+    accepted = pairs.where("accepted").orderBy("l_record", "r_record").limit(3).collect()
+    rejected = pairs.where("NOT accepted").orderBy("l_record", "r_record").limit(2).collect()
+    assert len(accepted) == 3 and len(rejected) == 2
+    lines = ["l_record,r_record,match", f"{accepted[0].r_record},{accepted[0].l_record},no"]
+    lines += [f"{p.l_record},{p.r_record},yes" for p in accepted]          # the reversed pair's label is replaced
+    lines += [f"{rejected[0].l_record},{rejected[0].r_record},match", f"{rejected[1].l_record},{rejected[1].r_record},0"]
+    (tmp_path / "labels.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert cli.main(["label", "--file", str(tmp_path / "labels.csv"), "--labelled-by", "ana", *common]) == 0
+    labels = _lake(work).read(Tables.IDENTITY_LABELS)
+    assert labels.count() == 5 and labels.where("match").count() == 4 and labels.where("labelled_by = 'ana'").count() == 5
+    capsys.readouterr()
+    assert cli.main(["evaluate", "identity", "--labels", *common]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert (got["labelled_pairs"], got["labelled_matches"]) == (5, 4)
+    row = got["at_threshold"]
+    assert (row["tp"], row["fp"], row["fn"]) == (3, 0, 1)
+    assert cli.main(["label", "--file", str(tmp_path / "missing.csv"), *common]) == 2
+    assert "missing.csv not found" in capsys.readouterr().err
 
 
 def test_bad_arguments_fail_fast_with_the_key(capsys):

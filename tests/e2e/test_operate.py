@@ -23,7 +23,7 @@ from memberlake.privacy.pseudonymise import DEVELOPMENT_KEY, holds_raw_pii
 
 pytestmark = pytest.mark.extended
 
-CHARTS = {"quarantine_reasons", "identifiers_by_type", "member_records_per_person", "sessions_by_channel",
+CHARTS = {"quarantine_reasons", "identifiers_by_type", "member_records_per_person", "match_weights", "sessions_by_channel",
           "conversion_by_channel", "attribution_by_model", "rfm_segments", "rfm_migration", "cluster_profiles", "churn_roc",
           "churn_deciles", "top_rules", "sentiment_trend", "forecast_total", "forecast_top_series",
           "customer_base_backtest", "campaign_lift"}

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from memberlake.thresholds import summary, threshold_curve, weight_of
+
 
 def _pairs(df: DataFrame, *keys: str) -> int:
     row = df.groupBy(*keys).count().agg(F.sum(F.col("count") * (F.col("count") - 1) / 2).alias("p")).first()
@@ -78,3 +80,14 @@ def blocking_report(pairs: DataFrame, truth: DataFrame, rules: list[str], record
                    "recall": row[f"t{i}"] / true_pairs if true_pairs else 1.0, "only_here": int(row[f"o{i}"])}
                   for i, rule in enumerate(rules)],
     }
+
+
+def truth_thresholds(scored: DataFrame, truth: DataFrame, threshold: float) -> dict:
+    """The threshold curve of ``scored`` (l_record, r_record, match_weight) against a truth
+    (record, true); true pairs blocking never formed are false negatives throughout."""
+    tagged = (scored.join(truth.toDF("l_record", "l_true"), "l_record").join(truth.toDF("r_record", "r_true"), "r_record")
+              .select("match_weight", (F.col("l_true") == F.col("r_true")).alias("match")))
+    found = tagged.where("match").count()
+    curve = threshold_curve(tagged, _pairs(truth, "true") - found, anchor=weight_of(threshold))
+    return summary(curve, threshold)
+

@@ -89,8 +89,16 @@ def levels(pairs: DataFrame) -> DataFrame:
     first = F.greatest(_name_level(l("first_name"), r("first_name")), swapped)
     last = F.greatest(_name_level(l("last_name"), r("last_name")), swapped)
     ld, rd = l("birth_date"), r("birth_date")
+    # near: within a month, day and month swapped, one digit of YYYYMMDD mistyped (a year off by
+    # one digit: 1985 / 1958 is two, 1985 / 1995 one), or two adjacent digits transposed
+    ls_, rs_ = F.date_format(ld, "yyyyMMdd"), F.date_format(rd, "yyyyMMdd")
+    edits = F.levenshtein(ls_, rs_)
+    transposed = (edits == 2) & (F.array_sort(F.split(ls_, "")) == F.array_sort(F.split(rs_, ""))) & F.exists(
+        F.sequence(F.lit(1), F.lit(7)),
+        lambda i: (F.substring(ls_, i, 1) == F.substring(rs_, i + 1, 1)) & (F.substring(ls_, i + 1, 1) == F.substring(rs_, i, 1))
+        & (F.substring(ls_, i, 1) != F.substring(ls_, i + 1, 1)))
     near = ((F.abs(F.datediff(ld, rd)) <= 31) | ((F.year(ld) == F.year(rd)) & (F.month(ld) == F.dayofmonth(rd))
-                                               & (F.dayofmonth(ld) == F.month(rd))))
+                                               & (F.dayofmonth(ld) == F.month(rd))) | (edits <= 1) | transposed)
     birth = F.when(ld.isNull() | rd.isNull(), NULL).when(ld == rd, 2).when(near, 1).otherwise(0)
     ls, rs = l("street"), r("street")
     street = F.when(ls.isNull() | rs.isNull(), NULL).when(ls == rs, 2).when(_similarity(ls, rs) >= 0.8, 1).otherwise(0)
@@ -208,7 +216,7 @@ class Patterns:
     counts: np.ndarray
 
 
-def _vetoed(veto: list[str]) -> Column:
+def vetoed(veto: list[str]) -> Column:
     return reduce(lambda a, b: a | b, [F.coalesce(F.expr(v), F.lit(False)) for v in veto], F.lit(False))
 
 
@@ -216,7 +224,7 @@ def patterns(pairs: DataFrame, veto: list[str]) -> Patterns:
     """The candidates' level patterns with counts (small: collected)."""
     cols = [f"{f}_level" for f in FIELDS]
     rules = F.col("rules") if "rules" in pairs.columns else F.lit(1)
-    rows = pairs.groupBy(*cols, rules.alias("rules"), _vetoed(veto).alias("vetoed")).count().collect()
+    rows = pairs.groupBy(*cols, rules.alias("rules"), vetoed(veto).alias("vetoed")).count().collect()
     return Patterns(np.array([[r[c] for c in cols] for r in rows], dtype=int).reshape(-1, len(FIELDS)),
                     np.array([r["rules"] for r in rows], dtype=np.int64),
                     np.array([r["vetoed"] for r in rows], dtype=bool),
@@ -384,7 +392,8 @@ def match_share(pats: Patterns, m: dict[str, np.ndarray], u: dict[str, np.ndarra
     return float((post * pats.counts).sum() / pats.counts.sum())
 
 
-def fit(pats: Patterns, u: dict[str, np.ndarray], blocking: list[list[str]], max_iter: int = 50) -> Parameters:
+def fit(pats: Patterns, u: dict[str, np.ndarray], blocking: list[list[str]], max_iter: int = 50,
+        tol: float = 1e-5) -> Parameters:
     """``m`` by one EM session per blocking rule (the rule's own fields left out), then the prior.
 
     A field that every rule blocks on takes its ``m`` from one EM over all candidates instead."""
@@ -398,7 +407,7 @@ def fit(pats: Patterns, u: dict[str, np.ndarray], blocking: list[list[str]], max
             continue
         levels = pats.levels[mine].copy()
         levels[:, blocked] = NULL
-        session = expectation_maximisation(levels, pats.counts[mine], u, max_iter=max_iter)
+        session = expectation_maximisation(levels, pats.counts[mine], u, max_iter=max_iter, tol=tol)
         iterations, converged = iterations + session.iterations, converged and session.converged
         sessions[i] = (session.prior, blocked)
         log.info("matching: EM session %d (%s; %d pairs): share of matches %.4f after %d iterations",
@@ -408,7 +417,7 @@ def fit(pats: Patterns, u: dict[str, np.ndarray], blocking: list[list[str]], max
                 free_m[f].append(session.m[f])
     m = {f: np.mean(v, axis=0) for f, v in free_m.items() if v}
     if len(m) < len(FIELDS):
-        whole = expectation_maximisation(pats.levels, pats.counts, u, max_iter=max_iter)
+        whole = expectation_maximisation(pats.levels, pats.counts, u, max_iter=max_iter, tol=tol)
         iterations, converged = iterations + whole.iterations, converged and whole.converged
         m.update({f: whole.m[f] for f in FIELDS if f not in m})
     return Parameters(m, u, match_share(pats, m, u, sessions), iterations, converged)
@@ -420,7 +429,7 @@ def train(spark: SparkSession, records: DataFrame, candidates: DataFrame, cfg: M
     pats = patterns(candidates, cfg.veto)
     if not len(pats.counts):
         return Parameters(initial_m(), u, 1e-6, 0, False)
-    params = fit(pats, u, cfg.blocking, cfg.em_iterations)
+    params = fit(pats, u, cfg.blocking, cfg.em_iterations, cfg.em_tolerance)
     log.info("matching: EM %s after %d iterations on %d patterns (%d pairs); share of matches %.4f",
              "converged" if params.converged else "stopped", params.iterations, len(pats.counts),
              int(pats.counts.sum()), params.prior)
@@ -428,7 +437,7 @@ def train(spark: SparkSession, records: DataFrame, candidates: DataFrame, cfg: M
 
 
 def accepted_pair(cfg: MatchingSettings) -> Column:
-    return (F.col("match_probability") >= cfg.threshold) & ~_vetoed(cfg.veto)
+    return (F.col("match_probability") >= cfg.threshold) & ~vetoed(cfg.veto)
 
 
 def match_edges(scored: DataFrame, cfg: MatchingSettings) -> DataFrame:

@@ -52,10 +52,6 @@ def _row_json(columns: list[str], alias: str = "") -> str:
     return f"to_json(named_struct({fields}))"
 
 
-# The commit log itself: always read at its newest version.
-RUN_LOG = Tables.JOB_RUNS
-
-
 class UnpublishedTable(LookupError):
     """The table exists only as the output of a run that did not succeed."""
 
@@ -124,14 +120,14 @@ class Lakehouse:
     # -- publication -----------------------------------------------------------------------
     def _load_succeeded(self) -> tuple[int | None, set[str]]:
         """(version of ``job_runs``, the run ids it records as succeeded)."""
-        head = self._head(RUN_LOG) if self._bound() is not None else None
+        head = self._head(Tables.JOB_RUNS) if self._bound() is not None else None
         if head is None:
             return None, set()
-        runs = self._read_at(RUN_LOG, head[0]).where(F.col("status") == "succeeded").select("run_id")
+        runs = self._read_at(Tables.JOB_RUNS, head[0]).where(F.col("status") == "succeeded").select("run_id")
         return head[0], {r.run_id for r in runs.collect()}
 
     def _run_log_version(self) -> int | None:
-        head = self._head(RUN_LOG) if self._bound() is not None else None
+        head = self._head(Tables.JOB_RUNS) if self._bound() is not None else None
         return head[0] if head else None
 
     def _is_published(self, user_metadata: str | None) -> bool:
@@ -191,11 +187,12 @@ class Lakehouse:
         return head[0] if head else None
 
     def published_version(self, name: str) -> int | None:
-        """The newest version written by a succeeded run, by this session's run, or untagged."""
+        """The newest version written by a succeeded run, by this session's run, or untagged
+        (``job_runs``, the commit log itself: always its newest version)."""
         head = self._head(name)
         if head is None:
             return None
-        if name == RUN_LOG or self._is_published(head[1]):
+        if name == Tables.JOB_RUNS or self._is_published(head[1]):
             return head[0]
         return next((v for v, meta in self._history(name) if self._is_published(meta)), None)
 
@@ -208,7 +205,7 @@ class Lakehouse:
         head = self._head(name)
         if head is None:
             return False
-        if name == RUN_LOG or self._is_published(head[1]):
+        if name == Tables.JOB_RUNS or self._is_published(head[1]):
             return True
         target = self.published_version(name)
         tag = RunTag.parse(head[1])
@@ -237,7 +234,7 @@ class Lakehouse:
         """
         head = self._head(name)
         current = current_tag(self.spark)
-        if head is None or current is None or name == RUN_LOG or self._is_published(head[1]):
+        if head is None or current is None or name == Tables.JOB_RUNS or self._is_published(head[1]):
             return
         log.info("%s: the write changed nothing; claiming version %d for run %s", name, head[0], current.run_id)
         self.spark.sql(f"ALTER TABLE {self.sql_name(name)} SET TBLPROPERTIES "

@@ -19,7 +19,7 @@ from memberlake.contract import BATCH_ID, Tables
 from memberlake.jobs.common import job_main, options
 from memberlake.ops.context import job_context
 from memberlake.ops.runs import same_version, unchanged
-from memberlake.sessions.update import BATCHES, SESSIONS, analytics, order_values, update
+from memberlake.sessions.update import analytics, order_values, update
 from memberlake.settings import Settings
 
 NAME = "sessions"
@@ -43,9 +43,9 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
     # skip_analytics is a parameter: a later full run must not take "nothing to do" as done.
     params = {**settings.sessions.model_dump(mode="json"), "skip_analytics": opts.skip_analytics}
     with job_context(spark, settings, NAME, params) as ctx:
-        full = opts.full or not ctx.exists(SESSIONS)
+        full = opts.full or not ctx.exists(Tables.SESSIONS)
         silver, graph, values = ctx.silver("events", required=True), ctx.graph(), order_values(ctx)
-        done = (ctx.lake.read(BATCHES).select(BATCH_ID) if ctx.exists(BATCHES)
+        done = (ctx.lake.read(Tables.SESSIONS_BATCHES).select(BATCH_ID) if ctx.exists(Tables.SESSIONS_BATCHES)
                 else spark.createDataFrame([], f"{BATCH_ID} string"))
         batches = [r[0] for r in silver.join(done, BATCH_ID, "left_anti").select(BATCH_ID).distinct().collect()]
         previous = ctx.last_success()

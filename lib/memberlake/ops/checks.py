@@ -29,7 +29,6 @@ from memberlake.settings import CheckRule, MonitoringSettings
 
 log = logging.getLogger(__name__)
 
-DQ_ALERTS, ALERTS = Tables.DQ_ALERTS, Tables.ALERTS
 DQ_SCHEMA = T.StructType([
     T.StructField("run_id", T.StringType()),
     T.StructField("job", T.StringType()),
@@ -120,9 +119,9 @@ def evaluate(table: DataFrame, rules: list[CheckRule], previous_rows: float | No
 
 
 def _last_row_counts(lake: Lakehouse) -> dict[str, float]:
-    if not lake.exists(DQ_ALERTS):
+    if not lake.exists(Tables.DQ_ALERTS):
         return {}
-    latest = (lake.read(DQ_ALERTS).where("check = 'row_count_change' AND value IS NOT NULL")
+    latest = (lake.read(Tables.DQ_ALERTS).where("check = 'row_count_change' AND value IS NOT NULL")
               .groupBy("table").agg(F.max_by("value", "checked_at").alias("rows")).collect())
     return {r.table: r.rows for r in latest}
 
@@ -142,7 +141,7 @@ def raise_alerts(spark: SparkSession, lake: Lakehouse, cfg: MonitoringSettings, 
     """Append alert rows (ALERT_SCHEMA tuples) to ``alerts``, untagged, and POST them."""
     if not alerts:
         return
-    _untagged_append(spark, lake, spark.createDataFrame(alerts, ALERT_SCHEMA), ALERTS)
+    _untagged_append(spark, lake, spark.createDataFrame(alerts, ALERT_SCHEMA), Tables.ALERTS)
     for a in alerts:
         log.warning("ALERT %s %s: %s", a[4], a[3], a[5])
     if cfg.webhook_url:
@@ -175,7 +174,7 @@ def check_written(spark: SparkSession, lake: Lakehouse, cfg: MonitoringSettings,
         results += evaluate(lake.read(table), mine, previous.get(table), now)
     rows = [(run_id, job, r.rule.table, r.rule.check, r.rule.column or r.rule.rule, r.value, r.limit, r.passed,
              r.rule.severity, r.message, now) for r in results]
-    _untagged_append(spark, lake, spark.createDataFrame(rows, DQ_SCHEMA), DQ_ALERTS)
+    _untagged_append(spark, lake, spark.createDataFrame(rows, DQ_SCHEMA), Tables.DQ_ALERTS)
     failed = [r for r in results if not r.passed]
     raise_alerts(spark, lake, cfg, [(run_id, job, "dq", r.rule.table, r.rule.severity, r.message, r.value, r.limit,
                                      now) for r in failed])

@@ -22,9 +22,8 @@ from memberlake.settings import Settings
 
 log = logging.getLogger(__name__)
 
-REQUESTS_TABLE = Tables.FORGET_REQUESTS
 # Tables that keep no personal rows (run records, audit of requests, file lists, aggregates).
-UNTOUCHED = {Tables.JOB_RUNS, REQUESTS_TABLE, Tables.INGEST_FILES, Tables.DQ_METRICS}
+UNTOUCHED = {Tables.JOB_RUNS, Tables.FORGET_REQUESTS, Tables.INGEST_FILES, Tables.DQ_METRICS}
 REQUESTS_SCHEMA = T.StructType([
     T.StructField("request_id", T.StringType()),
     T.StructField("requested_at", T.TimestampType()),
@@ -112,5 +111,5 @@ def erase(ctx: JobContext, requested: dict[str, list[str]], request_id: str, vac
     identifiers = sorted(f"{kind}:{_digest(pseud, kind, v)}" for kind, values in requested.items() for v in values)
     record = (request_id, datetime.now(timezone.utc), identifiers, sorted(fp.person_ids), deleted,
               float(hours) if vacuum else None)
-    lake.append(spark.createDataFrame([record], REQUESTS_SCHEMA), REQUESTS_TABLE)
+    lake.append(spark.createDataFrame([record], REQUESTS_SCHEMA), Tables.FORGET_REQUESTS)
     return deleted

@@ -16,6 +16,7 @@ from memberlake.io.delta import Lakehouse
 from memberlake.ops.runs import Run
 from memberlake.report import render as R
 from memberlake.report.render import Section
+from memberlake.thresholds import labelled_thresholds
 
 log = logging.getLogger(__name__)
 TOP = 15
@@ -122,7 +123,39 @@ def identity(t: Tables_) -> Section:
         changes = history.groupBy("change").count().orderBy("change").collect()
         s.table("Person id changes over all runs", ["change", "ids"], [(r.change, r["count"]) for r in changes])
     graph.unpersist()
+    _match_weights(t, s)
     return s
+
+
+def _match_weights(t: Tables_, s: Section) -> None:
+    """The candidate pairs' match weights with the threshold, and precision/recall on reviewed pairs."""
+    pairs = t.get(Tables.MATCH_PAIRS)
+    if pairs is None:
+        return
+    params = t.get(Tables.MATCH_PARAMETERS)
+    # the accepted pair with the lowest weight marks where the threshold cut
+    cut = pairs.where("accepted").agg(F.min("match_weight")).first()[0]
+    bins = (pairs.groupBy(F.floor("match_weight").cast("int").alias("w")).count().orderBy("w").collect())
+    if bins:
+        label = f"lowest accepted weight {cut:.1f}" if cut is not None else ""
+        s.chart("match_weights", "Candidate pairs by match weight (log2 odds incl. prior; log scale) and where "
+                "acceptance starts; a valley between the two humps is where a threshold belongs",
+                R.histogram([r.w for r in bins], [r["count"] for r in bins], "Match weights of candidate pairs",
+                            "match weight (bits)", marker=cut, marker_label=label))
+    if params is not None:
+        prior = params.agg(F.max("prior")).first()[0]
+        if prior is not None:
+            s.figure("share of candidate pairs that are matches (EM)", round(float(prior), 4))
+    labels = t.get(Tables.IDENTITY_LABELS)
+    if labels is None:
+        return
+    scored = pairs.select(F.least("l_record", "r_record").alias("l_record"),
+                          F.greatest("l_record", "r_record").alias("r_record"), "match_weight")
+    out = labelled_thresholds(scored, labels, 0.5)
+    rows = [(round(r["weight"], 2), round(r["probability"], 4), r["tp"], r["fp"], r["fn"], round(r["precision"], 4),
+             round(r["recall"], 4), round(r["f1"], 4)) for r in out["curve"][:: max(1, len(out["curve"]) // 12)]]
+    s.table(f"Precision and recall on {out['labelled_pairs']} reviewed pairs (identity_labels) by threshold",
+            ["weight ≥", "probability ≥", "true +", "false +", "false −", "precision", "recall", "F1"], rows)
 
 
 def sessions(t: Tables_) -> Section:

@@ -76,6 +76,22 @@ def bar(labels: list[str], values: list[float], title: str, xlabel: str = "", ho
     return fig
 
 
+def histogram(edges: list[float], counts: list[int], title: str, xlabel: str, marker: float | None = None,
+              marker_label: str = ""):
+    """Counts per bin (``edges`` are the bins' left edges, equal widths), log scale, a line at ``marker``."""
+    fig, ax = plt.subplots(figsize=(7, 3.0))
+    width = (edges[1] - edges[0]) if len(edges) > 1 else 1.0
+    ax.bar(edges, counts, width=width, align="edge", color="#3b6ea8")
+    if any(counts):
+        ax.set_yscale("log")
+    if marker is not None:
+        ax.axvline(marker, color="#c0392b", linewidth=1.2, linestyle="--", label=marker_label)
+        ax.legend(fontsize=7)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
 def grouped_bar(groups: list[str], series: dict[str, list[float]], title: str, ylabel: str):
     fig, ax = plt.subplots(figsize=(7.5, 3.6))
     width = 0.8 / max(len(series), 1)

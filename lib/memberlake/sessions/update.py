@@ -21,8 +21,6 @@ from memberlake.sessions.fields import with_revenue
 
 log = logging.getLogger(__name__)
 
-SESSIONS, BATCHES, LATE = Tables.SESSIONS, Tables.SESSIONS_BATCHES, Tables.LATE_EVENTS
-
 
 def order_values(ctx: JobContext) -> DataFrame:
     """(order_id, net) of purchases, for session revenue."""
@@ -59,7 +57,7 @@ def product_views(ctx: JobContext) -> DataFrame | None:
 def analytics(ctx: JobContext) -> Outputs:
     """Behaviour, funnel, top pages and paths, attribution: recomputed from the sessions table."""
     spark, cfg = ctx.spark, ctx.settings.sessions
-    sessions = ctx.lake.read(SESSIONS).localCheckpoint()
+    sessions = ctx.lake.read(Tables.SESSIONS).localCheckpoint()
     paths = journeys(sessions, cfg.lookback_days)
     views = product_views(ctx)
     transitions, effects = markov(paths, cfg.markov_order)
@@ -80,18 +78,18 @@ def incremental(ctx: JobContext, silver: DataFrame, new: DataFrame, graph: DataF
     """Sessionize the new events: late ones to ``late_events``, the visitors the on-time ones touch
     rebuilt from the earliest session they can change (MERGE of changed, delete of gone)."""
     lake, run, cfg = ctx.lake, ctx.run, ctx.settings.sessions
-    current = lake.read(SESSIONS)
+    current = lake.read(Tables.SESSIONS)
     watermark = current.agg(F.max("session_end")).first()[0]
     on_time, late = split_late(visitor_events(new), watermark, cfg)
     on_time, late = on_time.localCheckpoint(), late.localCheckpoint()
     if late.count():
-        lake.merge(late, LATE, keys=["event_id"], insert_only=True)
+        lake.merge(late, Tables.LATE_EVENTS, keys=["event_id"], insert_only=True)
     # Only sessions ending within the timeout before the first new event can be touched by it.
     first_new = on_time.agg(F.min("event_ts")).first()[0]
     reach = F.lit(first_new) - F.expr(f"INTERVAL {int(cfg.timeout_minutes * 60)} SECONDS")
     near = current.where(F.col("session_end") >= reach) if first_new is not None else current.limit(0)
     scope = recompute_from(on_time, near, cfg).localCheckpoint()
-    late_ids = lake.read(LATE).select("event_id") if lake.exists(LATE) else late.select("event_id")
+    late_ids = lake.read(Tables.LATE_EVENTS).select("event_id") if lake.exists(Tables.LATE_EVENTS) else late.select("event_id")
     # No visitor is rebuilt from before the earliest from_ts: a literal bound lets Delta skip the
     # files of older events instead of reading all of silver.
     # (the text is formatted by Spark in the session time zone, where the SQL literal is read)
@@ -109,7 +107,7 @@ def incremental(ctx: JobContext, silver: DataFrame, new: DataFrame, graph: DataF
              .where(F.col("session_start") >= F.col("from_ts")).select("session_id")
              .join(rebuilt.select("session_id"), "session_id", "left_anti"))
     target = f"t.session_start >= TIMESTAMP'{earliest_text}'" if earliest is not None else None
-    lake.apply_changes(rebuilt.select(*current.columns), stale, SESSIONS, "session_id", target_filter=target)
+    lake.apply_changes(rebuilt.select(*current.columns), stale, Tables.SESSIONS, "session_id", target_filter=target)
     run.stage("incremental: %d on-time and %d late new events; %d visitors re-sessionized, %d sessions written, "
               "%d removed", on_time.count(), late.count(), scope.count(), rebuilt.count(), stale.count())
 
@@ -123,27 +121,27 @@ def refresh_revenue(ctx: JobContext, values: DataFrame) -> None:
     revenue differs are rewritten; attribution follows, as it is recomputed from this table.
     """
     lake, run = ctx.lake, ctx.run
-    current = lake.read(SESSIONS)
+    current = lake.read(Tables.SESSIONS)
     converted = current.where(F.size("order_ids") > 0)
     fresh = with_revenue(converted.drop("orders", "revenue"), values).select(*current.columns)
     changed = (fresh.join(converted.select("session_id", F.col("revenue").alias("_old")), "session_id")
                .where(~F.col("revenue").eqNullSafe(F.col("_old"))).drop("_old").localCheckpoint())
     n = changed.count()
     if n:
-        lake.merge(changed, SESSIONS, keys=["session_id"])
+        lake.merge(changed, Tables.SESSIONS, keys=["session_id"])
     run.stage("orders changed since the last run: revenue of %d sessions updated", n)
 
 
 def restitch(ctx: JobContext, graph: DataFrame) -> None:
     """Move sessions whose visitor now resolves to another person (an update only where it differs)."""
     lake, run = ctx.lake, ctx.run
-    current = lake.read(SESSIONS)
+    current = lake.read(Tables.SESSIONS)
     fresh = with_person(current, graph).select(*current.columns)
     changed = (fresh.alias("n").join(current.select("session_id", F.col("person_id").alias("_old")), "session_id")
                .where(~F.col("person_id").eqNullSafe(F.col("_old"))).drop("_old"))
     moved = changed.localCheckpoint()
     if moved.count():
-        lake.merge(moved, SESSIONS, keys=["session_id"])
+        lake.merge(moved, Tables.SESSIONS, keys=["session_id"])
     run.stage("re-stitched %d sessions to their current person", moved.count())
 
 
@@ -157,8 +155,8 @@ def update(ctx: JobContext, full: bool, values: DataFrame, graph: DataFrame, sil
         sessions = with_person(with_revenue(build_sessions(events, cfg), values), graph).localCheckpoint()
         # Files cover narrow ranges of session_start, so an incremental MERGE, which only
         # touches recent sessions, reads and rewrites the newest files instead of all of them.
-        lake.overwrite(sessions.repartitionByRange("session_start"), SESSIONS)
-        lake.overwrite(events.limit(0), LATE)
+        lake.overwrite(sessions.repartitionByRange("session_start"), Tables.SESSIONS)
+        lake.overwrite(events.limit(0), Tables.LATE_EVENTS)
         ctx.stage("full rebuild: %d events -> %d sessions", events.count(), sessions.count())
     else:
         # Rows of the new batches by value, so Delta skips the files of older batches.
@@ -166,11 +164,11 @@ def update(ctx: JobContext, full: bool, values: DataFrame, graph: DataFrame, sil
         incremental(ctx, silver, fresh, graph, values)
     if batches:
         lake.append(spark.createDataFrame([(b,) for b in batches], f"{BATCH_ID} string")
-                    .withColumn("sessionized_at", F.current_timestamp()), BATCHES)
+                    .withColumn("sessionized_at", F.current_timestamp()), Tables.SESSIONS_BATCHES)
     if graph_unchanged:
         ctx.stage("identity graph unchanged since the last run: no session to re-stitch")
     else:
         restitch(ctx, graph)
     if not full and not orders_unchanged:
         refresh_revenue(ctx, values)
-    ctx.run.record_write(SESSIONS, lake.read(SESSIONS).count(), lake.version(SESSIONS))
+    ctx.run.record_write(Tables.SESSIONS, lake.read(Tables.SESSIONS).count(), lake.version(Tables.SESSIONS))
