@@ -26,6 +26,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+import summary as bench_summary  # noqa: E402
+
 COMMON = ["--set", "privacy.require_key=false"]
 
 
@@ -113,6 +115,12 @@ def main() -> None:
     text = "\n".join(lines)
     Path(args.results).open("a", encoding="utf-8").write(text)
     print(text, flush=True)
+    registered = next(m for m in metrics if m["metric"] == "roc_auc" and not m["model"].endswith("_only")
+                      and "before refit" not in m["model"])
+    if Path(args.results).resolve() == bench_summary.RESULTS:
+        bench_summary.record("cdnow_churn", "churn on CDNOW through the pipeline, test ROC AUC", f"{registered['value']:.4f}",
+                       f"lifetimes BG/NBD {auc:.4f}", f"{registered['value'] - auc:+.4f}", "≥ 0.75",
+                       lines[0].strip().lstrip("# "))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import summary as bench_summary  # noqa: E402
+
 LOADERS = {"febrl1": "load_febrl1", "febrl2": "load_febrl2"}
 
 
@@ -105,10 +108,18 @@ def run_set(name: str, root: Path, args) -> None:
             f"| reduction ratio | {1 - blocked[2] / max(n * (n - 1) / 2, 1):.6f} |\n")
     Path(args.results).open("a", encoding="utf-8").write(text)
     print(text, flush=True)
+    peer = "Splink not run"
     if not args.skip_splink:
+        scores = root / "splink-scores.json"
         subprocess.run([sys.executable, str(HERE / "splink_compare.py"), "--lakehouse", str(lakehouse), "--truth",
                         str(landing / "_truth"), "--engines", "memberlake", "duckdb", "--results", args.results,
-                        "--driver-memory", "4g"], check=True)
+                        "--driver-memory", "4g", "--scores-json", str(scores)], check=True)
+        splink = json.loads(scores.read_text(encoding="utf-8"))["duckdb"]["cluster_f1"]
+        peer = f"Splink 5 on DuckDB, same candidates and threshold: {splink:.4f}"
+    if Path(args.results).resolve() == bench_summary.RESULTS:
+        gap = f"{metrics['f1'] - splink:+.4f}" if not args.skip_splink else "—"
+        bench_summary.record(name, f"identity on {name} (README commands), pairwise F1", f"{metrics['f1']:.4f} "
+                       f"(P {metrics['precision']:.4f})", peer, gap, "≥ 0.997", text.split("\n")[1].lstrip("# "))
 
 
 def candidates(lakehouse: Path, truth_dir: Path) -> tuple[int, int, int]:

@@ -30,6 +30,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+import summary as bench_summary  # noqa: E402
+
 COMMON = ["--set", "privacy.require_key=false"]
 
 
@@ -149,6 +151,10 @@ def cdnow(weeks: int = 39) -> str:
                  f"persons' own variance): actual inside in {inside} of {weeks} weeks, above in {above}; mean width "
                  f"{(high - low).mean():.0f} purchases ({((high - low) / btyd).mean():.0%} of the expectation); "
                  f"parameter standard errors " + ", ".join(f"{k}={v:.3g}" for k, v in fit.std_errors.items()) + ".")
+    bench_summary.record("cdnow_base_bounds", "CDNOW weekly repeat purchases, BG/NBD 90% bounds",
+                   f"actual inside {inside} of {weeks} weeks; total {btyd.sum() / actual.sum() - 1:+.1%}",
+                   f"AutoTheta total {models['AutoTheta'].sum() / actual.sum() - 1:+.1%} (no bounds compared)", "—",
+                   "coverage near 90%", "`python bench/forecast.py cdnow` (printed; log entry appended by hand)")
     lines.append("\nWeekly (actual / BG/NBD [90% bounds] / AutoETS), every 5th week: " + "; ".join(
         f"w{weeks + 1 + i}: {actual[i]:.0f}/{btyd[i]:.0f} [{low[i]:.0f}, {high[i]:.0f}]/{models['AutoETS'][i]:.0f}"
         for i in range(0, weeks, 5)))

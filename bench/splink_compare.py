@@ -25,6 +25,7 @@ not part of either side.
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import sys
 import tempfile
@@ -145,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--driver-memory", default="12g")
     parser.add_argument("--shuffle-partitions", type=int, default=8)
     parser.add_argument("--results", default=str(HERE / "RESULTS.md"))
+    parser.add_argument("--scores-json", help="also write each engine's scores here (bench/febrl.py reads them)")
     args = parser.parse_args(argv)
 
     import duckdb
@@ -194,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{engine}: {seconds:.1f} s, peak {memory.peak / 2**30:.1f} GiB, {extra} {score}", flush=True)
     memory.stop()
     write_results(args, n_records, truth, rows, splink.__version__, duckdb.__version__, threshold)
+    if args.scores_json:
+        Path(args.scores_json).write_text(json.dumps({engine: score for engine, _, _, score, _ in rows}), encoding="utf-8")
     return 0
 
 
