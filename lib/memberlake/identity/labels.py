@@ -3,7 +3,7 @@
 A reviewer exports candidate pairs near the threshold (``memberlake export match_pairs --where
 "match_probability BETWEEN 0.5 AND 0.999"``), marks each one, and loads the file with
 ``memberlake label``. ``evaluate identity --labels`` then gives precision and recall at every
-threshold from those pairs (:func:`memberlake.identity.evaluate.threshold_curve`).
+threshold from those pairs (:func:`memberlake.thresholds.labelled_thresholds`).
 """
 from __future__ import annotations
 
