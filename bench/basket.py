@@ -27,6 +27,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import summary as bench_summary  # noqa: E402
 from run import PeakMemory  # noqa: E402
 
 
@@ -175,6 +176,14 @@ def write_results(args, n_lines: int, rows, ours_s: float, mlx_s: float | None, 
                      f"(> --mlxtend-max-gb {args.mlxtend_max_gb}).")
     with open(args.results, "a", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")
+    plain = next((secs for label, secs, *_ in rows if label.startswith("plain MLlib")), None)
+    first = rows[0][1]
+    peers = "; ".join(p for p in (f"mlxtend {mlx_s:.1f} s" if mlx_s else "", f"plain MLlib {plain:.1f} s" if plain else "") if p)
+    bench_summary.record_into(args.results, "fpgrowth_200k" if args.baskets == 200_000 else f"fpgrowth_{args.baskets}",
+                              f"FP-Growth, {args.baskets:,} baskets (warm, median of {args.repeats})",
+                              f"{ours_s:.1f} s (first fit {first:.1f} s)", peers or "not run",
+                              f"{ours_s / mlx_s:.1f}x" if mlx_s else "—", "≤ 1.2x, never slower than MLlib",
+                              lines[0].strip().lstrip("# "))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import psutil
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import summary as bench_summary  # noqa: E402
 from duckdb_baseline import run_baseline  # noqa: E402
 
 
@@ -167,6 +168,11 @@ def write_results(args, results: list[dict], counts: dict, silver_rows: dict) ->
     with path.open("a", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
+    if ratio:
+        landing = sum(counts.values())
+        bench_summary.record_into(args.results, "ingest_clean_scale1" if args.scale == 1 else f"ingest_clean_scale{args.scale:g}",
+                                  f"ingest + clean, scale {args.scale:g} ({landing / 1e6:.1f}M landing rows)",
+                                  f"{spark_clean:.1f} s", f"DuckDB {duck:.1f} s", ratio, "≤ 4x", lines[0].lstrip("# "))
 
 
 if __name__ == "__main__":

@@ -46,6 +46,13 @@ def record(key: str, work: str, memberlake: str, peer: str, ratio: str, target: 
     write_table(rows)
 
 
+def record_into(results: str | Path, key: str, *fields: str) -> None:
+    """``record`` when the run appends to the repo's RESULTS.md (a run writing elsewhere, e.g. a
+    scratch results file, leaves the summary alone)."""
+    if Path(results).resolve() == RESULTS:
+        record(key, *fields)
+
+
 def table(rows: dict[str, dict[str, str]]) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(row.get(c, "") for c in COLUMNS) + " |" for row in rows.values()]

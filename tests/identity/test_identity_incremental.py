@@ -104,6 +104,7 @@ def test_only_touched_components_are_in_the_region(batches):
         before[v] for v in ("member:a", "member:b", "member:c", "member:e", "member:l", "member:s", "member:t1")}
 
 
+@pytest.mark.extended   # ~25 s; the default suite keeps the incremental-equals-full check above
 def test_a_component_growing_past_the_split_size_is_split_as_in_a_full_run(spark):
     """S grows to 6 identifiers > 4: its weakest (email-cookie) edges are split off in both."""
     first = incremental.full_recompute(_edges(spark, BATCH1), _members(spark, MEMBERS1), CFG, None, None)

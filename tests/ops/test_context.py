@@ -9,6 +9,7 @@ from datetime import date
 
 import pytest
 
+import memberlake
 from memberlake.io.commits import FAIL_AFTER_ENV, InjectedFault
 from memberlake.jobs.common import options
 from memberlake.ops.context import Outputs, job_context, snapshot_predicate
@@ -81,7 +82,7 @@ def test_a_failure_between_two_writes_of_one_publish_is_invisible_and_the_rerun_
     assert _ids(spark, lake.read("log")) == [(D1, 2), (D2, 1)]   # the failed run's append is gone
 
 
-def test_unchanged_skips_only_when_inputs_parameters_and_outputs_agree(spark, tmp_path):
+def test_unchanged_skips_only_when_inputs_parameters_code_and_outputs_agree(spark, tmp_path, monkeypatch):
     settings = _settings(tmp_path)
     with job_context(spark, settings, "demo", {"k": 1}) as ctx:
         assert not ctx.unchanged(["latest"])              # never ran
@@ -91,6 +92,12 @@ def test_unchanged_skips_only_when_inputs_parameters_and_outputs_agree(spark, tm
         assert not ctx.unchanged(["latest", "missing"])   # an output is absent: run again
     with job_context(spark, settings, "demo", {"k": 2}) as ctx:
         assert not ctx.unchanged(["latest"])              # parameters changed
+        ctx.publish(_outputs(spark, D1, [1]))
+    with job_context(spark, settings, "demo", {"k": 2}) as ctx:
+        assert ctx.unchanged(["latest"])
+    monkeypatch.setattr(memberlake, "__version__", "99.0")
+    with job_context(spark, settings, "demo", {"k": 2}) as ctx:
+        assert not ctx.unchanged(["latest"])              # the package was upgraded: its code may differ
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,7 @@ spark.stop()
 """
 
 
+@pytest.mark.extended   # starts a second Spark application (~20 s)
 def test_no_key_material_in_the_event_log(tmp_path):
     """A Spark application that pseudonymises (tables, graph edges, forget's look-up of contacts in
     the clear) with event logging on: its event log (plans, SQL tab, configs) holds no form of the

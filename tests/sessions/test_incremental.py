@@ -72,7 +72,10 @@ def _outputs(spark, lake):
     return out
 
 
-@pytest.mark.parametrize("seed", [3, pytest.param(8, marks=pytest.mark.slow), pytest.param(13, marks=pytest.mark.slow)])
+# Five sessions runs per seed (~80 s): the extended tier runs it; the default suite's incremental
+# check is test_sessions_follow_the_identity_graph_including_before_login.
+@pytest.mark.parametrize("seed", [pytest.param(3, marks=pytest.mark.extended), pytest.param(8, marks=pytest.mark.slow),
+                                  pytest.param(13, marks=pytest.mark.slow)])
 def test_batches_of_events_and_orders_in_any_order_equal_a_one_shot_run(spark, settings, seed):
     rng = random.Random(seed)
     rows = _random_events(seed)

@@ -149,7 +149,13 @@ class JobContext:
 @contextmanager
 def job_context(spark: SparkSession, settings: Settings, job: str,
                 parameters: dict[str, Any] | None = None) -> Iterator[JobContext]:
-    """Open a recorded run of ``job`` (writer lock, run tag, data-quality checks, ``job_runs``)."""
+    """Open a recorded run of ``job`` (writer lock, run tag, data-quality checks, ``job_runs``).
+
+    The package's version is one of the run's parameters, so a run after an upgrade never takes
+    the last run's outputs as its own ("nothing to do"): new code recomputes them once."""
+    import memberlake
+
     lake = Lakehouse.from_settings(settings, spark)
-    with recorded_run(spark, lake, job, dict(parameters or {}), monitoring=settings.monitoring) as run:
+    recorded = {"memberlake_version": memberlake.__version__, **(parameters or {})}
+    with recorded_run(spark, lake, job, recorded, monitoring=settings.monitoring) as run:
         yield JobContext(spark, settings, lake, run)
