@@ -28,6 +28,7 @@ def test_horizon_weeks_overrides_the_setting():
         with_horizon(Settings().forecast, 0)
 
 
+@pytest.mark.extended   # ~7 s; the default keeps the weekly grain
 def test_demand_on_a_daily_grain_lists_every_series(spark):
     rng = np.random.default_rng(3)
     last = 20000

@@ -93,6 +93,7 @@ def test_churn_labels_follow_orders(spark, generated):
     assert labels.where("churned").join(later, "person_id").count() == 0
 
 
+@pytest.mark.extended   # ~9 s; the campaigns readout tests use the planted effect
 def test_campaign_contacts_are_randomised_and_the_effect_is_planted_on_treated_only(spark, generated):
     from memberlake.generate import campaigns as C
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pytest
+
 from memberlake.identity.stable_ids import carry_over_ids
 
 CUR = "id_type string, value string, component long, fresh_id string"
@@ -52,6 +54,7 @@ def test_split_leaves_the_id_to_the_largest_part(spark):
     assert history == [("Pold", ids[2], "split")]
 
 
+@pytest.mark.extended   # ~13 s; the default keeps the split and merge rules above
 def test_a_tied_split_goes_to_the_same_part_whatever_the_component_labels(spark):
     """A person splits into two equal halves. Which half keeps the id must not depend on the
     component labels (node numbers: another partitioning in a full run than in an incremental

@@ -99,6 +99,7 @@ def _timeline(spark, n, seed):
     return spark.createDataFrame(rows, "person_id string, recency_days double, orders double, churned double")
 
 
+@pytest.mark.extended   # ~16 s (tunes twice); the default keeps the choice, weights and scoring tests
 def test_tuning_picks_by_validation_and_is_reproducible(spark):
     train, validation = _timeline(spark, 400, 1), _timeline(spark, 200, 2)
     cfg = ChurnSettings(candidates={"logistic_regression": {"regParam": [0.0, 10.0]},

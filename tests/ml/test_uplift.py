@@ -55,7 +55,7 @@ def _planted(spark, n: int, seed: int):
 
 
 @pytest.mark.parametrize("learner,kind", [("t_learner", "logistic_regression"), ("class_transformation", "logistic_regression"),
-                                          ("t_learner", "gbt")])
+                                          pytest.param("t_learner", "gbt", marks=pytest.mark.extended)])
 def test_both_learners_find_the_planted_effect(spark, learner, kind):
     train, test = _planted(spark, 4000, 1), _planted(spark, 2000, 2)
     params = {"regParam": 0.0} if kind == "logistic_regression" else {"maxIter": 10, "maxDepth": 2}

@@ -42,6 +42,7 @@ def test_a_failed_runs_writes_stay_invisible_and_are_rolled_back(spark, tmp_path
     assert _ids(lake, spark, "b") == [5]
 
 
+@pytest.mark.extended   # a second process SIGKILLed (~10 s); the default keeps the raised-failure tests
 def test_a_killed_run_records_nothing_and_its_writes_are_not_published(spark, tmp_path):
     lake = Lakehouse(str(tmp_path / "lake"))
     with recorded_run(spark, lake, "demo", {}):

@@ -45,15 +45,21 @@ def output_path(lake: Lakehouse, out: str | None) -> str:
 
 
 def write_text(spark: SparkSession, path: str, text: str) -> None:
-    """Write ``text`` through Hadoop's FileSystem, so local, cloud and DBFS paths all work."""
+    """Write ``text`` through Hadoop's FileSystem (local, cloud and DBFS paths alike), into a hidden
+    sibling first and renamed over ``path`` when complete: a run that dies while writing leaves
+    readers the last complete report, not half of a new one."""
     jvm = spark.sparkContext._jvm
     target = jvm.org.apache.hadoop.fs.Path(path)
     fs = target.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    stream = fs.create(target, True)
+    partial = jvm.org.apache.hadoop.fs.Path(target.getParent(), f".{target.getName()}.partial")
+    stream = fs.create(partial, True)
     try:
         stream.write(bytearray(text.encode("utf-8")))
     finally:
         stream.close()
+    # rename replaces the target on local disks; HDFS-like stores refuse an existing one
+    if not fs.rename(partial, target) and not (fs.delete(target, False) and fs.rename(partial, target)):
+        raise OSError(f"report: could not move {partial} to {path}")
 
 
 def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> str:
