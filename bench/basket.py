@@ -183,7 +183,7 @@ def write_results(args, n_lines: int, rows, ours_s: float, mlx_s: float | None, 
                               f"FP-Growth, {args.baskets:,} baskets (warm, median of {args.repeats})",
                               f"{ours_s:.1f} s (first fit {first:.1f} s)", peers or "not run",
                               f"{ours_s / mlx_s:.1f}x" if mlx_s else "—", "≤ 1.2x, never slower than MLlib",
-                              lines[0].strip().lstrip("# "))
+                              lines[0])
 
 
 if __name__ == "__main__":

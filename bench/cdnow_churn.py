@@ -117,10 +117,9 @@ def main() -> None:
     print(text, flush=True)
     registered = next(m for m in metrics if m["metric"] == "roc_auc" and not m["model"].endswith("_only")
                       and "before refit" not in m["model"])
-    if Path(args.results).resolve() == bench_summary.RESULTS:
-        bench_summary.record("cdnow_churn", "churn on CDNOW through the pipeline, test ROC AUC", f"{registered['value']:.4f}",
-                       f"lifetimes BG/NBD {auc:.4f}", f"{registered['value'] - auc:+.4f}", "≥ 0.75",
-                       lines[0].strip().lstrip("# "))
+    bench_summary.record_into(args.results, "cdnow_churn", "churn on CDNOW through the pipeline, test ROC AUC",
+                              f"{registered['value']:.4f}", f"lifetimes BG/NBD {auc:.4f}",
+                              f"{registered['value'] - auc:+.4f}", "≥ 0.75", lines[0])
 
 
 if __name__ == "__main__":

@@ -116,10 +116,10 @@ def run_set(name: str, root: Path, args) -> None:
                         "--driver-memory", "4g", "--scores-json", str(scores)], check=True)
         splink = json.loads(scores.read_text(encoding="utf-8"))["duckdb"]["cluster_f1"]
         peer = f"Splink 5 on DuckDB, same candidates and threshold: {splink:.4f}"
-    if Path(args.results).resolve() == bench_summary.RESULTS:
-        gap = f"{metrics['f1'] - splink:+.4f}" if not args.skip_splink else "—"
-        bench_summary.record(name, f"identity on {name} (README commands), pairwise F1", f"{metrics['f1']:.4f} "
-                       f"(P {metrics['precision']:.4f})", peer, gap, "≥ 0.997", text.split("\n")[1].lstrip("# "))
+    gap = f"{metrics['f1'] - splink:+.4f}" if not args.skip_splink else "—"
+    bench_summary.record_into(args.results, name, f"identity on {name} (README commands), pairwise F1",
+                              f"{metrics['f1']:.4f} (P {metrics['precision']:.4f})", peer, gap, "≥ 0.997",
+                              text.split("\n")[1])
 
 
 def candidates(lakehouse: Path, truth_dir: Path) -> tuple[int, int, int]:

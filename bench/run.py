@@ -172,7 +172,7 @@ def write_results(args, results: list[dict], counts: dict, silver_rows: dict) ->
         landing = sum(counts.values())
         bench_summary.record_into(args.results, "ingest_clean_scale1" if args.scale == 1 else f"ingest_clean_scale{args.scale:g}",
                                   f"ingest + clean, scale {args.scale:g} ({landing / 1e6:.1f}M landing rows)",
-                                  f"{spark_clean:.1f} s", f"DuckDB {duck:.1f} s", ratio, "≤ 4x", lines[0].lstrip("# "))
+                                  f"{spark_clean:.1f} s", f"DuckDB {duck:.1f} s", ratio, "≤ 4x", lines[0])
 
 
 if __name__ == "__main__":

@@ -229,7 +229,7 @@ def write_results(args, n_records, truth, rows, splink_version, duckdb_version, 
                                   f"matching, {n_records:,} member records (threshold {threshold})",
                                   f"{ours:.1f} s, F1 {mine['cluster_f1']:.3f}",
                                   f"Splink on DuckDB {theirs:.1f} s, F1 {peer['cluster_f1']:.3f}", f"{ours / theirs:.1f}x",
-                                  "≤ 2x, F1 kept", lines[0].strip().lstrip("# "))
+                                  "≤ 2x, F1 kept", lines[0])
 
 
 if __name__ == "__main__":

@@ -46,11 +46,13 @@ def record(key: str, work: str, memberlake: str, peer: str, ratio: str, target: 
     write_table(rows)
 
 
-def record_into(results: str | Path, key: str, *fields: str) -> None:
+def record_into(results: str | Path, key: str, work: str, memberlake: str, peer: str, ratio: str, target: str,
+                heading: str) -> None:
     """``record`` when the run appends to the repo's RESULTS.md (a run writing elsewhere, e.g. a
-    scratch results file, leaves the summary alone)."""
+    scratch results file, leaves the summary alone); ``heading`` is the log entry's Markdown
+    heading line, named in the row without its ``#`` marks."""
     if Path(results).resolve() == RESULTS:
-        record(key, *fields)
+        record(key, work, memberlake, peer, ratio, target, heading.strip().lstrip("# "))
 
 
 def table(rows: dict[str, dict[str, str]]) -> str:

@@ -258,7 +258,7 @@ def write_results(args, n_orders, persons, rows, same, fits, compare, notes) -> 
                                   f"RFM, {n_orders / 1e6:.2f}M orders (warm median; first run in a session)",
                                   f"{warm_s:.1f} s ({spark_s:.1f} s)", f"DuckDB {duck_s:.1f} s",
                                   f"{warm_s / duck_s:.1f}x ({spark_s / duck_s:.1f}x)", "≤ 2x (≤ 3x alone)",
-                                  out[0].strip().lstrip("# "))
+                                  out[0])
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from pyspark.sql import DataFrame, SparkSession
 
+import memberlake
 from memberlake.contract import LEGACY_SNAPSHOT_COLUMNS, SNAPSHOT
 from memberlake.inputs import person_graph_or_empty, read_optional, read_silver
 from memberlake.io.delta import Lakehouse
@@ -153,8 +154,6 @@ def job_context(spark: SparkSession, settings: Settings, job: str,
 
     The package's version is one of the run's parameters, so a run after an upgrade never takes
     the last run's outputs as its own ("nothing to do"): new code recomputes them once."""
-    import memberlake
-
     lake = Lakehouse.from_settings(settings, spark)
     recorded = {"memberlake_version": memberlake.__version__, **(parameters or {})}
     with recorded_run(spark, lake, job, recorded, monitoring=settings.monitoring) as run:
