@@ -1,7 +1,8 @@
 """Cleaning bronze batches into silver: standardised rows MERGEd by key, rule breakers quarantined.
 
-Incremental by ingest batch (``clean_batches`` records each one); a file delivered again replaces
-its earlier contribution end to end. Writes go through the job context's writer.
+Incremental by ingest batch (``clean_batches`` records each one, in one write per run: a run's
+writes are published together, so recording per entity bought no safety); a file delivered again
+replaces its earlier contribution end to end. Writes go through the job context's writer.
 """
 from __future__ import annotations
 
@@ -57,8 +58,9 @@ def _pending(ctx: JobContext, entity: str, full: bool) -> DataFrame:
     return bronze.join(done, on=BATCH_ID, how="left_anti")
 
 
-def clean_entity(ctx: JobContext, entity_name: str, full: bool) -> list[Metric]:
-    """Clean the pending bronze batches of one entity; returns its dq metrics."""
+def clean_entity(ctx: JobContext, entity_name: str, full: bool) -> tuple[list[str], list[Metric]]:
+    """Clean the pending bronze batches of one entity; returns the batches cleaned and its dq
+    metrics."""
     lake, settings, run = ctx.lake, ctx.settings, ctx.run
     entity = ENTITIES[entity_name]
     bronze_name, silver_name = Tables.bronze(entity_name), Tables.silver(entity_name)
@@ -66,15 +68,15 @@ def clean_entity(ctx: JobContext, entity_name: str, full: bool) -> list[Metric]:
     pending = _pending(ctx, entity_name, full)
     standardised = standardise(pending, entity, settings.clean, settings.landing).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        per_batch = (standardised.groupBy(BATCH_ID)
-                     .agg(F.count(F.lit(1)).alias("rows"), F.sum((F.size(REASONS) > 0).cast("long")).alias("bad"))
-                     .collect())
-        if not per_batch:
+        per_file = (standardised.groupBy(BATCH_ID, SOURCE_FILE)   # one row per file
+                    .agg(F.count(F.lit(1)).alias("rows"), F.sum((F.size(REASONS) > 0).cast("long")).alias("bad"))
+                    .collect())
+        if not per_file:
             run.stage("%s: no new bronze batches", entity_name)
-            return []
-        batches = sorted(r[BATCH_ID] for r in per_batch)
-        run.stage("%s: standardised %d rows", entity_name, sum(r["rows"] for r in per_batch))
-        rows_in, bad = sum(r["rows"] for r in per_batch), sum(r["bad"] for r in per_batch)
+            return [], []
+        batches = sorted({r[BATCH_ID] for r in per_file})
+        rows_in, bad = sum(r["rows"] for r in per_file), sum(r["bad"] for r in per_file)
+        run.stage("%s: standardised %d rows", entity_name, rows_in)
         scope = f"stage = '{STAGE}' AND entity = '{entity_name}'"
         if not full:
             scope += " AND " + sql_in(BATCH_ID, batches)
@@ -85,29 +87,36 @@ def clean_entity(ctx: JobContext, entity_name: str, full: bool) -> list[Metric]:
             lake.overwrite(rows, silver_name)
         else:
             lake.merge(rows, silver_name, keys=list(entity.key), update_condition=is_newer(), add_columns=True)
-            redelivered(ctx, entity, standardised, batches)
+            redelivered(ctx, entity, sorted({r[SOURCE_FILE] for r in per_file}), batches)
         run.stage("%s: silver %s", entity_name, "overwritten" if full else "merged")
         accepted = standardised.where(F.size(REASONS) == 0)
         metrics = profile(accepted, silver_name, list(entity.key), entity.column_names)
     finally:
         standardised.unpersist()
-    now = datetime.now(timezone.utc)
-    done = ctx.spark.createDataFrame([(entity_name, b, run.run_id, now) for b in batches], BATCHES_SCHEMA)
-    if full:  # batches seen before are recorded already
-        lake.merge(done, Tables.CLEAN_BATCHES, keys=["entity", "batch_id"], insert_only=True)
-    else:
-        lake.append(done, Tables.CLEAN_BATCHES)
     run.record_read(bronze_name, rows_in)
     run.record_write(silver_name, rows_in - bad, lake.version(silver_name))
     run.record_write(Tables.QUARANTINE, bad, lake.version(Tables.QUARANTINE))
     total = lake.read(silver_name).count()  # answered from the Delta log
     run.stage("%s: %d bronze rows in %d batches, %d quarantined; silver now %d rows",
               entity_name, rows_in, len(batches), bad, total)
-    return [(silver_name, "rows_in", None, rows_in), (silver_name, "rows_quarantined", None, bad),
-            (silver_name, "rows_total", None, total)] + metrics
+    return batches, [(silver_name, "rows_in", None, rows_in), (silver_name, "rows_quarantined", None, bad),
+                     (silver_name, "rows_total", None, total)] + metrics
 
 
-def redelivered(ctx: JobContext, entity: Entity, pending: DataFrame, batches: list[str]) -> None:
+def record_batches(ctx: JobContext, batches: dict[str, list[str]], full: bool) -> None:
+    """Record the batches cleaned by this run, per entity."""
+    now = datetime.now(timezone.utc)
+    rows = [(entity, b, ctx.run.run_id, now) for entity, ids in batches.items() for b in ids]
+    if not rows:
+        return
+    done = ctx.spark.createDataFrame(rows, BATCHES_SCHEMA)
+    if full:  # batches seen before are recorded already
+        ctx.lake.merge(done, Tables.CLEAN_BATCHES, keys=["entity", "batch_id"], insert_only=True)
+    else:
+        ctx.lake.append(done, Tables.CLEAN_BATCHES)
+
+
+def redelivered(ctx: JobContext, entity: Entity, files: list[str], batches: list[str]) -> None:
     """A file delivered again replaces its earlier contribution end to end.
 
     Ingest replaced the file's rows in bronze; here, the silver rows that came from its earlier
@@ -116,7 +125,6 @@ def redelivered(ctx: JobContext, entity: Entity, pending: DataFrame, batches: li
     Only files of the pending batches that silver holds from another batch are touched.
     """
     lake, settings, run = ctx.lake, ctx.settings, ctx.run
-    files = [r[0] for r in pending.select(SOURCE_FILE).distinct().collect()]   # one row per file
     silver_name, keys = Tables.silver(entity.name), list(entity.key)
     earlier = (lake.read(silver_name).where(sql_in(SOURCE_FILE, files))
                .where(~F.col(BATCH_ID).isin(*batches)).select(*keys).distinct().localCheckpoint())

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 from pyspark.sql import SparkSession
 
-from memberlake.clean.batches import clean_entity
+from memberlake.clean.batches import clean_entity, record_batches
 from memberlake.contract import ENTITIES, Tables
 from memberlake.jobs.common import add_entities_argument, check_entities, job_main, options
 from memberlake.ops.context import job_context
@@ -41,11 +41,14 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
     check_entities(opts.entities, settings)
     with job_context(spark, settings, NAME, {"entities": opts.entities, "full": opts.full}) as ctx:
         metrics: list[Metric] = []
+        cleaned: dict[str, list[str]] = {}
         for entity_name in opts.entities:
             if not ctx.exists(Tables.bronze(entity_name)):
                 ctx.stage("%s: no bronze table (entity absent), skipped", entity_name)
                 continue
-            metrics += clean_entity(ctx, entity_name, opts.full)
+            cleaned[entity_name], entity_metrics = clean_entity(ctx, entity_name, opts.full)
+            metrics += entity_metrics
+        record_batches(ctx, cleaned, opts.full)
         if metrics:
             ctx.lake.append(metrics_frame(spark, ctx.run.run_id, NAME, metrics, datetime.now(timezone.utc)),
                             Tables.DQ_METRICS)

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pyspark.sql import SparkSession
 
 from memberlake.contract import ENTITIES, Tables
-from memberlake.ingest.files import ingest_entity, known_files
+from memberlake.ingest.files import ingest_entity, known_files, record_files
 from memberlake.io.landing import list_entity_files
 from memberlake.jobs.common import add_entities_argument, check_entities, job_main, options
 from memberlake.ops.context import job_context
@@ -42,6 +42,7 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
         ingested_at = datetime.now(timezone.utc)
         known = known_files(ctx)
         metrics: list[tuple] = []
+        file_rows: list[tuple] = []
         for entity_name in opts.entities:
             files = list_entity_files(spark, settings.landing.path, entity_name)
             new = [f for f in files if (entity_name, f.path, f.size, f.modified) not in known]
@@ -50,7 +51,10 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
             elif not new:
                 ctx.stage("%s: %d files, all ingested before: nothing to do", entity_name, len(files))
             else:
-                metrics += ingest_entity(ctx, entity_name, new, ingested_at)
+                entity_files, entity_metrics = ingest_entity(ctx, entity_name, new, ingested_at)
+                file_rows += entity_files
+                metrics += entity_metrics
+        record_files(ctx, file_rows)
         if metrics:
             ctx.lake.append(metrics_frame(spark, ctx.run.run_id, NAME, metrics, ingested_at), Tables.DQ_METRICS)
 
