@@ -46,6 +46,10 @@ def _csv(path: Path) -> str:
     return f"read_csv('{path}/*.csv', header=true, all_varchar=true, quote='\"', escape='\"', parallel=false)"
 
 
+# The landing entities the baseline cleans; bench/run.py runs Spark's ingest and clean on the same.
+ENTITIES = ("members", "orders", "order_items", "events")
+
+
 def run_baseline(landing: Path, out: Path, threads: int = 2) -> tuple[int, dict[str, int]]:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
@@ -97,6 +101,7 @@ def run_baseline(landing: Path, out: Path, threads: int = 2) -> tuple[int, dict[
             QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY event_ts) = 1""",
     }
     counts = {}
+    assert tuple(queries) == ENTITIES
     for name, sql in queries.items():
         target = out / f"{name}.parquet"
         con.execute(f"COPY ({sql}) TO '{target}' (FORMAT parquet)")

@@ -52,8 +52,13 @@ def parse_phone(raw: str, region: str) -> tuple[str | None, bool | None, str | N
     # a possible length for a whole number (a local-only length lacks the area code: not E.164)
     if pn.is_possible_number_with_reason(number) != pn.ValidationResult.IS_POSSIBLE:
         return None, None, None
-    kind = _types().get(pn.number_type(number), "unknown")
-    return pn.format_number(number, pn.PhoneNumberFormat.E164), pn.is_valid_number(number), kind
+    # ``is_valid_number`` is ``number_type(n) != UNKNOWN`` for the region the number's own
+    # country code points at; asking both ran the type patterns (and, for shared country codes
+    # such as NANP's +1, the search for the region) twice per number.
+    number_type = pn.number_type(number)
+    kind = _types().get(number_type, "unknown")
+    valid = number_type != pn.PhoneNumberType.UNKNOWN
+    return pn.format_number(number, pn.PhoneNumberFormat.E164), valid, kind
 
 
 def _parser(fallback: str | None):

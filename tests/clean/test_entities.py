@@ -1,12 +1,13 @@
 """Bronze -> silver rules per entity, on tiny hand-made bronze rows (with nulls and duplicates)."""
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from decimal import Decimal
 
 from pyspark.sql import functions as F
 
-from memberlake.clean.entities import REASONS, VERSION, is_newer, latest_per_key, standardise
+from memberlake.clean.entities import RAW, REASONS, VERSION, is_newer, latest_per_key, standardise
 from memberlake.contract import ENTITIES, EVENTS, MEMBERS, ORDER_ITEMS, ORDERS
 from memberlake.settings import load_settings
 
@@ -82,6 +83,10 @@ def test_orders_status_channel_amount_rules(spark):
     assert out["o2"][REASONS] == ["negative_total_amount"]
     assert "status_unknown" in out["o3"]._flags and "amount_outlier" in out["o3"]._flags
     assert out["o3"].currency == "EUR" and out["o3"][REASONS] == []
+    # The bronze row as JSON (absent fields left out) rides along on rejected rows only.
+    assert json.loads(out["o2"][RAW]) == {"order_id": "o2", "order_ts": "2024-01-01T10:00:00Z", "channel": "kiosk",
+                                          "total_amount": "-5"}
+    assert out["o1"][RAW] is None and out["o3"][RAW] is None
 
 
 def test_order_items_rules_and_derived_line_numbers(spark):

@@ -44,6 +44,35 @@ def test_phones_are_read_with_each_rows_country(spark, raw, region, expected):
     assert got == [expected, (None, None, None)]
 
 
+def test_phone_validity_is_libphonenumbers_own_verdict():
+    """``valid`` comes from the number's type (one pass over the type patterns instead of two);
+    it must agree with ``is_valid_number`` everywhere: every region's example number of every
+    type, the non-geographic codes, and random digit strings read in each region."""
+    import random
+
+    import phonenumbers as pn
+
+    from memberlake.phones import parse_phone
+
+    rng = random.Random(7)
+    cases = []
+    for region in sorted(pn.SUPPORTED_REGIONS):
+        for kind in (pn.PhoneNumberType.FIXED_LINE, pn.PhoneNumberType.MOBILE, pn.PhoneNumberType.TOLL_FREE,
+                     pn.PhoneNumberType.PREMIUM_RATE, pn.PhoneNumberType.VOIP):
+            example = pn.example_number_for_type(region, kind)
+            if example is not None:
+                cases.append((pn.format_number(example, pn.PhoneNumberFormat.E164), region))
+        cases += [("".join(rng.choice("0123456789") for _ in range(rng.randint(6, 12))), region) for _ in range(3)]
+    cases += [("+800 1234 5678", "US"), ("+882 3421 2345", "GB"), ("+979 123 456 789", "FR")]
+    checked = 0
+    for raw, region in cases:
+        e164, valid, _ = parse_phone(raw, region)
+        if e164 is not None:
+            assert valid == pn.is_valid_number(pn.parse(raw, region)), (raw, region)
+            checked += 1
+    assert checked > 1000
+
+
 def test_postcodes_by_country(spark):
     df = spark.createDataFrame(
         [(1, "2134", "US"), (2, "02134-1234", "US"), (3, " 90210 ", "US"), (4, "sw1a1aa", "GB"),

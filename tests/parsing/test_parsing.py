@@ -93,3 +93,13 @@ def test_naive_timestamps_in_utc_are_kept_as_is(spark):
     got = _apply(spark, ["2024-03-01 10:00:00", "3/1/2024 10:00", "2024-03-01T10:00:00-05:00"],
                  lambda c: parse_timestamp(c, utc))
     assert got == [datetime(2024, 3, 1, 10), datetime(2024, 3, 1, 10), datetime(2024, 3, 1, 15)]
+
+
+def test_plain_numbers_take_the_direct_cast_and_agree_with_the_text_rules(spark):
+    # A plain number is cast directly, anything else goes through the symbol-stripping rules;
+    # both give the same value (rounded half up to cents), and scientific notation is read as such.
+    money = _apply(spark, ["12.345", "+4", "0012", "1e3", "12.345 ", "$12.345"], lambda c: parse_money(c, LANDING))
+    assert money == [Decimal("12.35"), Decimal("4.00"), Decimal("12.00"), Decimal("1000.00"),
+                     Decimal("12.35"), Decimal("12.35")]
+    ints = _apply(spark, ["+4", "0012", "4.0", "2147483648", "4.5"], lambda c: parse_int(c, LANDING))
+    assert ints == [4, 12, 4, None, None]
