@@ -43,14 +43,15 @@ def test_every_job_has_a_spark_submit_shim_and_entry_point():
         assert re.search(rf'"{name}"', setup), name
 
 
-def test_jobs_cap_generated_methods_and_a_users_conf_wins():
+def test_the_test_session_generates_code_like_the_jobs(spark):
     """Every job's session caps generated methods at 8,000 bytes (HotSpot does not compile larger
-    ones: wide projections ran interpreted); a user's ``spark.conf`` still wins. (The test session
-    keeps Spark's default: see pytest.ini.)"""
+    ones: wide projections ran interpreted); the tests run the same way, and a user's
+    ``spark.conf`` still wins."""
     from memberlake.settings import with_overrides
     from memberlake.spark import HUGE_METHOD_LIMIT, base_conf
 
     settings = load_settings("local")
     assert base_conf(settings)[HUGE_METHOD_LIMIT] == "8000"
+    assert spark.conf.get(HUGE_METHOD_LIMIT) == "8000"
     mine = with_overrides(settings, spark={"conf": {HUGE_METHOD_LIMIT: "65535"}})
     assert base_conf(mine)[HUGE_METHOD_LIMIT] == "65535"
