@@ -92,7 +92,7 @@ def main() -> None:
                         help="clickstream events per member record (20 at scale 1 = the identity bench's 20M)")
     parser.add_argument("--results", default=str(HERE / "RESULTS.md"))
     parser.add_argument("--all-entities", action="store_true",
-                        help="ingest and clean every landing entity, not only the five the DuckDB baseline cleans")
+                        help="ingest and clean every landing entity, not only the four the DuckDB baseline cleans")
     args = parser.parse_args()
 
     from memberlake.contract import ENTITIES, Tables
@@ -117,7 +117,7 @@ def main() -> None:
     memory = PeakMemory().start()
     results: list[dict] = []
     # ingest and clean take the entities the DuckDB baseline cleans (same work on both sides);
-    # --all-entities adds reviews and the campaign tables.
+    # --all-entities adds products, reviews and the campaign tables.
     entities = list(ENTITIES) if args.all_entities else list(BASELINE_ENTITIES)
     jobs_args = argparse.Namespace(scale=args.scale, seed=args.seed, out=str(landing),
                                    entities=entities, full=False)

@@ -73,7 +73,7 @@ def _on_databricks() -> bool:
 # A whole-stage generated method above 8,000 bytes of bytecode is never JIT-compiled by HotSpot
 # and runs interpreted; Spark's default limit (65,535) lets wide projections such as clean's
 # standardisation of events land there. At 8,000 Spark falls back to per-expression generated
-# code instead (events' standardisation at 1M rows: 11.6 s -> 4.5 s, bench in docs/operations.md).
+# code instead (events' standardisation at 1M rows: 11.6 s -> 4.5 s; figures in docs/operations.md).
 HUGE_METHOD_LIMIT = "spark.sql.codegen.hugeMethodLimit"
 HUGE_METHOD_BYTES = "8000"
 

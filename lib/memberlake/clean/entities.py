@@ -282,22 +282,18 @@ def standardise(bronze: DataFrame, entity: Entity, clean: CleanSettings, landing
             rules.flag(raw(column.name).isNotNull() & typed(column.name).isNull(), f"{column.name}_unparseable")
     typed_schema = entity.typed_schema
     values = [rules.values[c].cast(typed_schema[c].dataType).alias(c) for c in entity.silver_column_names]
-    raw_columns = [RAW_PREFIX + c for c in names]
-    frame = layered.select(
-        *values,
-        labels(rules.flags).alias(FLAGS),
-        labels(rules.reasons).alias(REASONS),
-        (rules.version if rules.version is not None else F.col(INGESTED_AT)).alias(VERSION),
-        *raw_columns,
-        *LINEAGE,
-    )
+    reasons = labels(rules.reasons)
     # The bronze row as JSON is only needed where the row goes to quarantine: building it for
     # every row cost a third of events' standardisation and doubled what clean caches.
     raw_json = F.to_json(F.struct(*[F.col(RAW_PREFIX + c).alias(c) for c in names]))
-    kept = [c for c in frame.columns if c not in raw_columns]
-    frame = frame.select(*kept[:kept.index(VERSION) + 1],
-                         F.when(F.size(REASONS) > 0, raw_json).alias(RAW),
-                         *kept[kept.index(VERSION) + 1:])
+    frame = layered.select(
+        *values,
+        labels(rules.flags).alias(FLAGS),
+        reasons.alias(REASONS),
+        (rules.version if rules.version is not None else F.col(INGESTED_AT)).alias(VERSION),
+        F.when(F.size(reasons) > 0, raw_json).alias(RAW),
+        *LINEAGE,
+    )
     if entity.name == "order_items":
         frame = frame.transform(derive_line_numbers)
     if entity.version_column is None:
