@@ -207,6 +207,41 @@ def test_rare_names_weigh_more_than_common_ones_and_households_stay_apart_by_evi
     assert M.match_edges(typo, vetoed).count() == 0 and M.match_edges(typo, cfg).count() == 1
 
 
+def test_candidates_keep_ids_levels_and_only_agreeing_names_and_score_as_the_full_pairs(spark):
+    d = date(1990, 1, 1)
+    records = M.prepared(spark.createDataFrame([
+        ("web", "a", "ann", "smith", d, "1 elm", "1", "x"), ("app", "b", "ann", "smith", d, "1 elm", "1", "x"),
+        ("pos", "c", "anne", "smith", None, "1 elm st", "1", "x"), ("crm", "d", "zoe", "smyth", d, "2 oak", "1", "y")],
+        MEMBERS))
+    cfg = MatchingSettings(blocking=[["postcode"]], threshold=0.5)
+    pairs = M.block(records, cfg).pairs
+    compact = M.candidate_levels(pairs, ["first_name", "last_name"])
+    assert compact.columns == ["l_record", "r_record", "rule", "rules", *[f"{c}_level" for c in M.COLUMNS],
+                               "address_level", "l_first_name", "l_last_name"]
+    rows = {(r.l_record, r.r_record): r for r in compact.collect()}
+    assert len(rows) == 6
+    # a name is kept only where both sides carry it exactly (the term-frequency lookup's case)
+    assert (rows[("app:b", "web:a")].l_first_name, rows[("app:b", "web:a")].l_last_name) == ("ann", "smith")
+    assert (rows[("app:b", "pos:c")].l_first_name, rows[("app:b", "pos:c")].l_last_name) == (None, "smith")
+    assert (rows[("crm:d", "web:a")].l_first_name, rows[("crm:d", "web:a")].l_last_name) == (None, None)
+    m = {"first_name": np.array([0.02, 0.03, 0.05, 0.9]), "last_name": np.array([0.01, 0.01, 0.08, 0.9]),
+         "birth_date": np.array([0.02, 0.03, 0.95]), "address": np.array([0.05, 0.05, 0.1, 0.8])}
+    u = {"first_name": np.array([0.9, 0.05, 0.04, 0.01]), "last_name": np.array([0.9, 0.05, 0.04, 0.01]),
+         "birth_date": np.array([0.97, 0.02, 0.01]), "address": np.array([0.9, 0.08, 0.019, 0.001])}
+    params = M.Parameters(m, u, 0.1, 1, True)
+    tf = M.term_frequencies(records, ["first_name", "last_name"])
+    full = {(r.l_record, r.r_record): r.match_weight
+            for r in M.score(M.levels(pairs), params, tf, ["first_name", "last_name"]).collect()}
+    small = {(r.l_record, r.r_record): r.match_weight
+             for r in M.score(compact, params, tf, ["first_name", "last_name"]).collect()}
+    assert small.keys() == full.keys() and all(small[k] == pytest.approx(full[k]) for k in full)
+    # an exact "smith" (3 of 4 records) weighs log2(m / tf) = log2(0.9 / 0.75), not log2(0.9 / 0.01)
+    bf = {(r.l_record, r.r_record): r.last_name_bf
+          for r in M.score(compact, params, tf, ["first_name", "last_name"]).collect()}
+    assert bf[("app:b", "web:a")] == pytest.approx(np.log2(0.9 / 0.75))
+    assert bf[("crm:d", "web:a")] == pytest.approx(np.log2(0.08 / 0.04))     # smyth ~ smith: similar, no tf
+
+
 def test_saved_parameters_of_other_fields_are_not_reused():
     rows = [{"field": f, "level": lvl, "m": 0.5, "u": 0.5} for f in M.FIELDS for lvl in range(M.LEVELS[f])]
     params = M.Parameters.from_rows(rows, 0.01)

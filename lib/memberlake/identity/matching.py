@@ -50,6 +50,8 @@ FIELD_OF = {**{c: c for c in COLUMNS}, "street": "address", "postcode": "address
 # Levels per scored field, highest = strongest agreement; index = level.
 LEVELS = {"first_name": 4, "last_name": 4, "birth_date": 3, "address": 4}
 TF_LEVEL = 3  # the exact level of a name field
+# Candidate pairs one blocking join task forms (about a second of comparisons on one core).
+PAIRS_PER_TASK = 250_000
 
 
 def prepared(members: DataFrame) -> DataFrame:
@@ -78,21 +80,52 @@ def _name_level(a: Column, b: Column) -> Column:
             .when((F.soundex(a) == F.soundex(b)) | (sim >= 0.7), 1).otherwise(0))
 
 
+LEVEL_COLUMNS = [*[f"{c}_level" for c in COLUMNS], "address_level"]
+
+
 def levels(pairs: DataFrame) -> DataFrame:
-    """Add ``<field>_level`` columns to pairs of prepared records (columns ``l_*`` and ``r_*``)."""
+    """Add ``<field>_level`` columns to pairs of prepared records (columns ``l_*`` and ``r_*``).
+
+    Built in three projections so that a comparison several levels read (the street similarity
+    in both street and address, the name swap in both names, the birth dates' digit strings in
+    every digit test) is computed once per pair: in one projection Spark repeats a
+    subexpression inside each conditional branch that uses it, and the optimizer does not merge
+    projections that would repeat a costly expression (at a million records the candidates are
+    tens of millions of pairs, so this is most of matching's time)."""
     l, r = (lambda c: F.col(f"l_{c}")), (lambda c: F.col(f"r_{c}"))
-    # first and last names may be swapped between two records of one person: both crossed
-    # comparisons must agree for the swap to count, and a swap counts as similar at most (2),
-    # not exact: "Donna Collins" and "Collins Donna" are also two people often enough
-    swapped = F.least(_name_level(l("first_name"), r("last_name")), _name_level(l("last_name"), r("first_name")),
-                      F.lit(2))
-    first = F.greatest(_name_level(l("first_name"), r("first_name")), swapped)
-    last = F.greatest(_name_level(l("last_name"), r("last_name")), swapped)
     ld, rd = l("birth_date"), r("birth_date")
+    ls, rs = l("street"), r("street")
+
+    def exact(c: str) -> Column:
+        return F.when(l(c).isNull() | r(c).isNull(), NULL).when(l(c) == r(c), 1).otherwise(0)
+
+    def digits(d: Column) -> Column:   # YYYYMMDD, only where the two dates differ
+        return F.when(ld != rd, F.date_format(d, "yyyyMMdd"))
+
+    def name(a: str, b: str) -> Column:
+        return _name_level(l(a), r(b))
+
+    base = pairs.select(
+        "*", name("first_name", "first_name").alias("_lv_first"), name("last_name", "last_name").alias("_lv_last"),
+        # first and last names may be swapped between two records of one person: both crossed
+        # comparisons must agree for the swap to count, and a swap counts as similar at most (2),
+        # not exact: "Donna Collins" and "Collins Donna" are also two people often enough
+        F.least(name("first_name", "last_name"), name("last_name", "first_name"), F.lit(2)).alias("_lv_swap"),
+        digits(ld).alias("_lv_ld"), digits(rd).alias("_lv_rd"),
+        F.when(ls.isNull() | rs.isNull(), NULL).when(ls == rs, 2).when(_similarity(ls, rs) >= 0.8, 1).otherwise(0)
+        .alias("street_level"),
+        exact("postcode").alias("postcode_level"), exact("city").alias("city_level"))
+    street, postcode, city = F.col("street_level"), F.col("postcode_level"), F.col("city_level")
+    # 3 same address (street exact, or similar within one postcode), 2 same postcode,
+    # 1 same city or a similar street, 0 different, -1 nothing to compare
+    address = (F.when((street == NULL) & (postcode == NULL) & (city == NULL), NULL)
+               .when((street == 2) | ((street == 1) & (postcode == 1)), 3).when(postcode == 1, 2)
+               .when((city == 1) | (street == 1), 1).otherwise(0))
+    compared = base.select(
+        "*", F.levenshtein("_lv_ld", "_lv_rd").alias("_lv_edits"), address.alias("address_level"))
     # near: within a month, day and month swapped, one digit of YYYYMMDD mistyped (a year off by
     # one digit: 1985 / 1958 is two, 1985 / 1995 one), or two adjacent digits transposed
-    ls_, rs_ = F.date_format(ld, "yyyyMMdd"), F.date_format(rd, "yyyyMMdd")
-    edits = F.levenshtein(ls_, rs_)
+    ls_, rs_, edits = F.col("_lv_ld"), F.col("_lv_rd"), F.col("_lv_edits")
     transposed = (edits == 2) & (F.array_sort(F.split(ls_, "")) == F.array_sort(F.split(rs_, ""))) & F.exists(
         F.sequence(F.lit(1), F.lit(7)),
         lambda i: (F.substring(ls_, i, 1) == F.substring(rs_, i + 1, 1)) & (F.substring(ls_, i + 1, 1) == F.substring(rs_, i, 1))
@@ -100,21 +133,23 @@ def levels(pairs: DataFrame) -> DataFrame:
     near = ((F.abs(F.datediff(ld, rd)) <= 31) | ((F.year(ld) == F.year(rd)) & (F.month(ld) == F.dayofmonth(rd))
                                                & (F.dayofmonth(ld) == F.month(rd))) | (edits <= 1) | transposed)
     birth = F.when(ld.isNull() | rd.isNull(), NULL).when(ld == rd, 2).when(near, 1).otherwise(0)
-    ls, rs = l("street"), r("street")
-    street = F.when(ls.isNull() | rs.isNull(), NULL).when(ls == rs, 2).when(_similarity(ls, rs) >= 0.8, 1).otherwise(0)
+    return compared.select("*", F.greatest("_lv_first", "_lv_swap").alias("first_name_level"),
+                           F.greatest("_lv_last", "_lv_swap").alias("last_name_level"),
+                           birth.alias("birth_date_level")).select(*pairs.columns, *LEVEL_COLUMNS)
 
-    def exact(c: str) -> Column:
-        return F.when(l(c).isNull() | r(c).isNull(), NULL).when(l(c) == r(c), 1).otherwise(0)
 
-    postcode, city = exact("postcode"), exact("city")
-    # 3 same address (street exact, or similar within one postcode), 2 same postcode,
-    # 1 same city or a similar street, 0 different, -1 nothing to compare
-    address = (F.when((street == NULL) & (postcode == NULL) & (city == NULL), NULL)
-               .when((street == 2) | ((street == 1) & (postcode == 1)), 3).when(postcode == 1, 2)
-               .when((city == 1) | (street == 1), 1).otherwise(0))
-    return pairs.select("*", first.alias("first_name_level"), last.alias("last_name_level"),
-                        birth.alias("birth_date_level"), street.alias("street_level"),
-                        postcode.alias("postcode_level"), city.alias("city_level"), address.alias("address_level"))
+def candidate_levels(pairs: DataFrame, tf_fields: list[str]) -> DataFrame:
+    """``levels`` of blocked pairs, reduced to what training, scoring and ``match_pairs`` read.
+
+    Why: at a million records the default rules form tens of millions of candidates, and each
+    carried both records' six text fields into the cached frame (it outgrew memory and spilled).
+    Kept: the two record ids, the rules, the levels, and a term-frequency field's left value only
+    where the pair agrees on it exactly (the one case ``score`` looks it up); null elsewhere."""
+    leveled = levels(pairs)
+    names = [f for f in tf_fields if f in COLUMNS]
+    rules = [c for c in ("rule", "rules") if c in pairs.columns]
+    return leveled.select("l_record", "r_record", *rules, *LEVEL_COLUMNS,
+                          *[F.when(F.col(f"{f}_level") == TF_LEVEL, F.col(f"l_{f}")).alias(f"l_{f}") for f in names])
 
 
 def _sides(records: DataFrame) -> tuple[DataFrame, DataFrame]:
@@ -144,20 +179,21 @@ def block(records: DataFrame, cfg: MatchingSettings) -> Blocking:
     the pairs an earlier rule forms and marks the rules that form each pair: the candidates come
     out distinct with both records' columns, without a de-duplicating shuffle of the pairs or
     joins back to the records."""
-    keyed, skipped = records, []
+    keyed, skipped, estimates = records, [], []
     for i, rule in enumerate(cfg.blocking):
         keyed = keyed.withColumn(f"_k{i}", rule_key(rule))
     keyed = keyed.localCheckpoint()
     for i, rule in enumerate(cfg.blocking):
         k = f"_k{i}"
-        giant = (keyed.where(F.col(k).isNotNull()).groupBy(k).agg(F.count(F.lit(1)).alias("n"))
-                 .where(F.col("n") > cfg.max_block_size)).localCheckpoint()
+        sizes = keyed.where(F.col(k).isNotNull()).groupBy(k).agg(F.count(F.lit(1)).alias("n")).localCheckpoint()
+        giant = sizes.where(F.col("n") > cfg.max_block_size)
+        kept = sizes.where(F.col("n") <= cfg.max_block_size).agg(F.sum(F.col("n") * (F.col("n") - 1) / 2)).first()[0]
+        estimates.append(int(kept or 0))
         skipped.append(giant.select(F.lit(" & ".join(rule)).alias("rule"), F.col(k).alias("key"), F.col("n").alias("records")))
         keyed = (keyed.join(F.broadcast(giant.select(F.col(k).alias("_giant"))), F.col(k) == F.col("_giant"), "left")
                  .withColumn(k, F.when(F.col("_giant").isNull(), F.col(k))).drop("_giant"))
     keys = [f"_k{i}" for i in range(len(cfg.blocking))]
     keyed = keyed.select("record", *COLUMNS, *keys).localCheckpoint()
-    left, right = (keyed.select(*[F.col(c).alias(f"{side}_{c}") for c in keyed.columns]) for side in "lr")
 
     def same(j: int) -> Column:
         return F.coalesce(F.col(f"l_{keys[j]}") == F.col(f"r_{keys[j]}"), F.lit(False))
@@ -166,6 +202,13 @@ def block(records: DataFrame, cfg: MatchingSettings) -> Blocking:
     sides = [f"{side}_{c}" for side in "lr" for c in ("record", *COLUMNS)]
     frames = []
     for i, k in enumerate(keys):
+        # Tasks by the pairs the rule forms, not by the records it reads: a million records are
+        # a few hundred MB, which adaptive execution would coalesce into a handful of join tasks,
+        # and one of them would then form tens of millions of pairs alone.
+        tasks = max(1, math.ceil(estimates[i] / PAIRS_PER_TASK))
+        log.debug("blocking rule %d: at most %d pairs in %d tasks", i, estimates[i], tasks)
+        side = keyed.where(F.col(k).isNotNull()).repartition(tasks, k)
+        left, right = (side.select(*[F.col(c).alias(f"{s}_{c}") for c in keyed.columns]) for s in "lr")
         pairs = left.join(right, F.col(f"l_{k}") == F.col(f"r_{k}")).where(F.col("l_record") < F.col("r_record"))
         for j in range(i):
             pairs = pairs.where(~same(j))
@@ -336,26 +379,29 @@ def score_candidates(candidates: DataFrame, records: DataFrame, params: Paramete
 
 def score(pairs: DataFrame, params: Parameters, tf: DataFrame | None, tf_fields: list[str],
           prior: float | None = None) -> DataFrame:
-    """Match weight (log2 Bayes factor incl. prior) and probability per pair."""
-    spark = pairs.sparkSession
+    """Match weight (log2 Bayes factor incl. prior) and probability per pair.
+
+    A level's factor is a literal looked up by a CASE over the level (no join: the candidates
+    are tens of millions of rows at a million records); only the term frequencies of exact names
+    are joined, from a broadcast table of the names."""
     factors = params.bayes_factors()
-    rows = [(f, lvl, float(factors[f][lvl]), float(params.m[f][lvl])) for f in FIELDS for lvl in range(LEVELS[f])]
-    table = spark.createDataFrame(rows, "field string, level int, bf double, m double")
     out = pairs
     for f in FIELDS:
-        bf = F.broadcast(table.where(F.col("field") == f).select(F.col("level").alias(f"{f}_level"),
-                                                                    F.col("bf").alias(f"{f}_bf"),
-                                                                    F.col("m").alias(f"_{f}_m")))
-        out = out.join(bf, f"{f}_level", "left")
-        if tf is not None and f in tf_fields:
+        level = F.col(f"{f}_level")
+        bf = reduce(lambda acc, lvl: acc.when(level == lvl, F.lit(float(factors[f][lvl]))), range(1, LEVELS[f]),
+                    F.when(level == 0, F.lit(float(factors[f][0]))))   # null for a missing side (-1)
+        # names only: a field without an exact name level (TF_LEVEL) has no term frequency
+        names_tf = tf is not None and f in tf_fields and LEVELS[f] > TF_LEVEL
+        if names_tf:
             # exact agreement on a name: u is that name's own frequency instead of the average
             names = F.broadcast(tf.where(F.col("field") == f).select(F.col("value").alias(f"l_{f}"),
                                                                         F.col("tf").alias(f"_{f}_tf")))
             out = out.join(names, f"l_{f}", "left")
-            adjusted = F.log2(F.col(f"_{f}_m") / F.greatest(F.col(f"_{f}_tf"), F.lit(1e-9)))
-            out = out.withColumn(f"{f}_bf", F.when((F.col(f"{f}_level") == TF_LEVEL) & F.col(f"_{f}_tf").isNotNull(),
-                                                   adjusted).otherwise(F.col(f"{f}_bf"))).drop(f"_{f}_tf")
-        out = out.drop(f"_{f}_m")
+            adjusted = F.log2(F.lit(float(params.m[f][TF_LEVEL])) / F.greatest(F.col(f"_{f}_tf"), F.lit(1e-9)))
+            bf = F.when((level == TF_LEVEL) & F.col(f"_{f}_tf").isNotNull(), adjusted).otherwise(bf)
+        out = out.withColumn(f"{f}_bf", bf)
+        if names_tf:
+            out = out.drop(f"_{f}_tf")
     p0 = params.prior if prior is None else prior
     weight = F.lit(math.log2(p0 / (1 - p0))) + reduce(lambda a, b: a + b, [F.coalesce(F.col(f"{f}_bf"), F.lit(0.0)) for f in FIELDS])
     return (out.withColumn("match_weight", weight)
@@ -449,7 +495,7 @@ def match_edges(scored: DataFrame, cfg: MatchingSettings) -> DataFrame:
                            F.array().cast("array<string>").alias("sources"))
 
 
-PAIR_COLUMNS = ["l_record", "r_record", "rule", *[f"{c}_level" for c in COLUMNS], "address_level", "match_weight",
+PAIR_COLUMNS = ["l_record", "r_record", "rule", *LEVEL_COLUMNS, "match_weight",
                 "match_probability"]
 
 

@@ -59,7 +59,7 @@ def probabilistic_edges(settings: Settings, members: DataFrame, saved: DataFrame
     cfg = settings.identity.matching
     records = matching.prepared(members).localCheckpoint()
     blocked = matching.block(records, cfg)
-    candidates = matching.levels(blocked.pairs).localCheckpoint()
+    candidates = matching.candidate_levels(blocked.pairs, cfg.tf_fields).localCheckpoint()
     (n_candidates, per_rule), n_records = matching.rule_counts(candidates, cfg.blocking), records.count()
     giant = blocked.skipped_blocks.collect()  # one row per giant block: few by construction
     stage("matching: %d candidate pairs from %d records; per rule %s; %d blocks over %d records skipped%s",
