@@ -79,7 +79,7 @@ HUGE_METHOD_BYTES = "8000"
 
 
 def base_conf(settings: Settings) -> dict[str, str]:
-    """Spark conf every memberlake session gets (tests reuse it through pytest.ini values)."""
+    """Spark conf every memberlake session gets (pytest.ini mirrors it for the test session)."""
     conf = {
         "spark.sql.extensions": DELTA_EXTENSION,
         "spark.sql.catalog.spark_catalog": DELTA_CATALOG,

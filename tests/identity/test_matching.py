@@ -232,12 +232,11 @@ def test_candidates_keep_ids_levels_and_only_agreeing_names_and_score_as_the_ful
     tf = M.term_frequencies(records, ["first_name", "last_name"])
     full = {(r.l_record, r.r_record): r.match_weight
             for r in M.score(M.levels(pairs), params, tf, ["first_name", "last_name"]).collect()}
-    small = {(r.l_record, r.r_record): r.match_weight
-             for r in M.score(compact, params, tf, ["first_name", "last_name"]).collect()}
+    scored = {(r.l_record, r.r_record): r for r in M.score(compact, params, tf, ["first_name", "last_name"]).collect()}
+    small = {k: r.match_weight for k, r in scored.items()}
     assert small.keys() == full.keys() and all(small[k] == pytest.approx(full[k]) for k in full)
     # an exact "smith" (3 of 4 records) weighs log2(m / tf) = log2(0.9 / 0.75), not log2(0.9 / 0.01)
-    bf = {(r.l_record, r.r_record): r.last_name_bf
-          for r in M.score(compact, params, tf, ["first_name", "last_name"]).collect()}
+    bf = {k: r.last_name_bf for k, r in scored.items()}
     assert bf[("app:b", "web:a")] == pytest.approx(np.log2(0.9 / 0.75))
     assert bf[("crm:d", "web:a")] == pytest.approx(np.log2(0.08 / 0.04))     # smyth ~ smith: similar, no tf
 

@@ -147,8 +147,7 @@ def candidate_levels(pairs: DataFrame, tf_fields: list[str]) -> DataFrame:
     where the pair agrees on it exactly (the one case ``score`` looks it up); null elsewhere."""
     leveled = levels(pairs)
     names = [f for f in tf_fields if f in COLUMNS]
-    rules = [c for c in ("rule", "rules") if c in pairs.columns]
-    return leveled.select("l_record", "r_record", *rules, *LEVEL_COLUMNS,
+    return leveled.select("l_record", "r_record", "rule", "rules", *LEVEL_COLUMNS,
                           *[F.when(F.col(f"{f}_level") == TF_LEVEL, F.col(f"l_{f}")).alias(f"l_{f}") for f in names])
 
 
@@ -185,12 +184,17 @@ def block(records: DataFrame, cfg: MatchingSettings) -> Blocking:
     keyed = keyed.localCheckpoint()
     for i, rule in enumerate(cfg.blocking):
         k = f"_k{i}"
-        sizes = keyed.where(F.col(k).isNotNull()).groupBy(k).agg(F.count(F.lit(1)).alias("n")).localCheckpoint()
-        giant = sizes.where(F.col("n") > cfg.max_block_size)
-        kept = sizes.where(F.col("n") <= cfg.max_block_size).agg(F.sum(F.col("n") * (F.col("n") - 1) / 2)).first()[0]
-        estimates.append(int(kept or 0))
-        skipped.append(giant.select(F.lit(" & ".join(rule)).alias("rule"), F.col(k).alias("key"), F.col("n").alias("records")))
-        keyed = (keyed.join(F.broadcast(giant.select(F.col(k).alias("_giant"))), F.col(k) == F.col("_giant"), "left")
+        n = F.col("n")
+        # one pass over the rule's block sizes: the pairs its blocks form, and its giant blocks
+        # (few by construction: the job collects them for its log anyway)
+        row = (keyed.where(F.col(k).isNotNull()).groupBy(k).agg(F.count(F.lit(1)).alias("n"))
+               .agg(F.sum(F.when(n <= cfg.max_block_size, n * (n - 1) / 2)).alias("pairs"),
+                    F.collect_list(F.when(n > cfg.max_block_size, F.struct(F.col(k).alias("key"), n.alias("records"))))
+                    .alias("giant")).first())
+        estimates.append(int(row["pairs"] or 0))
+        giant = records.sparkSession.createDataFrame([tuple(g) for g in row["giant"]], "key string, records long")
+        skipped.append(giant.select(F.lit(" & ".join(rule)).alias("rule"), "key", "records"))
+        keyed = (keyed.join(F.broadcast(giant.select(F.col("key").alias("_giant"))), F.col(k) == F.col("_giant"), "left")
                  .withColumn(k, F.when(F.col("_giant").isNull(), F.col(k))).drop("_giant"))
     keys = [f"_k{i}" for i in range(len(cfg.blocking))]
     keyed = keyed.select("record", *COLUMNS, *keys).localCheckpoint()
