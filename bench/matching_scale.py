@@ -19,23 +19,33 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "lib"))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lakehouse", required=True)
-    parser.add_argument("--rules", help="comma-separated indexes of identity.matching.blocking to keep (default all)")
+def session_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--driver-memory", default="12g")
     parser.add_argument("--shuffle-partitions", type=int, default=16)
-    args = parser.parse_args(argv)
 
-    from memberlake.identity import matching
-    from memberlake.io.delta import Lakehouse
+
+def session(args: argparse.Namespace):
+    """(spark, settings) as the matching benches run: local settings, the memory and partitions given."""
     from memberlake.settings import load_settings, with_overrides
     from memberlake.spark import get_spark
 
     settings = with_overrides(load_settings("local", [f"spark.driver_memory={args.driver_memory}",
                                                       f"spark.shuffle_partitions={args.shuffle_partitions}"]),
                               privacy={"require_key": False})
-    spark = get_spark(settings)
+    return get_spark(settings), settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lakehouse", required=True)
+    parser.add_argument("--rules", help="comma-separated indexes of identity.matching.blocking to keep (default all)")
+    session_arguments(parser)
+    args = parser.parse_args(argv)
+
+    from memberlake.identity import matching
+    from memberlake.io.delta import Lakehouse
+
+    spark, settings = session(args)
     cfg = settings.identity.matching
     if args.rules:
         cfg = cfg.model_copy(update={"blocking": [cfg.blocking[int(i)] for i in args.rules.split(",")]})

@@ -302,16 +302,12 @@ def evaluate_area(spark, settings, args: argparse.Namespace) -> dict:
 
 def _scored_pairs(lake, settings):
     """match_pairs as (l_record, r_record, match_weight), a vetoed pair's weight null (never accepted)."""
-    from pyspark.sql import functions as F
-
     from memberlake.identity.matching import vetoed
+    from memberlake.thresholds import reviewable
 
     if not lake.exists(Tables.MATCH_PAIRS):
         raise InputError("match_pairs not found: the identity job scores no pairs without member records")
-    pairs = lake.read(Tables.MATCH_PAIRS)
-    return pairs.select(F.least("l_record", "r_record").alias("l_record"),
-                        F.greatest("l_record", "r_record").alias("r_record"),
-                        F.when(~vetoed(settings.identity.matching.veto), F.col("match_weight")).alias("match_weight"))
+    return reviewable(lake.read(Tables.MATCH_PAIRS), vetoed(settings.identity.matching.veto))
 
 
 def _labelled_thresholds(lake, settings) -> dict:

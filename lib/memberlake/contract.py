@@ -267,6 +267,7 @@ class Tables:
     MARKOV_TRANSITIONS = "markov_transitions"
     MATCH_PAIRS = "match_pairs"
     MATCH_PARAMETERS = "match_parameters"
+    MATCH_RECORDS = "match_records"
     MEMBER_PROFILE = "member_profile"
     MODEL_MONITORING = "model_monitoring"
     PERSON = "person"

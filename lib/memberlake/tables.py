@@ -179,13 +179,17 @@ _DECLARED = [
               'from_state string, to_state string, transitions bigint, probability double')),
     Table(Tables.MATCH_PAIRS, "gold", keys=('l_record', 'r_record'),
           columns=(
-              'l_record string, r_record string, rule int, first_name_level int, last_name_level int, '
-              'birth_date_level int, street_level int, postcode_level int, city_level int, address_level int, '
-              'match_weight double, match_probability double, accepted boolean')),
+              'l_record string, r_record string, rule int, rules int, first_name_level int, last_name_level int, '
+              'birth_date_level int, street_level int, postcode_level int, city_level int, '
+              'address_level int, first_name_tf_key bigint, last_name_tf_key bigint, match_weight double, '
+              'match_probability double, vetoed boolean, accepted boolean')),
     Table(Tables.MATCH_PARAMETERS, "ops", keys=('field', 'level'),
           columns=(
               'field string, level int, m double, u double, prior double, iterations int, converged boolean, '
               'run_id string')),
+    Table(Tables.MATCH_RECORDS, "gold", keys=('record',),
+          columns='record string, first_name string, last_name string, birth_date date, street string, '
+                  'postcode string, city string'),
     Table(Tables.MEMBER_PROFILE, "gold", keys=('person_id',),
           columns=(
               'as_of_date date, person_id string, recency_days int, frequency bigint, frequency_window bigint, '

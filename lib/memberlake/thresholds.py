@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 STEP = 0.25  # bits: the curve's resolution in match weight
@@ -62,6 +62,16 @@ def summary(curve: list[dict[str, float]], threshold: float) -> dict:
     """The row at the configured threshold, the row of best F1, and the whole curve."""
     best = max(curve, key=lambda r: (r["f1"], r["weight"])) if curve else None
     return {"threshold": threshold, "at_threshold": at_threshold(curve, threshold), "best_f1": best, "curve": curve}
+
+
+def reviewable(pairs: DataFrame, vetoed: Column | None = None) -> DataFrame:
+    """``match_pairs`` as (l_record, r_record, match_weight) for threshold curves, a vetoed pair's
+    weight null: no threshold accepts it. The verdict is the one saved with the pairs
+    (``vetoed``); ``vetoed`` is the fallback for a table written before it was saved."""
+    veto = F.col("vetoed") if "vetoed" in pairs.columns else (F.lit(False) if vetoed is None else vetoed)
+    return pairs.select(F.least("l_record", "r_record").alias("l_record"),
+                        F.greatest("l_record", "r_record").alias("r_record"),
+                        F.when(~veto, F.col("match_weight")).alias("match_weight"))
 
 
 def labelled_thresholds(scored: DataFrame, labels: DataFrame, threshold: float) -> dict:

@@ -104,6 +104,9 @@ def test_identity_stitches_generated_duplicates_without_merging_traps(spark, lan
     # probabilistic matching ran, kept its pairs with levels, and added member-member edges
     pairs = lake.read("match_pairs")
     assert pairs.where("accepted").count() > 0 and "first_name_level" in pairs.columns
+    assert pairs.where("accepted AND vetoed").count() == 0        # the verdict is kept with the pairs
+    # the baseline of the next run's incremental matching: every silver member record, prepared
+    assert lake.read("match_records").count() == lake.read("silver_members").count()
     assert lake.read("identity_edges").where("origin = 'matching'").count() == pairs.where("accepted").count()
     # households (same surname, address, e-mail and device) stay two persons
     persons = spark.read.parquet(str(landing / "_truth" / "persons"))

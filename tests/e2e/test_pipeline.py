@@ -203,8 +203,19 @@ def test_new_file_adds_only_its_rows(spark, lake_dirs, tmp_path, caplog):
         kept = sum(ids_after[k] == v for k, v in ids_before.items())
         assert kept == len(ids_before)                 # nobody's person_id changed
         # That identity run recomputed only the touched components (equality with a full
-        # recompute: tests/identity/test_identity_incremental.py).
+        # recompute: tests/identity/test_identity_incremental.py) and compared only the pairs of
+        # the three member records that changed (tests/identity/test_rematch.py)...
         assert "incremental:" in caplog.text
+        assert re.search(r"matching: incremental: 3 records changed since the last run, [1-9]\d* candidate", caplog.text)
+        # ...and a full recompute of the same silver finds the same pairs, verdicts and persons
+        cols = ["l_record", "r_record", "rule", "rules", "first_name_level", "last_name_level", "birth_date_level",
+                "address_level", "first_name_tf_key", "last_name_tf_key", "vetoed", "accepted"]
+        incremental = {tuple(r[c] for c in cols): r.match_weight for r in lake.read(Tables.MATCH_PAIRS).collect()}
+        assert cli.main(["identity", "--full", "--force", "--lakehouse", str(lakehouse)]) == 0
+        full = {tuple(r[c] for c in cols): r.match_weight for r in lake.read(Tables.MATCH_PAIRS).collect()}
+        assert incremental.keys() == full.keys()
+        assert all(incremental[k] == pytest.approx(full[k]) for k in full)
+        assert {r.value: r.person_id for r in lake.read("identity_graph").where("id_type = 'member'").collect()} == ids_after
     finally:
         (landing / "members_update.csv").unlink()
 

@@ -5,7 +5,7 @@ import pytest
 
 from memberlake.errors import InputError
 from memberlake.identity.labels import labels_from_file
-from memberlake.thresholds import at_threshold, labelled_thresholds, threshold_curve, weight_of
+from memberlake.thresholds import at_threshold, labelled_thresholds, reviewable, threshold_curve, weight_of
 
 
 def _pairs(spark, rows):
@@ -88,3 +88,16 @@ def test_labelled_curve_counts_labelled_matches_that_were_never_candidates(spark
     row = out["at_threshold"]
     assert (row["tp"], row["fp"], row["fn"]) == (1, 0, 1)      # (x, y) is a missed match; (d, e) is unlabelled
     assert out["best_f1"]["tp"] == 1 and out["curve"][-1]["fp"] == 1
+
+
+def test_a_vetoed_pair_is_accepted_at_no_threshold(spark):
+    from pyspark.sql import functions as F
+
+    pairs = spark.createDataFrame([("b", "a", 12.0, True), ("c", "d", 9.0, False)],
+                                  "l_record string, r_record string, match_weight double, vetoed boolean")
+    got = {(r.l_record, r.r_record): r.match_weight for r in reviewable(pairs).collect()}
+    assert got == {("a", "b"): None, ("c", "d"): 9.0}          # records in order, the vetoed weight null
+    # a table saved before the verdict was: the configured rules decide
+    old = pairs.drop("vetoed")
+    assert {r.match_weight for r in reviewable(old, F.col("match_weight") > 10).collect()} == {None, 9.0}
+    assert {r.match_weight for r in reviewable(old).collect()} == {12.0, 9.0}

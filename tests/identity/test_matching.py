@@ -5,6 +5,7 @@ from datetime import date
 
 import numpy as np
 import pytest
+from pyspark.sql import functions as F
 
 from memberlake.identity import matching as M
 from memberlake.settings import MatchingSettings
@@ -217,13 +218,15 @@ def test_candidates_keep_ids_levels_and_only_agreeing_names_and_score_as_the_ful
     pairs = M.block(records, cfg).pairs
     compact = M.candidate_levels(pairs, ["first_name", "last_name"])
     assert compact.columns == ["l_record", "r_record", "rule", "rules", *[f"{c}_level" for c in M.COLUMNS],
-                               "address_level", "l_first_name", "l_last_name"]
+                               "address_level", "first_name_tf_key", "last_name_tf_key"]
     rows = {(r.l_record, r.r_record): r for r in compact.collect()}
     assert len(rows) == 6
-    # a name is kept only where both sides carry it exactly (the term-frequency lookup's case)
-    assert (rows[("app:b", "web:a")].l_first_name, rows[("app:b", "web:a")].l_last_name) == ("ann", "smith")
-    assert (rows[("app:b", "pos:c")].l_first_name, rows[("app:b", "pos:c")].l_last_name) == (None, "smith")
-    assert (rows[("crm:d", "web:a")].l_first_name, rows[("crm:d", "web:a")].l_last_name) == (None, None)
+    # a name's hash is kept only where both sides carry it exactly (the term-frequency lookup's
+    # case), and no name itself (match_pairs keeps these columns)
+    ann, smith = (spark.range(1).select(F.xxhash64(F.lit(v))).first()[0] for v in ("ann", "smith"))
+    assert (rows[("app:b", "web:a")].first_name_tf_key, rows[("app:b", "web:a")].last_name_tf_key) == (ann, smith)
+    assert (rows[("app:b", "pos:c")].first_name_tf_key, rows[("app:b", "pos:c")].last_name_tf_key) == (None, smith)
+    assert (rows[("crm:d", "web:a")].first_name_tf_key, rows[("crm:d", "web:a")].last_name_tf_key) == (None, None)
     m = {"first_name": np.array([0.02, 0.03, 0.05, 0.9]), "last_name": np.array([0.01, 0.01, 0.08, 0.9]),
          "birth_date": np.array([0.02, 0.03, 0.95]), "address": np.array([0.05, 0.05, 0.1, 0.8])}
     u = {"first_name": np.array([0.9, 0.05, 0.04, 0.01]), "last_name": np.array([0.9, 0.05, 0.04, 0.01]),

@@ -50,6 +50,7 @@ FIELD_OF = {**{c: c for c in COLUMNS}, "street": "address", "postcode": "address
 # Levels per scored field, highest = strongest agreement; index = level.
 LEVELS = {"first_name": 4, "last_name": 4, "birth_date": 3, "address": 4}
 TF_LEVEL = 3  # the exact level of a name field
+TF_NAMES = ("first_name", "last_name")  # the compared columns with an exact name level
 # Candidate pairs one blocking join task forms (about a second of comparisons on one core).
 PAIRS_PER_TASK = 250_000
 
@@ -143,12 +144,16 @@ def candidate_levels(pairs: DataFrame, tf_fields: list[str]) -> DataFrame:
 
     Why: at a million records the default rules form tens of millions of candidates, and each
     carried both records' six text fields into the cached frame (it outgrew memory and spilled).
-    Kept: the two record ids, the rules, the levels, and a term-frequency field's left value only
-    where the pair agrees on it exactly (the one case ``score`` looks it up); null elsewhere."""
+    Kept: the two record ids, the rules, the levels, and per name a hash of the name only where
+    the pair agrees on it exactly (the one case ``score`` looks its frequency up; a hash, so that
+    ``match_pairs``, which keeps the candidates for the next incremental run, holds no names)."""
     leveled = levels(pairs)
-    names = [f for f in tf_fields if f in COLUMNS]
-    return leveled.select("l_record", "r_record", "rule", "rules", *LEVEL_COLUMNS,
-                          *[F.when(F.col(f"{f}_level") == TF_LEVEL, F.col(f"l_{f}")).alias(f"l_{f}") for f in names])
+    return leveled.select("l_record", "r_record", "rule", "rules", *LEVEL_COLUMNS, *[
+        (F.when(F.col(f"{f}_level") == TF_LEVEL, F.xxhash64(F.col(f"l_{f}"))) if f in tf_fields
+         else F.lit(None).cast("long")).alias(f"{f}_tf_key") for f in TF_NAMES])
+
+
+CANDIDATE_COLUMNS = ["l_record", "r_record", "rule", "rules", *LEVEL_COLUMNS, *[f"{f}_tf_key" for f in TF_NAMES]]
 
 
 def _sides(records: DataFrame) -> tuple[DataFrame, DataFrame]:
@@ -171,6 +176,54 @@ def rule_key(rule: list[str]) -> Column:
     return F.when(valid, F.concat_ws("\u0001", *[F.expr(e) for e in rule]))
 
 
+@dataclass
+class Giants:
+    estimates: list[int]        # per rule, the pairs its blocks form (giant blocks left out)
+    blocks: DataFrame           # rule, key, records: blocks over max_block_size, not paired
+
+
+def giant_blocks(records: DataFrame, cfg: MatchingSettings) -> Giants:
+    """Per rule, one pass over its block sizes: the pairs its blocks form, and its giant blocks
+    (few by construction: the job collects them for its log anyway)."""
+    estimates, skipped = [], []
+    n = F.col("n")
+    for rule in cfg.blocking:
+        key = rule_key(rule)
+        row = (records.where(key.isNotNull()).groupBy(key.alias("key")).agg(F.count(F.lit(1)).alias("n"))
+               .agg(F.sum(F.when(n <= cfg.max_block_size, n * (n - 1) / 2)).alias("pairs"),
+                    F.collect_list(F.when(n > cfg.max_block_size, F.struct(F.col("key"), n.alias("records"))))
+                    .alias("giant")).first())
+        estimates.append(int(row["pairs"] or 0))
+        giant = records.sparkSession.createDataFrame([tuple(g) for g in row["giant"]], "key string, records long")
+        skipped.append(giant.select(F.lit(" & ".join(rule)).alias("rule"), "key", "records"))
+    return Giants(estimates, reduce(DataFrame.unionByName, skipped))
+
+
+def keyed_records(records: DataFrame, cfg: MatchingSettings, giants: Giants) -> DataFrame:
+    """Records with every rule's key as ``_k<i>``, null where the record is in a giant block of
+    that rule (materialised: every rule's join reads it)."""
+    keyed = records.select("record", *COLUMNS, *[rule_key(rule).alias(f"_k{i}") for i, rule in enumerate(cfg.blocking)])
+    for i, rule in enumerate(cfg.blocking):
+        k = f"_k{i}"
+        giant = giants.blocks.where(F.col("rule") == " & ".join(rule)).select(F.col("key").alias("_giant"))
+        keyed = (keyed.join(F.broadcast(giant), F.col(k) == F.col("_giant"), "left")
+                 .withColumn(k, F.when(F.col("_giant").isNull(), F.col(k))).drop("_giant"))
+    return keyed.localCheckpoint()
+
+
+def _same(keys: list[str], j: int) -> Column:
+    return F.coalesce(F.col(f"l_{keys[j]}") == F.col(f"r_{keys[j]}"), F.lit(False))
+
+
+def _rules(keys: list[str]) -> Column:
+    """Bit j set when rule j pairs the two sides."""
+    return reduce(lambda a, b: a + b, [F.when(_same(keys, j), 1 << j).otherwise(0) for j in range(len(keys))], F.lit(0))
+
+
+def _side(frame: DataFrame, s: str) -> DataFrame:
+    return frame.select(*[F.col(c).alias(f"{s}_{c}") for c in frame.columns])
+
+
 def block(records: DataFrame, cfg: MatchingSettings) -> Blocking:
     """Candidate pairs from each blocking rule; giant blocks are skipped and reported.
 
@@ -178,46 +231,48 @@ def block(records: DataFrame, cfg: MatchingSettings) -> Blocking:
     the pairs an earlier rule forms and marks the rules that form each pair: the candidates come
     out distinct with both records' columns, without a de-duplicating shuffle of the pairs or
     joins back to the records."""
-    keyed, skipped, estimates = records, [], []
-    for i, rule in enumerate(cfg.blocking):
-        keyed = keyed.withColumn(f"_k{i}", rule_key(rule))
-    keyed = keyed.localCheckpoint()
-    for i, rule in enumerate(cfg.blocking):
-        k = f"_k{i}"
-        n = F.col("n")
-        # one pass over the rule's block sizes: the pairs its blocks form, and its giant blocks
-        # (few by construction: the job collects them for its log anyway)
-        row = (keyed.where(F.col(k).isNotNull()).groupBy(k).agg(F.count(F.lit(1)).alias("n"))
-               .agg(F.sum(F.when(n <= cfg.max_block_size, n * (n - 1) / 2)).alias("pairs"),
-                    F.collect_list(F.when(n > cfg.max_block_size, F.struct(F.col(k).alias("key"), n.alias("records"))))
-                    .alias("giant")).first())
-        estimates.append(int(row["pairs"] or 0))
-        giant = records.sparkSession.createDataFrame([tuple(g) for g in row["giant"]], "key string, records long")
-        skipped.append(giant.select(F.lit(" & ".join(rule)).alias("rule"), "key", "records"))
-        keyed = (keyed.join(F.broadcast(giant.select(F.col("key").alias("_giant"))), F.col(k) == F.col("_giant"), "left")
-                 .withColumn(k, F.when(F.col("_giant").isNull(), F.col(k))).drop("_giant"))
+    giants = giant_blocks(records, cfg)
+    keyed = keyed_records(records, cfg, giants)
     keys = [f"_k{i}" for i in range(len(cfg.blocking))]
-    keyed = keyed.select("record", *COLUMNS, *keys).localCheckpoint()
-
-    def same(j: int) -> Column:
-        return F.coalesce(F.col(f"l_{keys[j]}") == F.col(f"r_{keys[j]}"), F.lit(False))
-
-    rules = reduce(lambda a, b: a + b, [F.when(same(j), 1 << j).otherwise(0) for j in range(len(keys))], F.lit(0))
     sides = [f"{side}_{c}" for side in "lr" for c in ("record", *COLUMNS)]
     frames = []
     for i, k in enumerate(keys):
         # Tasks by the pairs the rule forms, not by the records it reads: a million records are
         # a few hundred MB, which adaptive execution would coalesce into a handful of join tasks,
         # and one of them would then form tens of millions of pairs alone.
-        tasks = max(1, math.ceil(estimates[i] / PAIRS_PER_TASK))
-        log.debug("blocking rule %d: at most %d pairs in %d tasks", i, estimates[i], tasks)
+        tasks = max(1, math.ceil(giants.estimates[i] / PAIRS_PER_TASK))
+        log.debug("blocking rule %d: at most %d pairs in %d tasks", i, giants.estimates[i], tasks)
         side = keyed.where(F.col(k).isNotNull()).repartition(tasks, k)
-        left, right = (side.select(*[F.col(c).alias(f"{s}_{c}") for c in keyed.columns]) for s in "lr")
-        pairs = left.join(right, F.col(f"l_{k}") == F.col(f"r_{k}")).where(F.col("l_record") < F.col("r_record"))
+        pairs = _side(side, "l").join(_side(side, "r"), F.col(f"l_{k}") == F.col(f"r_{k}")).where(
+            F.col("l_record") < F.col("r_record"))
         for j in range(i):
-            pairs = pairs.where(~same(j))
-        frames.append(pairs.select(*sides, F.lit(i).alias("rule"), rules.alias("rules")))
-    return Blocking(reduce(DataFrame.unionByName, frames), reduce(DataFrame.unionByName, skipped))
+            pairs = pairs.where(~_same(keys, j))
+        frames.append(pairs.select(*sides, F.lit(i).alias("rule"), _rules(keys).alias("rules")))
+    return Blocking(reduce(DataFrame.unionByName, frames), giants.blocks)
+
+
+def block_batch(keyed: DataFrame, changed: DataFrame, n_rules: int) -> DataFrame:
+    """The candidate pairs ``block`` forms that hold a record of ``changed`` (column ``record``),
+    from ``keyed_records`` of all records: each changed record against every record, pairs of two
+    changed records once; same columns and orientation (l_record < r_record)."""
+    keys = [f"_k{i}" for i in range(n_rules)]
+    flagged = keyed.join(changed.select("record", F.lit(True).alias("_changed")), "record", "left")
+    mine = flagged.where(F.col("_changed"))
+    cols = ["record", *COLUMNS, *keys]
+    frames = []
+    for i, k in enumerate(keys):
+        pairs = _side(mine.where(F.col(k).isNotNull()), "a").join(
+            _side(flagged.where(F.col(k).isNotNull()), "b"), F.col(f"a_{k}") == F.col(f"b_{k}")).where(
+            (F.col("a_record") != F.col("b_record"))
+            & (F.col("b__changed").isNull() | (F.col("a_record") < F.col("b_record"))))
+        first = F.col("a_record") < F.col("b_record")
+        oriented = pairs.select(*[F.when(first, F.col(f"a_{c}")).otherwise(F.col(f"b_{c}")).alias(f"l_{c}") for c in cols],
+                                *[F.when(first, F.col(f"b_{c}")).otherwise(F.col(f"a_{c}")).alias(f"r_{c}") for c in cols])
+        for j in range(i):
+            oriented = oriented.where(~_same(keys, j))
+        frames.append(oriented.select(*[f"{s}_{c}" for s in "lr" for c in ("record", *COLUMNS)],
+                                      F.lit(i).alias("rule"), _rules(keys).alias("rules")))
+    return reduce(DataFrame.unionByName, frames)
 
 
 def rule_counts(pairs: DataFrame, blocking: list[list[str]]) -> tuple[int, dict[str, int]]:
@@ -356,12 +411,14 @@ def expectation_maximisation(pats: np.ndarray, counts: np.ndarray, u: dict[str, 
 
 
 def term_frequencies(records: DataFrame, fields: list[str]) -> DataFrame:
-    """(field, value, tf): the share of records carrying each name value."""
+    """(field, value, key, tf): the share of records carrying each name value (``key`` is the
+    value's hash, as ``candidate_levels`` keeps it)."""
     frames = []
     for f in fields:
         total = records.where(F.col(f).isNotNull()).count() or 1
         frames.append(records.where(F.col(f).isNotNull()).groupBy(F.col(f).alias("value"))
-                      .agg((F.count(F.lit(1)) / total).alias("tf")).select(F.lit(f).alias("field"), "value", "tf"))
+                      .agg((F.count(F.lit(1)) / total).alias("tf"))
+                      .select(F.lit(f).alias("field"), "value", F.xxhash64("value").alias("key"), "tf"))
     return reduce(DataFrame.unionByName, frames)
 
 
@@ -397,10 +454,13 @@ def score(pairs: DataFrame, params: Parameters, tf: DataFrame | None, tf_fields:
         # names only: a field without an exact name level (TF_LEVEL) has no term frequency
         names_tf = tf is not None and f in tf_fields and LEVELS[f] > TF_LEVEL
         if names_tf:
-            # exact agreement on a name: u is that name's own frequency instead of the average
-            names = F.broadcast(tf.where(F.col("field") == f).select(F.col("value").alias(f"l_{f}"),
+            # exact agreement on a name: u is that name's own frequency instead of the average;
+            # compact candidates carry the name's hash, full pairs (tests, review) the name itself
+            key = (F.col(f"{f}_tf_key") if f"{f}_tf_key" in pairs.columns
+                   else F.when(level == TF_LEVEL, F.xxhash64(F.col(f"l_{f}"))))
+            names = F.broadcast(tf.where(F.col("field") == f).select(F.col("key").alias(f"_{f}_key"),
                                                                         F.col("tf").alias(f"_{f}_tf")))
-            out = out.join(names, f"l_{f}", "left")
+            out = out.join(names, key == F.col(f"_{f}_key"), "left").drop(f"_{f}_key")
             adjusted = F.log2(F.lit(float(params.m[f][TF_LEVEL])) / F.greatest(F.col(f"_{f}_tf"), F.lit(1e-9)))
             bf = F.when((level == TF_LEVEL) & F.col(f"_{f}_tf").isNotNull(), adjusted).otherwise(bf)
         out = out.withColumn(f"{f}_bf", bf)
@@ -499,10 +559,11 @@ def match_edges(scored: DataFrame, cfg: MatchingSettings) -> DataFrame:
                            F.array().cast("array<string>").alias("sources"))
 
 
-PAIR_COLUMNS = ["l_record", "r_record", "rule", *LEVEL_COLUMNS, "match_weight",
-                "match_probability"]
+PAIR_COLUMNS = [*CANDIDATE_COLUMNS, "match_weight", "match_probability"]
 
 
 def match_pairs(scored: DataFrame, cfg: MatchingSettings) -> DataFrame:
-    """The ``match_pairs`` table: every scored candidate pair, its levels, weight and verdict."""
-    return scored.select(*PAIR_COLUMNS, accepted_pair(cfg).alias("accepted"))
+    """The ``match_pairs`` table: every scored candidate pair, its levels, weight and verdict
+    (``vetoed``: a veto rule holds, so never accepted whatever the weight). It is also the next
+    incremental run's candidates (``identity/rematch.py``)."""
+    return scored.select(*PAIR_COLUMNS, vetoed(cfg.veto).alias("vetoed"), accepted_pair(cfg).alias("accepted"))

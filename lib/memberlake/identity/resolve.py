@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 
 from memberlake.contract import Tables
 from memberlake.exprs import member_node
-from memberlake.identity import incremental, matching
+from memberlake.identity import incremental, matching, rematch
 from memberlake.identity.graph import apply_guards, observed_edges
 from memberlake.ops.context import Outputs
 from memberlake.ops.tracking import tracked_run
@@ -23,8 +23,10 @@ from memberlake.settings import Settings
 log = logging.getLogger(__name__)
 
 INPUTS = ("members", "orders", "events")
-# The last run's tables an incremental run builds on (a full one needs only the last two).
+# The last run's tables an incremental run builds on (a full one needs only the last two);
+# matching is incremental when the last run also left MATCHING_STATE.
 STATE = (Tables.IDENTITY_EDGES, Tables.IDENTITY_GRAPH, Tables.PERSON_REGISTRY)
+MATCHING_STATE = (Tables.MATCH_RECORDS, Tables.MATCH_PAIRS)
 
 GOLDEN_FIELDS = ["first_name", "last_name", "gender", "birth_date", "email", "phone", "street", "city",
                  "postcode", "state", "country", "marketing_opt_in"]
@@ -44,24 +46,41 @@ def golden_records(members: DataFrame, graph: DataFrame) -> DataFrame:
     )
 
 
+@dataclass
+class Matched:
+    edges: DataFrame              # member—member edges of accepted matches
+    pairs: DataFrame              # match_pairs
+    parameters: DataFrame | None  # new match_parameters, None when the saved ones were reused
+    records: DataFrame            # match_records: the prepared records (the next run's baseline)
+
+
 def probabilistic_edges(settings: Settings, members: DataFrame, saved: DataFrame | None, run_id: str,
-                        stage: Callable[..., None]) -> tuple[DataFrame, DataFrame, DataFrame | None]:
-    """(member—member edges of accepted matches, match_pairs, new match_parameters or None) by
-    Fellegi-Sunter matching.
+                        stage: Callable[..., None], before: tuple[DataFrame, DataFrame] | None = None) -> Matched:
+    """Fellegi-Sunter matching of the member records.
 
     Parameters are trained on this run's candidates (u from random pairs, m by EM), returned for
     ``match_parameters`` and logged to MLflow; with ``identity.matching.retrain`` false the saved
-    ones (``saved``) are reused.
+    ones (``saved``) are reused. ``before`` (the last run's ``match_records`` and ``match_pairs``)
+    makes the candidates incremental: only pairs holding a record changed since then are formed
+    and compared (``rematch.py``); the candidates are the same as without it.
     """
     import mlflow
 
     spark = members.sparkSession
     cfg = settings.identity.matching
     records = matching.prepared(members).localCheckpoint()
-    blocked = matching.block(records, cfg)
-    candidates = matching.candidate_levels(blocked.pairs, cfg.tf_fields).localCheckpoint()
+    if before is not None:
+        done = rematch.rematch(records, *before, cfg)
+        # not materialised (see Rematched); scored and edges below are, before anything is written
+        candidates, skipped = done.candidates, done.giants.blocks
+        stage("matching: incremental: %d records changed since the last run, %d candidate pairs compared",
+              done.changed, done.compared)
+    else:
+        blocked = matching.block(records, cfg)
+        candidates = matching.candidate_levels(blocked.pairs, cfg.tf_fields).localCheckpoint()
+        skipped = blocked.skipped_blocks
     (n_candidates, per_rule), n_records = matching.rule_counts(candidates, cfg.blocking), records.count()
-    giant = blocked.skipped_blocks.collect()  # one row per giant block: few by construction
+    giant = skipped.collect()  # one row per giant block: few by construction
     stage("matching: %d candidate pairs from %d records; per rule %s; %d blocks over %d records skipped%s",
               n_candidates, n_records, per_rule, len(giant), cfg.max_block_size,
               "".join(f"; {g.rule}={g.key!r}: {g.records}" for g in giant[:5]))
@@ -84,7 +103,18 @@ def probabilistic_edges(settings: Settings, members: DataFrame, saved: DataFrame
     edges = matching.match_edges(scored, cfg).localCheckpoint()
     stage("matching: matches among candidates %.3f, random-pair prior %.2e; %d pairs accepted (probability "
               ">= %s, no veto)", params.prior, prior, edges.count(), cfg.threshold)
-    return edges, matching.match_pairs(scored, cfg), table
+    return Matched(edges, matching.match_pairs(scored, cfg), table, records)
+
+
+def incremental_matching_state(state: State) -> tuple[DataFrame, DataFrame] | None:
+    """The last run's (match_records, match_pairs) when both exist in the current layout, else
+    None (a full matching run)."""
+    if state.match_records is None or state.match_pairs is None:
+        return None
+    if not set(matching.CANDIDATE_COLUMNS) <= set(state.match_pairs.columns):
+        log.info("matching: match_pairs predates incremental matching: every pair is compared")
+        return None
+    return state.match_records, state.match_pairs
 
 
 def registry_after(before: DataFrame | None, graph: DataFrame) -> DataFrame:
@@ -116,6 +146,8 @@ class State:
     registry: DataFrame | None = None
     id_map: DataFrame | None = None
     match_parameters: DataFrame | None = None
+    match_records: DataFrame | None = None   # read lazily: incremental matching reads what it needs
+    match_pairs: DataFrame | None = None
 
 
 def resolve(members: DataFrame | None, orders: DataFrame | None, events: DataFrame | None, settings: Settings,
@@ -126,11 +158,13 @@ def resolve(members: DataFrame | None, orders: DataFrame | None, events: DataFra
     kept, dropped = apply_guards(edges, settings.identity)
     out = Outputs()
     if settings.identity.matching.enabled and members is not None:
-        matched, pairs, params = probabilistic_edges(settings, members, state.match_parameters, run_id, stage)
-        kept = kept.unionByName(matched.select(*kept.columns))
-        out.whole[Tables.MATCH_PAIRS] = pairs
-        if params is not None:
-            out.whole[Tables.MATCH_PARAMETERS] = params
+        before = incremental_matching_state(state) if incremental_run else None
+        matched = probabilistic_edges(settings, members, state.match_parameters, run_id, stage, before)
+        kept = kept.unionByName(matched.edges.select(*kept.columns))
+        out.whole[Tables.MATCH_PAIRS] = matched.pairs
+        out.whole[Tables.MATCH_RECORDS] = matched.records
+        if matched.parameters is not None:
+            out.whole[Tables.MATCH_PARAMETERS] = matched.parameters
     # Guards see raw values (blocked patterns); from here on e-mails and phones are keyed hashes.
     kept, dropped = pseud.edges(kept).localCheckpoint(), pseud.edges(dropped).localCheckpoint()
     stage("%d distinct edges, %d dropped by guards", edges.count(), dropped.count())

@@ -2,8 +2,9 @@
 
 Deterministic stitching: identifiers seen together in a row are linked, guards drop links that
 would merge different people (audited), probabilistic matching links member records, connected
-components become persons. Edges and guards are derived from all of silver each run; components
-and stable ids are recomputed only where edges changed since the last run (``incremental``;
+components become persons. Edges and guards are derived from all of silver each run; matching
+compares only the pairs that hold a member record changed since the last run; components and
+stable ids are recomputed only where edges changed since the last run (``incremental``;
 ``--full`` recomputes everything, as does a change of the identity settings). A run whose silver
 inputs and settings have not changed since the last successful run is skipped, so re-running
 changes nothing.
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pyspark.sql import SparkSession
 
 from memberlake.contract import Tables
-from memberlake.identity.resolve import INPUTS, STATE, State, resolve
+from memberlake.identity.resolve import INPUTS, MATCHING_STATE, STATE, State, resolve
 from memberlake.jobs.common import MissingInput, job_main, options
 from memberlake.ops.context import job_context
 from memberlake.ops.runs import same_parameters, unchanged
@@ -62,7 +63,10 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
                   Tables.PERSON_ID_MAP: True, Tables.MATCH_PARAMETERS: not settings.identity.matching.retrain}
         previous = {n: ctx.lake.read(n).localCheckpoint() if want and ctx.exists(n) else None
                     for n, want in wanted.items()}
-        state = State(*previous.values())
+        # Read lazily (match_pairs holds every candidate pair): incremental matching reads the
+        # unchanged pairs once into its own materialised candidates, before anything is written.
+        lazy = {n: ctx.lake.read(n) if incremental and ctx.exists(n) else None for n in MATCHING_STATE}
+        state = State(*previous.values(), match_records=lazy[Tables.MATCH_RECORDS], match_pairs=lazy[Tables.MATCH_PAIRS])
         out = resolve(frames["members"], frames["orders"], frames["events"], settings,
                       Pseudonymiser.from_settings(settings, spark), state, incremental, ctx.run.run_id, ctx.stage)
         ctx.publish(out)

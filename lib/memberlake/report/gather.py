@@ -16,7 +16,7 @@ from memberlake.io.delta import Lakehouse
 from memberlake.ops.runs import Run
 from memberlake.report import render as R
 from memberlake.report.render import Section
-from memberlake.thresholds import labelled_thresholds
+from memberlake.thresholds import labelled_thresholds, reviewable
 
 log = logging.getLogger(__name__)
 TOP = 15
@@ -149,9 +149,7 @@ def _match_weights(t: Tables_, s: Section) -> None:
     labels = t.get(Tables.IDENTITY_LABELS)
     if labels is None:
         return
-    scored = pairs.select(F.least("l_record", "r_record").alias("l_record"),
-                          F.greatest("l_record", "r_record").alias("r_record"), "match_weight")
-    out = labelled_thresholds(scored, labels, 0.5)
+    out = labelled_thresholds(reviewable(pairs), labels, 0.5)   # a vetoed pair: accepted at no threshold
     rows = [(round(r["weight"], 2), round(r["probability"], 4), r["tp"], r["fp"], r["fn"], round(r["precision"], 4),
              round(r["recall"], 4), round(r["f1"], 4)) for r in out["curve"][:: max(1, len(out["curve"]) // 12)]]
     s.table(f"Precision and recall on {out['labelled_pairs']} reviewed pairs (identity_labels) by threshold",
