@@ -6,6 +6,7 @@ incremental result. (Ingest, clean and identity invariants: ``test_landing_to_id
 """
 from __future__ import annotations
 
+import csv
 import logging
 import re
 import shutil
@@ -182,19 +183,26 @@ def test_new_file_adds_only_its_rows(spark, lake_dirs, tmp_path, caplog):
     bronze_before = lake.read(Tables.bronze("members")).count()
     silver_before = lake.read(Tables.silver("members")).count()
     caplog.set_level(logging.INFO, logger="memberlake")
-    header = "member_id,source,first_name,last_name,email,updated_at"
-    lines = [header,
-             "NEW-1,crm,New,Person,new1@example.com,2025-01-01T00:00:00Z",
-             "NEW-2,crm,Other,Person,,2025-01-01T00:00:00Z",
-             f"{existing.member_id},{existing.source},Renamed,{existing.last_name},,2099-01-01T00:00:00Z",
-             "NEW-1,crm,Stale,Person,,2020-01-01T00:00:00Z"]
-    (landing / "members_update.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # NEW-3: another source's copy of a member with a full record (matching should join them)
+    twin = (lake.read(Tables.silver("members")).where("birth_date IS NOT NULL AND street IS NOT NULL AND "
+                                                       "postcode IS NOT NULL AND first_name IS NOT NULL")
+            .orderBy(F.desc("member_id")).first())
+    rows = [["member_id", "source", "first_name", "last_name", "email", "updated_at", "birth_date", "street",
+             "postcode", "city"],
+            ["NEW-1", "crm", "New", "Person", "new1@example.com", "2025-01-01T00:00:00Z"],
+            ["NEW-2", "crm", "Other", "Person", "", "2025-01-01T00:00:00Z"],
+            [existing.member_id, existing.source, "Renamed", existing.last_name, "", "2099-01-01T00:00:00Z"],
+            ["NEW-1", "crm", "Stale", "Person", "", "2020-01-01T00:00:00Z"],
+            ["NEW-3", "pos", twin.first_name, twin.last_name, "", "2025-01-01T00:00:00Z", str(twin.birth_date),
+             twin.street, twin.postcode, twin.city or ""]]
+    with (landing / "members_update.csv").open("w", encoding="utf-8", newline="") as out:
+        csv.writer(out).writerows([r + [""] * (len(rows[0]) - len(r)) for r in rows])
     try:
         assert cli.main(["pipeline", "--only", "ingest,clean,identity", "--landing", str(landing),
                          "--lakehouse", str(lakehouse)]) == 0
-        assert lake.read(Tables.bronze("members")).count() == bronze_before + 4
+        assert lake.read(Tables.bronze("members")).count() == bronze_before + 5
         silver = lake.read(Tables.silver("members"))
-        assert silver.count() == silver_before + 2
+        assert silver.count() == silver_before + 3
         assert silver.where(F.col("member_id") == existing.member_id).first().first_name == "Renamed"
         assert silver.where("member_id = 'NEW-1'").first().first_name == "New"   # the stale row lost
         ids_after = {r.value: r.person_id for r in
@@ -204,9 +212,10 @@ def test_new_file_adds_only_its_rows(spark, lake_dirs, tmp_path, caplog):
         assert kept == len(ids_before)                 # nobody's person_id changed
         # That identity run recomputed only the touched components (equality with a full
         # recompute: tests/identity/test_identity_incremental.py) and compared only the pairs of
-        # the three member records that changed (tests/identity/test_rematch.py)...
+        # the four member records that changed (tests/identity/test_rematch.py)...
         assert "incremental:" in caplog.text
-        assert re.search(r"matching: incremental: 3 records changed since the last run, [1-9]\d* candidate", caplog.text)
+        assert re.search(r"matching: incremental: 4 records changed since the last run, [1-9]\d* candidate", caplog.text)
+        assert ids_after["pos:NEW-3"] == ids_after[f"{twin.source}:{twin.member_id}"]     # matched: one person
         # ...and a full recompute of the same silver finds the same pairs, verdicts and persons
         cols = ["l_record", "r_record", "rule", "rules", "first_name_level", "last_name_level", "birth_date_level",
                 "address_level", "first_name_tf_key", "last_name_tf_key", "vetoed", "accepted"]
