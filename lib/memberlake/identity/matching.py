@@ -183,20 +183,21 @@ class Giants:
 
 
 def giant_blocks(records: DataFrame, cfg: MatchingSettings) -> Giants:
-    """Per rule, one pass over its block sizes: the pairs its blocks form, and its giant blocks
-    (few by construction: the job collects them for its log anyway)."""
-    estimates, skipped = [], []
+    """Per rule, the pairs its blocks form and its giant blocks, from one pass over every rule's
+    block sizes (one Spark job for all rules: on small data a job per rule was most of blocking's
+    time). Giant blocks are few by construction: the job collects them for its log anyway."""
+    keys = F.array(*[F.struct(F.lit(i).alias("rule"), rule_key(rule).alias("key")) for i, rule in enumerate(cfg.blocking)])
     n = F.col("n")
-    for rule in cfg.blocking:
-        key = rule_key(rule)
-        row = (records.where(key.isNotNull()).groupBy(key.alias("key")).agg(F.count(F.lit(1)).alias("n"))
-               .agg(F.sum(F.when(n <= cfg.max_block_size, n * (n - 1) / 2)).alias("pairs"),
-                    F.collect_list(F.when(n > cfg.max_block_size, F.struct(F.col("key"), n.alias("records"))))
-                    .alias("giant")).first())
-        estimates.append(int(row["pairs"] or 0))
-        giant = records.sparkSession.createDataFrame([tuple(g) for g in row["giant"]], "key string, records long")
-        skipped.append(giant.select(F.lit(" & ".join(rule)).alias("rule"), "key", "records"))
-    return Giants(estimates, reduce(DataFrame.unionByName, skipped))
+    sizes = (records.select(F.explode(keys).alias("k")).select("k.rule", "k.key").where(F.col("key").isNotNull())
+             .groupBy("rule", "key").agg(F.count(F.lit(1)).alias("n")))
+    rows = {r["rule"]: r for r in sizes.groupBy("rule").agg(
+        F.sum(F.when(n <= cfg.max_block_size, n * (n - 1) / 2)).alias("pairs"),
+        F.collect_list(F.when(n > cfg.max_block_size, F.struct(F.col("key"), n.alias("records")))).alias("giant"),
+    ).collect()}
+    estimates = [int(rows[i]["pairs"] or 0) if i in rows else 0 for i in range(len(cfg.blocking))]
+    giant = [(" & ".join(rule), g["key"], g["records"]) for i, rule in enumerate(cfg.blocking)
+             for g in (rows[i]["giant"] if i in rows else [])]
+    return Giants(estimates, records.sparkSession.createDataFrame(giant, "rule string, key string, records long"))
 
 
 def keyed_records(records: DataFrame, cfg: MatchingSettings, giants: Giants) -> DataFrame:
@@ -292,15 +293,13 @@ def random_pairs(records: DataFrame, n: int, seed: int) -> DataFrame:
 
 
 def level_counts(pairs: DataFrame) -> dict[str, np.ndarray]:
-    """Per field, the number of pairs at each level (null level excluded)."""
-    out = {}
-    for f in FIELDS:
-        rows = pairs.groupBy(f"{f}_level").count().collect()
-        counts = np.zeros(LEVELS[f])
-        for r in rows:
-            if r[0] is not None and r[0] != NULL:
-                counts[int(r[0])] = r["count"]
-        out[f] = counts
+    """Per field, the number of pairs at each level (null level excluded), in one Spark job."""
+    levels = F.array(*[F.struct(F.lit(f).alias("field"), F.col(f"{f}_level").alias("level")) for f in FIELDS])
+    rows = (pairs.select(F.explode(levels).alias("x")).select("x.field", "x.level")
+            .where(F.col("level").isNotNull() & (F.col("level") != NULL)).groupBy("field", "level").count().collect())
+    out = {f: np.zeros(LEVELS[f]) for f in FIELDS}
+    for r in rows:
+        out[r["field"]][int(r["level"])] = r["count"]
     return out
 
 
@@ -413,12 +412,12 @@ def expectation_maximisation(pats: np.ndarray, counts: np.ndarray, u: dict[str, 
 def term_frequencies(records: DataFrame, fields: list[str]) -> DataFrame:
     """(field, value, key, tf): the share of records carrying each name value (``key`` is the
     value's hash, as ``candidate_levels`` keeps it)."""
-    frames = []
-    for f in fields:
-        total = records.where(F.col(f).isNotNull()).count() or 1
-        frames.append(records.where(F.col(f).isNotNull()).groupBy(F.col(f).alias("value"))
-                      .agg((F.count(F.lit(1)) / total).alias("tf"))
-                      .select(F.lit(f).alias("field"), "value", F.xxhash64("value").alias("key"), "tf"))
+    if not fields:
+        return records.sparkSession.createDataFrame([], "field string, value string, key long, tf double")
+    totals = records.agg(*[F.count(f).alias(f) for f in fields]).first()   # non-null values per field
+    frames = [records.where(F.col(f).isNotNull()).groupBy(F.col(f).alias("value"))
+              .agg((F.count(F.lit(1)) / (totals[f] or 1)).alias("tf"))
+              .select(F.lit(f).alias("field"), "value", F.xxhash64("value").alias("key"), "tf") for f in fields]
     return reduce(DataFrame.unionByName, frames)
 
 
