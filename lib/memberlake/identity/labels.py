@@ -58,4 +58,3 @@ def labels_from_file(raw: DataFrame, labelled_by: str | None) -> DataFrame:
     last = ordered.groupBy("l_record", "r_record").agg(F.max_by("match", "_line").alias("match"))
     return last.select("l_record", "r_record", "match", F.lit(labelled_by).cast("string").alias("labelled_by"),
                        F.current_timestamp().alias("labelled_at"))
-

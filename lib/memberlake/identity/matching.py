@@ -82,6 +82,8 @@ def _name_level(a: Column, b: Column) -> Column:
 
 
 LEVEL_COLUMNS = [*[f"{c}_level" for c in COLUMNS], "address_level"]
+# A blocked pair's columns: both records' ids and compared fields.
+SIDES = [f"{side}_{c}" for side in "lr" for c in ("record", *COLUMNS)]
 
 
 def levels(pairs: DataFrame) -> DataFrame:
@@ -235,7 +237,6 @@ def block(records: DataFrame, cfg: MatchingSettings) -> Blocking:
     giants = giant_blocks(records, cfg)
     keyed = keyed_records(records, cfg, giants)
     keys = [f"_k{i}" for i in range(len(cfg.blocking))]
-    sides = [f"{side}_{c}" for side in "lr" for c in ("record", *COLUMNS)]
     frames = []
     for i, k in enumerate(keys):
         # Tasks by the pairs the rule forms, not by the records it reads: a million records are
@@ -248,7 +249,7 @@ def block(records: DataFrame, cfg: MatchingSettings) -> Blocking:
             F.col("l_record") < F.col("r_record"))
         for j in range(i):
             pairs = pairs.where(~_same(keys, j))
-        frames.append(pairs.select(*sides, F.lit(i).alias("rule"), _rules(keys).alias("rules")))
+        frames.append(pairs.select(*SIDES, F.lit(i).alias("rule"), _rules(keys).alias("rules")))
     return Blocking(reduce(DataFrame.unionByName, frames), giants.blocks)
 
 
@@ -271,8 +272,7 @@ def block_batch(keyed: DataFrame, changed: DataFrame, n_rules: int) -> DataFrame
                                 *[F.when(first, F.col(f"b_{c}")).otherwise(F.col(f"a_{c}")).alias(f"r_{c}") for c in cols])
         for j in range(i):
             oriented = oriented.where(~_same(keys, j))
-        frames.append(oriented.select(*[f"{s}_{c}" for s in "lr" for c in ("record", *COLUMNS)],
-                                      F.lit(i).alias("rule"), _rules(keys).alias("rules")))
+        frames.append(oriented.select(*SIDES, F.lit(i).alias("rule"), _rules(keys).alias("rules")))
     return reduce(DataFrame.unionByName, frames)
 
 

@@ -23,10 +23,10 @@ import logging
 from dataclasses import dataclass
 from functools import reduce
 
-from pyspark.sql import Column, DataFrame
-from pyspark.sql import functions as F
+from pyspark.sql import DataFrame
 
 from memberlake.identity import matching
+from memberlake.identity.incremental import in_one_only
 from memberlake.settings import MatchingSettings
 
 log = logging.getLogger(__name__)
@@ -44,29 +44,20 @@ class Rematched:
     compared: int           # candidate pairs formed and compared in this run
 
 
-def _differs(a: str, b: str, columns: tuple[str, ...]) -> Column:
-    return reduce(lambda x, y: x | y, [~F.col(f"{a}.{c}").eqNullSafe(F.col(f"{b}.{c}")) for c in columns])
-
-
 def changed_records(records: DataFrame, before: DataFrame) -> DataFrame:
-    """(record) of prepared records that are new, deleted, or differ in a compared field."""
-    now, then = records.alias("now"), before.alias("then")
-    joined = now.join(then, F.col("now.record") == F.col("then.record"), "full_outer")
-    return joined.where(F.col("now.record").isNull() | F.col("then.record").isNull()
-                        | _differs("now", "then", matching.COLUMNS)).select(
-        F.coalesce(F.col("now.record"), F.col("then.record")).alias("record"))
+    """(record) of prepared records that are new, deleted, or differ in a compared field (a row
+    of either side that the other does not hold; nulls compare equal)."""
+    return in_one_only(records, before, ["record", *matching.COLUMNS]).select("record").distinct()
 
 
 def in_flipped_blocks(records: DataFrame, giants_now: DataFrame, giants_before: DataFrame,
                       cfg: MatchingSettings) -> DataFrame:
     """(record) of records in a block that is giant now and was not, or the reverse."""
-    cols = ["rule", "key"]
-    both = giants_now.select(*cols, F.lit(1).alias("_s")).unionByName(giants_before.select(*cols, F.lit(2).alias("_s")))
-    flipped = both.groupBy(*cols).agg(F.min("_s").alias("lo"), F.max("_s").alias("hi")).where("lo = hi").collect()
+    flipped = in_one_only(giants_now, giants_before, ["rule", "key"]).collect()   # giant blocks are few
     if not flipped:
         return records.sparkSession.createDataFrame([], "record string")
     by_rule: dict[str, list[str]] = {}
-    for row in flipped:      # giant blocks are few by construction
+    for row in flipped:
         by_rule.setdefault(row["rule"], []).append(row["key"])
     tests = [matching.rule_key(rule).isin(by_rule[" & ".join(rule)]) for rule in cfg.blocking if " & ".join(rule) in by_rule]
     log.info("matching: %d blocks crossed the size limit of %d since the last run", len(flipped), cfg.max_block_size)
@@ -90,8 +81,8 @@ def rematch(records: DataFrame, before_records: DataFrame, before_pairs: DataFra
             .join(ids.withColumnRenamed("record", "r_record"), "r_record", "left_anti")
             .select(*matching.CANDIDATE_COLUMNS))
     keyed = matching.keyed_records(records, cfg, giants)
-    fresh = matching.candidate_levels(matching.block_batch(keyed, changed, len(cfg.blocking)), cfg.tf_fields)
-    fresh = fresh.select(*matching.CANDIDATE_COLUMNS).localCheckpoint()
+    fresh = matching.candidate_levels(matching.block_batch(keyed, changed, len(cfg.blocking)),
+                                      cfg.tf_fields).localCheckpoint()
     n_fresh = fresh.count()
     log.info("matching: incremental: %d records changed since the last run; %d candidate pairs compared", n_changed,
              n_fresh)
