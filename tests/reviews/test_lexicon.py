@@ -5,8 +5,9 @@ import math
 
 import pytest
 
+from memberlake.reviews import lexicon
 from memberlake.reviews.language import EN, ZH
-from memberlake.reviews.lexicon import _to_unit, analyser
+from memberlake.reviews.lexicon import _to_unit, analyser, naive_bayes
 from memberlake.reviews.score import analyse, compile_aspects
 
 ASPECTS = compile_aspects({
@@ -52,6 +53,33 @@ def test_chinese_scores_follow_the_model_weights_and_negation():
     text = "物流太慢了，但是质量很好。"
     assert analyse(None, text, None, ASPECTS)["lexicon_score"] == pytest.approx(
         math.tanh((zh.prior + zh.log_odds(text)) / 2))
+
+
+def test_naive_bayes_by_hand_counts_a_word_once_per_document():
+    words = lambda doc: set(doc.split())                                      # noqa: E731
+    weights, prior = naive_bayes(["good good fast", "good"], ["bad", "bad slow", "good bad"], words)
+    # binarised counts: pos good 2, fast 1 (total 3); neg bad 3, slow 1, good 1 (total 5); vocabulary 4
+    assert weights["good"] == pytest.approx(math.log(3 / 7) - math.log(2 / 9))
+    assert weights["fast"] == pytest.approx(math.log(2 / 7) - math.log(1 / 9))
+    assert weights["bad"] == pytest.approx(math.log(1 / 7) - math.log(4 / 9))
+    assert set(weights) == {"good", "fast", "bad", "slow"}
+    assert prior == pytest.approx(math.log(2 / 3))
+
+
+def test_chinese_weights_are_trained_once_and_read_back_from_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(lexicon.tempfile, "tempdir", str(tmp_path))
+    trained = []
+
+    def train(words):
+        trained.append(1)
+        return {"好": 1.5}, -0.25
+
+    monkeypatch.setattr(lexicon, "train_chinese", train)
+    assert lexicon._chinese_model(str.split) == ({"好": 1.5}, -0.25)
+    assert lexicon._chinese_model(str.split) == ({"好": 1.5}, -0.25)
+    assert len(trained) == 1 and len(list(tmp_path.glob("memberlake-zh-sentiment-*.json"))) == 1
+    next(tmp_path.glob("*.json")).write_text("{not json")                     # a torn cache: train again
+    assert lexicon._chinese_model(str.split) == ({"好": 1.5}, -0.25) and len(trained) == 2
 
 
 def test_chinese_aspects_by_sentence():
