@@ -17,7 +17,7 @@ ingest,clean,reviews`` twice:
   figures are held-out ones.
 
     python bench/sentiment.py [--out bench/out/sentiment] [--corpora en zh]
-    python bench/sentiment.py --scale-reviews 1000000     # throughput only
+    python bench/sentiment.py --scale-reviews 1000000 [--set spark.driver_memory=8g]   # throughput only
 
 ``--scale-reviews N`` measures throughput instead: N reviews drawn from both corpora (80% English,
 20% Chinese, no ratings, so the lexicon pass alone) through the same command; reviews/s of the
@@ -114,7 +114,7 @@ def plain(corpus: str, df) -> tuple[dict[str, float], float]:
     return zh_metrics(df["truth"].to_numpy(), score, 0.5), time.perf_counter() - t0
 
 
-def scale(n: int, out: Path, results: str) -> None:
+def scale(n: int, out: Path, results: str, settings: list[str]) -> None:
     import json
     import shutil
 
@@ -141,7 +141,7 @@ def scale(n: int, out: Path, results: str) -> None:
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "memberlake.cli", "pipeline", "--only", "ingest,clean,reviews",
                     "--landing", str(root / "landing"), "--lakehouse", str(root / "lake"),
-                    "--set", "privacy.require_key=false"], check=True)
+                    "--set", "privacy.require_key=false", *(f"--set={kv}" for kv in settings)], check=True)
     total = time.perf_counter() - t0
     memory.stop()
     runs = sorted((root / "lake" / "job_runs").rglob("*.parquet"))
@@ -151,7 +151,8 @@ def scale(n: int, out: Path, results: str) -> None:
     seconds = float(table[(table.job == "reviews") & (table.status == "succeeded")]["duration_s"].max())
     text = (f"\n## review scoring throughput — `python bench/sentiment.py --scale-reviews {n}`\n\n"
             f"{n:,} reviews (80% English movie snippets, 20% Chinese hotel reviews, sampled; no ratings: "
-            f"lexicon pass, aspects, summaries), `local[2]`: `reviews` job {seconds:.0f} s = "
+            f"lexicon pass, aspects, summaries), `local[2]`{', ' + ', '.join(settings) if settings else ''}: "
+            f"`reviews` job {seconds:.0f} s = "
             f"**{n / seconds:,.0f} reviews/s**; ingest + clean + reviews {total:.0f} s with JVM start; "
             f"peak RSS of the process tree {memory.peak / 1e9:.2f} GB.\n")
     Path(results).open("a", encoding="utf-8").write(text)
@@ -171,9 +172,11 @@ def main() -> None:
     parser.add_argument("--corpora", nargs="+", default=["en", "zh"], choices=["en", "zh"])
     parser.add_argument("--results", default=str(HERE / "RESULTS.md"))
     parser.add_argument("--scale-reviews", type=int, metavar="N", help="throughput on N sampled reviews instead")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a setting for the --scale-reviews pipeline run, e.g. spark.driver_memory=8g")
     args = parser.parse_args()
     if args.scale_reviews:
-        scale(args.scale_reviews, Path(args.out), args.results)
+        scale(args.scale_reviews, Path(args.out), args.results, args.set)
         return
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"\n## review sentiment on labelled corpora — {stamp}\n",
