@@ -327,6 +327,10 @@ class SentimentModelSettings(_Strict):
     max_iter: int = Field(default=50, ge=1)
     # "auto": per language the method with the best held-out ROC AUC; or pin one.
     method: Literal["auto", "lexicon", "model", "blend"] = "auto"
+    # Each language's refit is registered as "<registered_model>_<language>"; it becomes champion
+    # when its ROC AUC beats the champion's on the same reviews by more than min_improvement.
+    registered_model: str = "memberlake-sentiment"
+    min_improvement: float = Field(default=0.0, ge=0)
 
     @model_validator(mode="after")
     def _labels_apart(self) -> "SentimentModelSettings":

@@ -150,7 +150,7 @@ def test_models_segment_score_and_register_a_champion(spark, lake_dirs):
     assert all(by_decile[1][0] >= hi for d, (_, hi) in by_decile.items() if d > 1)
     import mlflow
 
-    from memberlake.ml.registry import champion_version
+    from memberlake.ops.registry import champion_version
 
     version = scores.select("model_version").first()[0]
     assert champion_version("memberlake-churn") == version

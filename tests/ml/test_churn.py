@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from memberlake.ml import churn
+from memberlake.ops import registry
 from memberlake.settings import ChurnSettings
 
 
@@ -28,7 +29,7 @@ def test_unknown_parameter_fails_with_the_key(spark):
     (0.80, 0.811, 0.01, True),
 ])
 def test_champion_rule(champion, candidate, margin, expected):
-    assert churn.promote(candidate, champion, margin) is expected
+    assert registry.promote(candidate, champion, margin) is expected
 
 
 def _scored(spark, rows):

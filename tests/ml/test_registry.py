@@ -6,8 +6,9 @@ from datetime import date
 import pytest
 from pyspark.sql import functions as F
 
-from memberlake.ml import churn, registry
+from memberlake.ml import churn
 from memberlake.ml.scoring import churn_scores, deciles, risk_band
+from memberlake.ops import registry
 from memberlake.ops.tracking import configure, tracked_run
 
 FEATURES = ["recency_days", "orders"]

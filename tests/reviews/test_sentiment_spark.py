@@ -7,7 +7,8 @@ import pytest
 from pyspark.sql import functions as F
 
 from memberlake.inputs import person_sentiment
-from memberlake.reviews.model import compare, cross_fitted, fold_of, weak_label
+from memberlake.reviews.analysis import by_champions
+from memberlake.reviews.model import compare, cross_fitted, fold_of, refit, weak_label
 from memberlake.reviews.score import analyse, compile_aspects, score_reviews
 from memberlake.reviews.summaries import final_scores, label, product_sentiment
 from memberlake.settings import ReviewSettings, SentimentModelSettings
@@ -65,6 +66,14 @@ def test_cross_fitted_model_learns_a_word_the_lexicon_does_not_know(spark):
     # i % 10 == 9 (unrated) are odd i, all negative: 120 positives and 96 negatives are labelled
     assert result.labelled == 216 and result.positives == 120
     assert compare(labelled, "en", "lexicon").chosen == "lexicon"     # a pinned method wins
+    # the refit on every labelled review scores a later feed without ratings (as a champion would)
+    model = refit(scored.where(F.col("label").isNotNull()), cfg)
+    feed = spark.createDataFrame([("n1", "en", ["zorp", "item"]), ("n2", "en", ["blick"]), ("n3", "zh", ["好"])],
+                                 "review_id string, language string, tokens array<string>")
+    borrowed, chosen, notes = by_champions(feed, ["en", "zh"], lambda lang: (model, "7") if lang == "en" else None)
+    got = {r.review_id: r for r in borrowed.collect()}
+    assert set(got) == {"n1", "n2"} and got["n1"].model_score > 0 > got["n2"].model_score
+    assert got["n1"].blend_score is None and chosen == {"en": "model"} and "v7" in notes[0]
 
 
 def test_final_scores_use_the_chosen_method_per_language(spark):

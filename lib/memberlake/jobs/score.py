@@ -19,9 +19,9 @@ from pyspark.sql import functions as F
 from memberlake.contract import Tables
 from memberlake.inputs import PersonActivity
 from memberlake.jobs.common import MissingInput, job_main, options
-from memberlake.ml import registry
 from memberlake.ml.features import features_at
 from memberlake.ml.scoring import churn_scores, monitoring
+from memberlake.ops import registry
 from memberlake.ops.checks import raise_alerts
 from memberlake.ops.context import Outputs, job_context, snapshot_predicate
 from memberlake.ops.tracking import configure

@@ -234,7 +234,3 @@ def importances(model: PipelineModel, features: list[str]) -> list[tuple[str, fl
     return sorted(((f, float(v / total)) for f, v in zip(features, values, strict=True)), key=lambda fv: -fv[1])
 
 
-def promote(candidate: float, champion: float | None, min_improvement: float = 0.0) -> bool:
-    """The champion rule: a new model takes the alias only when it beats the champion's validation
-    metric by more than ``min_improvement`` (any model wins when there is no champion)."""
-    return champion is None or candidate > champion + min_improvement

@@ -8,9 +8,10 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from memberlake.inputs import PersonActivity
-from memberlake.ml import churn, registry
+from memberlake.ml import churn
 from memberlake.ml.features import feature_names, features_at
 from memberlake.ml.monitoring import realized_auc, stability
+from memberlake.ops import registry
 from memberlake.settings import Settings
 
 log = logging.getLogger(__name__)

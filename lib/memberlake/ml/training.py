@@ -1,7 +1,7 @@
 """Training runs of the models job: behavioural segmentation and the churn model, tracked in MLflow.
 
 Each returns the rows of its tables; the job publishes them. The churn model is registered and
-becomes ``champion`` only when it beats the current one (:mod:`memberlake.ml.registry`).
+becomes ``champion`` only when it beats the current one (:mod:`memberlake.ops.registry`).
 """
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from memberlake.contract import Tables
-from memberlake.ml import charts, churn, registry
+from memberlake.ml import charts, churn
 from memberlake.ml.features import churn_labels, feature_names
 from memberlake.ml.segmentation import assign, cluster_profile, fit_segments, personas
+from memberlake.ops import registry
 from memberlake.ops.runs import Run
 from memberlake.ops.tracking import tracked_run
 from memberlake.settings import Settings

@@ -16,9 +16,10 @@ from pyspark.sql import functions as F
 
 from memberlake.contract import Tables
 from memberlake.inputs import PersonActivity
-from memberlake.ml import churn, registry, uplift
+from memberlake.ml import churn, uplift
 from memberlake.ml import uplift_metrics as um
 from memberlake.ml.features import feature_names, features_at
+from memberlake.ops import registry
 from memberlake.ops.tracking import configure, tracked_run
 from memberlake.settings import Settings
 

@@ -1,6 +1,7 @@
 """One reviews run: lexicon scores, cross-fitted models where ratings allow, and the summaries.
 
-:func:`analyse` is what the ``reviews`` job runs between reading its inputs and publishing.
+:func:`analyse` is what the ``reviews`` job runs between reading its inputs and publishing; the
+registry (reading a champion, registering a refit) stays in the job, passed in as ``champion``.
 """
 from __future__ import annotations
 
@@ -10,15 +11,16 @@ from datetime import date
 from functools import reduce
 from typing import Callable
 
+from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from memberlake.contract import Tables
 from memberlake.inputs import attach_person, person_sentiment
 from memberlake.ops.context import Outputs
-from memberlake.ops.tracking import tracked_run
+from memberlake.reviews.champion import Learnt
 from memberlake.reviews.language import SUPPORTED
-from memberlake.reviews.model import Comparison, compare, cross_fitted, weak_label
+from memberlake.reviews.model import Comparison, compare, cross_fitted, model_scores, refit, weak_label
 from memberlake.reviews.score import score_reviews
 from memberlake.reviews.summaries import aspect_sentiment, final_scores, product_sentiment, review_aspects, review_sentiment
 from memberlake.settings import Settings
@@ -31,9 +33,10 @@ DATED = (Tables.PERSON_SENTIMENT, Tables.SENTIMENT_METRICS)
 
 @dataclass
 class Reviews(Outputs):
-    """The run's tables, plus the held-out comparisons for MLflow."""
+    """The run's tables, plus the held-out comparisons for MLflow and the refits to register."""
 
     results: list[Comparison] = field(default_factory=list)
+    learnt: list[Learnt] = field(default_factory=list)
 
 
 def last_review_date(reviews: DataFrame) -> date:
@@ -41,15 +44,16 @@ def last_review_date(reviews: DataFrame) -> date:
     return last.date() if last is not None else date.today()
 
 
-def comparisons(scored: DataFrame, settings: Settings
-                ) -> tuple[DataFrame | None, dict[str, str], list[Comparison], list[str]]:
+def comparisons(scored: DataFrame, dates: DataFrame, settings: Settings
+                ) -> tuple[DataFrame | None, dict[str, str], list[Comparison], list[Learnt], list[str]]:
     """Cross-fitted model and blend scores for each language with enough weak labels, the method
-    chosen per language, the held-out comparisons, and why a language kept its lexicon."""
+    chosen per language, the held-out comparisons, the refits, and why a language kept its lexicon.
+    ``dates`` is (review_id, created_at)."""
     cfg = settings.reviews.model
     pinned = None if cfg.method == "auto" else cfg.method
     counts = {r["language"]: (r["n"], r["pos"]) for r in scored.where(F.col("label").isNotNull()).groupBy(
         "language").agg(F.count(F.lit(1)).alias("n"), F.sum("label").alias("pos")).collect()}  # one row per language
-    parts, chosen, results, notes = [], {}, [], []
+    parts, chosen, results, learnt, notes = [], {}, [], [], []
     for language in SUPPORTED:
         n, pos = counts.get(language, (0, 0))
         neg = n - int(pos or 0)
@@ -63,9 +67,14 @@ def comparisons(scored: DataFrame, settings: Settings
             cross, "review_id")
         result = compare(labelled, language, pinned)
         results.append(result)
+        evidence = mine.where(F.col("label").isNotNull()).select("review_id", "tokens", "label").join(
+            dates, "review_id").join(cross.select("review_id", "model_score"), "review_id")
+        learnt.append(Learnt(language, refit(mine.where(F.col("label").isNotNull()), cfg), evidence,
+                             result.metrics["model"]["roc_auc"],
+                             result.metrics["model"]["roc_auc"] > result.metrics["lexicon"]["roc_auc"]))
         chosen[language] = result.chosen
         parts.append(cross)
-    return reduce(DataFrame.unionByName, parts) if parts else None, chosen, results, notes
+    return reduce(DataFrame.unionByName, parts) if parts else None, chosen, results, learnt, notes
 
 
 def metrics_frame(spark: SparkSession, as_of: date, results: list[Comparison]) -> DataFrame:
@@ -75,20 +84,40 @@ def metrics_frame(spark: SparkSession, as_of: date, results: list[Comparison]) -
                                        "value double, chosen boolean, labelled bigint, positives bigint")
 
 
-def log_run(settings: Settings, job: str, as_of: date, params: dict, results: list[Comparison],
-            counts: dict[str, int]) -> None:
-    """The run's MLflow metrics: rows per table and language, each language's held-out comparison."""
+def log_metrics(results: list[Comparison], counts: dict[str, int]) -> None:
+    """The active MLflow run's metrics: rows per table and language, each language's held-out
+    comparison."""
     import mlflow
 
-    with tracked_run(settings, job, f"reviews {as_of}", params):
-        mlflow.log_metrics({k: float(v) for k, v in counts.items()})
-        for r in results:
-            mlflow.set_tag(f"{r.language}.method", r.chosen)
-            mlflow.log_metrics({f"{r.language}.{m}.{k}": v for m, vals in r.metrics.items() for k, v in vals.items()})
+    mlflow.log_metrics({k: float(v) for k, v in counts.items()})
+    for r in results:
+        mlflow.set_tag(f"{r.language}.method", r.chosen)
+        mlflow.log_metrics({f"{r.language}.{m}.{k}": v for m, vals in r.metrics.items() for k, v in vals.items()})
+
+
+def by_champions(scored: DataFrame, languages: list[str],
+                 champion: Callable[[str], tuple[PipelineModel, str] | None]
+                 ) -> tuple[DataFrame | None, dict[str, str], list[str]]:
+    """Model scores from each language's registered champion (``champion`` returns it, or None),
+    for ``languages``: the ones with reviews but too few ratings in this run."""
+    parts, chosen, notes = [], {}, []
+    for language in languages:
+        found = champion(language)
+        if found is None:
+            continue
+        model, version = found
+        mine = scored.where(F.col("language") == language).select("review_id", "tokens")
+        parts.append(model_scores(model, mine).select("review_id", "model_score",
+                                                      F.lit(None).cast("double").alias("blend_score")))
+        chosen[language] = "model"
+        notes.append(f"{language}: scored by the registered champion v{version} (it beat the lexicon on its "
+                     f"held-out reviews)")
+    return reduce(DataFrame.unionByName, parts) if parts else None, chosen, notes
 
 
 def analyse(reviews: DataFrame, products: DataFrame | None, graph: DataFrame, settings: Settings, as_of: date,
-            stage: Callable[..., None]) -> Reviews:
+            stage: Callable[..., None],
+            champion: Callable[[str], tuple[PipelineModel, str] | None] = lambda language: None) -> Reviews:
     """Every reviews table: the four overwritten ones and the ``as_of`` slices of the dated ones."""
     cfg = settings.reviews
     located = attach_person(reviews, graph, "review_id").localCheckpoint()
@@ -99,8 +128,13 @@ def analyse(reviews: DataFrame, products: DataFrame | None, graph: DataFrame, se
         F.count(F.lit(1)).alias("n")).collect()}   # at most three rows
     stage("%d reviews scored by the lexicon: %s", sum(by_language.values()),
           ", ".join(f"{k} {v}" for k, v in sorted(by_language.items())))
-    cross, chosen, results, notes = comparisons(scored, settings)
-    for note in notes:
+    cross, chosen, results, learnt, notes = comparisons(scored, located.select("review_id", "created_at"), settings)
+    unlabelled = [lang for lang in SUPPORTED if lang in by_language and lang not in chosen]
+    borrowed, borrowed_chosen, borrowed_notes = by_champions(scored, unlabelled, champion)
+    if borrowed is not None:
+        cross = borrowed if cross is None else cross.unionByName(borrowed)
+        chosen.update(borrowed_chosen)
+    for note in notes + borrowed_notes:
         stage("%s", note)
     for r in results:
         stage("%s: %d labelled reviews; held-out ROC AUC %s -> %s", r.language, r.labelled,
@@ -108,7 +142,7 @@ def analyse(reviews: DataFrame, products: DataFrame | None, graph: DataFrame, se
     scores = final_scores(scored, cross, chosen).localCheckpoint()
     sentiment = review_sentiment(located, scores, cfg).localCheckpoint()
     aspects = review_aspects(located, scored, cfg).localCheckpoint()
-    out = Reviews(as_of=as_of, results=results, counts={f"reviews_{k}": v for k, v in by_language.items()})
+    out = Reviews(as_of=as_of, results=results, learnt=learnt, counts={f"reviews_{k}": v for k, v in by_language.items()})
     out.whole = {Tables.REVIEW_SENTIMENT: sentiment, Tables.REVIEW_ASPECTS: aspects,
                  Tables.PRODUCT_SENTIMENT: product_sentiment(sentiment),
                  Tables.ASPECT_SENTIMENT: aspect_sentiment(aspects, products)}

@@ -8,7 +8,8 @@ that fold: every review, labelled or not, gets a score from a model that never s
 comparison with the lexicon on the labelled reviews is a held-out one and a review's own rating
 never leaks into its score. The blend is a logistic regression over (lexicon score, model
 logit), cross-fitted over the same folds. The method with the best held-out ROC AUC (or the one
-pinned in config) gives each language's final score.
+pinned in config) gives each language's final score. The text model refitted on every labelled
+review of a language is what the job registers (:mod:`memberlake.reviews.champion`).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import logging
 from dataclasses import dataclass
 from functools import reduce
 
-from pyspark.ml import Pipeline
+from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import LogisticRegression
 from pyspark.ml.evaluation import BinaryClassificationEvaluator
 from pyspark.ml.feature import IDF, HashingTF, VectorAssembler
@@ -60,6 +61,18 @@ def _text_pipeline(cfg: SentimentModelSettings) -> Pipeline:
     ])
 
 
+def refit(labelled: DataFrame, cfg: SentimentModelSettings) -> PipelineModel:
+    """The text model of one language fitted on all its labelled reviews (tokens, label): the
+    version the registry keeps; its held-out figures are the cross-fitted ones."""
+    return _text_pipeline(cfg).fit(labelled.select("tokens", "label"))
+
+
+def model_scores(model: PipelineModel, rows: DataFrame) -> DataFrame:
+    """``rows`` (with ``tokens``) plus ``model_score`` = 2 P(positive) - 1 of a fitted text model."""
+    return model.transform(rows).select(
+        *rows.columns, (2 * vector_to_array(F.col("probability")).getItem(1) - 1).alias("model_score"))
+
+
 def _cross_fit(rows: DataFrame, folds: int, fit, out: str) -> DataFrame:
     """``rows`` (fold, label, features...) -> rows plus ``out`` = out-of-fold P(positive)."""
     parts = []
@@ -93,10 +106,15 @@ def cross_fitted(scored: DataFrame, cfg: SentimentModelSettings) -> DataFrame:
                           (2 * F.col("p_blend") - 1).alias("blend_score"))
 
 
+def roc_auc(rows: DataFrame, score: str) -> float:
+    """ROC AUC of ``score`` against ``label`` (1.0 positive, 0.0 negative)."""
+    evaluator = BinaryClassificationEvaluator(labelCol="label", metricName="areaUnderROC")
+    return evaluator.evaluate(rows.select("label", F.col(score).alias("rawPrediction")))
+
+
 def compare(labelled: DataFrame, language: str, pinned: str | None) -> Comparison:
     """Held-out ROC AUC, accuracy (score > 0 is positive) and macro F1 of each method against the
     weak labels; ``labelled`` has label, lexicon_score, model_score, blend_score."""
-    evaluator = BinaryClassificationEvaluator(labelCol="label", metricName="areaUnderROC")
     metrics: dict[str, dict[str, float]] = {}
     aggs = []
     for m in METHODS:
@@ -113,7 +131,7 @@ def compare(labelled: DataFrame, language: str, pinned: str | None) -> Compariso
         tn = n - tp - fp - fn
         f1_pos = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
         f1_neg = 2 * tn / (2 * tn + fn + fp) if tn + fn + fp else 0.0
-        auc = evaluator.evaluate(labelled.select("label", F.col(f"{m}_score").alias("rawPrediction")))
+        auc = roc_auc(labelled, f"{m}_score")
         metrics[m] = {"roc_auc": auc, "accuracy": (counts[f"{m}_hit"] or 0.0) / n, "macro_f1": (f1_pos + f1_neg) / 2}
     chosen = pinned or max(METHODS, key=lambda m: metrics[m]["roc_auc"])
     return Comparison(language, metrics, chosen, n, pos)

@@ -1,7 +1,8 @@
 """The MLflow model registry at the edge: log + register a Spark model, the champion alias rule.
 
 A new version always gets registered (it is the record of what was trained); it takes the
-``champion`` alias only when ``churn.promote`` says so, otherwise it is tagged ``challenger``.
+``champion`` alias only when :func:`promote` says so, otherwise it is tagged ``challenger``. Churn,
+uplift and review sentiment models share it.
 """
 from __future__ import annotations
 
@@ -12,8 +13,6 @@ from typing import Callable
 
 from pyspark.errors import PySparkException
 from pyspark.ml import PipelineModel
-
-from memberlake.ml.churn import promote
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +37,12 @@ def requirements() -> list[str]:
 
     return [f"pyspark=={pyspark.__version__}", f"mlflow=={mlflow.__version__}", f"numpy=={numpy.__version__}",
             f"pandas=={pandas.__version__}"]
+
+
+def promote(candidate: float, champion: float | None, min_improvement: float = 0.0) -> bool:
+    """The champion rule: a new model takes the alias only when it beats the champion's validation
+    metric by more than ``min_improvement`` (any model wins when there is no champion)."""
+    return champion is None or candidate > champion + min_improvement
 
 
 def champion_uri(name: str) -> str:
