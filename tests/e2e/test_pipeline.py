@@ -344,6 +344,17 @@ def test_reviews_scored_against_the_planted_sentiment(spark, lake_dirs):
     assert aspects and aspects <= {"price", "quality", "delivery", "service", "size_fit", "packaging"}
     metrics = lake.read("sentiment_metrics").where("chosen").groupBy("language", "metric").count().collect()
     assert metrics and all(r["count"] == 1 for r in metrics)                      # one chosen method per language
+    # each language that learnt from ratings registered its refit; the first one is the champion
+    import mlflow
+
+    from memberlake.ops.registry import champion_version
+
+    learnt = {r.language for r in lake.read("sentiment_metrics").select("language").distinct().collect()}
+    for language in learnt:
+        version = champion_version(f"memberlake-sentiment_{language}")
+        assert version is not None, language
+        tags = mlflow.MlflowClient().get_model_version(f"memberlake-sentiment_{language}", version).tags
+        assert {"roc_auc", "labels_through", "beats_lexicon"} <= set(tags), language
     people = lake.read("person_sentiment")
     assert people.count() == people.select("person_id").distinct().count() > 0
 
