@@ -86,6 +86,17 @@ def test_blocking_counts_pairs_per_rule_and_skips_giant_blocks(spark):
     assert got == [("s1", "s2", 0, 3, "bob", "y"), ("t1", "t2", 1, 2, "cat", "z")]   # s1-s2 once, though both rules form it
 
 
+def test_random_pairs_depend_on_the_records_not_on_their_order_or_partitions(spark):
+    rows = [(f"r{i:03d}", f"n{i % 17}", f"s{i % 13}", None, None, None, None) for i in range(400)]
+    one = spark.createDataFrame(rows, REC).coalesce(1)
+    many = spark.createDataFrame(list(reversed(rows)), REC).repartition(7)
+    got = [sorted((r.l_record, r.r_record) for r in M.random_pairs(df, 3000, 42).collect()) for df in (one, many)]
+    assert got[0] == got[1]
+    assert 2000 < len(got[0]) < 4500 and all(a < b for a, b in got[0])         # about n distinct ordered pairs
+    assert len(set(got[0])) == len(got[0])
+    assert got[0] != sorted((r.l_record, r.r_record) for r in M.random_pairs(one, 3000, 7).collect())
+
+
 def test_rule_fields_name_the_scored_fields_a_rule_blocks_on():
     assert M.rule_fields(["postcode", "substring(last_name, 1, 3)"]) == {"address", "last_name"}
     assert M.rule_fields(["soundex(last_name)", "city", "substring(first_name, 1, 1)"]) == {

@@ -284,12 +284,28 @@ def rule_counts(pairs: DataFrame, blocking: list[list[str]]) -> tuple[int, dict[
     return row["all"], {" & ".join(rule): row[f"r{i}"] for i, rule in enumerate(blocking)}
 
 
+_BUCKETS = 1 << 30
+
+
+def _hashed_share(share: float, *columns: str, seed: int) -> F.Column:
+    """True for about ``share`` of the rows, chosen by a hash of ``columns`` (not by position)."""
+    return F.pmod(F.xxhash64(F.lit(seed), *[F.col(c) for c in columns]), F.lit(_BUCKETS)) < F.lit(int(share * _BUCKETS))
+
+
 def random_pairs(records: DataFrame, n: int, seed: int) -> DataFrame:
-    """About ``n`` pairs of two random distinct records (almost all non-matches), for ``u``."""
+    """About ``n`` pairs of two distinct records (almost all non-matches), for ``u``.
+
+    Records and pairs are drawn by a hash of their ids with ``seed``, not by row position, so the
+    same records give the same pairs however they were delivered or partitioned (a sample by
+    position made one data set's weights depend on how many landing files it came in).
+    """
     total = records.count()
-    fraction = min(1.0, math.sqrt(2.0 * n) / max(total, 1) * 1.2) if total else 0.0
-    left, right = _sides(records.sample(fraction=fraction, seed=seed))
-    return left.crossJoin(right).where(F.col("l_record") < F.col("r_record")).limit(n)
+    share = min(1.0, math.sqrt(2.0 * n) / max(total, 1) * 1.2) if total else 0.0
+    left, right = _sides(records.where(_hashed_share(share, "record", seed=seed)))
+    drawn = share * total
+    keep = min(1.0, n / max(drawn * (drawn - 1) / 2, 1.0))
+    return (left.crossJoin(right).where(F.col("l_record") < F.col("r_record"))
+            .where(_hashed_share(keep, "l_record", "r_record", seed=seed)))
 
 
 def level_counts(pairs: DataFrame) -> dict[str, np.ndarray]:
