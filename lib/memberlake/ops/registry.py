@@ -78,7 +78,7 @@ def load_champion(name: str) -> tuple[PipelineModel, str] | None:
 
 
 def register(model: PipelineModel, name: str, metric_name: str, metric: float,
-             champion_metric: Callable[[PipelineModel], float], min_improvement: float,
+             champion_metric: Callable[[PipelineModel], float] | None, min_improvement: float,
              signature=None, input_example=None, labels_through: date | None = None,
              on_commit: Callable[[Callable[[], None]], None] | None = None) -> Registered:
     """Log ``model`` in the active run, register it, and move the alias when it beats the champion.
@@ -90,7 +90,9 @@ def register(model: PipelineModel, name: str, metric_name: str, metric: float,
     error propagates. ``labels_through`` is those rows' as-of date, which is also the last day whose
     outcome the new model's training labels include; it is kept as a version tag. A champion
     whose labels reach past it has seen outcomes of the comparison rows (e.g. this run is a
-    backfill with an earlier as-of date), so it is not compared and keeps the alias.
+    backfill with an earlier as-of date), so it is not compared and keeps the alias. With
+    ``champion_metric`` None (no rows both models can be scored on), ``metric`` is compared with
+    the champion's recorded one, and without one the champion keeps the alias.
 
     With ``on_commit`` (a job's ``Run.on_commit``), a winner is registered as a challenger and the
     alias moves only when the job's run commits: the registry is outside the lakehouse, and a run
@@ -101,10 +103,9 @@ def register(model: PipelineModel, name: str, metric_name: str, metric: float,
 
     client = MlflowClient()
     current = None
-    loaded = load_champion(name)
+    champ_version = champion_version(name)
     seen_too_much = unknown = False
-    if loaded is not None:
-        champ_model, champ_version = loaded
+    if champ_version is not None:
         tags = client.get_model_version(name, champ_version).tags
         seen = tags.get(LABELS_THROUGH)
         seen_too_much = (seen is not None and labels_through is not None
@@ -113,19 +114,21 @@ def register(model: PipelineModel, name: str, metric_name: str, metric: float,
             log.warning("champion v%s was trained on labels through %s, after this run's comparison date %s: "
                         "it keeps the alias without a comparison", champ_version, seen, labels_through)
         else:
-            try:
-                current = champion_metric(champ_model)
-            except (PySparkException, ValueError, KeyError) as exc:  # e.g. its features are not in this run
-                if metric_name not in tags:
-                    # Nothing to compare with: an error must never be what promotes a model.
-                    unknown = True
-                    log.error("champion v%s could not score the comparison rows (%s: %s) and has no recorded %s: "
-                              "it keeps the alias; the new version is registered as a challenger",
-                              champ_version, type(exc).__name__, exc, metric_name)
-                else:
-                    current = float(tags[metric_name])
-                    log.warning("champion v%s could not score the comparison rows (%s); using its recorded %s %s",
-                                champ_version, type(exc).__name__, metric_name, current)
+            reason = "no comparison rows"
+            if champion_metric is not None:
+                try:
+                    current = champion_metric(mlflow.spark.load_model(f"models:/{name}/{champ_version}"))
+                except (PySparkException, ValueError, KeyError) as exc:  # e.g. its features are not in this run
+                    reason = f"could not score the comparison rows: {type(exc).__name__}: {exc}"
+            if current is None and metric_name not in tags:
+                # Nothing to compare with: an error must never be what promotes a model.
+                unknown = True
+                log.error("champion v%s (%s) has no recorded %s: it keeps the alias; the new version is "
+                          "registered as a challenger", champ_version, reason, metric_name)
+            elif current is None:
+                current = float(tags[metric_name])
+                log.warning("champion v%s (%s): using its recorded %s %s", champ_version, reason, metric_name,
+                            current)
     info = mlflow.spark.log_model(model, "model", registered_model_name=name, signature=signature,
                                   input_example=input_example, pip_requirements=requirements())
     version = str(info.registered_model_version)

@@ -62,14 +62,14 @@ def comparisons(scored: DataFrame, dates: DataFrame, settings: Settings
                          f"reviews.model.min_labelled={cfg.min_labelled} / min_per_class={cfg.min_per_class}: lexicon")
             continue
         mine = scored.where(F.col("language") == language)
+        rated = mine.where(F.col("label").isNotNull())
         cross = cross_fitted(mine, cfg).localCheckpoint()
-        labelled = mine.where(F.col("label").isNotNull()).select("review_id", "label", "lexicon_score").join(
-            cross, "review_id")
+        labelled = rated.select("review_id", "label", "lexicon_score").join(cross, "review_id")
         result = compare(labelled, language, pinned)
         results.append(result)
-        evidence = mine.where(F.col("label").isNotNull()).select("review_id", "tokens", "label").join(
-            dates, "review_id").join(cross.select("review_id", "model_score"), "review_id")
-        learnt.append(Learnt(language, refit(mine.where(F.col("label").isNotNull()), cfg), evidence,
+        evidence = rated.select("review_id", "tokens", "label").join(dates, "review_id").join(
+            cross.select("review_id", "model_score"), "review_id")
+        learnt.append(Learnt(language, refit(rated, cfg), evidence,
                              result.metrics["model"]["roc_auc"],
                              result.metrics["model"]["roc_auc"] > result.metrics["lexicon"]["roc_auc"]))
         chosen[language] = result.chosen

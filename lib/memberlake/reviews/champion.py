@@ -70,6 +70,8 @@ def register(settings: Settings, learnt: list[Learnt], as_of: date,
         version = registry.champion_version(name)
         seen = registry.labels_through(name, version) if version is not None else None
         newer = one.labelled.where(F.to_date("created_at") > F.lit(seen)) if seen is not None else None
+        champion_metric = None          # no unseen rows: the champion's recorded AUC stands in
+        metric = one.heldout_auc
         if newer is not None and _both_classes(newer, cfg.min_per_class):
             newer = newer.localCheckpoint()
             metric = roc_auc(newer, "model_score")
@@ -77,11 +79,6 @@ def register(settings: Settings, learnt: list[Learnt], as_of: date,
             def champion_metric(champion: PipelineModel, rows: DataFrame = newer) -> float:
                 return roc_auc(model_scores(champion, rows.drop("model_score")), "model_score")
             log.info("%s: compared with the champion on the labelled reviews after %s", name, seen)
-        else:
-            metric = one.heldout_auc
-
-            def champion_metric(champion: PipelineModel) -> float:
-                raise ValueError("no labelled reviews of both classes after the champion's labels_through date")
         done = registry.register(one.model, name, METRIC, metric, champion_metric, cfg.min_improvement,
                                  labels_through=as_of, on_commit=on_commit)
         MlflowClient().set_model_version_tag(name, done.version, BEATS_LEXICON, str(one.beats_lexicon).lower())
