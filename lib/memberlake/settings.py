@@ -154,8 +154,15 @@ class MatchingSettings(_Strict):
         ["birth_date", "postcode"],
         # street number and street name apart: a typo in one leaves the other
         ["nullif(regexp_extract(street, '^([0-9]+)', 1), '')", "postcode"],
-        ["nullif(trim(regexp_replace(street, '^[0-9]+', '')), '')", "city", "substring(first_name, 1, 1)"],
-        ["nullif(trim(regexp_replace(street, '^[0-9]+', '')), '')", "city", "substring(last_name, 1, 1)"],
+        ["nullif(regexp_replace(street, r'[^\\p{L}]', ''), '')", "city", "substring(first_name, 1, 1)"],
+        ["nullif(regexp_replace(street, r'[^\\p{L}]', ''), '')", "city", "substring(last_name, 1, 1)"],
+        # the whole address (letters only, so a space or hyphen typo leaves it), and the street
+        # name with both initials in either order within the postcode's first digit (region)
+        ["nullif(regexp_extract(street, '^([0-9]+)', 1), '')", "nullif(regexp_replace(street, r'[^\\p{L}]', ''), '')"],
+        ["nullif(regexp_replace(street, r'[^\\p{L}]', ''), '')",
+         "if(first_name IS NULL OR last_name IS NULL, NULL, concat(least(left(first_name, 1), left(last_name, 1)), "
+         "greatest(left(first_name, 1), left(last_name, 1))))",
+         "substring(postcode, 1, 1)"],
     ]
     # Blocks with more records than this are not paired (reported in the run log): a giant block
     # would square into millions of useless pairs.
