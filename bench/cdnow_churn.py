@@ -13,7 +13,7 @@ all on the job's test rows:
   in the ``active_days`` up to the test date) and labels (no order in the horizon after it),
   computed here in pandas; the row counts are printed so the populations can be compared.
 
-    python bench/cdnow_churn.py [--out bench/out/cdnow-churn] [--reuse]
+    python bench/cdnow_churn.py [--out bench/out/cdnow-churn] [--reuse] [--diagnose]
 """
 from __future__ import annotations
 
@@ -73,6 +73,56 @@ def job_metrics(lakehouse: Path):
     return [r.asDict() for r in metrics.where(F.col("as_of_date") == newest).where(F.col("split") == "test").collect()]
 
 
+def diagnose(lakehouse: Path, horizon: int) -> list[str]:
+    """What the job's own features can reach on its test date, outside Spark: the feature table
+    with its labels (``ml.features.churn_labels``) in scikit-learn, trained on the dates before the
+    test date (the refit's rows) and scored on the test date. Markdown lines."""
+    import numpy as np
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from memberlake.inputs import person_graph_or_empty, purchases
+    from memberlake.io.delta import Lakehouse
+    from memberlake.ml.features import churn_labels
+
+    lake = Lakehouse(str(lakehouse))
+    bought = purchases(lake.read("silver_orders"), None, person_graph_or_empty(lake), None)
+    frame = churn_labels(bought, lake.read("features"), horizon).toPandas()   # 183k rows: bench only
+    dates = sorted(frame["as_of_date"].unique())
+    test_date = dates[-2]                     # the newest date is the scoring date, without labels
+    train, test = frame[frame["as_of_date"] < test_date], frame[frame["as_of_date"] == test_date]
+    names = [c for c in frame.columns if c not in ("person_id", "as_of_date", "churned") and train[c].std() > 0]
+    positive = [c for c in names if (frame[c] >= 0).all()]
+
+    def logged(df):
+        return df[names].assign(**{c: np.log1p(df[c]) for c in positive})
+
+    def auc(model, rows, x=lambda df: df[names]):
+        model.fit(x(rows), rows["churned"])
+        return roc_auc_score(test["churned"], model.predict_proba(x(test))[:, 1])
+
+    def linear():
+        return make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000))
+
+    latest = train[train["as_of_date"] == dates[-3]]
+    rows = [("logistic regression, training + validation dates (the job's refit)", auc(linear(), train)),
+            ("the same on log1p of the non-negative features", auc(linear(), train, logged)),
+            ("logistic regression on the validation date only (the newest labels)", auc(linear(), latest)),
+            ("scikit-learn histogram gradient boosting, training + validation dates",
+             auc(HistGradientBoostingClassifier(random_state=0), train))]
+    single = sorted(((max(a, 1 - a), c) for c in names for a in [roc_auc_score(test["churned"], test[c])]),
+                    reverse=True)[:3]
+    lines = [f"\nDiagnosis (`--diagnose`): the job's {len(names)} non-constant features and labels, "
+             f"{len(train):,} training rows before {test_date}, {len(test):,} test rows, in scikit-learn.\n",
+             "| model on the same features | test ROC AUC |", "|---|---:|"]
+    lines += [f"| {name} | {value:.4f} |" for name, value in rows]
+    lines += [f"| best single feature: {c} | {a:.4f} |" for a, c in single]
+    return lines
+
+
 def main() -> None:
     from loyalty import cdnow_landing
 
@@ -82,6 +132,8 @@ def main() -> None:
     parser.add_argument("--out", default=str(HERE / "out" / "cdnow-churn"))
     parser.add_argument("--results", default=str(HERE / "RESULTS.md"))
     parser.add_argument("--reuse", action="store_true", help="measure the lakehouse a previous run left in --out")
+    parser.add_argument("--diagnose", action="store_true",
+                        help="also fit other models on the job's own features and labels (scikit-learn)")
     args = parser.parse_args()
     root = Path(args.out)
     landing, lakehouse = root / "landing", root / "lake"
@@ -100,7 +152,9 @@ def main() -> None:
     lines = [f"\n## churn on CDNOW through the pipeline — `python bench/cdnow_churn.py` — "
              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n",
              f"Full CDNOW log (23,570 customers) as landing orders; `memberlake pipeline --only "
-             f"ingest,clean,identity,value,models` {pipeline_seconds:.0f} s on `local[2]`. The job's test date "
+             f"ingest,clean,identity,value,models` "
+             f"{'(lakehouse of an earlier run, --reuse)' if args.reuse else f'{pipeline_seconds:.0f} s'} on `local[2]`. "
+             f"The job's test date "
              f"{test} (horizon {cfg.churn.horizon_days} days); test rows: job "
              f"{int(champion['value']):,}, lifetimes population {rows:,} (churn rate {rate:.3f}).\n",
              "| score on the test rows | ROC AUC |", "|---|---:|"]
@@ -112,6 +166,8 @@ def main() -> None:
     lines += [f"| lifetimes BetaGeoFitter, E[purchases in {cfg.churn.horizon_days} days] (fit {seconds:.1f} s) | "
               f"{auc:.4f} |",
               "\nlifetimes parameters (days): " + ", ".join(f"{k} {v:.4f}" for k, v in params.items()) + "\n"]
+    if args.diagnose:
+        lines += diagnose(lakehouse, cfg.churn.horizon_days)
     text = "\n".join(lines)
     Path(args.results).open("a", encoding="utf-8").write(text)
     print(text, flush=True)
