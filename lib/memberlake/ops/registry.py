@@ -68,13 +68,17 @@ def labels_through(name: str, version: str) -> date | None:
     return date.fromisoformat(tag) if tag else None
 
 
-def load_champion(name: str) -> tuple[PipelineModel, str] | None:
+def load_version(name: str, version: str) -> PipelineModel:
     import mlflow.spark
 
+    return mlflow.spark.load_model(f"models:/{name}/{version}")
+
+
+def load_champion(name: str) -> tuple[PipelineModel, str] | None:
     version = champion_version(name)
     if version is None:
         return None
-    return mlflow.spark.load_model(f"models:/{name}/{version}"), version
+    return load_version(name, version), version
 
 
 def register(model: PipelineModel, name: str, metric_name: str, metric: float,
@@ -117,7 +121,7 @@ def register(model: PipelineModel, name: str, metric_name: str, metric: float,
             reason = "no comparison rows"
             if champion_metric is not None:
                 try:
-                    current = champion_metric(mlflow.spark.load_model(f"models:/{name}/{champ_version}"))
+                    current = champion_metric(load_version(name, champ_version))
                 except (PySparkException, ValueError, KeyError) as exc:  # e.g. its features are not in this run
                     reason = f"could not score the comparison rows: {type(exc).__name__}: {exc}"
             if current is None and metric_name not in tags:
