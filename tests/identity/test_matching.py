@@ -311,6 +311,9 @@ def test_address_rules_survive_a_split_street_name_and_swapped_misspelt_names(sp
             ("a", "p1", "chelsea", "ayres", None, "18 pokana circuit", "4131", "keilor east"),
             ("b", "p1", "ayres", "chelsra", None, "81 pokana circuit", "4024", "keilor"),
             ("a", "n0", None, "ayres", None, "18 pokana circuit", "4999", "perth"),
+            # initials "aa" on the same street and region: n0 would meet it if a missing first
+            # name fell back to the surname's initial twice
+            ("b", "n1", "anna", "adams", None, "7 pokana circuit", "4777", "sydney"),
             ("a", "z0", "伟", "王", None, "12 北京路", "1000", "上海"),
             ("b", "z0", "小伟", "汪", None, "12 北京 路", "2000", "上海市")]
     records = M.prepared(spark.createDataFrame(rows, MEMBERS))
@@ -323,7 +326,7 @@ def test_address_rules_survive_a_split_street_name_and_swapped_misspelt_names(sp
     whole, initials = (" & ".join(r) for r in cfg.blocking[-2:])
     assert by_rule[whole]["only_here"] == 2 and by_rule[initials]["only_here"] == 1
     # the record without a first name shares the address of p1's first record: paired by the whole
-    # address only, never by the initials rule
+    # address only, never by the initials rule (not with n1)
     keyed = pairs.where((F.col("l_record") == "a:n0") | (F.col("r_record") == "a:n0")).collect()
     assert [{r.l_record, r.r_record} for r in keyed] == [{"a:n0", "a:p1"}]
     # each true pair is formed by one new rule only, so the nine older rules form none of them
