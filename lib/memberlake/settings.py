@@ -101,6 +101,9 @@ class SparkSettings(_Strict):
     shuffle_partitions: int = Field(default=8, ge=1)
     delta_package: str = "io.delta:delta-spark_2.13:4.0.1"
     driver_memory: str | None = None
+    # Spark jobs a memberlake job runs at once (threads sharing the session): entities in ingest
+    # and clean, tables in publish. 1 = one after another.
+    concurrent_jobs: int = Field(default=2, ge=1)
     conf: dict[str, str] = {}
 
 

@@ -10,10 +10,13 @@ when its run is recorded as succeeded.
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import logging
 import os
 import re
+import threading
 from dataclasses import dataclass, field, replace
 
 from delta.tables import DeltaTable
@@ -50,6 +53,34 @@ def _row_json(columns: list[str], alias: str = "") -> str:
     prefix = f"{alias}." if alias else ""
     fields = ", ".join("'" + c.replace("'", "\\'") + f"', {prefix}`{c}`" for c in columns)
     return f"to_json(named_struct({fields}))"
+
+
+_WRITE_LOCKS: dict[str, threading.RLock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def _write_lock(location: str) -> threading.RLock:
+    """The lock of one table's writes in this process.
+
+    A job may work on several entities at once (threads); their writes to one shared table (the
+    quarantine) take turns, because two Delta transactions that both read an unpartitioned table
+    conflict. Writes to different tables still run together.
+    """
+    with _WRITE_LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(location, threading.RLock())
+
+
+def _serialised(method):
+    """Decorate a :class:`Lakehouse` write: it holds its table's write lock (:func:`_write_lock`)."""
+    signature = inspect.signature(method)
+
+    @functools.wraps(method)
+    def locked(self: "Lakehouse", *args, **kwargs):
+        name = signature.bind(self, *args, **kwargs).arguments["name"]
+        with _write_lock(self.location(name)):
+            return method(self, *args, **kwargs)
+
+    return locked
 
 
 class UnpublishedTable(LookupError):
@@ -307,18 +338,21 @@ class Lakehouse:
         else:
             writer.save(self.location(name))
 
+    @_serialised
     def append(self, df: DataFrame, name: str, partition_by: list[str] | None = None) -> None:
         self._prepare_write(name)
         self._save(self._writer(df, "append", partition_by), name)
         self._settle(name)
         fault_point(df.sparkSession, name)
 
+    @_serialised
     def overwrite(self, df: DataFrame, name: str, partition_by: list[str] | None = None) -> None:
         self._prepare_write(name, replaces_all=True)
         self._save(self._writer(df, "overwrite", partition_by).option("overwriteSchema", "true"), name)
         self._settle(name)
         fault_point(df.sparkSession, name)
 
+    @_serialised
     def replace_where(self, df: DataFrame, name: str, predicate: str,
                       partition_by: list[str] | None = None, add_columns: bool = False) -> None:
         """Atomically replace the rows matching ``predicate`` with ``df`` (re-runs of a range).
@@ -336,6 +370,7 @@ class Lakehouse:
         self._settle(name)
         fault_point(df.sparkSession, name)
 
+    @_serialised
     def merge(
         self,
         df: DataFrame,
@@ -367,6 +402,7 @@ class Lakehouse:
         self._settle(name)
         fault_point(spark, name)
 
+    @_serialised
     def delete(self, name: str, condition) -> None:
         """Delete the rows matching ``condition`` (a Column or SQL text), in one commit.
 
@@ -383,6 +419,7 @@ class Lakehouse:
         self._settle(name)
         fault_point(self.spark, name)
 
+    @_serialised
     def apply_changes(self, upserts: DataFrame, deletes: DataFrame, name: str, key: str | list[str],
                       target_filter: str | None = None) -> None:
         """Upsert ``upserts`` and delete the ``deletes`` keys (the ``key`` column or columns) in one

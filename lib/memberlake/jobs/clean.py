@@ -18,6 +18,7 @@ from memberlake.clean.batches import clean_entity, record_batches
 from memberlake.contract import ENTITIES, Tables
 from memberlake.jobs.common import add_entities_argument, check_entities, job_main, options
 from memberlake.ops.context import job_context
+from memberlake.ops.parallel import run_each
 from memberlake.ops.quality import Metric, metrics_frame
 from memberlake.settings import Settings
 
@@ -40,14 +41,16 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
     opts = options(Options, args)
     check_entities(opts.entities, settings)
     with job_context(spark, settings, NAME, {"entities": opts.entities, "full": opts.full}) as ctx:
-        metrics: list[Metric] = []
-        cleaned: dict[str, list[str]] = {}
+        present = []
         for entity_name in opts.entities:
-            if not ctx.exists(Tables.bronze(entity_name)):
+            if ctx.exists(Tables.bronze(entity_name)):
+                present.append(entity_name)
+            else:
                 ctx.stage("%s: no bronze table (entity absent), skipped", entity_name)
-                continue
-            cleaned[entity_name], entity_metrics = clean_entity(ctx, entity_name, opts.full)
-            metrics += entity_metrics
+        results = run_each(spark, present, lambda e: clean_entity(ctx, e, opts.full),
+                           settings.spark.concurrent_jobs)
+        cleaned: dict[str, list[str]] = {e: batches for e, (batches, _) in zip(present, results, strict=True)}
+        metrics: list[Metric] = [m for _, entity_metrics in results for m in entity_metrics]
         record_batches(ctx, cleaned, opts.full)
         if metrics:
             ctx.lake.append(metrics_frame(spark, ctx.run.run_id, NAME, metrics, datetime.now(timezone.utc)),

@@ -18,6 +18,7 @@ from memberlake.ingest.files import ingest_entity, known_files, record_files
 from memberlake.io.landing import list_entity_files
 from memberlake.jobs.common import add_entities_argument, check_entities, job_main, options
 from memberlake.ops.context import job_context
+from memberlake.ops.parallel import run_each
 from memberlake.ops.quality import metrics_frame
 from memberlake.settings import Settings
 
@@ -41,8 +42,7 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
     with job_context(spark, settings, NAME, {"landing": settings.landing.path, "entities": opts.entities}) as ctx:
         ingested_at = datetime.now(timezone.utc)
         known = known_files(ctx)
-        metrics: list[tuple] = []
-        file_rows: list[tuple] = []
+        pending = {}
         for entity_name in opts.entities:
             files = list_entity_files(spark, settings.landing.path, entity_name)
             new = [f for f in files if (entity_name, f.path, f.size, f.modified) not in known]
@@ -51,9 +51,11 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
             elif not new:
                 ctx.stage("%s: %d files, all ingested before: nothing to do", entity_name, len(files))
             else:
-                entity_files, entity_metrics = ingest_entity(ctx, entity_name, new, ingested_at)
-                file_rows += entity_files
-                metrics += entity_metrics
+                pending[entity_name] = new
+        results = run_each(spark, list(pending), lambda e: ingest_entity(ctx, e, pending[e], ingested_at),
+                           settings.spark.concurrent_jobs)
+        file_rows: list[tuple] = [row for entity_files, _ in results for row in entity_files]
+        metrics: list[tuple] = [m for _, entity_metrics in results for m in entity_metrics]
         record_files(ctx, file_rows)
         if metrics:
             ctx.lake.append(metrics_frame(spark, ctx.run.run_id, NAME, metrics, ingested_at), Tables.DQ_METRICS)

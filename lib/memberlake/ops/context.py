@@ -12,7 +12,8 @@ import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Any, Iterator
+from functools import partial
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -20,6 +21,7 @@ import memberlake
 from memberlake.contract import LEGACY_SNAPSHOT_COLUMNS, SNAPSHOT
 from memberlake.inputs import person_graph_or_empty, read_optional, read_silver
 from memberlake.io.delta import Lakehouse
+from memberlake.ops.parallel import run_each
 from memberlake.ops.runs import Run, last_success, recorded_run, unchanged
 from memberlake.settings import Settings
 
@@ -119,20 +121,24 @@ class JobContext:
 
     def publish(self, outputs: Outputs) -> dict[str, int]:
         """Write every table of ``outputs``; returns the rows written per table."""
-        written: dict[str, int] = {}
         if outputs.slices and outputs.as_of is None:
             raise ValueError("Outputs.slices need an as_of date")
-        for name, df in outputs.slices.items():
+
+        def write_slice(name: str, df: DataFrame) -> int:
             self.migrate_snapshot_column(name)
-            written[name] = self.replace_slice(name, df, snapshot_predicate(outputs.as_of),
-                                               add_columns=name in outputs.add_columns)
-        for name, (df, predicate) in outputs.replaced.items():
-            written[name] = self.replace_slice(name, df, predicate, add_columns=name in outputs.add_columns)
-        for name, df in outputs.whole.items():
-            written[name] = self.overwrite(name, df)
-        for name, df in outputs.appended.items():
-            written[name] = self.append(name, df)
-        return written
+            return self.replace_slice(name, df, snapshot_predicate(outputs.as_of),
+                                      add_columns=name in outputs.add_columns)
+
+        writes: list[tuple[str, Callable[[], int]]] = [
+            *[(name, partial(write_slice, name, df)) for name, df in outputs.slices.items()],
+            *[(name, partial(self.replace_slice, name, df, predicate, add_columns=name in outputs.add_columns))
+              for name, (df, predicate) in outputs.replaced.items()],
+            *[(name, partial(self.overwrite, name, df)) for name, df in outputs.whole.items()],
+            *[(name, partial(self.append, name, df)) for name, df in outputs.appended.items()],
+        ]
+        # Tables are independent writes: they run side by side (spark.concurrent_jobs).
+        rows = run_each(self.spark, writes, lambda write: write[1](), self.settings.spark.concurrent_jobs)
+        return {name: n for (name, _), n in zip(writes, rows, strict=True)}
 
     def migrate_snapshot_column(self, name: str) -> None:
         """Rename a table's earlier snapshot column (``run_date``, ``to_date``, ``holdout_end``) to

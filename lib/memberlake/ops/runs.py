@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import traceback
 import uuid
@@ -67,6 +68,7 @@ class Run:
     _t0: float = field(default_factory=time.monotonic)
     _last: list[str] = field(default_factory=list)   # the last stage line, for the live progress line
     _after_commit: list[Callable[[], None]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)   # entities done in threads record here
 
     def on_commit(self, action: Callable[[], None]) -> None:
         """Run ``action`` once the run is recorded as succeeded, never if it fails: for effects
@@ -80,16 +82,19 @@ class Run:
 
     def record_read(self, table: str, rows: int | None = None, version: int | None = None) -> None:
         """Record that the run read ``version`` of ``table`` (and how many rows)."""
-        if rows is not None:
-            self.rows_read[table] = self.rows_read.get(table, 0) + int(rows)
-        if version is not None:
-            self.versions_read[table] = int(version)
+        with self._lock:
+            if rows is not None:
+                self.rows_read[table] = self.rows_read.get(table, 0) + int(rows)
+            if version is not None:
+                self.versions_read[table] = int(version)
 
     def record_write(self, table: str, rows: int, version: int | None = None) -> None:
-        """Record that the run wrote ``rows`` rows to ``table``, leaving it at ``version``."""
-        self.rows_written[table] = self.rows_written.get(table, 0) + int(rows)
-        if version is not None:
-            self.versions_written[table] = int(version)
+        """Record that the run wrote ``rows`` rows to ``table``, leaving it at ``version`` (the
+        newest one recorded stays: threads of one job may record a shared table out of order)."""
+        with self._lock:
+            self.rows_written[table] = self.rows_written.get(table, 0) + int(rows)
+            if version is not None:
+                self.versions_written[table] = max(int(version), self.versions_written.get(table, -1))
 
 
 def _row(run: Run, status: str, error: str | None) -> tuple:
