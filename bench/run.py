@@ -93,6 +93,8 @@ def main() -> None:
     parser.add_argument("--results", default=str(HERE / "RESULTS.md"))
     parser.add_argument("--all-entities", action="store_true",
                         help="ingest and clean every landing entity, not only the four the DuckDB baseline cleans")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="a memberlake setting, as the jobs' --set (e.g. spark.concurrent_jobs=1)")
     args = parser.parse_args()
 
     from memberlake.contract import ENTITIES, Tables
@@ -110,8 +112,9 @@ def main() -> None:
     settings = load_settings("local", [
         f"spark.master={args.master}", f"spark.driver_memory={args.driver_memory}",
         f"spark.shuffle_partitions={args.shuffle_partitions}",
-        f"generate.events_per_record={args.events_per_record}",
+        f"generate.events_per_record={args.events_per_record}", *args.overrides,
     ])
+    args.concurrent_jobs = settings.spark.concurrent_jobs
     settings = with_overrides(settings, storage={"lakehouse": str(lakehouse)}, landing={"path": str(landing)},
                               spark={"conf": {**settings.spark.conf, "spark.databricks.delta.snapshotPartitions": "8"}})
     memory = PeakMemory().start()
@@ -156,7 +159,8 @@ def write_results(args, results: list[dict], counts: dict, silver_rows: dict) ->
         "",
         f"Machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
         f"{platform.python_implementation()} {platform.python_version()}; Spark `{args.master}`, "
-        f"driver memory {args.driver_memory}, {args.shuffle_partitions} shuffle partitions.",
+        f"driver memory {args.driver_memory}, {args.shuffle_partitions} shuffle partitions, "
+        f"{args.concurrent_jobs} concurrent jobs" + (f"; settings {', '.join(args.overrides)}." if args.overrides else "."),
         f"Landing rows: {', '.join(f'{k} {v:,}' for k, v in counts.items())}. "
         f"Silver rows: {', '.join(f'{k} {v:,}' for k, v in silver_rows.items())}.",
         "",

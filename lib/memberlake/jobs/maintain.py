@@ -19,6 +19,7 @@ from pyspark.sql import SparkSession
 from memberlake.io.delta import Lakehouse
 from memberlake.jobs.common import InputError, job_main, options
 from memberlake.ops.context import job_context
+from memberlake.ops.parallel import run_each
 from memberlake.settings import Settings
 
 NAME = "maintain"
@@ -54,10 +55,10 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> di
     if unknown:
         raise InputError(f"--tables: {unknown} not found in the lakehouse; see `memberlake tables`")
     params = {"tables": sorted(tables), "optimize": not opts.skip_optimize, "vacuum": not opts.skip_vacuum}
-    report: dict[str, dict[str, int]] = {}
     with job_context(spark, settings, NAME, params) as ctx:
         run_ = ctx.run
-        for table in tables:
+
+        def maintain(table: str) -> dict[str, int]:
             name = lake.sql_name(table)
             delta = lake.for_update(table)
             if cfg.properties:
@@ -78,9 +79,12 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> di
             if not opts.skip_vacuum:
                 delta.vacuum(cfg.vacuum_retention_hours)
             stats["version"] = int(lake.version(table) or 0)
-            report[table] = stats
             run_.record_write(table, 0, stats["version"])
             run_.stage("%s: %s", table, stats)
+            return stats
+
+        # Tables are independent: maintained side by side (spark.concurrent_jobs).
+        report = dict(zip(tables, run_each(spark, list(tables), maintain, settings.spark.concurrent_jobs), strict=True))
     return report
 
 

@@ -16,6 +16,7 @@ from pyspark.sql import types as T
 from memberlake.contract import Tables
 from memberlake.io.delta import Lakehouse
 from memberlake.ops.context import JobContext
+from memberlake.ops.parallel import run_each
 from memberlake.privacy.forget import Footprint, Matcher, footprint, request_seeds
 from memberlake.privacy.pseudonymise import Pseudonymiser, holds_raw_pii
 from memberlake.settings import Settings
@@ -34,14 +35,18 @@ REQUESTS_SCHEMA = T.StructType([
 ])
 
 
-def purge_and_vacuum(spark: SparkSession, lake: Lakehouse, table: str, hours: float) -> None:
-    """Rewrite files that only hide rows (deletion vectors), then drop unreferenced files."""
-    spark.sql(f"REORG TABLE {lake.sql_name(table)} APPLY (PURGE)")
+def purge_and_vacuum(spark: SparkSession, lake: Lakehouse, tables: list[str], hours: float, workers: int = 1) -> None:
+    """Rewrite files that only hide rows (deletion vectors), then drop unreferenced files, for
+    each of ``tables`` (``workers`` at a time)."""
+    def purge(table: str) -> None:
+        spark.sql(f"REORG TABLE {lake.sql_name(table)} APPLY (PURGE)")
+        lake.for_update(table).vacuum(hours)
+
     check = "spark.databricks.delta.retentionDurationCheck.enabled"
     previous = spark.conf.get(check, "true")
     spark.conf.set(check, "false")  # retention below Delta's 7-day guard is the request's point
     try:
-        lake.for_update(table).vacuum(hours)
+        run_each(spark, tables, purge, workers)
     finally:
         spark.conf.set(check, previous)
 
@@ -85,28 +90,30 @@ def erase(ctx: JobContext, requested: dict[str, list[str]], request_id: str, vac
     run.stage("request %s: %d persons, %d member records, %d orders", request_id, len(fp.person_ids),
               len(fp.member_keys), len(fp.order_ids))
     matcher = Matcher(fp, pseud, settings.clean)
-    deleted: dict[str, int] = {}
-    # Every table on storage, including one that only a failed run wrote: it is rolled back
-    # to its published state first, then searched.
-    for table in lake.table_names(published_only=False):
-        if table in UNTOUCHED:
-            continue
+
+    def erase_from(table: str) -> int:
+        """Rows deleted from ``table``: rolled back to its published state first (a table only a
+        failed run wrote is searched too), then searched."""
         lake.for_update(table)
         if not lake.exists(table):
-            continue
+            return 0
         df = lake.read(table)
         cond = matcher.condition(df, hashed_contacts=not holds_raw_pii(table))
         if cond is None:
-            continue
+            return 0
         n = df.where(cond).count()
         if n:
             lake.delete(table, cond)
-            deleted[table] = n
             run.record_write(table, n, lake.version(table))
+        return n
+
+    # Every table on storage, side by side (spark.concurrent_jobs): tables are independent.
+    tables = [t for t in lake.table_names(published_only=False) if t not in UNTOUCHED]
+    counts = run_each(spark, tables, erase_from, settings.spark.concurrent_jobs)
+    deleted = {t: n for t, n in zip(tables, counts, strict=True) if n}
     run.stage("deleted %d rows from %d tables: %s", sum(deleted.values()), len(deleted), deleted)
     if vacuum:
-        for table in deleted:
-            purge_and_vacuum(spark, lake, table, hours)
+        purge_and_vacuum(spark, lake, list(deleted), hours, settings.spark.concurrent_jobs)
         run.stage("vacuumed %d tables with %.1f h retention", len(deleted), hours)
     identifiers = sorted(f"{kind}:{_digest(pseud, kind, v)}" for kind, values in requested.items() for v in values)
     record = (request_id, datetime.now(timezone.utc), identifiers, sorted(fp.person_ids), deleted,
