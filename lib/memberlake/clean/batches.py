@@ -80,8 +80,11 @@ def clean_entity(ctx: JobContext, entity_name: str, full: bool) -> tuple[list[st
         scope = f"stage = '{STAGE}' AND entity = '{entity_name}'"
         if not full:
             scope += " AND " + sql_in(BATCH_ID, batches)
-        lake.replace_where(quarantine_rows(standardised, entity), Tables.QUARANTINE, scope)
-        run.stage("%s: quarantine written", entity_name)
+        # Batches no run has cleaned yet have no clean-stage quarantine rows to replace, so a
+        # batch without rule breakers has nothing to write there (a --full rebuild still clears).
+        if bad or full:
+            lake.replace_where(quarantine_rows(standardised, entity), Tables.QUARANTINE, scope)
+            run.stage("%s: quarantine written", entity_name)
         rows = silver_rows(standardised, entity)
         if full:
             lake.overwrite(rows, silver_name)
@@ -127,9 +130,10 @@ def redelivered(ctx: JobContext, entity: Entity, files: list[str], batches: list
     lake, settings, run = ctx.lake, ctx.settings, ctx.run
     silver_name, keys = Tables.silver(entity.name), list(entity.key)
     earlier = (lake.read(silver_name).where(sql_in(SOURCE_FILE, files))
-               .where(~F.col(BATCH_ID).isin(*batches)).select(*keys).distinct().localCheckpoint())
-    if not files or earlier.limit(1).count() == 0:
+               .where(~F.col(BATCH_ID).isin(*batches)).select(*keys).distinct())
+    if not files or earlier.limit(1).count() == 0:   # the usual case: no file came again
         return
+    earlier = earlier.localCheckpoint()   # silver is rewritten below from these keys
     bronze = lake.read(Tables.bronze(entity.name)).join(earlier, keys, "left_semi")
     rebuilt = silver_rows(standardise(bronze, entity, settings.clean, settings.landing), entity)
     gone = earlier.join(rebuilt.select(*keys), keys, "left_anti")
