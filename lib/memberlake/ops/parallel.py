@@ -1,10 +1,11 @@
 """Independent Spark work of one job run side by side: entities in ingest and clean, tables in
 publish.
 
-On small and mid-sized runs most of a job's time is driver-side latency (planning, the Delta
-log, commits) between short Spark jobs, so a second piece of work in flight keeps the cores busy;
-at scale the scheduler shares the same task slots between them. ``spark.concurrent_jobs`` sets
-how many run at once (1: one after another).
+Each piece is a chain of short Spark jobs and Delta commits, each with a fixed latency
+(scheduling, planning, the Delta log, the commit); with a second piece in flight, one's waits
+overlap the other's work, and at scale the scheduler shares the task slots between them. The
+price is memory: two pieces' cached rows at once. ``spark.concurrent_jobs`` sets how many run at
+once (1: one after another); docs/operations.md has the figures.
 """
 from __future__ import annotations
 
