@@ -102,7 +102,7 @@ class SparkSettings(_Strict):
     delta_package: str = "io.delta:delta-spark_2.13:4.0.1"
     driver_memory: str | None = None
     # Spark jobs a memberlake job runs at once (threads sharing the session): entities in ingest
-    # and clean, tables in publish. 1 = one after another.
+    # and clean, tables in publish, maintain and forget. 1 = one after another.
     concurrent_jobs: int = Field(default=2, ge=1)
     conf: dict[str, str] = {}
 

@@ -98,7 +98,8 @@ def clean_entity(ctx: JobContext, entity_name: str, full: bool) -> tuple[list[st
         standardised.unpersist()
     run.record_read(bronze_name, rows_in)
     run.record_write(silver_name, rows_in - bad, lake.version(silver_name))
-    run.record_write(Tables.QUARANTINE, bad, lake.version(Tables.QUARANTINE))
+    if bad or full:   # written above (a delivery again records its own quarantine delete)
+        run.record_write(Tables.QUARANTINE, bad, lake.version(Tables.QUARANTINE))
     total = lake.read(silver_name).count()  # answered from the Delta log
     run.stage("%s: %d bronze rows in %d batches, %d quarantined; silver now %d rows",
               entity_name, rows_in, len(batches), bad, total)
@@ -143,5 +144,6 @@ def redelivered(ctx: JobContext, entity: Entity, files: list[str], batches: list
     quarantine = lake.read(Tables.QUARANTINE)
     if quarantine.where(stale).limit(1).count():
         lake.delete(Tables.QUARANTINE, stale)
+        run.record_write(Tables.QUARANTINE, 0, lake.version(Tables.QUARANTINE))
     run.stage("%s: %d files delivered again: %d keys rebuilt from bronze, %d left silver", entity.name,
               len(files), earlier.count(), gone.count())
