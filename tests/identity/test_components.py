@@ -35,8 +35,13 @@ def test_star_and_binary_tree(spark):
     assert {got[x] for x in range(1000, 2048)} == {1000}
 
 
-@pytest.mark.parametrize("passes", [0, 1, 4])   # stars only; one contraction then stars; contraction until done
-def test_matches_a_reference_union_find_on_a_random_graph(spark, passes):
+@pytest.mark.parametrize("passes, local_limit", [
+    (0, None),      # large-star / small-star only
+    (1, 0),         # one contraction over the partitions, the links left to the stars
+    (4, 500),       # contraction over the partitions until the links fit one task
+    (4, None),      # the whole graph in one task (the default below local_limit edges)
+])
+def test_matches_a_reference_union_find_on_a_random_graph(spark, passes, local_limit):
     rng = random.Random(7)
     edges = [(rng.randrange(3000), rng.randrange(3000)) for _ in range(2500)]
     parent = {}
@@ -57,7 +62,8 @@ def test_matches_a_reference_union_find_on_a_random_graph(spark, passes):
         if a != b:
             for x in (a, b):
                 expected[x] = find(x)
-    got = _components(spark, edges, contract_passes=passes)
+    limit = {} if local_limit is None else {"local_limit": local_limit}
+    got = _components(spark, edges, contract_passes=passes, **limit)
     # same partition of nodes, and each component labelled by its smallest node
     groups = {}
     for node, comp in got.items():

@@ -2,7 +2,12 @@
 
 Nodes are ``long`` ids; the input is an edge list ``(src, dst)``.
 
-Contraction (settles most small components in one pass): the edges are spread over the
+One task when the graph is small enough: up to ``local_limit`` edges (5M by default, about
+0.5 GB in that task's Python worker) are solved by scipy in a single partition, which at a few
+million edges beats any number of distributed rounds (bench/RESULTS.md: 2.07M edges in 7 s
+against 17 s for the passes below).
+
+Contraction (settles most small components in one pass): above that, the edges are spread over the
 partitions, and each partition's edges are solved exactly by scipy's union-find
 (``connected_components``) in a pandas function, giving every node a local root (the smallest
 node of its local component). A node seen in several partitions links its local roots; those
@@ -96,6 +101,9 @@ def contract(edges: DataFrame, partitions: int) -> tuple[DataFrame, DataFrame]:
     have = edges.rdd.getNumPartitions()
     spread = edges.coalesce(partitions) if have >= partitions else edges.repartition(partitions)
     local = spread.mapInPandas(_local_roots, "node long, root long")
+    if partitions == 1:     # one task saw every edge: its roots are final, each node is in it once
+        roots = local.localCheckpoint()
+        return roots, roots.where(F.lit(False)).select(F.col("node").alias(SRC), F.col("root").alias(DST))
     per_node = local.groupBy("node").agg(F.min("root").alias("m"), F.max("root").alias("x"),
                                          F.collect_set("root").alias("all")).localCheckpoint()
     links = per_node.where(F.col("m") != F.col("x")).select(F.explode("all").alias(SRC), F.col("m").alias(DST))
@@ -103,11 +111,13 @@ def contract(edges: DataFrame, partitions: int) -> tuple[DataFrame, DataFrame]:
 
 
 def connected_components(edges: DataFrame, max_rounds: int = 60, contract_passes: int = 8,
-                         local_limit: int = 200_000) -> DataFrame:
+                         local_limit: int = 5_000_000) -> DataFrame:
     """``(node, component)`` for every node in ``edges``; component = smallest node id.
 
-    Contraction passes over ``defaultParallelism`` partitions while the links at least halve;
-    once at most ``local_limit`` links are left, one pass in a single partition finishes them.
+    At most ``local_limit`` edges: one pass in a single partition. Above: contraction passes over
+    ``defaultParallelism`` partitions while the links at least halve; once at most
+    ``local_limit`` links are left, one pass in a single partition finishes them. The input is
+    checkpointed first (it is read twice: counted, then solved).
     Whatever is left after ``contract_passes`` passes goes to large-star / small-star. Nodes
     without edges are not in the output: the caller adds them as their own component.
     """
@@ -115,17 +125,20 @@ def connected_components(edges: DataFrame, max_rounds: int = 60, contract_passes
     partitions = max(2, current.sparkSession.sparkContext.defaultParallelism)
     mappings: list[DataFrame] = []
     size: int | None = None
+    if contract_passes:
+        current = current.localCheckpoint()
+        size = current.count()
     for pass_no in range(1, contract_passes + 1):
         parts = 1 if size is not None and size <= local_limit else partitions
         roots, links = contract(current, parts)
         mappings.append(roots)
         remaining = links.count()
         log.info("connected components: contraction pass %d over %d partition(s): %s edges -> %d links",
-                 pass_no, parts, "input" if size is None else size, remaining)
+                 pass_no, parts, size, remaining)
         previous, size, current = size, remaining, links
         if remaining == 0 or parts == 1:
             break
-        if previous is not None and remaining * 2 > previous and remaining > local_limit:
+        if pass_no > 1 and remaining * 2 > previous and remaining > local_limit:
             break                                     # no longer shrinking: leave the rest to the stars
     if not mappings:
         current = _canonical(current).localCheckpoint()
