@@ -132,6 +132,28 @@ def test_a_key_delivered_twice_with_different_contents_is_flagged(spark):
     assert flagged == [(1, "p1"), (1, "p9")]                  # an exact re-delivery is not a clash
 
 
+def test_rows_are_shuffled_once_for_every_window_on_the_key(spark):
+    """Without a version column the rows pass two or three windows on the key (derived line
+    numbers, duplicate keys, latest per key): hashed once on the key columns they share, none of
+    them shuffles again, and the cached standardised rows keep that partitioning."""
+    from pyspark import StorageLevel
+
+    from memberlake.clean.batches import silver_rows
+
+    rows = [{"order_id": f"o{i % 3}", "line_no": None if i % 2 else str(i), "product_id": f"p{i}", "quantity": "1",
+             "unit_price": "2", "_hash": f"h{i}"} for i in range(8)]
+    cached = _clean(spark, ORDER_ITEMS, rows).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        standardising = cached._jdf.queryExecution().executedPlan().toString()
+        silver = silver_rows(cached, ORDER_ITEMS)
+        assert silver.count() == 8
+        after_cache = silver._jdf.queryExecution().executedPlan().toString().split("InMemoryRelation")[0]
+    finally:
+        cached.unpersist()
+    assert "InMemoryTableScan" in after_cache and "Exchange" not in after_cache
+    assert standardising.count("Exchange hashpartitioning") == 1 and "REPARTITION_BY_COL" in standardising
+
+
 def test_events_get_a_stable_id_when_none_is_given(spark):
     row = {"event_ts": "2024-01-01T00:00:00Z", "anonymous_id": "a1", "event_type": "Page View", "utm_source": " Google "}
     first = _clean(spark, EVENTS, [row]).first()

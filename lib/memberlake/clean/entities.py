@@ -294,6 +294,12 @@ def standardise(bronze: DataFrame, entity: Entity, clean: CleanSettings, landing
         F.when(F.size(reasons) > 0, raw_json).alias(RAW),
         *LINEAGE,
     )
+    if entity.version_column is None:
+        # Every window below partitions by the key (with the batch, or with the line's content),
+        # and so does silver_rows' latest_per_key: rows hashed on the key columns all of them share
+        # satisfy each, so the rows are shuffled once instead of two or three times (the cached
+        # standardised rows keep that partitioning). A derived line number is not known yet.
+        frame = frame.repartition(*[k for k in entity.key if k != "line_no"])
     if entity.name == "order_items":
         frame = frame.transform(derive_line_numbers)
     if entity.version_column is None:

@@ -40,8 +40,8 @@ def run_each(spark: SparkSession, items: Sequence[T], work: Callable[[T], R], wo
         wait(futures, return_when=FIRST_EXCEPTION)
         failed = next((f for f in futures if f.done() and not f.cancelled() and f.exception() is not None), None)
         if failed is not None:
-            for f in futures:
-                f.cancel()
+            stopped = sum(f.cancel() for f in futures)
             wait(futures)
+            log.info("an item failed: %d of %d items were not started; raising the first failure", stopped, len(items))
             raise failed.exception()
         return [f.result() for f in futures]
