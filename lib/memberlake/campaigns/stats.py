@@ -14,9 +14,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
-from scipy import stats
 
+@lru_cache(maxsize=1)
+def _stats() -> Any:
+    """scipy.stats, imported on first use: importing it costs about 0.7 s, and the command line
+    loads this module for every job to build its parser."""
+    from scipy import stats
+
+    return stats
 
 @dataclass(frozen=True)
 class Arm:
@@ -87,8 +95,9 @@ def _t_test(difference: float, var_t: float, n_t: int, var_c: float, n_c: int, c
     if se == 0.0:      # both arms constant: the difference is exact
         return 0.0, math.inf, difference, difference, 1.0 if difference == 0 else 0.0
     df = (a + b) ** 2 / ((a * a / (n_t - 1) if a else 0.0) + (b * b / (n_c - 1) if b else 0.0))
-    q = stats.t.ppf(0.5 + confidence / 2, df)
-    p = 2 * stats.t.sf(abs(difference) / se, df)
+    t = _stats().t
+    q = t.ppf(0.5 + confidence / 2, df)
+    p = 2 * t.sf(abs(difference) / se, df)
     return se, df, difference - q * se, difference + q * se, float(p)
 
 
@@ -101,7 +110,7 @@ def welch(treated: Arm, control: Arm, confidence: float = 0.95) -> Test:
         mc, mt = control.mean, treated.mean
         lift = difference / mc
         rel_se = math.sqrt(treated.var / treated.n / mc ** 2 + mt ** 2 * control.var / control.n / mc ** 4)
-        z = stats.norm.ppf(0.5 + confidence / 2)
+        z = _stats().norm.ppf(0.5 + confidence / 2)
         rel_low, rel_high = lift - z * rel_se, lift + z * rel_se
     return Test(difference, se, df, low, high, p, lift, rel_low, rel_high)
 
@@ -142,7 +151,7 @@ def srm(counts: dict[str, int], shares: dict[str, float]) -> tuple[float, float]
     if any(e == 0 for e in expected):
         return math.inf, 0.0
     chi2 = sum((counts[a] - e) ** 2 / e for a, e in zip(arms, expected, strict=True))
-    return chi2, float(stats.chi2.sf(chi2, len(arms) - 1))
+    return chi2, float(_stats().chi2.sf(chi2, len(arms) - 1))
 
 
 def minimum_detectable_effect(sd: float, n_treated: int, n_control: int, alpha: float = 0.05,
@@ -152,5 +161,6 @@ def minimum_detectable_effect(sd: float, n_treated: int, n_control: int, alpha: 
     ``(z(1 - alpha/2) + z(power)) * sd * sqrt(1/n_t + 1/n_c)`` (normal approximation)."""
     if min(n_treated, n_control) < 1 or math.isnan(sd):
         return math.nan
-    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
+    norm = _stats().norm
+    z = norm.ppf(1 - alpha / 2) + norm.ppf(power)
     return float(z * sd * math.sqrt(1 / n_treated + 1 / n_control))

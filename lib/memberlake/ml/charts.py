@@ -3,10 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from memberlake.plotting import plt
 
 
 def _save(fig, path: Path) -> Path:

@@ -12,12 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-plt.rcParams["svg.fonttype"] = "none"  # text stays text: smaller files, selectable labels
+from memberlake.plotting import plt  # SVG text stays text (set there)
 
 
 @dataclass
