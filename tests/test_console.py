@@ -21,3 +21,16 @@ def test_a_job_prints_no_spark_or_ivy_output_and_names_its_log(tmp_path):
     assert logged and logged.group(1).startswith(str(tmp_path / "logs"))
     assert "io.delta#delta-spark" in open(logged.group(1), encoding="utf-8").read()   # Ivy's report, kept
     assert "no runs recorded" not in console and "(0 tables under" in result.stdout
+
+
+def test_the_command_line_loads_no_chart_or_statistics_library_before_a_job_needs_it():
+    """Every job's start imports the command line, which imports every job module to build its
+    parser (issue 24: a job started alone pays what the project adds on top of the JVM). Charts
+    and scipy.stats are imported where they are used, not at start."""
+    probe = ("import sys, memberlake.cli, memberlake.plotting; "
+             "print(sorted(m for m in ('matplotlib', 'matplotlib.pyplot', 'scipy.stats') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert loaded.stdout.strip() == "[]", loaded.stdout
+    from memberlake.plotting import plt, pyplot  # and the stand-in gives pyplot on first use, headless
+
+    assert plt.subplots is pyplot().subplots and pyplot().get_backend().lower() == "agg"

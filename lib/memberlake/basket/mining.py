@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass
 from functools import reduce
 
+from pyspark.ml.fpm import FPGrowth
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -70,8 +71,6 @@ def frequent_itemsets(lines: DataFrame, min_support: float, num_partitions: int 
     if not total:
         baskets.unpersist()
         return MiningResult(itemsets=empty.withColumn("support", F.lit(0.0)), segments=segments, tokens=0)
-    from pyspark.ml.fpm import FPGrowth  # here, not at the top: pyspark.ml costs every job's start 0.2 s
-
     fp = FPGrowth(itemsCol="items", minSupport=(lowest - 0.5) / total, numPartitions=partitions)
     found = fp.fit(chosen.select("items")).freqItemsets.localCheckpoint()
     frequent_tokens = found.where(F.size("items") == 1).select(F.col("items")[0].alias("token"))
