@@ -4,8 +4,8 @@ Nodes are ``long`` ids; the input is an edge list ``(src, dst)``.
 
 One task when the graph is small enough: up to ``local_limit`` edges (5M by default, about
 0.5 GB in that task's Python worker) are solved by scipy in a single partition, which at a few
-million edges beats any number of distributed rounds (bench/RESULTS.md: 2.07M edges in 7 s
-against 17 s for the passes below).
+million edges beats the distributed passes below (bench/RESULTS.md, 2026-12-05: 2.07M edges in
+3.5 s warm against 12.2 s; 7.3 s against 14.0 s as the first run in a session).
 
 Contraction (settles most small components in one pass): above that, the edges are spread over the
 partitions, and each partition's edges are solved exactly by scipy's union-find
