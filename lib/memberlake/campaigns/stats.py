@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 
-@lru_cache(maxsize=1)
 def _stats() -> Any:
-    """scipy.stats, imported on first use: importing it costs about 0.7 s, and the command line
-    loads this module for every job to build its parser."""
+    """scipy.stats, imported on first use (later calls find it in ``sys.modules``): importing it
+    costs about 0.7 s, and the command line loads this module for every job to build its parser."""
     from scipy import stats
 
     return stats
+
 
 @dataclass(frozen=True)
 class Arm:

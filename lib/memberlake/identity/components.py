@@ -132,7 +132,7 @@ def connected_components(edges: DataFrame, max_rounds: int = 60, contract_passes
         parts = 1 if size is not None and size <= local_limit else partitions
         roots, links = contract(current, parts)
         mappings.append(roots)
-        remaining = links.count()
+        remaining = 0 if parts == 1 else links.count()      # one task's roots are final: no links
         log.info("connected components: contraction pass %d over %d partition(s): %s edges -> %d links",
                  pass_no, parts, size, remaining)
         previous, size, current = size, remaining, links
