@@ -85,6 +85,23 @@ def test_bgnbd_log_likelihood_and_gradient_match_the_reference(spark, bgnbd_data
         assert got[i + 1] == pytest.approx((up - down) / (2 * h), rel=1e-5)
 
 
+def test_driver_and_spark_sums_agree_and_the_row_cap_picks_the_path(spark, bgnbd_data):
+    """A fit's sums are evaluated on the driver up to ``driver_rows`` distinct rows, by Spark
+    above: both give the same log-likelihood and gradient at every point (the fits below run on
+    the driver; this ties them to the Spark path used at scale)."""
+    _, df = bgnbd_data
+    cols = ["frequency", "recency", "T"]
+    data = df.groupBy(*cols).agg(F.count(F.lit(1)).alias("n")).cache()
+    distinct = data.count()
+    points = [np.array([0.7, 15.0, 1.2, 3.0]), np.array([0.4, 25.0, 0.6, 2.0])]
+    on_driver, where_driver = clv._evaluators(data, cols, clv.bgnbd_partials, 5, driver_rows=distinct)
+    on_spark, where_spark = clv._evaluators(data, cols, clv.bgnbd_partials, 5, driver_rows=distinct - 1)
+    assert (where_driver, where_spark) == ("driver", "spark")
+    for a, b in zip(on_driver(points), on_spark(points), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10)
+    data.unpersist()
+
+
 @pytest.mark.extended
 def test_bgnbd_fit_matches_a_single_node_fit_within_one_percent(spark, bgnbd_data):
     rows, df = bgnbd_data

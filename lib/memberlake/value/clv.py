@@ -9,7 +9,9 @@ The fit scales: the log-likelihood and its gradient are one pass of Spark over t
 (frequency, recency, T) combinations with their counts (BG/NBD) or the distinct (frequency,
 monetary value) pairs of repeat buyers (Gamma-Gamma), each partition evaluating ln Gamma and
 digamma (which Spark SQL lacks) vectorised with scipy and returning partial sums; only L-BFGS-B
-on four (three) numbers runs on the driver. Predictions need the Gauss hypergeometric function,
+on four (three) numbers runs on the driver. Up to ``DRIVER_FIT_ROWS`` distinct rows (a bound,
+whatever the input size) the sums are evaluated on the driver with the same functions instead,
+which saves a Spark job per optimiser step. Predictions need the Gauss hypergeometric function,
 also a pandas UDF over scipy.
 """
 from __future__ import annotations
@@ -99,18 +101,36 @@ def spark_sums_at(data: DataFrame, columns: list[str], partials, points: list[np
     return list(flat.reshape(len(fixed), size))
 
 
+# Distinct rows (``data`` of a fit) at or below this many are evaluated on the driver: the rows are
+# bounded by this cap whatever the input size (a few MB), and each of the optimiser's 30-60
+# evaluations then takes microseconds instead of a Spark job of about 0.2 s, which made the fits
+# the value job's largest fixed cost (five fits with the holdout). Above it, Spark evaluates.
+DRIVER_FIT_ROWS = 200_000
+
+
+def _evaluators(data: DataFrame, columns: list[str], partials, size: int, driver_rows: int):
+    """``(sums_at, where)``: the count-weighted sums at a list of parameter points, on the driver
+    when ``data`` has at most ``driver_rows`` rows, else one Spark pass per call."""
+    if data.limit(driver_rows + 1).count() <= driver_rows:
+        rows = data.select(*columns, "n").toPandas()      # at most driver_rows rows
+        arrays = [rows[c].to_numpy(dtype=float) for c in columns]
+        n = rows["n"].to_numpy(dtype=float)
+        return (lambda points: [np.asarray(partials(np.asarray(p, dtype=float), *arrays, n)) for p in points]), "driver"
+    return (lambda points: spark_sums_at(data, columns, partials, points, size)), "spark"
+
+
 def _maximise(model: str, data: DataFrame, columns: list[str], partials, names: list[str], x0: list[float],
-              max_iter: int) -> Fit:
-    """L-BFGS-B on log-parameters; each evaluation is one pass of Spark over ``data``."""
+              max_iter: int, driver_rows: int = DRIVER_FIT_ROWS) -> Fit:
+    """L-BFGS-B on log-parameters; each evaluation sums over ``data`` (on the driver up to
+    ``driver_rows`` distinct rows, else one pass of Spark)."""
     total = data.agg(F.sum("n")).first()[0]
-    result, evaluations = transactions.maximise(
-        lambda params: spark_sums(data, columns, partials, params, len(names) + 1), total, x0, max_iter)
+    sums_at, where = _evaluators(data, columns, partials, len(names) + 1, driver_rows)
+    result, evaluations = transactions.maximise(lambda params: sums_at([params])[0], total, x0, max_iter)
     params = dict(zip(names, np.exp(result.x).tolist(), strict=True))
     # one more pass: the gradient at 2k points around the maximum gives the Hessian
-    cov = transactions.log_covariance(lambda points: spark_sums_at(data, columns, partials, points, len(names) + 1),
-                                      np.exp(result.x))
-    log.info("%s fit: %s, log-likelihood %.4f, %d iterations (%d evaluations), %s; standard errors %s", model, params,
-             -result.fun * total, result.nit, evaluations, result.message,
+    cov = transactions.log_covariance(sums_at, np.exp(result.x))
+    log.info("%s fit (%s): %s, log-likelihood %.4f, %d iterations (%d evaluations), %s; standard errors %s", model,
+             where, params, -result.fun * total, result.nit, evaluations, result.message,
              transactions.standard_errors(params, cov) if cov is not None else "not available")
     return Fit(model, params, float(-result.fun * total), int(result.nit), bool(result.success), int(total),
                str(result.message), log_covariance=cov)
@@ -121,7 +141,8 @@ def _few_partitions(data: DataFrame) -> DataFrame:
     return data.coalesce(data.sparkSession.sparkContext.defaultParallelism).cache()
 
 
-def fit_transactions(summary: DataFrame, model: str = "bgnbd", max_iter: int = 200) -> Fit:
+def fit_transactions(summary: DataFrame, model: str = "bgnbd", max_iter: int = 200,
+                     driver_rows: int = DRIVER_FIT_ROWS) -> Fit:
     """Parameters of a transaction model (``transactions.MODELS``) over distinct (x, t_x, T) with
     counts; time scales in the summary's unit."""
     spec = transactions.MODELS[model]
@@ -129,7 +150,7 @@ def fit_transactions(summary: DataFrame, model: str = "bgnbd", max_iter: int = 2
     mean_t = data.agg(F.sum(F.col("T") * F.col("n")) / F.sum("n")).first()[0] or 1.0
     try:
         return _maximise(model, data, ["frequency", "recency", "T"], spec.partials, list(spec.parameters),
-                         spec.start(mean_t), max_iter)
+                         spec.start(mean_t), max_iter, driver_rows)
     finally:
         data.unpersist()
 
@@ -139,14 +160,14 @@ def fit_bgnbd(summary: DataFrame, max_iter: int = 200) -> Fit:
     return fit_transactions(summary, "bgnbd", max_iter)
 
 
-def fit_gamma_gamma(summary: DataFrame, max_iter: int = 200) -> Fit:
+def fit_gamma_gamma(summary: DataFrame, max_iter: int = 200, driver_rows: int = DRIVER_FIT_ROWS) -> Fit:
     """Gamma-Gamma parameters p, q, gamma over persons with repeat purchases of positive value."""
     data = _few_partitions(summary.where((F.col("frequency") > 0) & (F.col("monetary_value") > 0))
                            .groupBy("frequency", "monetary_value").agg(F.count(F.lit(1)).alias("n")))
     mean_m = data.agg(F.sum(F.col("monetary_value") * F.col("n")) / F.sum("n")).first()[0] or 1.0
     try:
         return _maximise("gamma_gamma", data, ["frequency", "monetary_value"], gamma_gamma_partials,
-                         ["p", "q", "gamma"], [1.0, 2.0, max(mean_m, 1.0)], max_iter)
+                         ["p", "q", "gamma"], [1.0, 2.0, max(mean_m, 1.0)], max_iter, driver_rows)
     finally:
         data.unpersist()
 
