@@ -164,7 +164,8 @@ def event_log_metrics(event_dir: Path, windows: dict[str, tuple[float, float]]) 
             acc["shuffle_write"] += written
             stage_shuffle[(job, ev["Stage ID"])] += written
             read = m.get("Shuffle Read Metrics", {})
-            acc["shuffle_remote"] += read.get("Remote Bytes Read", 0)
+            # executors on one host read each other's shuffle files from disk: counted as local
+            acc["shuffle_read"] += read.get("Remote Bytes Read", 0) + read.get("Local Bytes Read", 0)
             acc["spill_disk"] += m.get("Disk Bytes Spilled", 0)
             acc["input"] += m.get("Input Metrics", {}).get("Bytes Read", 0)
         elif kind == "SparkListenerStageExecutorMetrics" and ev.get("Executor ID") != "driver":
@@ -237,14 +238,14 @@ def write_results(args, runs: dict[str, dict], rows: int) -> None:
     per100m = 1e8 / rows
     out += ["", f"Shuffle and memory per job ({ref} run); the last two columns scaled to 100M landing rows "
             f"(× {per100m:,.0f}) at {PARTITION_BYTES // 1024 ** 2} MB per shuffle partition:", "",
-            "| job | tasks | shuffle written (GB) | largest stage (GB) | shuffle read remote (GB) | spill to disk (GB) "
-            "| executor peak JVM heap (GB) | shuffle per 100M rows (GB) | partitions for the largest stage per 100M rows |",
+            "| job | tasks | shuffle written (GiB) | largest stage (GiB) | shuffle read (GiB) | spill to disk (GiB) "
+            "| executor peak JVM heap (GiB) | shuffle per 100M rows (GiB) | partitions for the largest stage per 100M rows |",
             "|---|" + "---:|" * 8]
     for job in JOBS:
         m = runs[ref]["metrics"][job]
         parts = math.ceil(m["max_stage_shuffle"] * per100m / PARTITION_BYTES)
         out.append(f"| {job} | {m['tasks']:.0f} | {_gb(m['shuffle_write'])} | {_gb(m['max_stage_shuffle'])} | "
-                   f"{_gb(m['shuffle_remote'])} | {_gb(m['spill_disk'])} | {_gb(m['peak_heap'])} | "
+                   f"{_gb(m['shuffle_read'])} | {_gb(m['spill_disk'])} | {_gb(m['peak_heap'])} | "
                    f"{_gb(m['shuffle_write'] * per100m)} | {parts:,} |")
     text = "\n".join(out) + "\n"
     print(text)
