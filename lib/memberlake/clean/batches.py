@@ -49,13 +49,34 @@ def quarantine_rows(standardised: DataFrame, entity: Entity) -> DataFrame:
     )
 
 
-def _pending(ctx: JobContext, entity: str, full: bool) -> DataFrame:
+# Up to this many pending batches are read by their ids: each ingest batch writes its own files,
+# so Delta's per-file statistics of the batch column leave the other batches' files unread. More
+# (a first clean after many ingests) take the anti-join over the whole table.
+PENDING_BY_ID = 1000
+
+
+def pending_batches(bronze: DataFrame, done: DataFrame | None, limit: int = PENDING_BY_ID) -> list[str] | None:
+    """The batch ids of ``bronze`` that are not in ``done`` (a ``BATCH_ID`` column), read from
+    the batch column alone; None when there are more than ``limit``."""
+    ids = bronze.select(BATCH_ID).distinct()
+    if done is not None:
+        ids = ids.join(done, on=BATCH_ID, how="left_anti")
+    rows = ids.limit(limit + 1).collect()   # at most limit + 1 ids
+    return None if len(rows) > limit else sorted(r[0] for r in rows)
+
+
+def _pending(ctx: JobContext, entity: str, full: bool) -> DataFrame | None:
+    """The bronze rows to clean; None when no batch is pending (nothing is read but the batch
+    column: a run with nothing new no longer scans and standardises every bronze row)."""
     lake = ctx.lake
     bronze = lake.read(Tables.bronze(entity))
     if full or not lake.exists(Tables.CLEAN_BATCHES):
         return bronze
     done = lake.read(Tables.CLEAN_BATCHES).where(F.col("entity") == entity).select(F.col("batch_id").alias(BATCH_ID))
-    return bronze.join(done, on=BATCH_ID, how="left_anti")
+    ids = pending_batches(bronze, done)
+    if ids is None:
+        return bronze.join(done, on=BATCH_ID, how="left_anti")
+    return bronze.where(F.col(BATCH_ID).isin(ids)) if ids else None
 
 
 def clean_entity(ctx: JobContext, entity_name: str, full: bool) -> tuple[list[str], list[Metric]]:
@@ -66,6 +87,9 @@ def clean_entity(ctx: JobContext, entity_name: str, full: bool) -> tuple[list[st
     bronze_name, silver_name = Tables.bronze(entity_name), Tables.silver(entity_name)
     run.record_read(bronze_name, version=lake.version(bronze_name))
     pending = _pending(ctx, entity_name, full)
+    if pending is None:
+        run.stage("%s: no new bronze batches", entity_name)
+        return [], []
     standardised = standardise(pending, entity, settings.clean, settings.landing).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         per_file = (standardised.groupBy(BATCH_ID, SOURCE_FILE)   # one row per file
