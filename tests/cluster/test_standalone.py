@@ -94,6 +94,7 @@ def test_pipeline_runs_on_a_standalone_cluster_with_spark_submit(spark, cluster)
     delta = load_settings("cluster").spark.delta_package
     submit = [str(SPARK_HOME / "bin" / "spark-submit"), "--master", master_url, "--deploy-mode", "client",
               "--py-files", str(wheel), "--packages", delta,
+              "--driver-java-options", f"-Dlog4j2.configurationFile=file:{ROOT / 'conf' / 'log4j2.properties'}",
               "--conf", "spark.executor.memory=1g", "--conf", "spark.executor.cores=1",
               "--conf", f"spark.pyspark.python={sys.executable}", "--conf", "spark.ui.enabled=false",
               str(ROOT / "jobs" / "pipeline.py"), "--env", "cluster", "--landing", str(landing),
@@ -108,6 +109,10 @@ def test_pipeline_runs_on_a_standalone_cluster_with_spark_submit(spark, cluster)
                           text=True, timeout=1800)
     assert done.returncode == 0, done.stdout[-6000:]
     assert f"master {master_url}" in done.stdout  # it really ran on the cluster, not local
+    # conf/log4j2.properties: Spark's start-up INFO lines and its by-design warnings stay off the console
+    spark_lines = [line for line in done.stdout.splitlines()
+                   if (" INFO " in line or " WARN " in line) and "memberlake." not in line]
+    assert spark_lines == [], spark_lines[:20]
     lake = Lakehouse(str(lakehouse))
     runs = lake.read("job_runs").groupBy("job").agg(F.collect_set("status").alias("s")).collect()
     assert {r.job: r.s for r in runs} == {job: ["succeeded"] for job in UPSTREAM}
