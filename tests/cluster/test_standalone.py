@@ -109,10 +109,14 @@ def test_pipeline_runs_on_a_standalone_cluster_with_spark_submit(spark, cluster)
                           text=True, timeout=1800)
     assert done.returncode == 0, done.stdout[-6000:]
     assert f"master {master_url}" in done.stdout  # it really ran on the cluster, not local
-    # conf/log4j2.properties: Spark's start-up INFO lines and its by-design warnings stay off the console
-    spark_lines = [line for line in done.stdout.splitlines()
-                   if (" INFO " in line or " WARN " in line) and "memberlake." not in line]
-    assert spark_lines == [], spark_lines[:20]
+    # conf/log4j2.properties: no Spark INFO line and none of the warnings the file names as
+    # by-design reaches the console (a real warning, e.g. a task of very large size, still does)
+    lines = done.stdout.splitlines()
+    spark_info = [line for line in lines if " INFO " in line and "memberlake." not in line]
+    by_design = ("NativeCodeLoader", "SparkStringUtils", "Utils:", "DAGScheduler", "WholeStageCodegenExec",
+                 "MapPartitionsRDD", "InstanceBuilder")
+    silenced = [line for line in lines if " WARN " in line and any(name in line for name in by_design)]
+    assert spark_info == [] and silenced == [], (spark_info + silenced)[:20]
     lake = Lakehouse(str(lakehouse))
     runs = lake.read("job_runs").groupBy("job").agg(F.collect_set("status").alias("s")).collect()
     assert {r.job: r.s for r in runs} == {job: ["succeeded"] for job in UPSTREAM}
