@@ -120,11 +120,11 @@ def _evaluators(data: DataFrame, columns: list[str], partials, size: int, driver
 
 
 def _maximise(model: str, data: DataFrame, columns: list[str], partials, names: list[str], x0: list[float],
-              max_iter: int, driver_rows: int = DRIVER_FIT_ROWS) -> Fit:
+              max_iter: int) -> Fit:
     """L-BFGS-B on log-parameters; each evaluation sums over ``data`` (on the driver up to
-    ``driver_rows`` distinct rows, else one pass of Spark)."""
+    ``DRIVER_FIT_ROWS`` distinct rows, else one pass of Spark)."""
     total = data.agg(F.sum("n")).first()[0]
-    sums_at, where = _evaluators(data, columns, partials, len(names) + 1, driver_rows)
+    sums_at, where = _evaluators(data, columns, partials, len(names) + 1, DRIVER_FIT_ROWS)
     result, evaluations = transactions.maximise(lambda params: sums_at([params])[0], total, x0, max_iter)
     params = dict(zip(names, np.exp(result.x).tolist(), strict=True))
     # one more pass: the gradient at 2k points around the maximum gives the Hessian
@@ -141,8 +141,7 @@ def _few_partitions(data: DataFrame) -> DataFrame:
     return data.coalesce(data.sparkSession.sparkContext.defaultParallelism).cache()
 
 
-def fit_transactions(summary: DataFrame, model: str = "bgnbd", max_iter: int = 200,
-                     driver_rows: int = DRIVER_FIT_ROWS) -> Fit:
+def fit_transactions(summary: DataFrame, model: str = "bgnbd", max_iter: int = 200) -> Fit:
     """Parameters of a transaction model (``transactions.MODELS``) over distinct (x, t_x, T) with
     counts; time scales in the summary's unit."""
     spec = transactions.MODELS[model]
@@ -150,7 +149,7 @@ def fit_transactions(summary: DataFrame, model: str = "bgnbd", max_iter: int = 2
     mean_t = data.agg(F.sum(F.col("T") * F.col("n")) / F.sum("n")).first()[0] or 1.0
     try:
         return _maximise(model, data, ["frequency", "recency", "T"], spec.partials, list(spec.parameters),
-                         spec.start(mean_t), max_iter, driver_rows)
+                         spec.start(mean_t), max_iter)
     finally:
         data.unpersist()
 
@@ -160,14 +159,14 @@ def fit_bgnbd(summary: DataFrame, max_iter: int = 200) -> Fit:
     return fit_transactions(summary, "bgnbd", max_iter)
 
 
-def fit_gamma_gamma(summary: DataFrame, max_iter: int = 200, driver_rows: int = DRIVER_FIT_ROWS) -> Fit:
+def fit_gamma_gamma(summary: DataFrame, max_iter: int = 200) -> Fit:
     """Gamma-Gamma parameters p, q, gamma over persons with repeat purchases of positive value."""
     data = _few_partitions(summary.where((F.col("frequency") > 0) & (F.col("monetary_value") > 0))
                            .groupBy("frequency", "monetary_value").agg(F.count(F.lit(1)).alias("n")))
     mean_m = data.agg(F.sum(F.col("monetary_value") * F.col("n")) / F.sum("n")).first()[0] or 1.0
     try:
         return _maximise("gamma_gamma", data, ["frequency", "monetary_value"], gamma_gamma_partials,
-                         ["p", "q", "gamma"], [1.0, 2.0, max(mean_m, 1.0)], max_iter, driver_rows)
+                         ["p", "q", "gamma"], [1.0, 2.0, max(mean_m, 1.0)], max_iter)
     finally:
         data.unpersist()
 
