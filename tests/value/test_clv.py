@@ -102,6 +102,23 @@ def test_driver_and_spark_sums_agree_and_the_row_cap_picks_the_path(spark, bgnbd
     data.unpersist()
 
 
+def test_spark_sums_are_nan_at_a_point_where_one_partition_is_not_finite(spark):
+    """Arrow turns NaN into null and Spark's sum skips nulls: without a guard, the partition that
+    could not be evaluated dropped out of the sum and the point looked better than it was."""
+    rows = [(float(v), 1.0) for v in (1, 2, 3, 4, 10, 20, 30, 40)]
+    data = spark.createDataFrame(spark.sparkContext.parallelize(rows, 2), "v double, n double")
+    assert [sorted(r.v for r in part) for part in data.rdd.glom().collect()] == [[1, 2, 3, 4], [10, 20, 30, 40]]
+
+    def partials(params, v, n):          # log(v - c) summed: NaN for the rows with v < c
+        with np.errstate(invalid="ignore"):
+            return np.array([np.dot(n, np.log(v - params[0])), np.dot(n, -1.0 / (v - params[0]))])
+
+    fine, broken = clv.spark_sums_at(data, ["v"], partials, [np.array([0.0]), np.array([5.0])], 2)
+    values = np.array([1, 2, 3, 4, 10, 20, 30, 40], dtype=float)
+    np.testing.assert_allclose(fine, [np.log(values).sum(), -(1 / values).sum()])
+    assert np.all(np.isnan(broken))
+
+
 @pytest.mark.extended
 def test_bgnbd_fit_matches_a_single_node_fit_within_one_percent(spark, bgnbd_data):
     rows, df = bgnbd_data

@@ -45,6 +45,70 @@ def test_pareto_nbd_likelihood_equals_its_defining_integral(params):
         assert np.exp(ll[i]) == pytest.approx(_pareto_by_integration(params, X[i], TX[i], T[i]), rel=1e-5)
 
 
+def _exponential_dropout_ll(r, alpha, mu, x, tx, T) -> float:
+    """The limit of the Pareto/NBD as s, beta -> infinity with s/beta = mu: every lifetime is
+    exponential at rate mu, so only lambda is integrated (in closed form) and the dropout time
+    numerically."""
+    head = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+    alive = np.exp(head - (r + x) * np.log(alpha + T) - mu * T)
+    died, _ = integrate.quad(lambda tau: mu * np.exp(head - (r + x) * np.log(alpha + tau) - mu * tau), tx, T,
+                             epsabs=0, epsrel=1e-12)
+    return float(np.log(alive + died))
+
+
+@pytest.mark.parametrize("s", [50.0, 400.0, 1e4, 1e6])
+def test_pareto_nbd_likelihood_stays_finite_where_dropout_rates_are_alike(s):
+    """A fit on data whose dropout rates hardly vary walks along s, beta -> infinity at a fixed
+    s/beta; scipy's hyp2f1, which the closed form needs, returned NaN there for frequent buyers
+    (r+s+x of a few hundred, argument near 1). The likelihood must stay finite and reach the
+    exponential-dropout limit."""
+    r, alpha, mu = 0.87, 40.7, 0.002
+    x = np.array([0.0, 6.0, 3.0, 52.0, 159.0, 1.0])
+    tx = np.array([0.0, 100.0, 127.0, 98.0, 600.0, 237.0])
+    t_ = np.array([126.0, 186.0, 142.0, 226.0, 639.0, 237.0])
+    alive, ll = transactions._pareto_terms(np.array([r, alpha, s, s / mu]), x, tx, t_)
+    assert np.all(np.isfinite(ll)) and np.all(alive <= ll)
+    if s >= 1e6:
+        limit = [_exponential_dropout_ll(r, alpha, mu, *row) for row in zip(x, tx, t_, strict=True)]
+        np.testing.assert_allclose(ll, limit, rtol=1e-5)
+    partials = transactions.pareto_nbd_partials(np.array([r, alpha, s, s / mu]), x, tx, t_, np.ones(len(x)))
+    assert np.all(np.isfinite(partials))
+
+
+def test_pareto_nbd_fit_stops_at_the_shape_bound_when_everyone_drops_out_at_one_rate(spark, caplog):
+    """Simulated with one dropout rate for all (mu = 0.004 a day): the likelihood rises without end
+    along s, beta at s/beta = mu. The fit must stop at the shape bound, say so, recover mu and r,
+    and predict as the exponential-dropout limit does. (The sample decides: about half the samples
+    drawn with one shared rate look slightly heterogeneous and have a finite maximum; this seed's
+    maximum is at the limit.)"""
+    rng = np.random.default_rng(7)
+    n, mu, r, alpha = 6000, 0.004, 0.8, 20.0
+    end = np.minimum(rng.exponential(1 / mu, n), t_ := rng.uniform(60, 400, n))
+    x = rng.poisson(rng.gamma(r, 1 / alpha, n) * end).astype(float)
+    tx = np.where(x > 0, end * rng.beta(np.maximum(x, 1), 1), 0.0)       # the last of x uniform times
+    params, _, converged = transactions.fit_counts("pareto_nbd", x, tx, t_, np.ones(n))
+    assert converged
+    assert transactions.at_bound(params, transactions.MODELS["pareto_nbd"].upper()) == ["s"]
+    assert params["s"] / params["beta"] == pytest.approx(mu, rel=0.1)
+    assert params["r"] == pytest.approx(r, rel=0.1) and params["alpha"] == pytest.approx(alpha, rel=0.15)
+    # the limit: P(alive) from the exponential-dropout likelihood, then (r+x)/(alpha+T) (1 - e^(-mu t)) / mu
+    rate = params["s"] / params["beta"]
+    for i in range(5):
+        ll = _exponential_dropout_ll(params["r"], params["alpha"], rate, x[i], tx[i], t_[i])
+        alive = np.exp(gammaln(params["r"] + x[i]) - gammaln(params["r"]) + params["r"] * np.log(params["alpha"])
+                       - (params["r"] + x[i]) * np.log(params["alpha"] + t_[i]) - rate * t_[i] - ll)
+        limit = alive * (params["r"] + x[i]) / (params["alpha"] + t_[i]) * (1 - np.exp(-rate * 90)) / rate
+        got = transactions.pareto_nbd_expected(90, [x[i]], [tx[i]], [t_[i]], *params.values())[0]
+        assert got == pytest.approx(limit, rel=1e-3)
+    # the value job's fit says so in its message and log
+    summary = spark.createDataFrame([(float(a), float(b), float(c)) for a, b, c in zip(x, tx, t_, strict=True)],
+                                    "frequency double, recency double, T double")
+    with caplog.at_level("WARNING", logger="memberlake.value.clv"):
+        fit = clv.fit_transactions(summary, "pareto_nbd")
+    assert fit.params["s"] == pytest.approx(transactions.SHAPE_LIMIT) and fit.message.endswith("at the upper bound: s")
+    assert any("s at the upper bound" in r.getMessage() for r in caplog.records)
+
+
 def _mbgnbd_ll(params, x, tx, T):
     """MBG/NBD as Batislam et al. write it: B(a, b+x+1)/B(a, b) Γ(r+x)α^r / (Γ(r)(α+T)^(r+x))
     + B(a+1, b+x)/B(a, b) Γ(r+x)α^r / (Γ(r)(α+t_x)^(r+x))."""

@@ -78,11 +78,14 @@ def spark_sums_at(data: DataFrame, columns: list[str], partials, points: list[np
 
     ln Gamma and digamma are maths Spark SQL lacks, so each partition evaluates them vectorised
     (Arrow batches into numpy) and returns one row of partial sums per point; the driver adds
-    them up.
+    them up. A point whose sums are not finite in some partition is NaN in the result: Arrow turns
+    a NaN into a null and Spark's sum skips nulls, which would drop that partition's rows from the
+    likelihood and make the optimiser walk into the region where it cannot be evaluated.
     """
     import pandas as pd
 
     names = [f"s{j}_{i}" for j in range(len(points)) for i in range(size)]
+    flags = [f"bad{j}" for j in range(len(points))]
     cols = list(columns)
     fixed = [np.asarray(p, dtype=float) for p in points]
 
@@ -93,12 +96,15 @@ def spark_sums_at(data: DataFrame, columns: list[str], partials, points: list[np
             n = pdf["n"].to_numpy(dtype=float)
             for j, params in enumerate(fixed):
                 acc[j] += partials(params, *arrays, n)
-        yield pd.DataFrame([acc.ravel()], columns=names)
+        bad = (~np.isfinite(acc)).any(axis=1).astype("int64")
+        yield pd.DataFrame([[*np.nan_to_num(acc).ravel(), *bad]], columns=[*names, *flags])
 
-    schema = ", ".join(f"{name} double" for name in names)
-    row = data.select(*cols, "n").mapInPandas(per_partition, schema).agg(*[F.sum(c) for c in names]).first()
-    flat = np.array([row[i] for i in range(len(names))], dtype=float)
-    return list(flat.reshape(len(fixed), size))
+    schema = ", ".join([*(f"{name} double" for name in names), *(f"{flag} bigint" for flag in flags)])
+    row = (data.select(*cols, "n").mapInPandas(per_partition, schema)
+           .agg(*[F.sum(c) for c in names], *[F.max(c) for c in flags]).first())
+    flat = np.array([row[i] for i in range(len(names))], dtype=float).reshape(len(fixed), size)
+    flat[np.array([bool(row[len(names) + j]) for j in range(len(fixed))])] = np.nan
+    return list(flat)
 
 
 # Distinct rows (``data`` of a fit) at or below this many are evaluated on the driver: the rows are
@@ -120,20 +126,27 @@ def _evaluators(data: DataFrame, columns: list[str], partials, size: int, driver
 
 
 def _maximise(model: str, data: DataFrame, columns: list[str], partials, names: list[str], x0: list[float],
-              max_iter: int) -> Fit:
+              max_iter: int, upper: list[float | None] | None = None) -> Fit:
     """L-BFGS-B on log-parameters; each evaluation sums over ``data`` (on the driver up to
     ``DRIVER_FIT_ROWS`` distinct rows, else one pass of Spark)."""
     total = data.agg(F.sum("n")).first()[0]
     sums_at, where = _evaluators(data, columns, partials, len(names) + 1, DRIVER_FIT_ROWS)
-    result, evaluations = transactions.maximise(lambda params: sums_at([params])[0], total, x0, max_iter)
+    result, evaluations = transactions.maximise(lambda params: sums_at([params])[0], total, x0, max_iter, upper)
     params = dict(zip(names, np.exp(result.x).tolist(), strict=True))
+    bounded = transactions.at_bound(params, upper)
+    if bounded:
+        log.warning("%s fit: %s at the upper bound %g: the rates such a shape mixes hardly vary between persons, "
+                    "and the likelihood rises towards the limit where they do not vary at all; the fit stands for "
+                    "that limit, and the standard errors of %s and its time scale mean nothing", model,
+                    ", ".join(bounded), transactions.SHAPE_LIMIT, ", ".join(bounded))
     # one more pass: the gradient at 2k points around the maximum gives the Hessian
     cov = transactions.log_covariance(sums_at, np.exp(result.x))
     log.info("%s fit (%s): %s, log-likelihood %.4f, %d iterations (%d evaluations), %s; standard errors %s", model,
              where, params, -result.fun * total, result.nit, evaluations, result.message,
              transactions.standard_errors(params, cov) if cov is not None else "not available")
+    message = str(result.message) + (f"; at the upper bound: {', '.join(bounded)}" if bounded else "")
     return Fit(model, params, float(-result.fun * total), int(result.nit), bool(result.success), int(total),
-               str(result.message), log_covariance=cov)
+               message, log_covariance=cov)
 
 
 def _few_partitions(data: DataFrame) -> DataFrame:
@@ -149,7 +162,7 @@ def fit_transactions(summary: DataFrame, model: str = "bgnbd", max_iter: int = 2
     mean_t = data.agg(F.sum(F.col("T") * F.col("n")) / F.sum("n")).first()[0] or 1.0
     try:
         return _maximise(model, data, ["frequency", "recency", "T"], spec.partials, list(spec.parameters),
-                         spec.start(mean_t), max_iter)
+                         spec.start(mean_t), max_iter, spec.upper())
     finally:
         data.unpersist()
 
