@@ -131,15 +131,26 @@ def mbgnbd_p_alive(x, tx, T, r: float, alpha: float, a: float, b: float) -> np.n
 
 
 # -- Pareto/NBD ------------------------------------------------------------------------------
-# Gauss-Legendre nodes of the dropout integral below: 8 panels of 8 nodes
+# Gauss-Legendre rules of the dropout integral below: 8 nodes per panel, panels of width at most
+# _PANEL_WIDTH in u (up to _MAX_PANELS). Measured error of the log-likelihood per row against
+# panels of width 1 (about 1e-13 against adaptive quadrature): 2e-10 at 1.5, 8e-9 at 2, 3e-6 at 3.
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(8)
-_PANELS = 8
-_FRACTIONS = ((np.arange(_PANELS)[:, None] + (_GL_NODES[None, :] + 1) / 2) / _PANELS).ravel()
-_LOG_WEIGHTS = np.log(np.tile(_GL_WEIGHTS / 2 / _PANELS, _PANELS))
+_PANEL_WIDTH = 1.5
+_MAX_PANELS = 12
 _QUADRATURE_ROWS = 16_384
 
 
-def log_dropout_integral(k1, k2: float, alpha: float, beta: float, t1, t2) -> tuple[np.ndarray, list[np.ndarray]]:
+def _rule(panels: int) -> tuple[np.ndarray, np.ndarray]:
+    """(node positions as fractions of the width, log weights as fractions of it) of ``panels`` panels."""
+    fractions = ((np.arange(panels)[:, None] + (_GL_NODES[None, :] + 1) / 2) / panels).ravel()
+    return fractions, np.log(np.tile(_GL_WEIGHTS / 2 / panels, panels))
+
+
+_RULES = {p: _rule(p) for p in range(1, _MAX_PANELS + 1)}
+
+
+def log_dropout_integral(k1, k2: float, alpha: float, beta: float, t1, t2,
+                         means_too: bool = True) -> tuple[np.ndarray, list[np.ndarray]]:
     """The integral over tau in [t1, t2] of f(tau) / f(t1), f = (alpha+tau)^-k1 (beta+tau)^-k2,
     per row: its log, and the means under f of log((alpha+tau)/(alpha+t1)), (alpha+t1)/(alpha+tau),
     log((beta+tau)/(beta+t1)) and (beta+t1)/(beta+tau), from which the derivatives of its log in
@@ -149,31 +160,39 @@ def log_dropout_integral(k1, k2: float, alpha: float, beta: float, t1, t2) -> tu
     hyp2f1 returns NaN once r+s+x is a few hundred and its argument is near 1, which is where a
     fit whose dropout rates are nearly alike goes (s and beta large, s/beta fixed). The integrand
     is smooth and decreasing, so after the change of variable tau = t1 + c (e^u - 1), with c its
-    decay length at t1, composite Gauss-Legendre in u is accurate to about 1e-13 in the log for
-    any parameters (checked against adaptive quadrature), and the same nodes give the gradient.
-    Rows with t2 = t1 give -inf and means of 0.
+    decay length at t1, composite Gauss-Legendre in u (8 nodes per panel of width at most 1.5) is
+    accurate to about 2e-10 in the log for any parameters (checked against adaptive quadrature),
+    and the same nodes give the gradient. Most rows need one to four panels.
+    Rows with t2 = t1 give -inf and means of 0. Without ``means_too`` the means are all 0 (the
+    likelihood alone costs about half as much).
     """
     from scipy.special import logsumexp
 
     k1, t1, t2 = np.broadcast_arrays(*_arrays(k1, t1, t2))
     log_i = np.empty(k1.shape)
     means = [np.zeros(k1.shape) for _ in range(4)]
-    for lo in range(0, len(k1), _QUADRATURE_ROWS):       # bounds the (rows x 64) temporaries
-        part = slice(lo, lo + _QUADRATURE_ROWS)
-        a1, b1, k = alpha + t1[part], beta + t1[part], k1[part]
-        c = 1.0 / (k / a1 + k2 / b1)
-        width = np.log1p((t2[part] - t1[part]) / c)
-        u = width[:, None] * _FRACTIONS[None, :]
-        step = c[:, None] * np.expm1(u)
-        log_a, log_b = np.log1p(step / a1[:, None]), np.log1p(step / b1[:, None])
-        terms = -k[:, None] * log_a - k2 * log_b + u + _LOG_WEIGHTS
-        with np.errstate(divide="ignore", invalid="ignore"):
-            total = logsumexp(terms, axis=1)
-            log_i[part] = np.log(c) + np.log(width) + total
-            share = np.exp(terms - total[:, None])        # each node's part of the integral
-            spans = width > 0
-            for out, value in zip(means, (log_a, np.exp(-log_a), log_b, np.exp(-log_b)), strict=True):
-                out[part] = np.where(spans, np.sum(share * value, axis=1), 0.0)
+    a1, b1 = alpha + t1, beta + t1
+    c = 1.0 / (k1 / a1 + k2 / b1)
+    width = np.log1p((t2 - t1) / c)
+    panels = np.clip(np.ceil(width / _PANEL_WIDTH), 1, _MAX_PANELS).astype(int)
+    for count in np.unique(panels):                     # rows that need the same number of panels
+        fractions, log_weights = _RULES[int(count)]
+        rows = np.flatnonzero(panels == count)
+        for lo in range(0, len(rows), _QUADRATURE_ROWS):   # bounds the (rows x nodes) temporaries
+            part = rows[lo:lo + _QUADRATURE_ROWS]
+            u = width[part, None] * fractions[None, :]
+            step = c[part, None] * np.expm1(u)
+            log_a, log_b = np.log1p(step / a1[part, None]), np.log1p(step / b1[part, None])
+            terms = -k1[part, None] * log_a - k2 * log_b + u + log_weights
+            with np.errstate(divide="ignore", invalid="ignore"):
+                total = logsumexp(terms, axis=1)
+                log_i[part] = np.log(c[part]) + np.log(width[part]) + total
+                if not means_too:
+                    continue
+                share = np.exp(terms - total[:, None])        # each node's part of the integral
+                spans = width[part] > 0
+                for out, value in zip(means, (log_a, np.exp(-log_a), log_b, np.exp(-log_b)), strict=True):
+                    out[part] = np.where(spans, np.sum(share * value, axis=1), 0.0)
     return log_i, means
 
 
@@ -191,7 +210,8 @@ def _pareto_terms(params, x, tx, T, gradient: bool = False):
     r, alpha, s, beta = params
     base = gammaln(r + x) - gammaln(r)
     alive = base - r * np.log1p(T / alpha) - x * np.log(alpha + T) - s * np.log1p(T / beta)
-    log_rel, (mean_log_a, mean_inv_a, mean_log_b, mean_inv_b) = log_dropout_integral(r + x, s + 1.0, alpha, beta, tx, T)
+    log_rel, (mean_log_a, mean_inv_a, mean_log_b, mean_inv_b) = log_dropout_integral(r + x, s + 1.0, alpha, beta, tx, T,
+                                                                                      means_too=gradient)
     dropped = (base - r * np.log1p(tx / alpha) - x * np.log(alpha + tx) - s * np.log1p(tx / beta)
                + np.log(s) - np.log(beta + tx) + log_rel)
     ll = np.logaddexp(alive, dropped)
