@@ -290,25 +290,28 @@ HESSIAN_STEP = 1e-3
 
 
 def log_covariance(sums_at: Callable[[list[np.ndarray]], list[np.ndarray]], params: np.ndarray,
-                   step: float = HESSIAN_STEP) -> np.ndarray | None:
+                   step: float = HESSIAN_STEP, fixed: tuple[int, ...] = ()) -> np.ndarray | None:
     """Asymptotic covariance of the log-parameters at the maximum: the inverse of the negative
     Hessian of the log-likelihood in log-parameters, by central differences of its gradient.
 
-    ``sums_at`` gets all 2k parameter points at once and returns each point's sums (log-likelihood,
-    then the gradient in the parameters), so a Spark caller evaluates them in one pass. None when
-    the Hessian is not negative definite (a maximum on a boundary, or a flat likelihood).
+    ``sums_at`` gets all parameter points at once and returns each point's sums (log-likelihood,
+    then the gradient in the parameters), so a Spark caller evaluates them in one pass. The
+    parameters at the indices ``fixed`` (a shape at its bound, where the likelihood is flat) are
+    held where they are: their rows and columns are 0, the rest is the inverse of the others'
+    Hessian. None when that Hessian is not negative definite (a flat likelihood).
     """
     params = np.asarray(params, dtype=float)
     k = len(params)
+    free = [i for i in range(k) if i not in fixed]
     points = []
-    for i in range(k):
+    for i in free:
         for sign in (1.0, -1.0):
             shifted = np.log(params)
             shifted[i] += sign * step
             points.append(np.exp(shifted))
     sums = sums_at(points)
-    grad_log = [np.asarray(s, dtype=float)[1:] * p for s, p in zip(sums, points, strict=True)]
-    hessian = np.column_stack([(grad_log[2 * i] - grad_log[2 * i + 1]) / (2 * step) for i in range(k)])
+    grad_log = [(np.asarray(s, dtype=float)[1:] * p)[free] for s, p in zip(sums, points, strict=True)]
+    hessian = np.column_stack([(grad_log[2 * j] - grad_log[2 * j + 1]) / (2 * step) for j in range(len(free))])
     hessian = (hessian + hessian.T) / 2
     if not np.all(np.isfinite(hessian)):
         return None
@@ -316,7 +319,9 @@ def log_covariance(sums_at: Callable[[list[np.ndarray]], list[np.ndarray]], para
         np.linalg.cholesky(-hessian)
     except np.linalg.LinAlgError:
         return None
-    return np.linalg.inv(-hessian)
+    cov = np.zeros((k, k))
+    cov[np.ix_(free, free)] = np.linalg.inv(-hessian)
+    return cov
 
 
 def at_bound(params: dict[str, float], upper: list[float | None] | None) -> list[str]:
@@ -331,7 +336,8 @@ def standard_errors(params: dict[str, float], log_cov: np.ndarray | None) -> dic
     covariance."""
     if log_cov is None:
         return {k: float("nan") for k in params}
-    return {k: float(v * np.sqrt(log_cov[i, i])) for i, (k, v) in enumerate(params.items())}
+    return {k: float(v * np.sqrt(log_cov[i, i])) if log_cov[i, i] > 0 else float("nan")
+            for i, (k, v) in enumerate(params.items())}
 
 
 def fit_counts(model: str, x: np.ndarray, tx: np.ndarray, T: np.ndarray, n: np.ndarray,

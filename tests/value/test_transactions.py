@@ -107,6 +107,10 @@ def test_pareto_nbd_fit_stops_at_the_shape_bound_when_everyone_drops_out_at_one_
         fit = clv.fit_transactions(summary, "pareto_nbd")
     assert fit.params["s"] == pytest.approx(transactions.SHAPE_LIMIT) and fit.message.endswith("at the upper bound: s")
     assert any("s at the upper bound" in r.getMessage() for r in caplog.records)
+    # s is held at the bound in the covariance: no spread along the flat ridge, the others have theirs
+    errors = fit.std_errors
+    assert np.isnan(errors["s"]) and np.all(fit.log_covariance[2] == 0) and np.all(fit.log_covariance[:, 2] == 0)
+    assert 0 < errors["r"] < 0.1 * fit.params["r"] and 0 < errors["beta"] < 0.2 * fit.params["beta"]
 
 
 def _mbgnbd_ll(params, x, tx, T):

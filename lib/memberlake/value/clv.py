@@ -137,10 +137,10 @@ def _maximise(model: str, data: DataFrame, columns: list[str], partials, names: 
     if bounded:
         log.warning("%s fit: %s at the upper bound %g: the rates such a shape mixes hardly vary between persons, "
                     "and the likelihood rises towards the limit where they do not vary at all; the fit stands for "
-                    "that limit, and the standard errors of %s and its time scale mean nothing", model,
+                    "that limit, and the standard errors and interval draws hold %s there", model,
                     ", ".join(bounded), transactions.SHAPE_LIMIT, ", ".join(bounded))
     # one more pass: the gradient at 2k points around the maximum gives the Hessian
-    cov = transactions.log_covariance(sums_at, np.exp(result.x))
+    cov = transactions.log_covariance(sums_at, np.exp(result.x), fixed=tuple(names.index(b) for b in bounded))
     log.info("%s fit (%s): %s, log-likelihood %.4f, %d iterations (%d evaluations), %s; standard errors %s", model,
              where, params, -result.fun * total, result.nit, evaluations, result.message,
              transactions.standard_errors(params, cov) if cov is not None else "not available")
