@@ -6,7 +6,7 @@ from datetime import date
 import numpy as np
 import pytest
 
-from memberlake.btyd import MODELS
+from memberlake.btyd import MODELS, TransactionModel, bgnbd_expected
 from memberlake.forecast.customer_base import actual_weeks, bounds, frame, parameter_points, week_sums, weekly_expectations
 
 PARAMS = {"r": 0.25, "alpha": 30.0, "a": 0.8, "b": 2.5}
@@ -122,3 +122,25 @@ def test_weekly_expectations_count_persons_with_the_same_history_and_bound_each_
             assert wide[k][m] == pytest.approx(plain[k][m])
             assert wide[k][f"{m}_lower"] <= wide[k][m] <= wide[k][f"{m}_upper"]
             assert wide[k][f"{m}_upper"] - wide[k][f"{m}_lower"] > plain[k][f"{m}_upper"] - plain[k][f"{m}_lower"]
+
+
+def test_persons_whose_predictions_are_not_finite_are_counted_and_reported(spark, monkeypatch, caplog):
+    """A prediction that fails counts as no purchases (not a NaN in every week's sum), and the job
+    says how many persons that was; the persons of every other row are summed as usual."""
+    def expected(t, x, tx, T, *values):
+        return np.where(np.asarray(x) == 3.0, np.nan, bgnbd_expected(t, x, tx, T, *values))
+
+    bgnbd = MODELS["bgnbd"]
+    monkeypatch.setitem(MODELS, "flaky", TransactionModel("flaky", bgnbd.parameters, bgnbd.partials, expected,
+                                                          bgnbd.p_alive))
+    people = [(0.0, 0.0, 40.0, 0.0), (3.0, 50.0, 80.0, 20.0), (3.0, 50.0, 80.0, 20.0), (1.0, 5.0, 300.0, 10.0)]
+    summary = spark.createDataFrame(people, "frequency double, recency double, T double, expected_value double"
+                                    ).repartition(2)
+    with caplog.at_level("WARNING", logger="memberlake.forecast.customer_base"):
+        got = {r.week: r for r in weekly_expectations(summary, "flaky", PARAMS, 2).collect()}
+    assert [r.getMessage() for r in caplog.records if "not finite" in r.getMessage()] == [
+        "customer base (flaky): 2 persons' P(alive) or expected purchases were not finite at the fitted parameters; "
+        "they count as alive with no purchases in every week"]
+    x, tx, T = np.array([0.0, 1.0]), np.array([0.0, 5.0]), np.array([40.0, 300.0])
+    first_week = bgnbd_expected(7.0, x, tx, T, *PARAMS.values())
+    assert got[1].persons == 4 and got[1].expected_purchases == pytest.approx(first_week.sum())

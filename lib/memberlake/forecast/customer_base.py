@@ -32,6 +32,7 @@ and week); only those (2k + 1) x weeks rows reach the driver.
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import date, timedelta
 from statistics import NormalDist
@@ -43,13 +44,15 @@ from pyspark.sql import functions as F
 
 from memberlake.btyd import MODELS, TransactionModel
 
+log = logging.getLogger(__name__)
 MEASURES = ("expected_purchases", "expected_active", "expected_revenue")
 # Step in the log-parameters of the central differences (the sums are smooth in them).
 STEP = 1e-3
 BOUNDS = [f"{m}_{side}" for m in MEASURES for side in ("lower", "upper")]
 # What a partition sums per parameter point and week: the three measures, then their variances.
 SUMMED = (*MEASURES, "var_purchases", "var_active", "var_revenue")
-SUMS = "point int, week int, persons bigint, " + ", ".join(f"{c} double" for c in SUMMED)
+SUMS = ("point int, week int, persons bigint, " + ", ".join(f"{c} double" for c in SUMMED)
+        + ", failed double")
 
 
 def week_sums(spec: TransactionModel, values: list[float], x: np.ndarray, tx: np.ndarray, T: np.ndarray,
@@ -57,20 +60,31 @@ def week_sums(spec: TransactionModel, values: list[float], x: np.ndarray, tx: np
     """(weeks, 6): expected purchases, active members and revenue summed over the rows, then the
     persons' variances of the three (module docstring). A row stands for ``n`` persons with the same
     (x, t_x, T); ``spend`` and ``spend2`` are the sums of their expected spend and of its square."""
+    return checked_week_sums(spec, values, x, tx, T, n, spend, spend2, weeks)[0]
+
+
+def checked_week_sums(spec: TransactionModel, values: list[float], x: np.ndarray, tx: np.ndarray, T: np.ndarray,
+                      n: np.ndarray, spend: np.ndarray, spend2: np.ndarray, weeks: int) -> tuple[np.ndarray, float]:
+    """``week_sums`` and the persons whose P(alive) or expectations were not finite: they count as
+    alive with no purchases rather than making every sum NaN, and the caller reports how many."""
     out = np.zeros((weeks, 6))
     r = values[0]
-    alive = np.clip(np.nan_to_num(spec.p_alive(x, tx, T, *values), nan=1.0), 1e-12, 1.0)
+    raw_alive = spec.p_alive(x, tx, T, *values)
+    failed = ~np.isfinite(raw_alive)
+    alive = np.clip(np.nan_to_num(raw_alive, nan=1.0), 1e-12, 1.0)
     spread = (r + x + 1.0) / ((r + x) * alive) - 1.0
     before = np.zeros(len(x))
     for k in range(weeks):
-        cumulative = np.nan_to_num(spec.expected(7.0 * (k + 1), x, tx, T, *values))
+        raw = spec.expected(7.0 * (k + 1), x, tx, T, *values)
+        failed |= ~np.isfinite(raw)
+        cumulative = np.where(np.isfinite(raw), raw, 0.0)
         week = np.clip(cumulative - before, 0.0, None)
         before = cumulative
         active = 1.0 - np.exp(-week)
         var = week + week ** 2 * spread
         out[k] = [(n * week).sum(), (n * active).sum(), (week * spend).sum(),
                   (n * var).sum(), (n * active * (1.0 - active)).sum(), (var * spend2).sum()]
-    return out
+    return out, float(n[failed].sum())
 
 
 def parameter_points(values: list[float], with_gradient: bool) -> list[list[float]]:
@@ -110,28 +124,35 @@ def weekly_expectations(summary: DataFrame, model: str, params: dict[str, float]
     points = parameter_points(values, log_cov is not None)
 
     def per_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        totals, persons = np.zeros((len(points), weeks, 6)), 0
+        totals, persons, failed = np.zeros((len(points), weeks, 6)), 0, np.zeros(len(points))
         for b in batches:
             if b.empty:
                 continue
             x, tx, T, n, spend, spend2 = (b[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T", "n",
                                                                                   "spend", "spend2"))
             for i, theta in enumerate(points):
-                totals[i] += week_sums(spec, theta, x, tx, T, n, spend, spend2, weeks)
+                sums, bad = checked_week_sums(spec, theta, x, tx, T, n, spend, spend2, weeks)
+                totals[i] += sums
+                failed[i] += bad
             persons += int(n.sum())
         for i in range(len(points)):
             yield pd.DataFrame({"point": i, "week": np.arange(1, weeks + 1, dtype="int32"), "persons": persons,
-                                **{c: totals[i, :, j] for j, c in enumerate(SUMMED)}})
+                                **{c: totals[i, :, j] for j, c in enumerate(SUMMED)},
+                                "failed": np.where(np.arange(weeks) == 0, failed[i], 0.0)})
 
     spend = F.coalesce(F.col("expected_value").cast("double"), F.lit(0.0))
     distinct = summary.groupBy("frequency", "recency", "T").agg(
         F.count(F.lit(1)).cast("double").alias("n"), F.sum(spend).alias("spend"), F.sum(spend * spend).alias("spend2"))
     rows = (distinct.mapInPandas(per_partition, SUMS).groupBy("point", "week")
-            .agg(F.sum("persons").alias("persons"), *[F.sum(c).alias(c) for c in SUMMED])
+            .agg(F.sum("persons").alias("persons"), *[F.sum(c).alias(c) for c in (*SUMMED, "failed")])
             .collect())   # (2k + 1) x weeks rows: bounded by the horizon, not the data
     spark = summary.sparkSession
     if not rows:
         return spark.createDataFrame([], _OUT)
+    failed = sum(r["failed"] for r in rows if r["point"] == 0)
+    if failed:
+        log.warning("customer base (%s): %d persons' P(alive) or expected purchases were not finite at the fitted "
+                    "parameters; they count as alive with no purchases in every week", model, int(failed))
     sums = np.zeros((len(points), weeks, 6))
     persons = {r["week"]: r["persons"] for r in rows if r["point"] == 0}
     for r in rows:
