@@ -37,11 +37,15 @@ class TransactionModel:
     def start(self, mean_t: float) -> list[float]:
         """Default start of the optimiser: shapes at 1, time scales at the mean age."""
         scale = max(mean_t, 1.0)
-        return [scale if p in ("alpha", "beta") else 1.0 for p in self.parameters]
+        return [scale if p in TIME_SCALES else 1.0 for p in self.parameters]
 
     def upper(self) -> list[float | None]:
         """Upper bounds of the optimiser: ``SHAPE_LIMIT`` on the shapes, none on the time scales."""
-        return [None if p in ("alpha", "beta") else SHAPE_LIMIT for p in self.parameters]
+        return [None if p in TIME_SCALES else SHAPE_LIMIT for p in self.parameters]
+
+
+# The parameters that carry the summary's time unit; every other one is a shape.
+TIME_SCALES = ("alpha", "beta")
 
 
 # A gamma shape this large means a coefficient of variation of 1%: the rates it mixes hardly vary

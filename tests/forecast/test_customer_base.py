@@ -75,7 +75,7 @@ def test_intervals_of_the_persons_randomness_cover_simulated_weeks_near_nominal(
     for _ in range(10):
         x, tx, T, actual = _simulate_bgnbd(rng, 1500, PARAMS, weeks)
         ones = np.ones(len(x))
-        sums = np.stack([week_sums(spec, values, x, tx, T, ones, ones, ones, weeks)])
+        sums = np.stack([week_sums(spec, values, x, tx, T, ones, ones, ones, weeks)[0]])
         limits = bounds(sums, None, 0.9)
         inside += list((limits[:, 0] <= actual) & (actual <= limits[:, 1]))
         assert np.abs(sums[0, :, 0] - actual).sum() < 0.25 * actual.sum()   # the expectation tracks the weeks
@@ -91,13 +91,13 @@ def test_the_parameters_variance_by_the_delta_method_matches_parameter_draws():
     sd = np.array([0.08, 0.10, 0.15, 0.15])
     cov = np.outer(sd, sd) * np.array([[1, .8, 0, 0], [.8, 1, 0, 0], [0, 0, 1, .6], [0, 0, .6, 1]])
     values = list(PARAMS.values())
-    sums = np.stack([week_sums(spec, theta, x, tx, T, n, spend, spend ** 2, weeks)
+    sums = np.stack([week_sums(spec, theta, x, tx, T, n, spend, spend ** 2, weeks)[0]
                      for theta in parameter_points(values, True)])
     sums[:, :, 3:] = 0.0                                   # the parameters' part alone
     z = 1.6448536269514722
     delta = (bounds(sums, cov, 0.9)[:, 1::2] - sums[0, :, :3]) / z
     draws = np.exp(np.log(values) + rng.multivariate_normal(np.zeros(4), cov, 3000))
-    spread = np.stack([week_sums(spec, list(theta), x, tx, T, n, spend, spend ** 2, weeks)[:, :3]
+    spread = np.stack([week_sums(spec, list(theta), x, tx, T, n, spend, spend ** 2, weeks)[0][:, :3]
                        for theta in draws]).std(axis=0)
     assert delta == pytest.approx(spread, rel=0.10)
 
@@ -110,7 +110,7 @@ def test_weekly_expectations_count_persons_with_the_same_history_and_bound_each_
     wide = {r.week: r for r in weekly_expectations(summary, "bgnbd", PARAMS, 3, cov, 0.9).collect()}
     x, tx, T, spend = (np.array(c) for c in zip(*people, strict=True))
     ones = np.ones(4)
-    by_hand = week_sums(MODELS["bgnbd"], list(PARAMS.values()), x, tx, T, ones, spend, spend ** 2, 3)
+    by_hand = week_sums(MODELS["bgnbd"], list(PARAMS.values()), x, tx, T, ones, spend, spend ** 2, 3)[0]
     for k in (1, 2, 3):
         assert plain[k].persons == wide[k].persons == 4
         assert plain[k].expected_purchases == pytest.approx(by_hand[k - 1, 0])

@@ -56,17 +56,12 @@ SUMS = ("point int, week int, persons bigint, " + ", ".join(f"{c} double" for c 
 
 
 def week_sums(spec: TransactionModel, values: list[float], x: np.ndarray, tx: np.ndarray, T: np.ndarray,
-              n: np.ndarray, spend: np.ndarray, spend2: np.ndarray, weeks: int) -> np.ndarray:
-    """(weeks, 6): expected purchases, active members and revenue summed over the rows, then the
-    persons' variances of the three (module docstring). A row stands for ``n`` persons with the same
-    (x, t_x, T); ``spend`` and ``spend2`` are the sums of their expected spend and of its square."""
-    return checked_week_sums(spec, values, x, tx, T, n, spend, spend2, weeks)[0]
-
-
-def checked_week_sums(spec: TransactionModel, values: list[float], x: np.ndarray, tx: np.ndarray, T: np.ndarray,
-                      n: np.ndarray, spend: np.ndarray, spend2: np.ndarray, weeks: int) -> tuple[np.ndarray, float]:
-    """``week_sums`` and the persons whose P(alive) or expectations were not finite: they count as
-    alive with no purchases rather than making every sum NaN, and the caller reports how many."""
+              n: np.ndarray, spend: np.ndarray, spend2: np.ndarray, weeks: int) -> tuple[np.ndarray, float]:
+    """((weeks, 6), failed): expected purchases, active members and revenue summed over the rows,
+    then the persons' variances of the three (module docstring); and the persons whose P(alive) or
+    expectations were not finite, who count as alive with no purchases rather than making every sum
+    NaN (the caller reports how many). A row stands for ``n`` persons with the same (x, t_x, T);
+    ``spend`` and ``spend2`` are the sums of their expected spend and of its square."""
     out = np.zeros((weeks, 6))
     r = values[0]
     raw_alive = spec.p_alive(x, tx, T, *values)
@@ -131,7 +126,7 @@ def weekly_expectations(summary: DataFrame, model: str, params: dict[str, float]
             x, tx, T, n, spend, spend2 = (b[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T", "n",
                                                                                   "spend", "spend2"))
             for i, theta in enumerate(points):
-                sums, bad = checked_week_sums(spec, theta, x, tx, T, n, spend, spend2, weeks)
+                sums, bad = week_sums(spec, theta, x, tx, T, n, spend, spend2, weeks)
                 totals[i] += sums
                 failed[i] += bad
             persons += int(n.sum())
