@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 
 from memberlake import cli
 from memberlake.contract import ENTITIES, Tables
+from memberlake.identity import matching
 from memberlake.io.delta import Lakehouse
 from memberlake.settings import MatchingSettings
 
@@ -83,6 +84,10 @@ def test_dq_metrics_and_job_runs_are_recorded(spark, landing_lake):
     assert uniq.value == 1.0
     completeness = dq.where("metric = 'completeness' AND table = 'silver_members' AND column = 'member_id'").first()
     assert completeness.value == 1.0
+    # identity's run parameters name how records were compared: a release that compares them
+    # another way makes the next run recompute instead of reusing the saved levels
+    identity_run = json.loads(runs.where("job = 'identity'").orderBy("started_at").first().parameters)
+    assert identity_run["comparisons"] == matching.COMPARISONS and "matching" in identity_run
 
 
 def test_identity_stitches_generated_duplicates_without_merging_traps(spark, landing_lake, capsys):

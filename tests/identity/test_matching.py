@@ -36,8 +36,28 @@ def test_comparison_levels_by_hand(spark):
     ]
     got = [tuple(r[f"{c}_level"] for c in (*M.COLUMNS, "address")) for r in M.levels(_pairs(spark, rows)).collect()]
     # a swap counts at the weaker of its two crossed comparisons: jonathan~jonathon (2), smith=smith (3);
-    # address: same street and postcode 3; only a similar street 1; nothing but a different city 0
-    assert got == [(3, 3, 2, 2, 1, 1, 3), (2, 2, 1, 1, 0, -1, 1), (0, 1, 0, -1, -1, 0, 0), (2, 2, -1, -1, -1, -1, -1)]
+    # address: same street and postcode 3; only a similar street 1 (02139 / 02140 is two edits
+    # apart); nothing but a different city 0
+    assert got == [(3, 3, 2, 2, 2, 1, 3), (2, 2, 1, 1, 0, -1, 1), (0, 1, 0, -1, -1, 0, 0), (2, 2, -1, -1, -1, -1, -1)]
+
+
+def test_street_number_and_name_compared_apart_and_postcodes_within_one_edit(spark):
+    base = ("a", "ann", "lee", None)
+    cases = [  # (left street, postcode), (right ...), expected (street, postcode, address) levels
+        (("18 richards s treet", "2230"), ("18 richards street", "9999"), (2, 0, 3)),  # same number, same letters
+        (("tubb-place", "6185"), ("tubb place", "9999"), (2, 0, 3)),          # no numbers, same letters
+        (("tubb place", "6185"), ("15 tubb place", "6158"), (1, 1, 2)),       # a number left out; two digits swapped
+        (("73 b y n o e place", "2649"), ("73 bynoe plice", "2640"), (1, 1, 2)),  # same number, similar name; a digit mistyped
+        (("7 rhosewyn", "2649"), ("73 bynoe place", "2640"), (0, 1, 0)),      # other street: a postcode one edit away alone is no evidence
+        (("12 main st", "2649"), ("14 main st", "2694"), (1, 1, 2)),          # whole street similar (as before)
+        (("12 elm", "1234"), ("12 oak", "1243"), (0, 1, 0)),                  # same number, other street name
+        (("1 elm", "2121"), ("1 elm", "1212"), (2, 0, 3)),                    # 2121 / 1212: no single swap
+        (("9 oak", "2000"), ("9 oak", "20001"), (2, 1, 3)),                   # a digit added
+        (("9 oak", "200"), ("9 oak", None), (2, -1, 3)),
+    ]
+    rows = [(*base, ls, lp, "x", "b", "ann", "lee", None, rs, rp, "y") for (ls, lp), (rs, rp), _ in cases]
+    got = [(r.street_level, r.postcode_level, r.address_level) for r in M.levels(_pairs(spark, rows)).collect()]
+    assert got == [want for *_, want in cases]
 
 
 def test_birth_dates_with_one_digit_mistyped_or_two_transposed_are_near(spark):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pyspark.sql import SparkSession
 
 from memberlake.contract import Tables
+from memberlake.identity import matching
 from memberlake.identity.resolve import INPUTS, MATCHING_STATE, STATE, State, resolve
 from memberlake.jobs.common import MissingInput, job_main, options
 from memberlake.ops.context import job_context
@@ -42,8 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> None:
     opts = options(Options, args)
-    # The identity settings are the run's parameters: a changed guard or matching rule recomputes.
-    with job_context(spark, settings, NAME, settings.identity.model_dump(mode="json")) as ctx:
+    # The identity settings are the run's parameters: a changed guard or matching rule recomputes,
+    # as does a release that compares records another way (the last run's levels are reused).
+    parameters = {**settings.identity.model_dump(mode="json"), "comparisons": matching.COMPARISONS}
+    with job_context(spark, settings, NAME, parameters) as ctx:
         frames = {name: ctx.silver(name) for name in INPUTS}
         if all(f is None for f in frames.values()):
             raise MissingInput("identity needs silver members, orders or events: run ingest and clean first")
