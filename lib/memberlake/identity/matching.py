@@ -104,10 +104,10 @@ def levels(pairs: DataFrame) -> DataFrame:
 
     Built in four projections so that a comparison several levels read (the street similarity
     and the street number and letters in both street and address, the name swap in both names,
-    the birth dates' digit strings in every digit test) is computed once per pair: in one projection Spark repeats a
-    subexpression inside each conditional branch that uses it, and the optimizer does not merge
-    projections that would repeat a costly expression (at a million records the candidates are
-    tens of millions of pairs, so this is most of matching's time)."""
+    the birth dates' digit strings in every digit test) is computed once per pair: in one
+    projection Spark repeats a subexpression inside each conditional branch that uses it, and
+    the optimizer does not merge projections that would repeat a costly expression (at a million
+    records the candidates are tens of millions of pairs, so this is most of matching's time)."""
     l, r = (lambda c: F.col(f"l_{c}")), (lambda c: F.col(f"r_{c}"))
     ld, rd = l("birth_date"), r("birth_date")
     ls, rs = l("street"), r("street")
@@ -144,7 +144,7 @@ def levels(pairs: DataFrame) -> DataFrame:
         postcode.alias("postcode_level"), exact("city").alias("city_level"))
     # the street number and name compared apart: "18 richards s treet" is "18 richards street"
     # (same number, same letters), "tubb place" is like "15 tubb place" (a number left out),
-    # "73 bynoe plce" like "73 bynoe place" (same number, similar name)
+    # "73 b y n o e place" like "73 bynoe plice" (same number, similar letters)
     ln, rn, lw, rw = (F.col(c) for c in ("_lv_ln", "_lv_rn", "_lv_lw", "_lv_rw"))
     same_number = ln.isNotNull() & (ln == rn)
     one_number = ln.isNull() != rn.isNull()
