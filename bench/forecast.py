@@ -45,7 +45,7 @@ def spark_and_lake(lakehouse: str | None = None):
 
 
 # -- generator ------------------------------------------------------------------------------
-def generator(lakehouse: str, horizon: int) -> str:
+def generator(lakehouse: str, horizon: int, overrides: tuple[str, ...] = ()) -> str:
     from pyspark.sql import functions as F
 
     from memberlake.forecast.series import GRAINS, last_complete_period
@@ -56,7 +56,8 @@ def generator(lakehouse: str, horizon: int) -> str:
     as_of = end - timedelta(weeks=horizon)
     for day in (as_of, end):
         subprocess.run([sys.executable, "-m", "memberlake.cli", "forecast", "--lakehouse", lakehouse,
-                        "--as-of", day.isoformat(), "--horizon-weeks", str(horizon), *COMMON], check=True)
+                        "--as-of", day.isoformat(), "--horizon-weeks", str(horizon), *COMMON,
+                        *[a for o in overrides for a in ("--set", o)]], check=True)
     fc = lake.read("demand_forecast").where(F.col("as_of_date") == F.lit(as_of)).toPandas()
     hist = lake.read("demand_history").where(F.col("as_of_date") == F.lit(end)).toPandas()
     series = lake.read("forecast_series").where(F.col("as_of_date") == F.lit(as_of)).toPandas()
@@ -72,7 +73,8 @@ def generator(lakehouse: str, horizon: int) -> str:
     both["in95"] = (both["actual"] >= both["lo_95"]) & (both["actual"] <= both["hi_95"])
     per = both.groupby(key).agg(model=("e_model", "mean"), snaive=("e_snaive", "mean"), weeks=("period", "count"),
                                 c80=("in80", "mean"), c95=("in95", "mean")).reset_index()
-    lines = [f"### Forecast on the generator ({lakehouse}): as-of {as_of}, {horizon} weeks ahead, actuals to {end}\n",
+    lines = [f"### Forecast on the generator ({lakehouse}): as-of {as_of}, {horizon} weeks ahead, actuals to {end}"
+             f"{' (' + ', '.join(overrides) + ')' if overrides else ''}\n",
              "Out-of-sample MAE per week (MASE ratio = model MAE / seasonal-naive MAE, same scale):\n",
              "| measure | level | series | weeks | chosen | MAE chosen | MAE seasonal naive | ratio | 80% cover | 95% cover |",
              "|---|---|---|---:|---|---:|---:|---:|---:|---:|"]
@@ -264,6 +266,8 @@ def main() -> None:
     g = sub.add_parser("generator")
     g.add_argument("--lakehouse", required=True)
     g.add_argument("--horizon", type=int, default=13)
+    g.add_argument("--set", dest="overrides", action="append", default=[],
+                   help="SECTION.KEY=VALUE for both forecast runs, e.g. forecast.backtest.windows=1")
     sub.add_parser("cdnow")
     s = sub.add_parser("scale")
     s.add_argument("--series", type=int, default=10000)
@@ -271,7 +275,7 @@ def main() -> None:
     p.add_argument("--series", type=int, default=10000)
     args = parser.parse_args()
     if args.what == "generator":
-        print(generator(args.lakehouse, args.horizon))
+        print(generator(args.lakehouse, args.horizon, tuple(args.overrides)))
     elif args.what == "cdnow":
         print(cdnow())
     elif args.what == "scale-peer":
