@@ -230,17 +230,20 @@ def lifetime_value(t: Tables_) -> Section:
     full = _latest(params).where("fit = 'full'").orderBy("model", "parameter").collect()   # < 10 rows
     if full:
         s.figure("transaction model", next((r.model for r in full if r.model != "gamma_gamma"), None))
-    from memberlake.btyd import SHAPE_LIMIT, TIME_SCALES  # here: scipy only for a report with CLV
+    from memberlake.btyd import MODELS, SHAPE_LIMIT, at_bound  # here: scipy only for a report with CLV
 
+    # the shapes that ended at the optimiser's bound, by the fit's own test (Gamma-Gamma has none)
+    fitted = {(r.model, r.parameter): r.value for r in full}
+    bounded = [(model, p) for model, spec in MODELS.items() if all((model, q) in fitted for q in spec.parameters)
+               for p in at_bound({q: fitted[model, q] for q in spec.parameters}, spec.upper())]
     has_se = "std_error" in params.columns
-    bounded = [r for r in full if r.model != "gamma_gamma" and r.parameter not in TIME_SCALES    # the bounded shapes
-               and r.value >= SHAPE_LIMIT * (1 - 1e-9)]
     s.table("Fitted parameters (time in days) and standard errors", ["model", "parameter", "value", "standard error"],
-            [(r.model, r.parameter, r.value, r.std_error if has_se and r not in bounded else None) for r in full])
-    for r in bounded:
-        s.notes.append(f"{r.model}: {r.parameter} is at its upper bound ({SHAPE_LIMIT:,.0f}): the rates it mixes "
+            [(r.model, r.parameter, r.value,
+              r.std_error if has_se and (r.model, r.parameter) not in bounded else None) for r in full])
+    for model, p in bounded:
+        s.notes.append(f"{model}: {p} is at its upper bound ({SHAPE_LIMIT:,.0f}): the rates it mixes "
                        "hardly vary between persons, and the fit stands for the limit where they do not vary. "
-                       f"{r.parameter} is held there, so it has no standard error and the intervals do not vary it "
+                       f"{p} is held there, so it has no standard error and the intervals do not vary it "
                        "(docs/value.md, \"Shapes at their bound\").")
     latest = _latest(values)
     measures = [c for c in ("p_alive", "expected_purchases", "clv") if f"{c}_lower" in latest.columns]
