@@ -15,7 +15,13 @@
   rolling backtest (3 windows of 13 weeks) + forecast on ``local[2]``, against statsforecast's own
   single-node run (``n_jobs=2``) of the same models on the same series; series/s and peak memory.
 
+- ``candidates``: after ``generator`` on the same lakehouse, the job's backtest and choice
+  replayed offline at the same origin with extra candidates the job does not fit (seasonal naive
+  scaled by the recent level over k weeks; MSTL on log1p, i.e. a multiplicative season): whether
+  any of them would be chosen and would then beat seasonal naive out of sample.
+
     python bench/forecast.py generator --lakehouse L
+    python bench/forecast.py candidates --lakehouse L
     python bench/forecast.py cdnow
     python bench/forecast.py scale --series 10000
 """
@@ -94,6 +100,91 @@ def generator(lakehouse: str, horizon: int, overrides: tuple[str, ...] = ()) -> 
         lines.append(f"Peak weeks (20 Nov - Dec), total {measure}: forecast {pk['forecast'].sum():,.0f} vs actual "
                      f"{pk['actual'].sum():,.0f} (seasonal naive {pk['snaive'].sum():,.0f}); October weekly mean: "
                      f"forecast {bf['forecast'].mean():,.0f}, actual {bf['actual'].mean():,.0f}.")
+    return "\n".join(lines) + "\n"
+
+
+# -- extra candidates, replayed offline --------------------------------------------------------
+LEVEL_WEEKS = (4, 8, 13, 26)
+
+
+def level_seasonal_naive(y, horizon: int, season: int, k: int):
+    """Last season's values for the periods ahead, times the ratio of the last ``k`` periods' sum
+    to the same ``k`` periods a season earlier (the year-over-year level)."""
+    import numpy as np
+
+    n = len(y)
+    if n < season + k:
+        return np.full(horizon, np.nan)
+    base = y[n - season:n - season + horizon]
+    before = y[n - season - k:n - season].sum()
+    return base * (y[n - k:].sum() / before if before > 0 else np.nan)
+
+
+def candidates(lakehouse: str, horizon: int) -> str:
+    """The job's candidates (``fit_group``) plus the extra ones, at the backtest cutoffs the job
+    uses and at the origin; the choice is the lowest pooled backtest MAE, as in the job, made
+    from each pool in turn; out of sample = the ``horizon`` periods after the origin."""
+    import numpy as np
+    import pandas as pd
+    from pyspark.sql import functions as F
+
+    from memberlake.forecast.build import cutoffs
+    from memberlake.forecast.models import _run, fit_group
+    from memberlake.forecast.series import GRAINS, ds_of, last_complete_period
+    from memberlake.settings import load_settings
+
+    spark, lake = spark_and_lake(lakehouse)
+    cfg = load_settings("local").forecast
+    season, grain = cfg.season(), GRAINS[cfg.grain]
+    last = spark.read.format("delta").load(f"{lakehouse}/silver_orders").agg(F.max("order_ts")).first()[0].date()
+    end = last_complete_period(last, grain) + timedelta(days=6)
+    as_of = end - timedelta(weeks=horizon)
+    hist = lake.read("demand_history").where((F.col("as_of_date") == F.lit(end)) & (F.col("level") == "series")).toPandas()
+    series = lake.read("forecast_series").where(F.col("as_of_date") == F.lit(as_of)).toPandas()
+    hist["ds"] = hist["period"].map(lambda d: ds_of(d, grain))
+    origin = ds_of(last_complete_period(as_of, grain), grain)
+    cuts = cutoffs(origin, cfg)
+    fitted = series[series["status"] == "backtest"][["measure", "series_id", "pattern", "seasonal"]]
+    fitted["family"] = fitted["pattern"].map(lambda p: "intermittent" if p in ("intermittent", "lumpy") else "continuous")
+    data = hist.merge(fitted, on=["measure", "series_id"])[["measure", "series_id", "family", "seasonal", "ds", "y"]]
+    data["uid"] = data["measure"] + "|" + data["series_id"]
+    train = data[data["ds"] <= origin].assign(status="backtest")
+    job = fit_group(train.drop(columns="uid"), cutoffs=cuts, horizon=horizon, season=season, fallback="Naive")
+    job["uid"] = job["measure"] + "|" + job["series_id"]
+    frames = [job[["uid", "model", "window", "ds", "forecast"]]]
+    wide = data.pivot(index="ds", columns="uid", values="y").fillna(0.0)
+    for window, cut in [(0, origin), *[(i + 1, c) for i, c in enumerate(cuts)]]:
+        ahead = list(range(cut + 1, cut + 1 + horizon))
+        past = wide.loc[:cut]
+        for k in LEVEL_WEEKS:
+            for uid in wide.columns:
+                frames.append(pd.DataFrame({"uid": uid, "model": f"LevelSeasonalNaive{k}", "window": window,
+                                            "ds": ahead, "forecast": level_seasonal_naive(past[uid].to_numpy(), horizon, season, k)}))
+        logged = data[data["ds"] <= cut].rename(columns={"uid": "unique_id"})[["unique_id", "ds", "y"]]
+        logged = logged.assign(y=np.log1p(logged["y"].clip(lower=0)))
+        got = _run(logged, ["MSTL"], season, True, horizon)
+        frames.append(got.rename(columns={"unique_id": "uid"}).assign(
+            model="MSTL_log", window=window, forecast=np.expm1(got["forecast"]).clip(lower=0))[
+            ["uid", "model", "window", "ds", "forecast"]])
+    allf = pd.concat(frames, ignore_index=True)
+    actual = data[["uid", "ds", "y"]]
+    scored = allf.merge(actual, on=["uid", "ds"])
+    scored["ae"] = (scored["forecast"].clip(lower=0) - scored["y"]).abs()
+    backtest = scored[scored["window"] > 0].groupby(["uid", "model"])["ae"].mean().unstack()
+    ahead = scored[scored["window"] == 0].groupby(["uid", "model"])["ae"].mean().unstack()
+    job_models = [m for m in job["model"].unique()]
+    extras = [f"LevelSeasonalNaive{k}" for k in LEVEL_WEEKS] + ["MSTL_log"]
+    lines = [f"### Extra forecast candidates replayed at the generator's origin ({lakehouse}): as-of {as_of}, "
+             f"{horizon} weeks ahead, backtest cutoffs {cuts}\n",
+             "| candidates | beats seasonal naive out of sample, alone | chosen (series) | chosen beat seasonal naive |",
+             "|---|---:|---:|---:|"]
+    for extra in [None, *extras]:
+        pool = job_models + ([extra] if extra else [])
+        chosen = backtest[pool].idxmin(axis=1)
+        wins = sum(ahead.loc[u, chosen[u]] < ahead.loc[u, "SeasonalNaive"] for u in chosen.index)
+        alone = "" if extra is None else f"{(ahead[extra] < ahead['SeasonalNaive']).sum()} of {len(ahead)}"
+        picked = "" if extra is None else str(int((chosen == extra).sum()))
+        lines.append(f"| the job's{' + ' + extra if extra else ''} | {alone} | {picked} | {wins} of {len(chosen)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -268,6 +359,9 @@ def main() -> None:
     g.add_argument("--horizon", type=int, default=13)
     g.add_argument("--set", dest="overrides", action="append", default=[],
                    help="SECTION.KEY=VALUE for both forecast runs, e.g. forecast.backtest.windows=1")
+    c = sub.add_parser("candidates")
+    c.add_argument("--lakehouse", required=True)
+    c.add_argument("--horizon", type=int, default=13)
     sub.add_parser("cdnow")
     s = sub.add_parser("scale")
     s.add_argument("--series", type=int, default=10000)
@@ -276,6 +370,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.what == "generator":
         print(generator(args.lakehouse, args.horizon, tuple(args.overrides)))
+    elif args.what == "candidates":
+        print(candidates(args.lakehouse, args.horizon))
     elif args.what == "cdnow":
         print(cdnow())
     elif args.what == "scale-peer":
