@@ -69,6 +69,10 @@ def test_birth_dates_with_one_digit_mistyped_or_two_transposed_are_near(spark):
         (date(1985, 3, 12), date(1985, 3, 21), 1),    # day digits transposed (and within a month)
         (date(1980, 3, 4), date(1990, 6, 4), 0),      # two digits apart, not a transposition
         (date(1985, 3, 12), date(1958, 3, 21), 0),    # two transpositions
+        # 19901010 / 19900101: two edits, the same digits and a crossed adjacent pair ("10" / "01"),
+        # but no single swap turns one into the other
+        (date(1990, 10, 10), date(1990, 1, 1), 0),
+        (date(1990, 10, 10), date(1990, 1, 10), 1),   # month digits swapped: one swap
         (date(1985, 3, 12), date(1985, 3, 12), 2),
     ]
     rows = [(*base, left, None, None, None, "b", "ann", "lee", right, None, None, None) for left, right, _ in cases]
