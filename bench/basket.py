@@ -3,8 +3,8 @@
 Generates baskets in Spark (Zipf product popularity, 1-8 distinct items, 10 planted patterns),
 then in one process and one Spark session (local[2] by default):
 
-1. memberlake's mining path (``frequent_itemsets`` + ``association_rules``: item tokens,
-   infrequent items dropped before the fit, one FP-Growth fit, rules in Spark SQL): the first
+1. memberlake's mining path (``frequent_itemsets`` + ``association_rules``: segment-keyed item
+   tokens, one FP-Growth fit for every segment, rules in Spark SQL): the first
    fit pays JIT and class loading; then the median of ``--repeats`` runs is the steady state of
    a scheduled job that reuses its session;
 2. a plain ``pyspark.ml.fpm.FPGrowth`` call on string items with default partitions, for reference;

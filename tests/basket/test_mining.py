@@ -94,3 +94,20 @@ def test_small_segments_are_skipped_and_reported(spark):
 def test_basket_without_two_frequent_items_gives_singles_only(spark):
     result = frequent_itemsets(segment_lines(_lines(spark, {"B1": "a", "B2": "a", "B3": "b"}), []), 2)
     assert {"".join(r["items"]): r.freq for r in result.itemsets.collect()} == {"a": 2}
+
+
+def test_items_and_segments_with_any_characters_decode_exactly(spark):
+    """A token is the segment's 16-character key then the item: items holding separators, digits
+    that look like a key, or non-Latin letters come back unchanged, and each segment keeps its own
+    itemsets. ``tokens`` counts the frequent (segment, item) pairs."""
+    items = ["0123456789abcdef-x", "a\x1fb|c", "牛奶"]
+    rows = [(f"B{b}", item, "S\x1f1" if b < 3 else "S 2") for b in range(5) for item in items]
+    rows += [("B9", "lonely", "S 2")]
+    lines = spark.createDataFrame(rows, "basket_id string, item string, store string")
+    result = frequent_itemsets(segment_lines(lines, ["store"]), 2)
+    got = {(r.segment, tuple(r["items"])): r.freq for r in result.itemsets.where("size = 3").collect()}
+    assert got == {("all", tuple(sorted(items))): 5, ("S\x1f1", tuple(sorted(items))): 3,
+                   ("S 2", tuple(sorted(items))): 2}
+    singles = {(r.segment, r["items"][0]) for r in result.itemsets.where("size = 1").collect()}
+    assert singles == {(s, i) for s in ("all", "S\x1f1", "S 2") for i in items}     # "lonely" is in one basket
+    assert result.tokens == 9
