@@ -130,6 +130,7 @@ def candidates(lakehouse: str, horizon: int) -> str:
 
     from memberlake.forecast.build import cutoffs
     from memberlake.forecast.models import _run, fit_group
+    from memberlake.forecast.pattern import ADI_CUT
     from memberlake.forecast.series import GRAINS, ds_of, last_complete_period
     from memberlake.settings import load_settings
 
@@ -144,8 +145,8 @@ def candidates(lakehouse: str, horizon: int) -> str:
     hist["ds"] = hist["period"].map(lambda d: ds_of(d, grain))
     origin = ds_of(last_complete_period(as_of, grain), grain)
     cuts = cutoffs(origin, cfg)
-    fitted = series[series["status"] == "backtest"][["measure", "series_id", "pattern", "seasonal"]]
-    fitted["family"] = fitted["pattern"].map(lambda p: "intermittent" if p in ("intermittent", "lumpy") else "continuous")
+    fitted = series[series["status"] == "backtest"][["measure", "series_id", "adi", "seasonal"]]
+    fitted["family"] = np.where(fitted["adi"] >= ADI_CUT, "intermittent", "continuous")   # the job's own cut
     data = hist.merge(fitted, on=["measure", "series_id"])[["measure", "series_id", "family", "seasonal", "ds", "y"]]
     data["uid"] = data["measure"] + "|" + data["series_id"]
     train = data[data["ds"] <= origin].assign(status="backtest")
@@ -172,7 +173,7 @@ def candidates(lakehouse: str, horizon: int) -> str:
     scored["ae"] = (scored["forecast"].clip(lower=0) - scored["y"]).abs()
     backtest = scored[scored["window"] > 0].groupby(["uid", "model"])["ae"].mean().unstack()
     ahead = scored[scored["window"] == 0].groupby(["uid", "model"])["ae"].mean().unstack()
-    job_models = [m for m in job["model"].unique()]
+    job_models = list(job["model"].unique())
     extras = [f"LevelSeasonalNaive{k}" for k in LEVEL_WEEKS] + ["MSTL_log"]
     lines = [f"### Extra forecast candidates replayed at the generator's origin ({lakehouse}): as-of {as_of}, "
              f"{horizon} weeks ahead, backtest cutoffs {cuts}\n",

@@ -85,7 +85,8 @@ def frequent_itemsets(lines: DataFrame, min_support: float, num_partitions: int 
         return MiningResult(itemsets=empty.withColumn("support", F.lit(0.0)), segments=segments, tokens=0)
     fp = FPGrowth(itemsCol="items", minSupport=(lowest - 0.5) / total, numPartitions=partitions)
     # The cached baskets themselves, not a projection of them: MLlib persists its own copy of an
-    # input that is not cached (0.7 s of 6 s on the 200,000-basket bench).
+    # input that is not cached (0.7 s of 6 s in an alternating A/B on 200,000 baskets; the
+    # bench's own run-to-run spread was larger, see bench/RESULTS.md).
     found = fp.fit(chosen).freqItemsets.localCheckpoint()
     tokens = found.where(F.size("items") == 1).count()
     decoded = found.select(
