@@ -7,7 +7,9 @@ then in one process and one Spark session (local[2] by default):
    tokens, one FP-Growth fit for every segment, rules in Spark SQL): the first
    fit pays JIT and class loading; then the median of ``--repeats`` runs is the steady state of
    a scheduled job that reuses its session;
-2. a plain ``pyspark.ml.fpm.FPGrowth`` call on string items with default partitions, for reference;
+2. a plain ``pyspark.ml.fpm.FPGrowth`` call on string items with default partitions, run in
+   turn with (1): round i times ours and then plain, so a slow spell of the machine hits both
+   (single runs vary by ~30% here, more than the two differ); medians of both and their ratio;
 3. mlxtend ``fpgrowth`` + ``association_rules`` on a dense one-hot pandas frame, median of
    ``--repeats`` runs (skipped when that frame would exceed --mlxtend-max-gb).
 
@@ -56,6 +58,10 @@ def timed(memory: PeakMemory, func):
     return out, time.perf_counter() - start, memory.peak
 
 
+def median(times: list[float]) -> float:
+    return sorted(times)[len(times) // 2]
+
+
 def repeated(memory: PeakMemory, func, repeats: int):
     """(result, median wall time, peak memory) over ``repeats`` runs: single runs vary by ~30% here."""
     times, peak, out = [], 0, None
@@ -63,7 +69,7 @@ def repeated(memory: PeakMemory, func, repeats: int):
         out, secs, run_peak = timed(memory, func)
         times.append(secs)
         peak = max(peak, run_peak)
-    return out, sorted(times)[len(times) // 2], peak
+    return out, median(times), peak
 
 
 def main() -> None:
@@ -77,7 +83,7 @@ def main() -> None:
     parser.add_argument("--driver-memory", default="8g")
     parser.add_argument("--mlxtend-max-gb", type=float, default=4.0)
     parser.add_argument("--skip-plain", action="store_true", help="skip the plain MLlib reference call")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs of the steady state and of mlxtend")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs of ours, plain MLlib (in turn) and mlxtend")
     parser.add_argument("--results", default=str(HERE / "RESULTS.md"))
     args = parser.parse_args()
 
@@ -90,6 +96,7 @@ def main() -> None:
     memory = PeakMemory().start()
     spark = (SparkSession.builder.master(args.master).appName("bench-basket")
              .config("spark.driver.memory", args.driver_memory).config("spark.ui.enabled", "false")
+             .config("spark.ui.showConsoleProgress", "false")
              .config("spark.sql.shuffle.partitions", str(max(2, args.partitions * 2))).getOrCreate())
     spark.sparkContext.setLogLevel("ERROR")
     out = HERE / "out" / f"baskets-{args.baskets}-{args.products}"
@@ -107,21 +114,35 @@ def main() -> None:
         itemsets.unpersist()
         return n_sets, n_rules
 
+    def plain():
+        baskets = lines.groupBy("basket_id").agg(F.collect_list("item").alias("items"))
+        model = FPGrowth(itemsCol="items", minSupport=args.support, minConfidence=args.confidence).fit(baskets)
+        return model.freqItemsets.count(), model.associationRules.count()
+
     (n_sets, n_rules), secs, peak = timed(memory, ours)
     rows.append(("memberlake mining, first fit in the session", secs, n_sets, n_rules, peak))
-    (n_sets, n_rules), ours_s, peak = repeated(memory, ours, args.repeats)
-    rows.append((f"memberlake mining, session reused (median of {args.repeats})", ours_s, n_sets, n_rules, peak))
-    print(f"memberlake: {ours_s:.1f}s itemsets={n_sets} rules={n_rules}", flush=True)
-
     if not args.skip_plain:
-        def plain():
-            baskets = lines.groupBy("basket_id").agg(F.collect_list("item").alias("items"))
-            model = FPGrowth(itemsCol="items", minSupport=args.support, minConfidence=args.confidence).fit(baskets)
-            return model.freqItemsets.count(), model.associationRules.count()
-
-        (n_sets_p, n_rules_p), secs, peak = timed(memory, plain)
-        rows.append(("plain MLlib FPGrowth (string items, default partitions)", secs, n_sets_p, n_rules_p, peak))
-        print(f"plain: {secs:.1f}s itemsets={n_sets_p} rules={n_rules_p}", flush=True)
+        timed(memory, plain)     # its own first fit (query plans, code generation), not counted
+    times: dict[str, list[float]] = {"ours": [], "plain": []}
+    peaks = {"ours": 0, "plain": 0}
+    for _ in range(args.repeats):
+        for name, func in (("ours", ours), ("plain", plain))[:1 if args.skip_plain else 2]:
+            out_counts, secs, peak = timed(memory, func)
+            times[name].append(secs)
+            peaks[name] = max(peaks[name], peak)
+            if name == "ours":
+                n_sets, n_rules = out_counts
+            else:
+                n_sets_p, n_rules_p = out_counts
+    ours_s = median(times["ours"])
+    rows.append((f"memberlake mining, session reused (median of {args.repeats})", ours_s, n_sets, n_rules, peaks["ours"]))
+    print(f"memberlake: {ours_s:.1f}s itemsets={n_sets} rules={n_rules}", flush=True)
+    plain_s = None
+    if not args.skip_plain:
+        plain_s = median(times["plain"])
+        rows.append((f"plain MLlib FPGrowth (string items, default partitions; median of {args.repeats}, "
+                     "run in turn with ours)", plain_s, n_sets_p, n_rules_p, peaks["plain"]))
+        print(f"plain: {plain_s:.1f}s itemsets={n_sets_p} rules={n_rules_p}", flush=True)
 
     mlx_s = None
     dense_gb = args.baskets * args.products / 1e9
@@ -149,10 +170,11 @@ def main() -> None:
                      mlx_s, n_sets_m, n_rules_m, peak))
         print(f"mlxtend: {mlx_s:.1f}s itemsets={n_sets_m} rules={n_rules_m}", flush=True)
     memory.stop()
-    write_results(args, n_lines, rows, ours_s, mlx_s, dense_gb)
+    write_results(args, n_lines, rows, ours_s, mlx_s, plain_s, dense_gb)
 
 
-def write_results(args, n_lines: int, rows, ours_s: float, mlx_s: float | None, dense_gb: float) -> None:
+def write_results(args, n_lines: int, rows, ours_s: float, mlx_s: float | None, plain_s: float | None,
+                  dense_gb: float) -> None:
     import psutil
 
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -174,11 +196,14 @@ def write_results(args, n_lines: int, rows, ours_s: float, mlx_s: float | None, 
     else:
         lines.append(f"\nmlxtend not run: its dense one-hot frame would need {dense_gb:.1f} GB "
                      f"(> --mlxtend-max-gb {args.mlxtend_max_gb}).")
+    if plain_s:
+        lines.append(f"memberlake vs plain MLlib (medians of the same {args.repeats} rounds, run in turn): "
+                     f"**{ours_s / plain_s:.2f}** (below 1: ours is faster).")
     with open(args.results, "a", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")
-    plain = next((secs for label, secs, *_ in rows if label.startswith("plain MLlib")), None)
     first = rows[0][1]
-    peers = "; ".join(p for p in (f"mlxtend {mlx_s:.1f} s" if mlx_s else "", f"plain MLlib {plain:.1f} s" if plain else "") if p)
+    peers = "; ".join(p for p in (f"mlxtend {mlx_s:.1f} s" if mlx_s else "",
+                                  f"plain MLlib {plain_s:.1f} s (ours/plain {ours_s / plain_s:.2f})" if plain_s else "") if p)
     bench_summary.record_into(args.results, "fpgrowth_200k" if args.baskets == 200_000 else f"fpgrowth_{args.baskets}",
                               f"FP-Growth, {args.baskets:,} baskets (warm, median of {args.repeats})",
                               f"{ours_s:.1f} s (first fit {first:.1f} s)", peers or "not run",
