@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from memberlake.generate.random import constants
+
 DAY = 86400
 EFFECT_DAYS = 14
 SEGMENT_LIFT = {"lapsing": 0.25, "regular": 0.06, "loyal": 0.0, "do_not_disturb": 0.0}
@@ -85,7 +87,7 @@ def contacts(gen, persons: DataFrame) -> DataFrame:
         reachable = (gen.signup_epoch(p) < F.lit(send)) & (gen.active_end_epoch(p) > F.lit(send - 60 * DAY))
         chosen = persons.where(reachable & gen.r.below(0.5, f"contact_{c.campaign_id}", p))
         control = gen.r.below(c.control_share, f"arm_{c.campaign_id}", p)
-        variant = F.element_at(F.array(*[F.lit(v) for v in c.variants]),
+        variant = F.element_at(constants(c.variants),
                                (gen.r.int_below(len(c.variants), f"variant_{c.campaign_id}", p) + 1).cast("int"))
         parts.append(chosen.select(
             "pidx", "person_id", "email", F.lit(c.campaign_id).alias("campaign_id"), control.alias("is_control"),

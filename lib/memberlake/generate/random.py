@@ -13,16 +13,32 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 _SPACE = 1 << 53
+_SEP = "\x1f"
+
+
+def constants(values: Sequence) -> Column:
+    """An array column of ``values``.
+
+    Building the generator's plan is thousands of column functions, each a few py4j round trips
+    (35k of them, ~8 s, at any scale), so strings go over as one literal that the JVM splits (and
+    the optimizer folds back into an array literal); other values as one literal each."""
+    if values and all(isinstance(v, str) and _SEP not in v for v in values):
+        return F.split(F.lit(_SEP.join(values)), _SEP)
+    return F.array(*[F.lit(v) for v in values])
 
 
 class Draws:
     def __init__(self, seed: int) -> None:
         self.seed = seed
+        self._lits: tuple[Column, Column] | None = None
 
     def u(self, salt: str, *keys: Column) -> Column:
         """Uniform double in [0, 1)."""
-        h = F.xxhash64(F.lit(self.seed), F.lit(salt), *keys)
-        return F.pmod(h, F.lit(_SPACE)).cast("double") / float(_SPACE)
+        if self._lits is None:      # built on first use: a Column needs a running Spark session
+            self._lits = (F.lit(self.seed), F.lit(_SPACE))
+        seed, space = self._lits
+        h = F.xxhash64(seed, F.lit(salt), *keys)
+        return F.pmod(h, space).cast("double") / float(_SPACE)
 
     def below(self, p: float, salt: str, *keys: Column) -> Column:
         """True with probability ``p``."""
@@ -38,7 +54,7 @@ class Draws:
         if skew != 1.0:
             u = F.pow(u, skew)
         index = (F.floor(u * len(values)) + 1).cast("int")
-        return F.element_at(F.array(*[F.lit(v) for v in values]), index)
+        return F.element_at(constants(values), index)
 
     def weighted(self, values: Sequence, weights: Sequence[float], salt: str, *keys: Column) -> Column:
         """One of ``values`` with the given relative weights."""

@@ -26,7 +26,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from memberlake.generate import vocab as V
-from memberlake.generate.random import Draws
+from memberlake.generate.random import Draws, constants
 
 DAY = 86400
 CHURN_WINDOW_DAYS = 90
@@ -175,9 +175,9 @@ class Generator:
 
     def _address(self, key: Column, salt: str) -> dict[str, Column]:
         city = self.r.int_below(len(V.CITIES), salt + "city", key).cast("int") + 1
-        cities = F.array(*[F.lit(c[0]) for c in V.CITIES])
-        states = F.array(*[F.lit(c[1]) for c in V.CITIES])
-        zips = F.array(*[F.lit(c[2]) for c in V.CITIES])
+        cities = constants([c[0] for c in V.CITIES])
+        states = constants([c[1] for c in V.CITIES])
+        zips = constants([c[2] for c in V.CITIES])
         street = F.concat_ws(" ", (1 + self.r.int_below(9899, salt + "no", key)).cast("string"),
                              self.r.pick(V.STREETS, salt + "street", key), self.r.pick(V.STREET_TYPES, salt + "type", key))
         return {
@@ -194,7 +194,7 @@ class Generator:
         p, k = F.col("pidx"), F.col("k")
         records = persons.select("*", F.explode(F.sequence(F.lit(0), F.col("n_records") - 1)).alias("k"))
         primary = r.weighted(V.SOURCES, [0.4, 0.2, 0.2, 0.2], "source", p)
-        sources = F.array(*[F.lit(s) for s in V.SOURCES])
+        sources = constants(V.SOURCES)
         primary_index = F.array_position(sources, primary)
         source = F.when(k == 0, primary).otherwise(
             F.element_at(sources, (F.pmod(primary_index - 1 + k, F.lit(len(V.SOURCES))) + 1).cast("int")))
@@ -313,8 +313,8 @@ class Generator:
         i = F.col("id")
         pairs = [(c, s) for c, subs in V.CATEGORIES.items() for s in subs]
         pair = self.r.int_below(len(pairs), "category", i).cast("int") + 1
-        category = F.element_at(F.array(*[F.lit(c) for c, _ in pairs]), pair)
-        subcategory = F.element_at(F.array(*[F.lit(s) for _, s in pairs]), pair)
+        category = F.element_at(constants([c for c, _ in pairs]), pair)
+        subcategory = F.element_at(constants([s for _, s in pairs]), pair)
         brand = self.r.pick(V.BRANDS, "brand", i, skew=1.3)
         price = self.product_price(i)
         return self.spark.range(0, self.cfg.n_products, numPartitions=1).select(
@@ -488,9 +488,9 @@ class Generator:
         )
         weights = [t[4] for t in V.TRAFFIC]
         traffic = r.weighted(list(range(len(V.TRAFFIC))), weights, "traffic", key)
-        src = F.element_at(F.array(*[F.lit(t[1]) for t in V.TRAFFIC]), (traffic + 1).cast("int"))
-        med = F.element_at(F.array(*[F.lit(t[2]) for t in V.TRAFFIC]), (traffic + 1).cast("int"))
-        ref = F.element_at(F.array(*[F.lit(t[3]) for t in V.TRAFFIC]), (traffic + 1).cast("int"))
+        src = F.element_at(constants([t[1] for t in V.TRAFFIC]), (traffic + 1).cast("int"))
+        med = F.element_at(constants([t[2] for t in V.TRAFFIC]), (traffic + 1).cast("int"))
+        ref = F.element_at(constants([t[3] for t in V.TRAFFIC]), (traffic + 1).cast("int"))
         campaign = F.when(src.isNotNull(), r.pick(V.CAMPAIGNS, "campaign", key))
         first = j == 0
         product = self.product_id(self.popular_product("event_product", key, j))
@@ -575,7 +575,7 @@ class Generator:
         aspects = list(vocab["positive"])
 
         def one(options: list[str], salt: str) -> Column:
-            arr = F.array(*[F.lit(x) for x in options])
+            arr = constants(options)
             return F.element_at(arr, (r.int_below(len(options), salt, o) + 1).cast("int"))
 
         def aspect_sentence(kind: str, index: Column, salt: str) -> Column:
