@@ -7,6 +7,7 @@ from the person's index without a join.
 from __future__ import annotations
 
 import math
+from functools import cached_property
 from typing import Sequence
 
 from pyspark.sql import Column
@@ -30,13 +31,15 @@ def constants(values: Sequence) -> Column:
 class Draws:
     def __init__(self, seed: int) -> None:
         self.seed = seed
-        self._lits: tuple[Column, Column] | None = None
+
+    @cached_property
+    def _literals(self) -> tuple[Column, Column]:
+        """The seed and 2^53 as columns, built once (on first use: a Column needs a running session)."""
+        return F.lit(self.seed), F.lit(_SPACE)
 
     def u(self, salt: str, *keys: Column) -> Column:
         """Uniform double in [0, 1)."""
-        if self._lits is None:      # built on first use: a Column needs a running Spark session
-            self._lits = (F.lit(self.seed), F.lit(_SPACE))
-        seed, space = self._lits
+        seed, space = self._literals
         h = F.xxhash64(seed, F.lit(salt), *keys)
         return F.pmod(h, space).cast("double") / float(_SPACE)
 
