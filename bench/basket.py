@@ -123,23 +123,21 @@ def main() -> None:
     rows.append(("memberlake mining, first fit in the session", secs, n_sets, n_rules, peak))
     if not args.skip_plain:
         timed(memory, plain)     # its own first fit (query plans, code generation), not counted
-    times: dict[str, list[float]] = {"ours": [], "plain": []}
-    peaks = {"ours": 0, "plain": 0}
+    runs = {"ours": ours} if args.skip_plain else {"ours": ours, "plain": plain}
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    peaks, counts = dict.fromkeys(runs, 0), {}
     for _ in range(args.repeats):
-        for name, func in (("ours", ours), ("plain", plain))[:1 if args.skip_plain else 2]:
-            out_counts, secs, peak = timed(memory, func)
+        for name, func in runs.items():
+            counts[name], secs, peak = timed(memory, func)
             times[name].append(secs)
             peaks[name] = max(peaks[name], peak)
-            if name == "ours":
-                n_sets, n_rules = out_counts
-            else:
-                n_sets_p, n_rules_p = out_counts
-    ours_s = median(times["ours"])
+    (n_sets, n_rules), ours_s = counts["ours"], median(times["ours"])
     rows.append((f"memberlake mining, session reused (median of {args.repeats})", ours_s, n_sets, n_rules, peaks["ours"]))
     print(f"memberlake: {ours_s:.1f}s itemsets={n_sets} rules={n_rules}", flush=True)
     plain_s = None
     if not args.skip_plain:
         plain_s = median(times["plain"])
+        n_sets_p, n_rules_p = counts["plain"]
         rows.append((f"plain MLlib FPGrowth (string items, default partitions; median of {args.repeats}, "
                      "run in turn with ours)", plain_s, n_sets_p, n_rules_p, peaks["plain"]))
         print(f"plain: {plain_s:.1f}s itemsets={n_sets_p} rules={n_rules_p}", flush=True)
