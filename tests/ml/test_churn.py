@@ -1,12 +1,25 @@
 """Churn training pieces: grids, curves and metrics by hand, reproducible tuning, the champion rule."""
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pytest
 
 from memberlake.ml import churn
+from memberlake.ml.training import split_sizes
 from memberlake.ops import registry
 from memberlake.settings import ChurnSettings
+
+
+def test_split_sizes_count_dates_older_than_the_history_as_empty():
+    """A year of purchases with the default stacked training dates: the oldest dates precede the
+    first purchase, hold no labelled person and must count as empty, not fail the job."""
+    splits = {"train": [date(2010, 10, 14), date(2010, 11, 13), date(2010, 12, 13)],
+              "validation": [date(2011, 6, 11)], "test": [date(2011, 9, 9)]}
+    per_date = {date(2010, 12, 13): (48, 10), date(2011, 6, 11): (272, 78), date(2011, 9, 9): (293, 93)}
+    assert split_sizes(splits, per_date) == {"train": (48, 10), "validation": (272, 78), "test": (293, 93)}
+    assert split_sizes(splits, {})["test"] == (0, 0)
 
 
 def test_grid_expands_every_combination_in_configured_order():

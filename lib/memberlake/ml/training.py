@@ -82,6 +82,13 @@ def segmentation(settings: Settings, current: DataFrame, as_of: date, tags: dict
     return {Tables.SEGMENTS: segments, Tables.SEGMENT_PROFILE: profile}
 
 
+def split_sizes(splits: dict[str, list[date]], per_date: dict[date, tuple[int, int]]) -> dict[str, tuple[int, int]]:
+    """(persons, churned) per split from the counts per as-of date; a date absent from
+    ``per_date`` (older than the purchase history: nobody has bought yet) counts as empty."""
+    return {name: (sum(per_date.get(d, (0, 0))[0] for d in ds), sum(per_date.get(d, (0, 0))[1] for d in ds))
+            for name, ds in splits.items()}
+
+
 def churn_training(settings: Settings, purch: DataFrame, feats: DataFrame, splits: dict[str, list[date]], as_of: date,
                    tags: dict[str, str], stage: Callable[..., None],
                    on_commit: Callable[[Callable[[], None]], None] | None = None) -> dict[str, DataFrame]:
@@ -97,20 +104,25 @@ def churn_training(settings: Settings, purch: DataFrame, feats: DataFrame, split
     labelled = churn_labels(purch, feats.where(F.col("as_of_date").isin(
         [d for ds in splits.values() for d in ds])), cfg.horizon_days).localCheckpoint()
     parts = {name: labelled.where(F.col("as_of_date").isin(ds)) for name, ds in splits.items()}
-    sizes = {row["as_of_date"]: (row["n"], row["pos"]) for row in labelled.groupBy("as_of_date").agg(
+    per_date = {row["as_of_date"]: (row["n"], row["pos"]) for row in labelled.groupBy("as_of_date").agg(
         F.count(F.lit(1)).alias("n"), F.sum("churned").alias("pos")).collect()}
+    sizes = split_sizes(splits, per_date)
     for name, ds in splits.items():
-        n = sum(sizes.get(d, (0, 0))[0] for d in ds)
-        pos = sum(sizes.get(d, (0, 0))[1] for d in ds)
+        n, pos = sizes[name]
         if n < cfg.min_rows or pos in (0, n):
             stage("churn skipped: the %s split (%s) has %d persons, %d churned; need at least %d and both "
                       "classes (more history, or lower models.churn.horizon_days / min_rows)",
                       name, ", ".join(d.isoformat() for d in ds), n, int(pos), cfg.min_rows)
             return {}
+    empty = sorted(d for ds in splits.values() for d in ds if d not in per_date)
+    if empty:
+        stage("churn: no person to label at %s (older than the purchase history, or a gap in it); "
+              "the splits use their other dates",
+              ", ".join(d.isoformat() for d in empty))
     stage("churn splits by time: %s", "; ".join(
-        f"{name} {', '.join(d.isoformat() for d in ds)} ({sum(sizes[d][0] for d in ds)} persons, "
-        f"{sum(sizes[d][1] for d in ds) / sum(sizes[d][0] for d in ds):.1%} churned)" for name, ds in splits.items()))
-    train_rows = sum(sizes[d][0] for d in splits["train"])
+        f"{name} {', '.join(d.isoformat() for d in ds)} ({sizes[name][0]} persons, "
+        f"{sizes[name][1] / sizes[name][0]:.1%} churned)" for name, ds in splits.items()))
+    train_rows = sizes["train"][0]
     if cfg.max_train_rows and train_rows > cfg.max_train_rows:
         parts["train"] = parts["train"].sample(fraction=cfg.max_train_rows / train_rows, seed=cfg.seed).localCheckpoint()
         stage("churn: training rows sampled from %d to about %d (models.churn.max_train_rows)", train_rows,
