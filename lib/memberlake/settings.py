@@ -93,6 +93,8 @@ class LandingSettings(_Strict):
     date_formats: list[str] = Field(default_factory=_shipped("landing.date_formats"))
     default_source: str = "default"
     column_map: dict[str, dict[str, str]] = {}
+    # Per entity, contract column -> the value it takes when a file has no such column.
+    column_defaults: dict[str, dict[str, str | int | float | bool]] = {}
 
 
 class SparkSettings(_Strict):

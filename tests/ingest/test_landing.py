@@ -5,9 +5,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from memberlake.contract import MEMBERS, ORDERS, SOURCE_FILE
+from memberlake.contract import MEMBERS, ORDER_ITEMS, ORDERS, SOURCE_FILE
 from memberlake.io.landing import CORRUPT, list_entity_files, read_entity
-from memberlake.settings import LandingSettings, SettingsError
+from memberlake.jobs.common import check_entities
+from memberlake.settings import LandingSettings, SettingsError, load_settings
 
 LANDING = LandingSettings()
 
@@ -76,6 +77,36 @@ def test_column_map_to_an_unknown_contract_column_is_refused(spark, tmp_path):
     landing = LandingSettings(column_map={"orders": {"invoice": "InvoiceNo"}})
     with pytest.raises(SettingsError, match=r"landing\.column_map\.orders: \['invoice'\]"):
         read_entity(spark, list_entity_files(spark, str(tmp_path), "orders"), ORDERS, landing)
+
+
+def test_column_defaults_fill_a_column_a_file_lacks_and_leave_empty_values_empty(spark, tmp_path):
+    """One row per unit sold, no quantity column (as in marketplace exports): the configured
+    default fills it; in a file that has the column an empty value stays empty (and is quarantined
+    later as a missing required value); a JSON record takes it for a missing or null key."""
+    _write(tmp_path / "order_items" / "a.csv", "order_id,order_item_id,price\nO1,1,9.90\n")
+    _write(tmp_path / "order_items" / "b.csv", "order_id,line_no,unit_price,quantity\nO2,1,5,\nO3,1,5,3\n")
+    _write(tmp_path / "order_items" / "c.jsonl", '{"order_id": "O4", "line_no": "1"}\n'
+                                                 '{"order_id": "O5", "line_no": "1", "quantity": null}\n'
+                                                 '{"order_id": "O6", "line_no": "1", "quantity": "2"}\n')
+    landing = LandingSettings(column_map={"order_items": {"line_no": "order_item_id", "unit_price": "price"}},
+                              column_defaults={"order_items": {"quantity": 1, "discount_amount": 0}})
+    files = list_entity_files(spark, str(tmp_path), "order_items")
+    rows = {r.order_id: r for r in read_entity(spark, files, ORDER_ITEMS, landing).collect()}
+    assert (rows["O1"].quantity, rows["O1"].line_no, rows["O1"].unit_price) == ("1", "1", "9.90")
+    assert rows["O1"].discount_amount == "0"
+    assert rows["O2"].quantity is None and rows["O3"].quantity == "3"
+    assert (rows["O4"].quantity, rows["O5"].quantity, rows["O6"].quantity) == ("1", "1", "2")
+    assert rows["O2"].discount_amount == "0"          # absent from b.csv too
+
+
+def test_column_defaults_name_contract_columns_and_entities(spark, tmp_path):
+    _write(tmp_path / "order_items.csv", "order_id\n1\n")
+    landing = LandingSettings(column_defaults={"order_items": {"qty": 1}})
+    with pytest.raises(SettingsError, match=r"landing\.column_defaults\.order_items: \['qty'\]"):
+        read_entity(spark, list_entity_files(spark, str(tmp_path), "order_items"), ORDER_ITEMS, landing)
+    settings = load_settings("local", ["landing.column_defaults.orderitems.quantity=1"])
+    with pytest.raises(SettingsError, match=r"landing\.column_defaults: unknown entities \['orderitems'\]"):
+        check_entities(["orders"], settings)
 
 
 def test_latin1_encoding(spark, tmp_path):

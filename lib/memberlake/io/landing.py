@@ -220,26 +220,45 @@ def _as_string(df: DataFrame, name: str) -> SparkColumn:
     return F.col(f"`{name}`").cast("string")
 
 
-def conform(df: DataFrame, entity: Entity, column_map: dict[str, str]) -> DataFrame:
-    """Project a source frame onto the contract's raw schema (+ file and corrupt columns)."""
+def _default_literal(value: str | int | float | bool) -> str:
+    """A configured default as the string a file would hold (every landing value is read as one)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def conform(df: DataFrame, entity: Entity, column_map: dict[str, str],
+            defaults: dict[str, str | int | float | bool] | None = None, keyed_records: bool = False) -> DataFrame:
+    """Project a source frame onto the contract's raw schema (+ file and corrupt columns); a
+    contract column the frame lacks is empty, or its configured default. JSON records carry their
+    own keys (the reader gives every contract column), so there a null takes the default."""
     by_header = {normalise_header(c): c for c in df.columns}
     mapped = {k: normalise_header(v) for k, v in column_map.items()}
-    missing = [c for c in mapped if c not in entity.column_names]
-    if missing:
-        raise SettingsError(f"landing.column_map.{entity.name}: {missing} are not contract columns of "
-                            f"{entity.name}; the keys are contract names, the values your file's headers")
-    selected, absent = [], []
+    defaults = defaults or {}
+    for setting, keys in (("column_map", mapped), ("column_defaults", defaults)):
+        missing = [c for c in keys if c not in entity.column_names]
+        if missing:
+            raise SettingsError(f"landing.{setting}.{entity.name}: {missing} are not contract columns of "
+                                f"{entity.name}; the keys are contract names"
+                                + (", the values your file's headers" if setting == "column_map" else ""))
+    selected, absent, defaulted = [], [], []
     for column in entity.column_names:
         source = by_header.get(mapped.get(column, column))
-        if source is None:
+        if source is not None and keyed_records and column in defaults:
+            selected.append(F.coalesce(_as_string(df, source), F.lit(_default_literal(defaults[column]))).alias(column))
+        elif source is not None:
+            selected.append(_as_string(df, source).alias(column))
+        elif column in defaults:
+            defaulted.append(column)
+            selected.append(F.lit(_default_literal(defaults[column])).alias(column))
+        else:
             absent.append(column)
             selected.append(F.lit(None).cast("string").alias(column))
-        else:
-            selected.append(_as_string(df, source).alias(column))
     used = {by_header.get(mapped.get(c, c)) for c in entity.column_names}
     ignored = [c for c in df.columns if c not in used and c != CORRUPT]
     if absent:
         log.info("%s: columns absent from the files, read as empty: %s", entity.name, absent)
+    if defaulted:
+        log.info("%s: columns absent from the files, read as landing.column_defaults: %s", entity.name,
+                 {c: defaults[c] for c in defaulted})
     if ignored:
         log.warning("%s: columns not in the contract, ignored: %s", entity.name, ignored)
     corrupt = F.col(CORRUPT) if CORRUPT in df.columns else F.lit(None).cast("string")
@@ -272,13 +291,15 @@ def read_entity(spark: SparkSession, files: list[LandingFile], entity: Entity,
         log.info("%s: %d files read in %d groups (different headers, encodings or types)", entity.name,
                  len(files), len(groups))
     column_map = landing.column_map.get(entity.name, {})
+    defaults = landing.column_defaults.get(entity.name, {})
     frames = []
     for key, group in groups.items():
         if group[0].format == "csv":
             read_as = landing.model_copy(update={"encoding": key[2]})
-            frames.append(conform(_read_group(spark, group, read_as, entity, key[1]), entity, column_map))
+            frames.append(conform(_read_group(spark, group, read_as, entity, key[1]), entity, column_map, defaults))
         else:
-            frames.append(conform(_read_group(spark, group, landing, entity), entity, column_map))
+            frames.append(conform(_read_group(spark, group, landing, entity), entity, column_map, defaults,
+                                  keyed_records=group[0].format == "json"))
     if not frames:   # every file empty: no rows, the contract's shape
         names = [*entity.column_names, SOURCE_FILE, CORRUPT]
         return spark.createDataFrame([], T.StructType([T.StructField(n, T.StringType()) for n in names]))

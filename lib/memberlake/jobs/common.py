@@ -72,15 +72,17 @@ def add_entities_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def check_entities(entities: list[str], settings: Settings | None = None) -> None:
-    """Entity names on the command line and in ``landing.column_map`` must be contract entities."""
+    """Entity names on the command line, in ``landing.column_map`` and in ``landing.column_defaults``
+    must be contract entities."""
     from memberlake.contract import ENTITIES
 
     unknown = [e for e in entities if e not in ENTITIES]
     if unknown:
         raise InputError(f"--entities: unknown {unknown}; choose from {', '.join(ENTITIES)}")
-    mapped = [e for e in (settings.landing.column_map if settings else {}) if e not in ENTITIES]
-    if mapped:
-        raise SettingsError(f"landing.column_map: unknown entities {mapped}; choose from {', '.join(ENTITIES)}")
+    for setting in ("column_map", "column_defaults"):
+        named = [e for e in (getattr(settings.landing, setting) if settings else {}) if e not in ENTITIES]
+        if named:
+            raise SettingsError(f"landing.{setting}: unknown entities {named}; choose from {', '.join(ENTITIES)}")
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
