@@ -77,13 +77,17 @@ def line_values(items: DataFrame) -> DataFrame:
 def purchases(orders: DataFrame, items: DataFrame | None, graph: DataFrame, as_of: date | None) -> DataFrame:
     """(order_id, person_id, order_ts, order_date, channel, net, gross, discount) per purchase.
 
-    Without order lines (``items`` None) every order's value is its total_amount.
+    Without order lines (``items`` None) every order's value is its total_amount. With them, an
+    order with no line in ``items`` and no total_amount is not a purchase: nothing says it sold
+    anything (e.g. a cancellation invoice whose negative lines were all quarantined, in exports
+    that mark returns by a negative quantity instead of a status).
     """
     done = attach_person(completed(orders, as_of), graph, "order_id").where(F.col("person_id").isNotNull())
     if items is None:
         done = done.select("*", *[F.lit(None).cast("double").alias(c) for c in ("gross", "discount", "net")])
     else:
-        done = done.join(line_values(items), "order_id", "left")
+        done = (done.join(line_values(items), "order_id", "left")
+                .where(F.col("net").isNotNull() | F.col("total_amount").isNotNull()))
     return done.select(
         "order_id", "person_id", "order_ts", F.to_date("order_ts").alias("order_date"), "channel",
         F.coalesce("net", F.col("total_amount").cast("double")).alias("net"),

@@ -35,6 +35,7 @@ def _purchases(spark):
         ("O6", "M2", None, None, datetime(2024, 6, 1), "completed", "app", 40.0),
         ("O7", "M3", None, None, datetime(2023, 1, 10), "completed", "store", None),
         ("O8", "M3", None, None, datetime(2024, 7, 1), "completed", "store", None),
+        ("O9", "M3", None, None, datetime(2024, 2, 1), "completed", "store", None),   # no line, no total
     ], ORDERS)
     items = spark.createDataFrame([
         ("O1", "A", 2, 10.0, 2.0), ("O2", "B", 1, 50.0, 0.0), ("O3", "C", 1, 100.0, 0.0), ("O4", "D", 1, 30.0, 0.0),
@@ -45,7 +46,7 @@ def _purchases(spark):
     return purchases(orders, items, graph, AS_OF)
 
 
-def test_purchases_exclude_cancelled_returned_and_future_and_use_net_value(spark):
+def test_purchases_exclude_cancelled_returned_future_and_valueless_and_use_net_value(spark):
     got = {r.order_id: (r.person_id, float(r.net)) for r in _purchases(spark).collect()}
     assert got == {"O1": ("P1", 18.0), "O2": ("P1", 50.0), "O5": ("P2", 20.0), "O6": ("P2", 40.0), "O7": ("P3", 5.0)}
 
