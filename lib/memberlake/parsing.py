@@ -25,14 +25,16 @@ def blank_to_null(col: Column, null_values: list[str]) -> Column:
 def parse_timestamp(col: Column, landing: LandingSettings) -> Column:
     """ISO-8601 with or without offset, epoch seconds/millis, or a configured pattern -> UTC.
 
-    Values carrying an offset (``Z``, ``+02:00``, ``+0200``) are exact instants; naive values
-    are wall-clock time in ``landing.timezone``. The session time zone is UTC. The common case
-    (ISO text Spark casts directly) costs one cast and one pattern test; the rest is tried only
-    when that fails.
+    Values carrying an offset (``Z``, ``+02:00``, ``+0200``) or a zone name Spark knows (``2019-10-01
+    00:00:00 UTC``, ``… America/New_York``, as some exports write them) are exact instants; naive
+    values are wall-clock time in ``landing.timezone``. The session time zone is UTC. The common
+    case (ISO text Spark casts directly) costs one cast and one pattern test; the rest is tried
+    only when that fails.
     """
-    has_offset = col.contains(":") & col.rlike(r"([zZ]|[+-]\d{2}:?\d{2})$")
+    has_offset = col.contains(":") & col.rlike(r"(([zZ]|[+-]\d{2}:?\d{2})|\s[A-Za-z][A-Za-z0-9_/+-]*)$")
     iso = F.when(col.rlike(r"^\d{4}-\d{1,2}-\d{1,2}"), col.try_cast("timestamp"))
     compact = F.regexp_replace(col, r"([+-]\d{2})(\d{2})$", "$1:$2").try_cast("timestamp")
+    exact = F.coalesce(iso, compact)
     epoch = (F.when(col.rlike(r"^\d{13}$"), F.timestamp_millis(col.try_cast("long")))
              .when(col.rlike(r"^\d{9,10}(\.\d+)?$"), F.timestamp_seconds(col.try_cast("double"))))
     patterns = [F.try_to_timestamp(col, F.lit(p)) for p in landing.timestamp_formats]
@@ -40,7 +42,7 @@ def parse_timestamp(col: Column, landing: LandingSettings) -> Column:
     local = (lambda ts: ts) if landing.timezone.upper() in ("UTC", "Z", "ETC/UTC") else (
         lambda ts: F.to_utc_timestamp(ts, landing.timezone))
     return (
-        F.when(has_offset, F.coalesce(iso, compact))
+        F.when(has_offset & exact.isNotNull(), exact)   # else a pattern may still read it
         .when(iso.isNotNull(), local(iso))
         .when(epoch.isNotNull(), epoch)
         .otherwise(local(naive))

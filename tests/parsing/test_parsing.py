@@ -48,6 +48,17 @@ def test_timestamps_with_offset_are_exact_instants_naive_ones_local(spark):
     ]
 
 
+def test_a_zone_name_after_the_time_makes_an_exact_instant(spark):
+    """Exports that write "2019-10-01 00:00:00 UTC" (or a region) mean that instant, whatever
+    landing.timezone says; a trailing word Spark does not read as a zone is left to the patterns."""
+    values = ["2019-10-01 00:00:00 UTC", "2019-10-01 00:00:00 GMT", "2019-10-01 00:00:00 Europe/Paris",
+              "2019-10-01 00:00:00", "10/1/2019 9:30 PM"]
+    twelve_hour = LANDING.model_copy(update={"timestamp_formats": ["M/d/yyyy h:mm a"]})
+    got = _apply(spark, values, lambda c: parse_timestamp(c, twelve_hour))
+    assert got == [datetime(2019, 10, 1), datetime(2019, 10, 1), datetime(2019, 9, 30, 22),
+                   datetime(2019, 10, 1, 4), datetime(2019, 10, 2, 1, 30)]
+
+
 def test_naive_time_in_the_skipped_dst_hour_still_parses(spark):
     # 2024-03-10 02:30 does not exist in New York; Spark moves it forward (07:30 UTC).
     got = _apply(spark, ["2024-03-10 02:30:00"], lambda c: parse_timestamp(c, LANDING))
