@@ -76,6 +76,7 @@ def test_orders_status_channel_amount_rules(spark):
         {"order_id": "o1", "order_ts": "2024-01-01T10:00:00Z", "status": "Shipped", "channel": "POS", "total_amount": "$10.00"},
         {"order_id": "o2", "order_ts": "2024-01-01T10:00:00Z", "status": None, "channel": "kiosk", "total_amount": "-5"},
         {"order_id": "o3", "order_ts": "2024-01-01T10:00:00Z", "status": "lost", "total_amount": "250000", "currency": "eur"},
+        {"order_id": "o4", "order_ts": "2024-01-01T10:00:00Z", "status": " Unavailable "},   # not fulfilled
     ]).collect()}
     assert (out["o1"].status, out["o1"].channel, out["o1"].total_amount, out["o1"].currency) == ("completed", "store", Decimal("10.00"), "USD")
     assert out["o2"].status == "completed" and "status_defaulted" in out["o2"]._flags
@@ -83,6 +84,7 @@ def test_orders_status_channel_amount_rules(spark):
     assert out["o2"][REASONS] == ["negative_total_amount"]
     assert "status_unknown" in out["o3"]._flags and "amount_outlier" in out["o3"]._flags
     assert out["o3"].currency == "EUR" and out["o3"][REASONS] == []
+    assert out["o4"].status == "cancelled" and "status_unknown" not in out["o4"]._flags
     # The bronze row as JSON (absent fields left out) rides along on rejected rows only.
     assert json.loads(out["o2"][RAW]) == {"order_id": "o2", "order_ts": "2024-01-01T10:00:00Z", "channel": "kiosk",
                                           "total_amount": "-5"}
