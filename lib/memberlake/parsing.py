@@ -31,7 +31,7 @@ def parse_timestamp(col: Column, landing: LandingSettings) -> Column:
     case (ISO text Spark casts directly) costs one cast and one pattern test; the rest is tried
     only when that fails.
     """
-    has_offset = col.contains(":") & col.rlike(r"(([zZ]|[+-]\d{2}:?\d{2})|\s[A-Za-z][A-Za-z0-9_/+-]*)$")
+    has_zone = col.contains(":") & col.rlike(r"(([zZ]|[+-]\d{2}:?\d{2})|\s[A-Za-z][A-Za-z0-9_/+-]*)$")
     iso = F.when(col.rlike(r"^\d{4}-\d{1,2}-\d{1,2}"), col.try_cast("timestamp"))
     compact = F.regexp_replace(col, r"([+-]\d{2})(\d{2})$", "$1:$2").try_cast("timestamp")
     exact = F.coalesce(iso, compact)
@@ -42,7 +42,7 @@ def parse_timestamp(col: Column, landing: LandingSettings) -> Column:
     local = (lambda ts: ts) if landing.timezone.upper() in ("UTC", "Z", "ETC/UTC") else (
         lambda ts: F.to_utc_timestamp(ts, landing.timezone))
     return (
-        F.when(has_offset & exact.isNotNull(), exact)   # else a pattern may still read it
+        F.when(has_zone & exact.isNotNull(), exact)   # else a pattern may still read it
         .when(iso.isNotNull(), local(iso))
         .when(epoch.isNotNull(), epoch)
         .otherwise(local(naive))

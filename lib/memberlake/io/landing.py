@@ -242,16 +242,15 @@ def conform(df: DataFrame, entity: Entity, column_map: dict[str, str],
     selected, absent, defaulted = [], [], []
     for column in entity.column_names:
         source = by_header.get(mapped.get(column, column))
-        if source is not None and keyed_records and column in defaults:
-            selected.append(F.coalesce(_as_string(df, source), F.lit(_default_literal(defaults[column]))).alias(column))
-        elif source is not None:
-            selected.append(_as_string(df, source).alias(column))
-        elif column in defaults:
-            defaulted.append(column)
-            selected.append(F.lit(_default_literal(defaults[column])).alias(column))
+        fill = F.lit(_default_literal(defaults[column])) if column in defaults else None
+        if source is None:
+            (absent if fill is None else defaulted).append(column)
+            value = F.lit(None).cast("string") if fill is None else fill
         else:
-            absent.append(column)
-            selected.append(F.lit(None).cast("string").alias(column))
+            value = _as_string(df, source)
+            if keyed_records and fill is not None:
+                value = F.coalesce(value, fill)
+        selected.append(value.alias(column))
     used = {by_header.get(mapped.get(c, c)) for c in entity.column_names}
     ignored = [c for c in df.columns if c not in used and c != CORRUPT]
     if absent:
