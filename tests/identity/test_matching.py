@@ -60,6 +60,24 @@ def test_street_number_and_name_compared_apart_and_postcodes_within_one_edit(spa
     assert got == [want for *_, want in cases]
 
 
+def test_two_adjacent_letters_of_a_name_swapped_are_similar(spark):
+    cases = [  # left, right, expected name level
+        ("burman", "buramn", 2),      # Levenshtein: two edits, 0.67 similar, other soundex: was 0
+        ("hearn", "heanr", 2),
+        ("cooper", "coopre", 2),      # last two letters
+        ("rudnle", "rundle", 2),
+        ("anna", "anan", 2),          # a swap at the end of a short name
+        ("reid", "reid", 3),
+        ("mark", "mkar", 0),          # two letters moved, not one adjacent swap (other soundex too)
+        ("abcd", "badc", 0),          # two swaps
+        ("aab", "aab", 3),
+        ("lucas", "lucsa", 2),
+    ]
+    rows = [("a", lf, "x", None, None, None, None, "b", rf, "y", None, None, None, None) for lf, rf, _ in cases]
+    got = [r.first_name_level for r in M.levels(_pairs(spark, rows)).collect()]
+    assert got == [want for *_, want in cases]
+
+
 def test_birth_dates_with_one_digit_mistyped_or_two_transposed_are_near(spark):
     base = ("a", "ann", "lee")
     cases = [  # left, right, expected birth_date level
