@@ -98,6 +98,34 @@ def test_birth_dates_with_one_digit_mistyped_or_two_transposed_are_near(spark):
     assert got == [want for *_, want in cases]
 
 
+def test_levels_read_per_record_values_as_they_would_compute_them_per_pair(spark):
+    """``block`` and ``random_pairs`` carry each record's sounds, street parts and birth digits;
+    hand-made pairs get them derived per pair: the levels must not depend on which. Also a street
+    longer than the bounded Levenshtein reaches: 9 edits on 50 characters is still 0.82 similar."""
+    long_street = "12 " + "abcdefghij" * 4 + "klmnopq"                 # 50 characters
+    typos = "12 " + "xbcdefghij" * 4 + "xxxxxpq"                       # 9 substitutions
+    records = spark.createDataFrame([
+        ("a", "jonathan", "smith", date(1980, 3, 4), "12 main street", "02139", "boston"),
+        ("b", "smith", "jonathon", date(1980, 4, 3), "12 main stret", "02140", "boston"),
+        ("c", "burman", "ann", None, long_street, "2000", None),
+        ("d", "buramn", "anne", date(1908, 3, 4), typos, "2000", None),
+        ("e", None, "meyer", date(1908, 4, 3), "tubb place", None, "x"),
+        ("f", "peter", "maier", None, "15 tubb place", "6158", "y"),
+    ], REC)
+    left, right = M._sides(records)
+    assert M.DERIVED[0] in [c[2:] for c in left.columns]
+    carried = left.crossJoin(right).where("l_record < r_record")
+    bare = carried.select(*[c for c in carried.columns if c[2:] not in M.DERIVED])
+    key = ["l_record", "r_record"]
+    a = sorted(tuple(r) for r in M.levels(carried).select(*key, *M.LEVEL_COLUMNS).collect())
+    b = sorted(tuple(r) for r in M.levels(bare).select(*key, *M.LEVEL_COLUMNS).collect())
+    assert a == b and len(a) == 15
+    assert set(M.levels(carried).columns) == set(bare.columns) | set(M.LEVEL_COLUMNS)
+    c_d = next(r for r in a if r[:2] == ("c", "d"))
+    assert c_d[2 + M.LEVEL_COLUMNS.index("street_level")] == 1      # 1 - 9/50 = 0.82
+    assert c_d[2 + M.LEVEL_COLUMNS.index("first_name_level")] == 2  # one adjacent swap
+
+
 def test_address_levels_rank_street_over_postcode_over_city(spark):
     base = ("a", "ann", "lee", None)
     cases = [  # (left street, postcode, city), (right ...), expected address level

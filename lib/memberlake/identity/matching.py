@@ -81,6 +81,26 @@ def _similarity(a: Column, b: Column) -> Column:
     return F.lit(1.0) - F.levenshtein(a, b) / F.greatest(F.length(a), F.length(b), F.lit(1))
 
 
+# A bounded Levenshtein (Spark stops at this many edits and returns -1) is a third of the full
+# one's time on street-length strings; beyond the bound a similarity is below every threshold
+# used here unless the longer string has more than BOUND / (1 - threshold) characters.
+BOUND = 8
+
+
+def _bounded(a: Column, b: Column) -> Column:
+    """Edits between two differing values, -1 beyond ``BOUND``; null when equal or missing."""
+    return F.when(a != b, F.levenshtein(a, b, BOUND))
+
+
+def _similar(a: Column, b: Column, edits: Column, least: float) -> Column:
+    """``_similarity`` from ``_bounded`` edits (a column computed once), exact wherever it can
+    reach ``least``: beyond the bound it is 0 when that cannot reach ``least`` and computed in
+    full (very long strings only) when it can. Equal values 1, a missing one null."""
+    longer = F.greatest(F.length(a), F.length(b), F.lit(1))
+    return (F.when(a.isNull() | b.isNull(), NULL).when(a == b, 1.0).when(edits >= 0, F.lit(1.0) - edits / longer)
+            .when(longer * (1 - least) <= BOUND, 0.0).otherwise(_similarity(a, b)))
+
+
 def _swapped_once(a: Column, b: Column) -> Column:
     """``b`` is ``a`` with two adjacent, different characters swapped (2259 / 2295): one edit for
     a person, two for Levenshtein."""
@@ -90,13 +110,15 @@ def _swapped_once(a: Column, b: Column) -> Column:
         & (F.overlay(a, F.concat(F.substring(a, i + 1, 1), F.substring(a, i, 1)), i, F.lit(2)) == b))
 
 
-def _name_level(a: Column, b: Column) -> Column:
+def _name_level(a: Column, b: Column, edits: Column, sounds: tuple[Column, Column]) -> Column:
     """3 exact, 2 similar (Levenshtein) or two adjacent letters swapped ("burman" / "buramn":
     a person's one slip, which Levenshtein counts as two edits and scores 0.67 on six letters),
-    1 sounds alike or less similar, 0 different."""
-    sim = _similarity(a, b)
-    return (F.when(a.isNull() | b.isNull(), NULL).when(a == b, 3).when((sim >= 0.8) | _one_swap(a, b), 2)
-            .when((F.soundex(a) == F.soundex(b)) | (sim >= 0.7), 1).otherwise(0))
+    1 sounds alike or less similar, 0 different. ``edits``: ``_bounded(a, b)``; ``sounds``:
+    their ``soundex``."""
+    sim = _similar(a, b, edits, 0.7)
+    return (F.when(a.isNull() | b.isNull(), NULL).when(a == b, 3)
+            .when((sim >= 0.8) | ((edits == 2) & _swapped_once(a, b)), 2)
+            .when((sounds[0] == sounds[1]) | (sim >= 0.7), 1).otherwise(0))
 
 
 def _one_swap(a: Column, b: Column) -> Column:
@@ -107,8 +129,22 @@ def _one_swap(a: Column, b: Column) -> Column:
 
 
 LEVEL_COLUMNS = [*[f"{c}_level" for c in COLUMNS], "address_level"]
-# A blocked pair's columns: both records' ids and compared fields.
-SIDES = [f"{side}_{c}" for side in "lr" for c in ("record", *COLUMNS)]
+# A record's own values that the comparisons read (name sounds, the street's number and
+# letters, the birth date's digits): computed once per record where records are keyed for
+# blocking, instead of once per pair on each side (a pair is compared with four name sounds,
+# two street regexes and two date formats; per record, matching's comparisons took a fifth less).
+DERIVED = ("_sx_first", "_sx_last", "_street_no", "_street_letters", "_birth_digits")
+# A blocked pair's columns: both records' ids, compared fields and derived values.
+SIDES = [f"{side}_{c}" for side in "lr" for c in ("record", *COLUMNS, *DERIVED)]
+
+
+def derived(prefix: str = "") -> list[Column]:
+    """``DERIVED`` from the columns ``<prefix><column>``, aliased ``<prefix><derived>``."""
+    c = lambda name: F.col(prefix + name)  # noqa: E731
+    return [F.soundex(c("first_name")).alias(f"{prefix}_sx_first"), F.soundex(c("last_name")).alias(f"{prefix}_sx_last"),
+            F.nullif(F.regexp_extract(c("street"), r"^\s*(\d+)", 1), F.lit("")).alias(f"{prefix}_street_no"),
+            F.nullif(F.regexp_replace(c("street"), r"[^\p{L}]", ""), F.lit("")).alias(f"{prefix}_street_letters"),
+            F.date_format(c("birth_date"), "yyyyMMdd").alias(f"{prefix}_birth_digits")]
 
 
 def levels(pairs: DataFrame) -> DataFrame:
@@ -120,6 +156,12 @@ def levels(pairs: DataFrame) -> DataFrame:
     projection Spark repeats a subexpression inside each conditional branch that uses it, and
     the optimizer does not merge projections that would repeat a costly expression (at a million
     records the candidates are tens of millions of pairs, so this is most of matching's time)."""
+    out = [*pairs.columns]
+    for side in "lr":   # pairs not formed by ``block`` (tests, hand-made pairs): derive per pair
+        if any(f"{side}_{c}" not in pairs.columns for c in DERIVED):
+            pairs = pairs.select(*[c for c in pairs.columns if c[2:] not in DERIVED or c[0] != side],
+                                 *derived(f"{side}_"))
+    out = [c for c in out if c[2:] not in DERIVED]
     l, r = (lambda c: F.col(f"l_{c}")), (lambda c: F.col(f"r_{c}"))
     ld, rd = l("birth_date"), r("birth_date")
     ls, rs = l("street"), r("street")
@@ -127,32 +169,37 @@ def levels(pairs: DataFrame) -> DataFrame:
     def exact(c: str) -> Column:
         return F.when(l(c).isNull() | r(c).isNull(), NULL).when(l(c) == r(c), 1).otherwise(0)
 
-    def digits(d: Column) -> Column:   # YYYYMMDD, only where the two dates differ
-        return F.when(ld != rd, F.date_format(d, "yyyyMMdd"))
+    def digits(side: str) -> Column:   # YYYYMMDD, only where the two dates differ
+        return F.when(ld != rd, F.col(f"{side}__birth_digits"))
 
     def name(a: str, b: str) -> Column:
-        return _name_level(l(a), r(b))
+        return _name_level(l(a), r(b), F.col(f"_lv_d{a[0]}{b[0]}"), (l(f"_sx_{a[:-5]}"), r(f"_sx_{b[:-5]}")))
 
-    def number(s: Column) -> Column:   # the street number and the street name's letters, where the streets differ
-        return F.when(ls != rs, F.nullif(F.regexp_extract(s, r"^\s*(\d+)", 1), F.lit("")))
+    def number(side: str) -> Column:   # the street number and the street name's letters, where the streets differ
+        return F.when(ls != rs, F.col(f"{side}__street_no"))
 
-    def letters(s: Column) -> Column:
-        return F.when(ls != rs, F.nullif(F.regexp_replace(s, r"[^\p{L}]", ""), F.lit("")))
+    def letters(side: str) -> Column:
+        return F.when(ls != rs, F.col(f"{side}__street_letters"))
 
     lp, rp = l("postcode"), r("postcode")
     # 2 exact, 1 within one edit (a digit mistyped, added or dropped, or two adjacent swapped)
     postcode = (F.when(lp.isNull() | rp.isNull(), NULL).when(lp == rp, 2)
                 .when((F.levenshtein(lp, rp, 2) == 1) | _one_swap(lp, rp), 1).otherwise(0))
-    base = pairs.select(
+    # the bounded edits each name and street comparison reads in several branches, computed once
+    bounded = pairs.select(
+        "*", *[_bounded(l(a), r(b)).alias(f"_lv_d{a[0]}{b[0]}") for a, b in (
+            ("first_name", "first_name"), ("last_name", "last_name"), ("first_name", "last_name"),
+            ("last_name", "first_name"), ("street", "street"))])
+    base = bounded.select(
         "*", name("first_name", "first_name").alias("_lv_first"), name("last_name", "last_name").alias("_lv_last"),
         # first and last names may be swapped between two records of one person: both crossed
         # comparisons must agree for the swap to count, and a swap counts as similar at most (2),
         # not exact: "Donna Collins" and "Collins Donna" are also two people often enough
         F.least(name("first_name", "last_name"), name("last_name", "first_name"), F.lit(2)).alias("_lv_swap"),
-        digits(ld).alias("_lv_ld"), digits(rd).alias("_lv_rd"),
-        number(ls).alias("_lv_ln"), number(rs).alias("_lv_rn"), letters(ls).alias("_lv_lw"), letters(rs).alias("_lv_rw"),
-        F.when(ls.isNull() | rs.isNull(), NULL).when(ls == rs, 2).when(_similarity(ls, rs) >= 0.8, 1).otherwise(0)
-        .alias("_lv_street"),
+        digits("l").alias("_lv_ld"), digits("r").alias("_lv_rd"),
+        number("l").alias("_lv_ln"), number("r").alias("_lv_rn"), letters("l").alias("_lv_lw"), letters("r").alias("_lv_rw"),
+        F.when(ls.isNull() | rs.isNull(), NULL).when(ls == rs, 2).when(_similar(ls, rs, F.col("_lv_dss"), 0.8) >= 0.8, 1)
+        .otherwise(0).alias("_lv_street"),
         postcode.alias("postcode_level"), exact("city").alias("city_level"))
     # the street number and name compared apart: "18 richards s treet" is "18 richards street"
     # (same number, same letters), "tubb place" is like "15 tubb place" (a number left out),
@@ -187,7 +234,7 @@ def levels(pairs: DataFrame) -> DataFrame:
     birth = F.when(ld.isNull() | rd.isNull(), NULL).when(ld == rd, 2).when(near, 1).otherwise(0)
     return compared.select("*", F.greatest("_lv_first", "_lv_swap").alias("first_name_level"),
                            F.greatest("_lv_last", "_lv_swap").alias("last_name_level"),
-                           birth.alias("birth_date_level")).select(*pairs.columns, *LEVEL_COLUMNS)
+                           birth.alias("birth_date_level")).select(*out, *LEVEL_COLUMNS)
 
 
 def candidate_levels(pairs: DataFrame, tf_fields: list[str]) -> DataFrame:
@@ -208,7 +255,8 @@ CANDIDATE_COLUMNS = ["l_record", "r_record", "rule", "rules", *LEVEL_COLUMNS, *[
 
 
 def _sides(records: DataFrame) -> tuple[DataFrame, DataFrame]:
-    cols = ["record", *COLUMNS]
+    cols = ["record", *COLUMNS, *DERIVED]
+    records = records.select("record", *COLUMNS, *derived())
     return (records.select(*[F.col(c).alias(f"l_{c}") for c in cols]),
             records.select(*[F.col(c).alias(f"r_{c}") for c in cols]))
 
@@ -254,7 +302,8 @@ def giant_blocks(records: DataFrame, cfg: MatchingSettings) -> Giants:
 def keyed_records(records: DataFrame, cfg: MatchingSettings, giants: Giants) -> DataFrame:
     """Records with every rule's key as ``_k<i>``, null where the record is in a giant block of
     that rule (materialised: every rule's join reads it)."""
-    keyed = records.select("record", *COLUMNS, *[rule_key(rule).alias(f"_k{i}") for i, rule in enumerate(cfg.blocking)])
+    keyed = records.select("record", *COLUMNS, *derived(),
+                           *[rule_key(rule).alias(f"_k{i}") for i, rule in enumerate(cfg.blocking)])
     for i, rule in enumerate(cfg.blocking):
         k = f"_k{i}"
         giant = giants.blocks.where(F.col("rule") == " & ".join(rule)).select(F.col("key").alias("_giant"))
@@ -309,7 +358,7 @@ def block_batch(keyed: DataFrame, changed: DataFrame, n_rules: int) -> DataFrame
     keys = [f"_k{i}" for i in range(n_rules)]
     flagged = keyed.join(changed.select("record", F.lit(True).alias("_changed")), "record", "left")
     mine = flagged.where(F.col("_changed"))
-    cols = ["record", *COLUMNS, *keys]
+    cols = ["record", *COLUMNS, *DERIVED, *keys]
     frames = []
     for i, k in enumerate(keys):
         pairs = _side(mine.where(F.col(k).isNotNull()), "a").join(
