@@ -97,7 +97,7 @@ def _similar(a: Column, b: Column, edits: Column, least: float) -> Column:
     reach ``least``: beyond the bound it is 0 when that cannot reach ``least`` and computed in
     full (very long strings only) when it can. Equal values 1, a missing one null."""
     longer = F.greatest(F.length(a), F.length(b), F.lit(1))
-    return (F.when(a.isNull() | b.isNull(), NULL).when(a == b, 1.0).when(edits >= 0, F.lit(1.0) - edits / longer)
+    return (F.when(a.isNull() | b.isNull(), F.lit(None).cast("double")).when(a == b, 1.0).when(edits >= 0, F.lit(1.0) - edits / longer)
             .when(longer * (1 - least) <= BOUND, 0.0).otherwise(_similarity(a, b)))
 
 
@@ -117,15 +117,15 @@ def _name_level(a: Column, b: Column, edits: Column, sounds: tuple[Column, Colum
     their ``soundex``."""
     sim = _similar(a, b, edits, 0.7)
     return (F.when(a.isNull() | b.isNull(), NULL).when(a == b, 3)
-            .when((sim >= 0.8) | ((edits == 2) & _swapped_once(a, b)), 2)
+            .when((sim >= 0.8) | _one_swap(a, b, edits), 2)
             .when((sounds[0] == sounds[1]) | (sim >= 0.7), 1).otherwise(0))
 
 
-def _one_swap(a: Column, b: Column) -> Column:
-    """``_swapped_once`` behind the cheap test it implies (exactly two edits: a bounded
-    Levenshtein stops at 2), so the per-character check runs on few pairs: unguarded, it ran on
-    every pair of differing values and was a quarter of the comparisons' time."""
-    return (F.levenshtein(a, b, 2) == 2) & _swapped_once(a, b)
+def _one_swap(a: Column, b: Column, edits: Column) -> Column:
+    """``_swapped_once`` behind the cheap test it implies: exactly two ``edits`` (a column
+    computed once), so the per-character check runs on few pairs. Unguarded, it ran on every
+    pair of differing values and was a quarter of the comparisons' time."""
+    return (edits == 2) & _swapped_once(a, b)
 
 
 LEVEL_COLUMNS = [*[f"{c}_level" for c in COLUMNS], "address_level"]
@@ -150,18 +150,18 @@ def derived(prefix: str = "") -> list[Column]:
 def levels(pairs: DataFrame) -> DataFrame:
     """Add ``<field>_level`` columns to pairs of prepared records (columns ``l_*`` and ``r_*``).
 
-    Built in four projections so that a comparison several levels read (the street similarity
-    and the street number and letters in both street and address, the name swap in both names,
-    the birth dates' digit strings in every digit test) is computed once per pair: in one
+    Built in five projections so that a comparison several levels read (the bounded edits of
+    each name, street and postcode pair, the street similarity and the street number and letters
+    in both street and address, the name swap in both names, the birth dates' digit strings in
+    every digit test) is computed once per pair: in one
     projection Spark repeats a subexpression inside each conditional branch that uses it, and
     the optimizer does not merge projections that would repeat a costly expression (at a million
     records the candidates are tens of millions of pairs, so this is most of matching's time)."""
-    out = [*pairs.columns]
+    out = [c for c in pairs.columns if c[2:] not in DERIVED]
     for side in "lr":   # pairs not formed by ``block`` (tests, hand-made pairs): derive per pair
         if any(f"{side}_{c}" not in pairs.columns for c in DERIVED):
             pairs = pairs.select(*[c for c in pairs.columns if c[2:] not in DERIVED or c[0] != side],
                                  *derived(f"{side}_"))
-    out = [c for c in out if c[2:] not in DERIVED]
     l, r = (lambda c: F.col(f"l_{c}")), (lambda c: F.col(f"r_{c}"))
     ld, rd = l("birth_date"), r("birth_date")
     ls, rs = l("street"), r("street")
@@ -183,13 +183,14 @@ def levels(pairs: DataFrame) -> DataFrame:
 
     lp, rp = l("postcode"), r("postcode")
     # 2 exact, 1 within one edit (a digit mistyped, added or dropped, or two adjacent swapped)
+    postcode_edits = F.col("_lv_dpp")
     postcode = (F.when(lp.isNull() | rp.isNull(), NULL).when(lp == rp, 2)
-                .when((F.levenshtein(lp, rp, 2) == 1) | _one_swap(lp, rp), 1).otherwise(0))
-    # the bounded edits each name and street comparison reads in several branches, computed once
+                .when((postcode_edits == 1) | _one_swap(lp, rp, postcode_edits), 1).otherwise(0))
+    # the bounded edits each name, street and postcode comparison reads in several branches, computed once
     bounded = pairs.select(
         "*", *[_bounded(l(a), r(b)).alias(f"_lv_d{a[0]}{b[0]}") for a, b in (
             ("first_name", "first_name"), ("last_name", "last_name"), ("first_name", "last_name"),
-            ("last_name", "first_name"), ("street", "street"))])
+            ("last_name", "first_name"), ("street", "street"), ("postcode", "postcode"))])
     base = bounded.select(
         "*", name("first_name", "first_name").alias("_lv_first"), name("last_name", "last_name").alias("_lv_last"),
         # first and last names may be swapped between two records of one person: both crossed
@@ -230,7 +231,7 @@ def levels(pairs: DataFrame) -> DataFrame:
     ls_, rs_, edits = F.col("_lv_ld"), F.col("_lv_rd"), F.col("_lv_edits")
     near = ((F.abs(F.datediff(ld, rd)) <= 31) | ((F.year(ld) == F.year(rd)) & (F.month(ld) == F.dayofmonth(rd))
                                                & (F.dayofmonth(ld) == F.month(rd))) | (edits <= 1)
-            | ((edits == 2) & _swapped_once(ls_, rs_)))
+            | _one_swap(ls_, rs_, edits))
     birth = F.when(ld.isNull() | rd.isNull(), NULL).when(ld == rd, 2).when(near, 1).otherwise(0)
     return compared.select("*", F.greatest("_lv_first", "_lv_swap").alias("first_name_level"),
                            F.greatest("_lv_last", "_lv_swap").alias("last_name_level"),
