@@ -78,6 +78,36 @@ def test_two_adjacent_letters_of_a_name_swapped_are_similar(spark):
     assert got == [want for *_, want in cases]
 
 
+def test_names_alike_by_jaro_winkler_when_they_share_their_first_letter(spark):
+    """Jaro-Winkler (matching letters within half the longer length, transpositions, a bonus
+    for shared leading letters) beside Levenshtein and soundex. commons-lang3's variant counts
+    every shared leading letter, not Winkler's first four, and rounds to two decimals."""
+    cases = [  # left, right, expected level of both the first and the last name; JW by hand
+        # m = 7 of 8 letters, no transposition, prefix "britt": J = (7/8 + 7/8 + 1)/3 = 0.917,
+        # JW = 0.917 + 5 * 0.1 * 0.083 = 0.96 (0.95 with four letters); Levenshtein 0.75, same
+        # soundex: was 1
+        ("brittany", "brittney", 2),
+        # J = (3/3 + 3/4 + 1)/3 = 0.917, JW = 0.917 + 2 * 0.1 * 0.083 = 0.93: was 1
+        ("jon", "john", 2),
+        # m = 5 of 6, J = 0.889, prefix "hann": JW 0.93; Levenshtein 0.67, H500 / H520: was 0
+        ("hannah", "hannja", 2),
+        # m = 4 ("a s h e"), J = (4/5 + 4/5 + 1)/3 = 0.867, prefix "as": JW 0.89: alike, was 0
+        ("asche", "asher", 1),
+        # JW 0.89, but the first letters differ: a name inside another, not a typo
+        ("andrea", "sandra", 0),
+        # m = 4 of 5 and 8, J = 0.767, prefix "di": JW 0.81, below 0.88
+        ("dixon", "dicksonx", 0),
+        ("ann", "ann", 3),
+    ]
+    rows = [("a", lf, lf, None, None, None, None, "b", rf, rf, None, None, None, None) for lf, rf, _ in cases]
+    rows.append(("a", "ann", None, None, None, None, None, "b", None, "ann", None, None, None, None))
+    got = [(r.first_name_level, r.last_name_level) for r in M.levels(_pairs(spark, rows)).collect()]
+    assert got == [(want, want) for *_, want in cases] + [(M.NULL, M.NULL)]
+    # the similarity itself, as the comparison reads it (two decimals)
+    sims = _pairs(spark, rows).select(M.jaro_winkler(F.col("l_first_name"), F.col("r_first_name")).alias("jw")).collect()
+    assert [r.jw for r in sims] == [0.96, 0.93, 0.93, 0.89, None, 0.81, None, None]
+
+
 def test_birth_dates_with_one_digit_mistyped_or_two_transposed_are_near(spark):
     base = ("a", "ann", "lee")
     cases = [  # left, right, expected birth_date level

@@ -58,7 +58,8 @@ PAIRS_PER_TASK = 250_000
 # 2: street number and street name compared apart, postcode within one edit (2026-12-05).
 # 3: a birth date's transposed digits must be one adjacent swap (1990-10-10 / 1990-01-01 is not).
 # 4: two adjacent letters of a name swapped are similar (level 2), as one typo (2026-12-06).
-COMPARISONS = 4
+# 5: Jaro-Winkler name levels beside Levenshtein, for names sharing their first letter (2026-12-06).
+COMPARISONS = 5
 
 
 def prepared(members: DataFrame) -> DataFrame:
@@ -110,15 +111,39 @@ def _swapped_once(a: Column, b: Column) -> Column:
         & (F.overlay(a, F.concat(F.substring(a, i + 1, 1), F.substring(a, i, 1)), i, F.lit(2)) == b))
 
 
-def _name_level(a: Column, b: Column, edits: Column, sounds: tuple[Column, Column]) -> Column:
-    """3 exact, 2 similar (Levenshtein) or two adjacent letters swapped ("burman" / "buramn":
-    a person's one slip, which Levenshtein counts as two edits and scores 0.67 on six letters),
-    1 sounds alike or less similar, 0 different. ``edits``: ``_bounded(a, b)``; ``sounds``:
-    their ``soundex``."""
+# Jaro-Winkler similarity at or above which two names sharing their first letter are similar
+# (level 2) or alike (level 1): Splink's default name thresholds.
+JARO_WINKLER = (0.92, 0.88)
+# Spark has no Jaro-Winkler function, but its class path always holds Apache commons-lang3, whose
+# ``StringUtils.getJaroWinklerDistance`` (a similarity despite its name, rounded to two decimals;
+# deprecated there in favour of commons-text's, which is not a static method ``reflect`` can call)
+# runs in the JVM through Spark's ``reflect``: no Python worker, no extra package. Its prefix
+# bonus counts every shared leading letter, not Winkler's first four ("brittany" / "brittney"
+# 0.96, not 0.95): near the thresholds, long names with a long shared start rate a little higher.
+_JARO_WINKLER = ("org.apache.commons.lang3.StringUtils", "getJaroWinklerDistance")
+
+
+def jaro_winkler(a: Column, b: Column) -> Column:
+    """Jaro-Winkler similarity of two names that differ and share their first letter; null
+    otherwise. Where the first letters differ, a high Jaro-Winkler says "one name inside the
+    other" more often than "a typo": "ray" / "gray" 0.92, "nathan" / "jonathan" 0.92, "andrea" /
+    "sandra" 0.89 among the generator's and Febrl's names, none of them one person's slip."""
+    return F.when((a != b) & (F.substring(a, 1, 1) == F.substring(b, 1, 1)),
+                  F.reflect(*map(F.lit, _JARO_WINKLER), a, b).cast("double"))
+
+
+def _name_level(a: Column, b: Column, edits: Column, sounds: tuple[Column, Column],
+                jw: Column | None = None) -> Column:
+    """3 exact, 2 similar (Levenshtein, or Jaro-Winkler ``jw`` where given) or two adjacent
+    letters swapped ("burman" / "buramn": a person's one slip, which Levenshtein counts as two
+    edits and scores 0.67 on six letters), 1 sounds alike or less similar, 0 different.
+    ``edits``: ``_bounded(a, b)``; ``sounds``: their ``soundex``; ``jw``: ``jaro_winkler(a, b)``
+    (a column computed once)."""
     sim = _similar(a, b, edits, 0.7)
-    return (F.when(a.isNull() | b.isNull(), NULL).when(a == b, 3)
-            .when((sim >= 0.8) | _one_swap(a, b, edits), 2)
-            .when((sounds[0] == sounds[1]) | (sim >= 0.7), 1).otherwise(0))
+    similar, alike = (sim >= 0.8) | _one_swap(a, b, edits), (sounds[0] == sounds[1]) | (sim >= 0.7)
+    if jw is not None:
+        similar, alike = similar | F.coalesce(jw >= JARO_WINKLER[0], F.lit(False)), alike | F.coalesce(jw >= JARO_WINKLER[1], F.lit(False))
+    return F.when(a.isNull() | b.isNull(), NULL).when(a == b, 3).when(similar, 2).when(alike, 1).otherwise(0)
 
 
 def _one_swap(a: Column, b: Column, edits: Column) -> Column:
@@ -172,8 +197,9 @@ def levels(pairs: DataFrame) -> DataFrame:
     def digits(side: str) -> Column:   # YYYYMMDD, only where the two dates differ
         return F.when(ld != rd, F.col(f"{side}__birth_digits"))
 
-    def name(a: str, b: str) -> Column:
-        return _name_level(l(a), r(b), F.col(f"_lv_d{a[0]}{b[0]}"), (l(f"_sx_{a[:-5]}"), r(f"_sx_{b[:-5]}")))
+    def name(a: str, b: str) -> Column:   # Jaro-Winkler on the first/first and last/last pairs only
+        jw = F.col(f"_lv_j{a[0]}{b[0]}") if a == b else None
+        return _name_level(l(a), r(b), F.col(f"_lv_d{a[0]}{b[0]}"), (l(f"_sx_{a[:-5]}"), r(f"_sx_{b[:-5]}")), jw)
 
     def number(side: str) -> Column:   # the street number and the street name's letters, where the streets differ
         return F.when(ls != rs, F.col(f"{side}__street_no"))
@@ -190,7 +216,8 @@ def levels(pairs: DataFrame) -> DataFrame:
     bounded = pairs.select(
         "*", *[_bounded(l(a), r(b)).alias(f"_lv_d{a[0]}{b[0]}") for a, b in (
             ("first_name", "first_name"), ("last_name", "last_name"), ("first_name", "last_name"),
-            ("last_name", "first_name"), ("street", "street"), ("postcode", "postcode"))])
+            ("last_name", "first_name"), ("street", "street"), ("postcode", "postcode"))],
+        *[jaro_winkler(l(c), r(c)).alias(f"_lv_j{c[0]}{c[0]}") for c in ("first_name", "last_name")])
     base = bounded.select(
         "*", name("first_name", "first_name").alias("_lv_first"), name("last_name", "last_name").alias("_lv_last"),
         # first and last names may be swapped between two records of one person: both crossed
