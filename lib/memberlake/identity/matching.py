@@ -141,8 +141,9 @@ def _name_level(a: Column, b: Column, edits: Column, sounds: tuple[Column, Colum
     (a column computed once)."""
     sim = _similar(a, b, edits, 0.7)
     similar, alike = (sim >= 0.8) | _one_swap(a, b, edits), (sounds[0] == sounds[1]) | (sim >= 0.7)
-    if jw is not None:
-        similar, alike = similar | F.coalesce(jw >= JARO_WINKLER[0], F.lit(False)), alike | F.coalesce(jw >= JARO_WINKLER[1], F.lit(False))
+    if jw is not None:   # null where not computed (equal names, other first letters): no evidence
+        jw = F.coalesce(jw, F.lit(0.0))
+        similar, alike = similar | (jw >= JARO_WINKLER[0]), alike | (jw >= JARO_WINKLER[1])
     return F.when(a.isNull() | b.isNull(), NULL).when(a == b, 3).when(similar, 2).when(alike, 1).otherwise(0)
 
 
