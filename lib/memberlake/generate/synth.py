@@ -364,7 +364,10 @@ class Generator:
         r, o = self.r, F.col("order_id")
         patterns = F.array(*[F.array(*[F.lit(x) for x in pat]) for pat in self.patterns()])
         pattern_id = F.when(r.below(self.cfg.pattern_rate, "has_pattern", o), r.int_below(self.cfg.n_patterns, "pattern", o))
-        pattern = F.element_at(patterns, (pattern_id + 1).cast("int"))
+        # Spark 4.0.1 types element_at(array literal, index) as never null, whatever the index: with
+        # a null index compiled code then returns the last pattern (interpreted code: null that
+        # a later IS NOT NULL is optimised away). The CASE keeps orders without a pattern at null.
+        pattern = F.when(pattern_id.isNotNull(), F.element_at(patterns, (pattern_id + 1).cast("int")))
         n_lines = F.least(F.lit(8), 1 + F.floor(r.exponential(0.9, "nlines", o))).cast("int")
         total = F.greatest(n_lines, F.coalesce(F.size(pattern), F.lit(0)))
         line = F.col("line")
