@@ -74,7 +74,28 @@ def spark(request, tmp_path_factory):
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     session.sparkContext.setLogLevel("ERROR")
+    for key, value in spark_codegen_conf(request.config).items():
+        session.conf.set(key, value)
     return session
+
+
+# The default suite's frames are a few rows: compiling the code Spark generates per query is most of
+# their CPU (HotSpot then compiles the generated classes too), and interpreting the same plans
+# gives the same rows. The extended and cluster tiers, the benchmarks and every job keep Spark's
+# defaults (whole-stage code generation, expressions compiled), so generated code still runs in CI.
+INTERPRETED = {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
+COMPILED = {"spark.sql.codegen.wholeStage": "true", "spark.sql.codegen.factoryMode": "FALLBACK"}
+
+
+def spark_codegen_conf(config: pytest.Config) -> dict[str, str]:
+    """Interpreted for the default selection (its marker expression leaves ``extended`` out), compiled
+    for any other; ``MEMBERLAKE_TEST_CODEGEN=compiled|interpreted`` chooses either way."""
+    chosen = os.environ.get("MEMBERLAKE_TEST_CODEGEN", "").strip().lower()
+    if chosen not in ("", "compiled", "interpreted"):
+        raise pytest.UsageError(f"MEMBERLAKE_TEST_CODEGEN={chosen!r}: use 'compiled' or 'interpreted'")
+    if not chosen:
+        chosen = "interpreted" if "not extended" in (config.option.markexpr or "") else "compiled"
+    return INTERPRETED if chosen == "interpreted" else COMPILED
 
 
 @pytest.fixture(scope="module", autouse=True)
