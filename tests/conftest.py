@@ -83,19 +83,36 @@ def spark(request, tmp_path_factory):
 # their CPU (HotSpot then compiles the generated classes too), and interpreting the same plans
 # gives the same rows. The extended and cluster tiers, the benchmarks and every job keep Spark's
 # defaults (whole-stage code generation, expressions compiled), so generated code still runs in CI.
-INTERPRETED = {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
-COMPILED = {"spark.sql.codegen.wholeStage": "true", "spark.sql.codegen.factoryMode": "FALLBACK"}
+CODEGEN = {
+    "interpreted": {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN"},
+    "compiled": {"spark.sql.codegen.wholeStage": "true", "spark.sql.codegen.factoryMode": "FALLBACK"},
+}
 
 
 def spark_codegen_conf(config: pytest.Config) -> dict[str, str]:
     """Interpreted for the default selection (its marker expression leaves ``extended`` out), compiled
     for any other; ``MEMBERLAKE_TEST_CODEGEN=compiled|interpreted`` chooses either way."""
     chosen = os.environ.get("MEMBERLAKE_TEST_CODEGEN", "").strip().lower()
-    if chosen not in ("", "compiled", "interpreted"):
-        raise pytest.UsageError(f"MEMBERLAKE_TEST_CODEGEN={chosen!r}: use 'compiled' or 'interpreted'")
     if not chosen:
         chosen = "interpreted" if "not extended" in (config.option.markexpr or "") else "compiled"
-    return INTERPRETED if chosen == "interpreted" else COMPILED
+    if chosen not in CODEGEN:
+        raise pytest.UsageError(f"MEMBERLAKE_TEST_CODEGEN={chosen!r}: use 'compiled' or 'interpreted'")
+    return CODEGEN[chosen]
+
+
+@pytest.fixture()
+def evaluate_by(spark):
+    """``evaluate_by("compiled" | "interpreted")`` switches the session for the rest of the test;
+    the suite's setting is restored after it."""
+    saved = {key: spark.conf.get(key) for key in CODEGEN["compiled"]}
+
+    def use(mode: str) -> None:
+        for key, value in CODEGEN[mode].items():
+            spark.conf.set(key, value)
+
+    yield use
+    for key, value in saved.items():
+        spark.conf.set(key, value)
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -87,20 +87,13 @@ def test_planted_patterns_are_frequent_and_no_more(spark, generated):
         assert 0.5 * expected <= together <= 2 * expected, (pattern, together, expected)
 
 
-@pytest.mark.parametrize("whole_stage, factory", [("true", "FALLBACK"), ("false", "NO_CODEGEN")])
-def test_order_lines_are_the_same_with_compiled_and_interpreted_code(spark, generated, whole_stage, factory):
+@pytest.mark.parametrize("mode", ["compiled", "interpreted"])
+def test_order_lines_are_the_same_with_compiled_and_interpreted_code(spark, generated, evaluate_by, mode):
     """The generator's rows do not depend on how Spark evaluates them. Spark 4.0.1 gave a null
     element_at index the last pattern in compiled code and null in interpreted code."""
     gen, *_, facts, items, _ = generated
-    keys = ("spark.sql.codegen.wholeStage", "spark.sql.codegen.factoryMode")
-    saved = [spark.conf.get(k) for k in keys]
-    spark.conf.set(keys[0], whole_stage)
-    spark.conf.set(keys[1], factory)
-    try:
-        fresh = gen.items(facts.localCheckpoint()).collect()      # not the module's cached plan
-    finally:
-        for key, value in zip(keys, saved, strict=True):
-            spark.conf.set(key, value)
+    evaluate_by(mode)
+    fresh = gen.items(facts.localCheckpoint()).collect()      # not the module's cached plan
     assert sorted(fresh) == sorted(items.collect())
     assert len(fresh) < 2 * facts.count()
 
