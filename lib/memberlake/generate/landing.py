@@ -21,14 +21,17 @@ def _write_csv(df: DataFrame, path: str) -> None:
 def write_landing(spark: SparkSession, cfg: GenConfig, out: str) -> dict[str, int]:
     """Write the landing zone and truth under ``out``; returns row counts per file set."""
     gen = Generator(spark, cfg)
-    persons = gen.person_frame().cache()
+    # Checkpoints, not caches: the generator's columns are large expression trees, and a frame built
+    # on a cached one still carries the whole plan, which Spark analyses, optimises and matches
+    # against its cache for every query. A checkpoint starts the plans after it from its rows.
+    persons = gen.person_frame().localCheckpoint()
     members, member_truth = gen.members(persons)
-    planned = C.contacts(gen, persons).cache()
+    planned = C.contacts(gen, persons).localCheckpoint()
     facts, campaign_truth = C.with_effects(gen, gen.order_facts(persons), planned)
-    facts = facts.cache()
-    items = gen.items(facts).cache()
+    facts = facts.localCheckpoint()
+    items = gen.items(facts).localCheckpoint()
     sessions = gen.sessions(facts)
-    events = gen.events(sessions).persist(StorageLevel.MEMORY_AND_DISK)
+    events = gen.events(sessions).localCheckpoint()
     outputs = {
         "members": members,
         "orders": gen.orders_landing(facts, items),
@@ -37,7 +40,7 @@ def write_landing(spark: SparkSession, cfg: GenConfig, out: str) -> dict[str, in
     }
     outputs["campaigns"] = C.campaigns_landing(gen)
     outputs["campaign_contacts"] = C.contacts_landing(gen, planned)
-    reviews = gen.reviews(facts, items).persist(StorageLevel.MEMORY_AND_DISK)
+    reviews = gen.reviews(facts, items).localCheckpoint()
     outputs["reviews"] = reviews.drop("person_id", "planted", "polarity")
     counts: dict[str, int] = {}
     for name, df in outputs.items():
@@ -62,6 +65,4 @@ def write_landing(spark: SparkSession, cfg: GenConfig, out: str) -> dict[str, in
     }
     for name, df in truth.items():
         df.write.mode("overwrite").parquet(f"{out}/_truth/{name}")
-    for df in (persons, planned, facts, items, events, reviews):
-        df.unpersist()
     return counts
