@@ -74,30 +74,41 @@ def spark(request, tmp_path_factory):
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     session.sparkContext.setLogLevel("ERROR")
-    for key, value in spark_codegen_conf(request.config).items():
+    for key, value in spark_test_conf(request.config).items():
         session.conf.set(key, value)
     return session
 
 
-# The default suite's frames are a few rows: compiling the code Spark generates per query is most of
-# their CPU (HotSpot then compiles the generated classes too), and interpreting the same plans
-# gives the same rows. The extended and cluster tiers, the benchmarks and every job keep Spark's
-# defaults (whole-stage code generation, expressions compiled), so generated code still runs in CI.
+# The default suite's frames are a few rows, so Spark's work per query is mostly fixed costs that pay
+# off only on real volumes (measured in bench/RESULTS.md, "the default suite's Spark settings"):
+# - compiling the code Spark generates per query (HotSpot then compiles the generated classes too);
+#   interpreting the same plans gives the same rows;
+# - adaptive execution, which runs each shuffle as its own job and re-plans after it;
+# - broadcasting the smaller side of a join by its estimated size: a job, a collect and a broadcast
+#   variable each; a sort-merge join of a few rows costs less. Joins the code hints still broadcast.
+# The extended and cluster tiers, the benchmarks and every job keep Spark's defaults, so generated
+# code, adaptive plans and size-based broadcasts still run in CI.
 CODEGEN = {
     "interpreted": {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN"},
     "compiled": {"spark.sql.codegen.wholeStage": "true", "spark.sql.codegen.factoryMode": "FALLBACK"},
 }
+TEST_SPARK = {
+    "small": {**CODEGEN["interpreted"], "spark.sql.adaptive.enabled": "false",
+              "spark.sql.autoBroadcastJoinThreshold": "-1"},
+    "defaults": {**CODEGEN["compiled"], "spark.sql.adaptive.enabled": "true",
+                 "spark.sql.autoBroadcastJoinThreshold": "10485760b"},
+}
 
 
-def spark_codegen_conf(config: pytest.Config) -> dict[str, str]:
-    """Interpreted for the default selection (its marker expression leaves ``extended`` out), compiled
-    for any other; ``MEMBERLAKE_TEST_CODEGEN=compiled|interpreted`` chooses either way."""
-    chosen = os.environ.get("MEMBERLAKE_TEST_CODEGEN", "").strip().lower()
+def spark_test_conf(config: pytest.Config) -> dict[str, str]:
+    """The small-data settings for the default selection (its marker expression leaves ``extended``
+    out), Spark's defaults for any other; ``MEMBERLAKE_TEST_SPARK=small|defaults`` chooses either way."""
+    chosen = os.environ.get("MEMBERLAKE_TEST_SPARK", "").strip().lower()
     if not chosen:
-        chosen = "interpreted" if "not extended" in (config.option.markexpr or "") else "compiled"
-    if chosen not in CODEGEN:
-        raise pytest.UsageError(f"MEMBERLAKE_TEST_CODEGEN={chosen!r}: use 'compiled' or 'interpreted'")
-    return CODEGEN[chosen]
+        chosen = "small" if "not extended" in (config.option.markexpr or "") else "defaults"
+    if chosen not in TEST_SPARK:
+        raise pytest.UsageError(f"MEMBERLAKE_TEST_SPARK={chosen!r}: use 'small' or 'defaults'")
+    return TEST_SPARK[chosen]
 
 
 @pytest.fixture()
