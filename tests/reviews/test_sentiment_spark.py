@@ -52,7 +52,9 @@ def test_cross_fitted_model_learns_a_word_the_lexicon_does_not_know(spark):
         rating = None if i % 10 == 9 else (5 if positive else 1)
         rows.append((f"r{i}", tokens, 0.0, rating))
     df = spark.createDataFrame(rows, "review_id string, tokens array<string>, lexicon_score double, rating int")
-    cfg = SentimentModelSettings(min_doc_freq=0, max_iter=30, folds=3)
+    # A small hashing space: the default's 262,144 coefficients make each of the four fits' iterations
+    # aggregate megabytes of gradient for a vocabulary of ten words.
+    cfg = SentimentModelSettings(min_doc_freq=0, max_iter=30, folds=3, num_features=1024)
     scored = df.select("*", weak_label(F.col("rating"), cfg).alias("label"))
     cross = cross_fitted(scored, cfg)
     got = {r.review_id: r for r in cross.collect()}
