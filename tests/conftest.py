@@ -80,7 +80,7 @@ def spark(request, tmp_path_factory):
 
 
 # The default suite's frames are a few rows, so Spark's work per query is mostly fixed costs that pay
-# off only on real volumes (measured in bench/RESULTS.md, "the default suite's Spark settings"):
+# off only on real volumes (bench/RESULTS.md, "the default suite runs Spark with small-data settings"):
 # - compiling the code Spark generates per query (HotSpot then compiles the generated classes too);
 #   interpreting the same plans gives the same rows;
 # - adaptive execution, which runs each shuffle as its own job and re-plans after it;
