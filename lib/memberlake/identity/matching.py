@@ -317,6 +317,7 @@ def rule_key(rule: list[str]) -> Column:
 class Giants:
     estimates: list[int]        # per rule, the pairs its blocks form (giant blocks left out)
     blocks: DataFrame           # rule, key, records: blocks over max_block_size, not paired
+    keys: list[list[str]]       # per rule, the keys of its giant blocks
 
 
 def giant_blocks(records: DataFrame, cfg: MatchingSettings) -> Giants:
@@ -332,35 +333,44 @@ def giant_blocks(records: DataFrame, cfg: MatchingSettings) -> Giants:
         F.collect_list(F.when(n > cfg.max_block_size, F.struct(F.col("key"), n.alias("records")))).alias("giant"),
     ).collect()}
     estimates = [int(rows[i]["pairs"] or 0) if i in rows else 0 for i in range(len(cfg.blocking))]
-    giant = [(" & ".join(rule), g["key"], g["records"]) for i, rule in enumerate(cfg.blocking)
-             for g in (rows[i]["giant"] if i in rows else [])]
-    return Giants(estimates, records.sparkSession.createDataFrame(giant, "rule string, key string, records long"))
+    per_rule = [sorted(rows[i]["giant"] if i in rows else []) for i in range(len(cfg.blocking))]
+    giant = [(" & ".join(rule), g["key"], g["records"]) for rule, found in zip(cfg.blocking, per_rule, strict=True)
+             for g in found]
+    return Giants(estimates, records.sparkSession.createDataFrame(giant, "rule string, key string, records long"),
+                  [[g["key"] for g in found] for found in per_rule])
 
 
 def keyed_records(records: DataFrame, cfg: MatchingSettings, giants: Giants) -> DataFrame:
     """Records with every rule's key as ``_k<i>``, null where the record is in a giant block of
-    that rule (materialised: every rule's join reads it)."""
-    keyed = records.select("record", *COLUMNS, *derived(),
-                           *[rule_key(rule).alias(f"_k{i}") for i, rule in enumerate(cfg.blocking)])
-    for i, rule in enumerate(cfg.blocking):
-        k = f"_k{i}"
-        giant = giants.blocks.where(F.col("rule") == " & ".join(rule)).select(F.col("key").alias("_giant"))
-        keyed = (keyed.join(F.broadcast(giant), F.col(k) == F.col("_giant"), "left")
-                 .withColumn(k, F.when(F.col("_giant").isNull(), F.col(k))).drop("_giant"))
-    return keyed.localCheckpoint()
+    that rule (materialised: every rule's join reads it). The giant keys are already on the driver,
+    so they are left out as literals (a hash set once there are more than a few), not by joins: a
+    join per rule was 11 broadcasts, most of blocking's time on small data."""
+    def key(i: int, rule: list[str]) -> Column:
+        k = rule_key(rule)
+        return (F.when(~k.isin(giants.keys[i]), k) if giants.keys[i] else k).alias(f"_k{i}")
+
+    return records.select("record", *COLUMNS, *derived(),
+                          *[key(i, rule) for i, rule in enumerate(cfg.blocking)]).localCheckpoint()
 
 
-def _same(keys: list[str], j: int) -> Column:
-    return F.coalesce(F.col(f"l_{keys[j]}") == F.col(f"r_{keys[j]}"), F.lit(False))
+# Built as SQL text: each Column call is a round trip to the JVM, and these expressions have a term
+# per rule in every rule's frame (on small data the round trips were most of blocking's time).
+def _same(keys: list[str], j: int) -> str:
+    return f"coalesce(l_{keys[j]} = r_{keys[j]}, false)"
 
 
 def _rules(keys: list[str]) -> Column:
     """Bit j set when rule j pairs the two sides."""
-    return reduce(lambda a, b: a + b, [F.when(_same(keys, j), 1 << j).otherwise(0) for j in range(len(keys))], F.lit(0))
+    return F.expr(" + ".join(f"CASE WHEN {_same(keys, j)} THEN {1 << j} ELSE 0 END" for j in range(len(keys))))
+
+
+def _none_before(keys: list[str], i: int) -> str:
+    """No rule before rule i pairs the two sides (that rule's frame holds the pair)."""
+    return " AND ".join([f"NOT {_same(keys, j)}" for j in range(i)]) or "true"
 
 
 def _side(frame: DataFrame, s: str) -> DataFrame:
-    return frame.select(*[F.col(c).alias(f"{s}_{c}") for c in frame.columns])
+    return frame.toDF(*[f"{s}_{c}" for c in frame.columns])
 
 
 def block(records: DataFrame, cfg: MatchingSettings) -> Blocking:
@@ -382,9 +392,7 @@ def block(records: DataFrame, cfg: MatchingSettings) -> Blocking:
         log.debug("blocking rule %d: at most %d pairs in %d tasks", i, giants.estimates[i], tasks)
         side = keyed.where(F.col(k).isNotNull()).repartition(tasks, k)
         pairs = _side(side, "l").join(_side(side, "r"), F.col(f"l_{k}") == F.col(f"r_{k}")).where(
-            F.col("l_record") < F.col("r_record"))
-        for j in range(i):
-            pairs = pairs.where(~_same(keys, j))
+            F.expr(f"l_record < r_record AND {_none_before(keys, i)}"))
         frames.append(pairs.select(*SIDES, F.lit(i).alias("rule"), _rules(keys).alias("rules")))
     return Blocking(reduce(DataFrame.unionByName, frames), giants.blocks)
 
@@ -406,9 +414,8 @@ def block_batch(keyed: DataFrame, changed: DataFrame, n_rules: int) -> DataFrame
         first = F.col("a_record") < F.col("b_record")
         oriented = pairs.select(*[F.when(first, F.col(f"a_{c}")).otherwise(F.col(f"b_{c}")).alias(f"l_{c}") for c in cols],
                                 *[F.when(first, F.col(f"b_{c}")).otherwise(F.col(f"a_{c}")).alias(f"r_{c}") for c in cols])
-        for j in range(i):
-            oriented = oriented.where(~_same(keys, j))
-        frames.append(oriented.select(*SIDES, F.lit(i).alias("rule"), _rules(keys).alias("rules")))
+        frames.append(oriented.where(F.expr(_none_before(keys, i)))
+                      .select(*SIDES, F.lit(i).alias("rule"), _rules(keys).alias("rules")))
     return reduce(DataFrame.unionByName, frames)
 
 
