@@ -18,6 +18,7 @@ def pytest_configure(config: pytest.Config) -> None:
         check_java()
     except PrerequisiteError as exc:
         raise pytest.UsageError(str(exc)) from None
+    spark_test_conf(config)     # a bad MEMBERLAKE_TEST_SPARK stops the run here, in one line
 
 
 @pytest.hookimpl(tryfirst=True)     # before xdist's own hook turns the marks into node ids
