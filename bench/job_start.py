@@ -13,6 +13,10 @@ run). Beside them, in the same run:
 - a plain PySpark session with Delta's extension (``getOrCreate``, one tiny query, stop): the
   floor any Spark + Delta job pays on this machine, which the project does not add to.
 
+Every job runs twice a round: with the JVM class archive (``spark.class_sharing``, the default;
+made once by a first run before the rounds, in a folder of the bench's own) and without it
+(``--set spark.class_sharing=false``), so the archive's saving is measured side by side.
+
     python bench/job_start.py --lakehouse L --landing D [--rounds 3]
 """
 from __future__ import annotations
@@ -21,9 +25,11 @@ import argparse
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -70,10 +76,12 @@ def main() -> None:
     parser.add_argument("--results", default=str(HERE / "RESULTS.md"))
     args = parser.parse_args()
     sys.path.insert(0, str(HERE.parent / "lib"))
+    from memberlake.class_sharing import CACHE_ENV
     from memberlake.settings import load_settings
 
     package = load_settings("local").spark.delta_package
-    env = {**os.environ, "PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", sys.executable)}
+    cache = tempfile.mkdtemp(prefix="job-start-classes-")
+    env = {**os.environ, "PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", sys.executable), CACHE_ENV: cache}
     py = sys.executable
     base = {"python -c pass": [py, "-c", "pass"],
             "import memberlake.cli": [py, "-c", "import memberlake.cli"],
@@ -81,15 +89,28 @@ def main() -> None:
     jobs = args.jobs.split(",")
     walls: dict[str, list[float]] = {name: [] for name in [*base, *jobs]}
     own: dict[str, list[float]] = {job: [] for job in jobs}
+    without: dict[str, list[float]] = {job: [] for job in jobs}
+
+    def job_cmd(job: str, *extra: str) -> list[str]:
+        return [py, "-m", "memberlake.cli", job, "--lakehouse", args.lakehouse, "--landing", args.landing,
+                "--set", "spark.master=local[2]", *extra]
+
+    first, _ = timed(job_cmd(jobs[0]), env)       # records the classes and writes the archive
+    made = [f for f in os.listdir(cache) if f.endswith(".jsa")]
+    if not made:
+        sys.exit("the first run wrote no class archive (is jcmd beside java?)")
+    print(f"first {jobs[0]} (writes the class archive): {first:.1f}s", flush=True)
     for _ in range(args.rounds):
         for name, cmd in base.items():
             walls[name].append(timed(cmd, env)[0])
         for job in jobs:
-            wall, console = timed([py, "-m", "memberlake.cli", job, "--lakehouse", args.lakehouse, "--landing",
-                                   args.landing, "--set", "spark.master=local[2]"], env)
+            wall, console = timed(job_cmd(job), env)
             walls[job].append(wall)
             own[job].append(job_seconds(job, console))
-            print(f"{job}: {wall:.1f}s (own {own[job][-1]:.1f}s)", flush=True)
+            without[job].append(timed(job_cmd(job, "--set", "spark.class_sharing=false"), env)[0])
+            print(f"{job}: {wall:.1f}s (own {own[job][-1]:.1f}s; without the archive {without[job][-1]:.1f}s)",
+                  flush=True)
+    shutil.rmtree(cache, ignore_errors=True)
     med = {name: statistics.median(v) for name, v in walls.items()}
     floor = med["plain PySpark + Delta session, one query, stop"]
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -98,20 +119,26 @@ def main() -> None:
            f"Machine: {platform.machine()}, {os.cpu_count()} cores; `local[2]`; each row a fresh process, median of "
            f"{args.rounds} rounds (rounds alternate the rows). The lakehouse had just been brought up to date, so each "
            "job finds nothing to do: its time is the fixed cost of starting it alone.\n",
-           "| process | wall (s) | job's own time (s) | wall above the plain Spark + Delta session (s) |",
-           "|---|---:|---:|---:|"]
+           "| process | wall (s) | job's own time (s) | wall above the plain Spark + Delta session (s) "
+           "| wall without the class archive (s) |",
+           "|---|---:|---:|---:|---:|"]
     for name in base:
         extra = f"{med[name] - floor:.1f}" if name.startswith("plain") else "—"
-        out.append(f"| {name} | {med[name]:.2f} | — | {extra} |")
+        out.append(f"| {name} | {med[name]:.2f} | — | {extra} | — |")
     for job in jobs:
-        out.append(f"| `memberlake {job}` | {med[job]:.1f} | {statistics.median(own[job]):.1f} | {med[job] - floor:.1f} |")
+        out.append(f"| `memberlake {job}` | {med[job]:.1f} | {statistics.median(own[job]):.1f} | "
+                   f"{med[job] - floor:.1f} | {statistics.median(without[job]):.1f} |")
+    out.append(f"\nThe first `memberlake {jobs[0]}` (no archive yet: it records the classes it loads and writes "
+               f"the archive after its work) took {first:.1f} s.")
     text = "\n".join(out) + "\n"
     print(text)
     with open(args.results, "a", encoding="utf-8") as fh:
         fh.write(text)
     above = [med[j] - floor for j in jobs]
     bench_summary.record_into(args.results, "job_start", "a job started alone with nothing to do (fresh process)",
-                              f"{min(med[j] for j in jobs):.1f}–{max(med[j] for j in jobs):.1f} s per job",
+                              f"{min(med[j] for j in jobs):.1f}–{max(med[j] for j in jobs):.1f} s per job "
+                              f"(without the class archive {min(statistics.median(without[j]) for j in jobs):.1f}–"
+                              f"{max(statistics.median(without[j]) for j in jobs):.1f} s)",
                               f"plain PySpark + Delta session {floor:.1f} s",
                               f"+{min(above):.1f} to +{max(above):.1f} s", "—", heading)
 

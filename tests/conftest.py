@@ -4,11 +4,14 @@ from __future__ import annotations
 import fcntl
 import gc
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
+from memberlake.class_sharing import CACHE_ENV
 from memberlake.settings import Settings, load_settings, with_overrides
 from memberlake.spark import PrerequisiteError, check_java
 
@@ -19,6 +22,15 @@ def pytest_configure(config: pytest.Config) -> None:
     except PrerequisiteError as exc:
         raise pytest.UsageError(str(exc)) from None
     spark_test_conf(config)     # a bad MEMBERLAKE_TEST_SPARK stops the run here, in one line
+    # Jobs the tests start in subprocesses keep their JVM class archive (memberlake.class_sharing)
+    # in the run's own folder: never the user's cache, never one left by an earlier run.
+    os.environ[CACHE_ENV] = tempfile.mkdtemp(prefix="memberlake-test-cache-")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    folder = os.environ.pop(CACHE_ENV, None)
+    if folder and Path(folder).name.startswith("memberlake-test-cache-"):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.hookimpl(tryfirst=True)     # before xdist's own hook turns the marks into node ids

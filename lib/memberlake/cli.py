@@ -46,6 +46,7 @@ from memberlake.jobs.common import (
     check_job_arguments,
     configure_logging,
     guarded,
+    saving_classes,
     settings_from_args,
 )
 
@@ -337,7 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             COMMANDS[args.command](get_spark(settings), settings, args)
 
-    return guarded(body)
+    return saving_classes(guarded(body))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ import sys
 import tempfile
 from contextlib import contextmanager
 from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
 from typing import Iterator
 
 from pyspark.sql import SparkSession
@@ -34,17 +36,29 @@ class PrerequisiteError(RuntimeError):
     """A missing prerequisite (Java), reported with how to install it."""
 
 
-def java_version() -> int | None:
-    """Major version of the java on JAVA_HOME or PATH, None when there is none."""
+def java_banner() -> tuple[str, str] | None:
+    """(path, ``java -version`` output) of the java on JAVA_HOME or PATH, None when there is none."""
     java_home = os.environ.get("JAVA_HOME")
     java = os.path.join(java_home, "bin", "java") if java_home else shutil.which("java")
     if not java or not os.path.exists(java):
         return None
+    banner = _version_output(java)
+    return None if banner is None else (java, banner)
+
+
+@lru_cache(maxsize=4)
+def _version_output(java: str) -> str | None:
     try:
         out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    match = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
+    return out.stderr + out.stdout
+
+
+def java_version() -> int | None:
+    """Major version of the java on JAVA_HOME or PATH, None when there is none."""
+    found = java_banner()
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', found[1]) if found else None
     if not match:
         return None
     major = int(match.group(1))
@@ -107,9 +121,14 @@ def show_spark_output(verbose: bool) -> None:
     _JVM_OUTPUT["console"] = verbose
 
 
-def _spark_log_path() -> str:
+def _log_folder() -> str:
     folder = os.environ.get(LOG_DIR_ENV) or os.path.join(tempfile.gettempdir(), "memberlake-logs")
     os.makedirs(folder, exist_ok=True)
+    return folder
+
+
+def _spark_log_path() -> str:
+    folder = _log_folder()
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return os.path.join(folder, f"spark-{stamp}-{os.getpid()}.log")
 
@@ -146,6 +165,45 @@ def _tail(path: str, lines: int = 15) -> str:
         return ""
 
 
+def _class_archive(settings: Settings, conf: dict[str, str]) -> Path | None:
+    """The class archive for the JVM this process is about to start (``memberlake.class_sharing``),
+    or None: turned off, the JVM already up (spark-submit), or no java found."""
+    from memberlake import class_sharing
+
+    found = java_banner()
+    if not settings.spark.class_sharing or os.environ.get("PYSPARK_GATEWAY_PORT") or found is None:
+        return None
+    return class_sharing.archive_path(found[1], found[0], conf)
+
+
+def _start(builder: SparkSession.Builder, conf: dict[str, str], archive: Path | None) -> tuple[SparkSession, bool]:
+    """getOrCreate with ``conf``, the class archive's Java options added; a JVM that does not start
+    with an existing archive is started once more without it (and the archive deleted: True)."""
+    from memberlake import class_sharing
+
+    def create(options: dict[str, str]) -> SparkSession:
+        for key, value in {**conf, **options}.items():
+            builder.config(key, value)   # the builder keeps options: a retry overrides, never inherits
+        return builder.getOrCreate()
+
+    if archive is None:
+        return create({}), False
+    existing = conf.get(class_sharing.JAVA_OPTIONS, "")
+    recording = not archive.is_file()
+    try:
+        options = class_sharing.java_options(None if recording else archive, existing, _log_folder())
+        spark = create({class_sharing.JAVA_OPTIONS: options})
+    except Exception:
+        if recording:
+            raise
+        archive.unlink(missing_ok=True)
+        return create({class_sharing.JAVA_OPTIONS: existing}), True
+    if recording:
+        gateway = getattr(spark.sparkContext._gateway, "proc", None)
+        class_sharing.record(archive, getattr(gateway, "pid", None))
+    return spark, False
+
+
 def get_spark(settings: Settings) -> SparkSession:
     """Return the session for ``settings.env``, creating it if needed."""
     if settings.env == "databricks" or _on_databricks():
@@ -171,16 +229,17 @@ def get_spark(settings: Settings) -> SparkSession:
         builder = builder.master(settings.spark.master)
     # Takes effect when this process starts the JVM (local runs, plain python); under
     # spark-submit the JVM is already up and --packages must bring Delta (see README).
-    builder = builder.config("spark.jars.packages", settings.spark.delta_package)
-    for key, value in base_conf(settings).items():
-        builder = builder.config(key, value)
+    conf = {"spark.jars.packages": settings.spark.delta_package, **base_conf(settings)}
+    archive = _class_archive(settings, conf)
     with _jvm_output_to_file() as path:
         try:
-            spark = builder.getOrCreate()
+            spark, discarded = _start(builder, conf, archive)
         except Exception:
             if path:   # the JVM's reason is in its log
                 sys.stderr.write(f"Spark did not start; the end of its log ({path}):\n{_tail(path)}")
             raise
+    if discarded:   # said here, on the console: inside the block above it would go to the JVM's log
+        log.warning("the JVM did not start with its class archive %s: deleted it and started without", archive)
     spark.sparkContext.setLogLevel("WARN")
     log.info("spark %s session ready (master %s)%s", spark.version, spark.sparkContext.master,
              f"; Spark's own log: {path}" if path else "")

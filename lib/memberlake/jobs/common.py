@@ -131,6 +131,16 @@ def guarded(func, *args, **kwargs) -> int:
     return 0
 
 
+def saving_classes(exit_code: int) -> int:
+    """After a successful command, write the JVM class archive it recorded (once per machine and
+    version: ``memberlake.class_sharing``); the exit code passes through."""
+    if exit_code == 0:
+        from memberlake.class_sharing import save_pending
+
+        save_pending()
+    return exit_code
+
+
 def job_main(job: ModuleType, argv: Sequence[str] | None = None) -> int:
     """Parse the job's options, make the session, run the job. Console and spark-submit entry."""
     parser = job_parser(job)
@@ -144,7 +154,7 @@ def job_main(job: ModuleType, argv: Sequence[str] | None = None) -> int:
         check_job_arguments(job, settings, args)
         job.run(get_spark(settings), settings, args)
 
-    return guarded(body)
+    return saving_classes(guarded(body))
 
 
 def check_job_arguments(job: ModuleType, settings, args: argparse.Namespace) -> None:
