@@ -47,11 +47,16 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
                 present.append(entity_name)
             else:
                 ctx.stage("%s: no bronze table (entity absent), skipped", entity_name)
-        results = run_each(spark, present, lambda e: clean_entity(ctx, e, opts.full),
+        # Bronze versions the last successful clean read: an entity whose bronze is still there has
+        # nothing pending (an incremental run's usual case for most entities).
+        last = None if opts.full else ctx.last_success()
+        cleaned = {} if last is None or last["versions_read"] is None else dict(last["versions_read"])
+        results = run_each(spark, present,
+                           lambda e: clean_entity(ctx, e, opts.full, cleaned.get(Tables.bronze(e))),
                            settings.spark.concurrent_jobs)
-        cleaned: dict[str, list[str]] = {e: batches for e, (batches, _) in zip(present, results, strict=True)}
+        batches: dict[str, list[str]] = {e: ids for e, (ids, _) in zip(present, results, strict=True)}
         metrics: list[Metric] = [m for _, entity_metrics in results for m in entity_metrics]
-        record_batches(ctx, cleaned, opts.full)
+        record_batches(ctx, batches, opts.full)
         if metrics:
             ctx.lake.append(metrics_frame(spark, ctx.run.run_id, NAME, metrics, datetime.now(timezone.utc)),
                             Tables.DQ_METRICS)
