@@ -69,6 +69,8 @@ def _jcmd(writes: bytes | None, code: int = 0):
 def test_a_recorded_archive_is_written_aside_then_renamed_into_place(tmp_path, monkeypatch):
     monkeypatch.setattr(class_sharing, "_jcmd", lambda: "/jdk/bin/jcmd")
     archive = tmp_path / "cache" / "jvm-classes-x.jsa"
+    archive.parent.mkdir()
+    (archive.parent / "jvm-classes-x.jsa.failed").write_text("an old failure")   # cleared by a success
     class_sharing.record(archive, 4242)
     run, calls = _jcmd(b"archive bytes")
     assert class_sharing.save_pending(run) == archive
@@ -85,7 +87,26 @@ def test_a_dump_that_fails_leaves_no_archive_and_no_partial_file(tmp_path, monke
     class_sharing.record(archive, 4242)
     run, _ = _jcmd(writes, code)
     assert class_sharing.save_pending(run) is None
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["jvm-classes-x.jsa.failed"]
+    # recording slows the JVM's start: after a failed dump, processes do not record for a week
+    assert not class_sharing.usable(archive)
+    week_ago = os.stat(tmp_path / "jvm-classes-x.jsa.failed").st_mtime - class_sharing.RETRY_AFTER - 1
+    os.utime(tmp_path / "jvm-classes-x.jsa.failed", (week_ago, week_ago))
+    assert class_sharing.usable(archive)
+
+
+def test_a_process_records_only_when_it_could_write_the_archive(tmp_path, monkeypatch):
+    archive = tmp_path / "cache" / "jvm-classes-x.jsa"
+    monkeypatch.setattr(class_sharing, "_jcmd", lambda: None)          # a JRE without the JDK's tools
+    assert not class_sharing.usable(archive)
+    archive.parent.mkdir()
+    archive.write_bytes(b"made elsewhere")
+    assert class_sharing.usable(archive)                               # mapping one needs no jcmd
+    monkeypatch.setattr(class_sharing, "_jcmd", lambda: "/jdk/bin/jcmd")
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    assert not class_sharing.usable(blocked / "jvm-classes-x.jsa")    # a cache folder it cannot make
+    assert class_sharing.usable(tmp_path / "new" / "jvm-classes-y.jsa")
 
 
 def test_no_dump_when_an_archive_exists_no_jvm_pid_or_no_jcmd(tmp_path, monkeypatch):

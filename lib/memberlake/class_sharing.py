@@ -3,17 +3,19 @@
 A job started alone (``memberlake <job>``, a cron or scheduler task) spends seconds loading and
 verifying the same ~20,000 classes of Spark, Delta and their dependencies every time. HotSpot can
 map them from an archive instead. The first process that starts its JVM without one records what
-it loads (``-XX:+RecordDynamicDumpInfo``) and, once its command has succeeded, asks the JVM to
-write the archive (``jcmd <pid> VM.cds dynamic_dump``, a few seconds, once); later processes start
-with ``-XX:SharedArchiveFile`` (about 5 s less per start here; ``bench/job_start.py``).
+it loads (``-XX:+RecordDynamicDumpInfo``, which slows that JVM's start by about 8 s) and, once its
+command has succeeded, asks the JVM to write the archive (``jcmd <pid> VM.cds dynamic_dump``,
+about 10 s, once); later processes start with ``-XX:SharedArchiveFile`` (0-6 s less per start
+here, most often 3-5 s; ``bench/job_start.py``).
 
 The archive is written under a temporary name and renamed into place, so no process maps a
 half-written file, and a JVM that fails to start with an archive is started again without it
 (the archive is deleted): a damaged file costs one retry, never a failed job. The file name
 carries a digest of the Java build, PySpark and the jars, so an upgrade makes a new archive
-instead of one the JVM would refuse. Nothing happens when the JVM is already up (spark-submit,
-Databricks), when ``jcmd`` is missing (a JRE without the JDK tools), or with
-``spark.class_sharing: false``.
+instead of one the JVM would refuse. A process records only when it could write the archive
+afterwards (``jcmd`` present, a writable cache folder, no failed dump in the last week): recording
+without an archive to show for it would only slow every start. Nothing happens when the JVM is
+already up (spark-submit, Databricks), or with ``spark.class_sharing: false``.
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ CACHE_ENV = "MEMBERLAKE_CACHE_DIR"
 JAVA_OPTIONS = "spark.driver.extraJavaOptions"
 KEEP = 3             # archives kept in the cache folder (one per Java/Spark/jars combination)
 DUMP_TIMEOUT = 300   # seconds jcmd may take to write the archive
+RETRY_AFTER = 7 * 24 * 3600   # seconds before a failed dump is tried again
 
 
 def cache_dir() -> Path:
@@ -69,6 +72,28 @@ def java_options(use: Path | None, existing: str = "", crash_folder: str | None 
         crash = f" -XX:ErrorFile={os.path.join(crash_folder, 'hs_err_pid%p.log')}" if crash_folder else ""
         ours = f"-XX:SharedArchiveFile={use}{crash}"
     return " ".join(part for part in (existing.strip(), "-XX:+IgnoreUnrecognizedVMOptions", ours) if part)
+
+
+def usable(archive: Path) -> bool:
+    """True when ``archive`` exists, or this process can make it: recording slows the JVM's own
+    start by several seconds (8 s here), so a process that could not write the archive afterwards
+    (no ``jcmd``, a cache folder it cannot write, a dump that failed lately) does not record."""
+    if archive.is_file():
+        return True
+    failed = _failed_marker(archive)
+    if failed.is_file() and time.time() - failed.stat().st_mtime < RETRY_AFTER:
+        return False
+    if _jcmd() is None:
+        return False
+    try:
+        archive.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(archive.parent, os.W_OK)
+
+
+def _failed_marker(archive: Path) -> Path:
+    return archive.with_name(archive.name + ".failed")
 
 
 @dataclass
@@ -110,18 +135,28 @@ def save_pending(run: Callable[..., subprocess.CompletedProcess] = subprocess.ru
         done = run([jcmd, str(pending.jvm_pid), "VM.cds", "dynamic_dump", str(partial)],
                    capture_output=True, text=True, timeout=DUMP_TIMEOUT)
         if done.returncode != 0 or not partial.is_file() or partial.stat().st_size == 0:
-            log.debug("jcmd did not write a class archive (exit %s): %s", done.returncode, done.stdout[-300:])
-            return None
+            return _failed(pending.archive, f"jcmd exited {done.returncode}: {done.stdout[-300:]}")
         os.replace(partial, pending.archive)
+        _failed_marker(pending.archive).unlink(missing_ok=True)
     except (OSError, subprocess.SubprocessError) as exc:
-        log.debug("no class archive made: %s", exc)
-        return None
+        return _failed(pending.archive, str(exc))
     finally:
         partial.unlink(missing_ok=True)
     log.info("saved the JVM's class archive in %.1f s, once (later jobs start faster): %s",
              time.monotonic() - started, pending.archive)
     _prune(pending.archive.parent)
     return pending.archive
+
+
+def _failed(archive: Path, reason: str) -> None:
+    """Say why no archive was made, and keep later processes from recording for it for a while."""
+    log.info("no JVM class archive was made (%s); jobs start as before, and it is tried again in %d days",
+             reason.strip().splitlines()[-1] if reason.strip() else "no reason given", RETRY_AFTER // 86400)
+    try:
+        _failed_marker(archive).write_text(reason)
+    except OSError:
+        pass
+    return None
 
 
 def _jcmd() -> str | None:

@@ -167,13 +167,15 @@ def _tail(path: str, lines: int = 15) -> str:
 
 def _class_archive(settings: Settings, conf: dict[str, str]) -> Path | None:
     """The class archive for the JVM this process is about to start (``memberlake.class_sharing``),
-    or None: turned off, the JVM already up (spark-submit), or no java found."""
+    or None: turned off, the JVM already up (spark-submit), no java found, or no archive that
+    exists or could be made."""
     from memberlake import class_sharing
 
     found = java_banner()
     if not settings.spark.class_sharing or os.environ.get("PYSPARK_GATEWAY_PORT") or found is None:
         return None
-    return class_sharing.archive_path(found[1], found[0], conf)
+    archive = class_sharing.archive_path(found[1], found[0], conf)
+    return archive if class_sharing.usable(archive) else None
 
 
 def _start(builder: SparkSession.Builder, conf: dict[str, str], archive: Path | None) -> tuple[SparkSession, bool]:
