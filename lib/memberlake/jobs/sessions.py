@@ -45,13 +45,15 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
     with job_context(spark, settings, NAME, params) as ctx:
         full = opts.full or not ctx.exists(Tables.SESSIONS)
         silver, graph, values = ctx.silver("events", required=True), ctx.graph(), order_values(ctx)
+        previous = ctx.last_success()
+        # Every table at the version the last successful run read (which sessionized every batch
+        # there was): nothing to do, found without reading the batch column of every event.
+        if not full and unchanged(previous, ctx.run):
+            ctx.stage("no new event batch and identity unchanged: nothing to do")
+            return
         done = (ctx.lake.read(Tables.SESSIONS_BATCHES).select(BATCH_ID) if ctx.exists(Tables.SESSIONS_BATCHES)
                 else spark.createDataFrame([], f"{BATCH_ID} string"))
         batches = [r[0] for r in silver.join(done, BATCH_ID, "left_anti").select(BATCH_ID).distinct().collect()]
-        previous = ctx.last_success()
-        if not full and not batches and unchanged(previous, ctx.run):
-            ctx.stage("no new event batch and identity unchanged: nothing to do")
-            return
         # The graph this run reads is the one the last run attached: no session can have moved.
         graph_unchanged = not full and same_version(previous, ctx.run, Tables.IDENTITY_GRAPH)
         orders_unchanged = all(same_version(previous, ctx.run, Tables.silver(t)) for t in ("orders", "order_items"))
