@@ -1,12 +1,12 @@
 """A class-data-sharing archive for the driver JVM a job starts (HotSpot's AppCDS).
 
 A job started alone (``memberlake <job>``, a cron or scheduler task) spends seconds loading and
-verifying the same ~20,000 classes of Spark, Delta and their dependencies every time. HotSpot can
+verifying the same classes of Spark, Delta and their dependencies every time. HotSpot can
 map them from an archive instead. The first process that starts its JVM without one records what
 it loads (``-XX:+RecordDynamicDumpInfo``, which slows that JVM's start by about 8 s) and, once its
 command has succeeded, asks the JVM to write the archive (``jcmd <pid> VM.cds dynamic_dump``,
 about 10 s, once); later processes start with ``-XX:SharedArchiveFile`` (0-6 s less per start
-here, most often 3-5 s; ``bench/job_start.py``).
+here, median 3.5 s; ``bench/job_start.py``).
 
 The archive is written under a temporary name and renamed into place, so no process maps a
 half-written file, and a JVM that fails to start with an archive is started again without it

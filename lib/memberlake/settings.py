@@ -107,7 +107,7 @@ class SparkSettings(_Strict):
     # and clean, tables in publish, maintain and forget. 1 = one after another.
     concurrent_jobs: int = Field(default=2, ge=1)
     # A driver JVM this process starts maps Spark's classes from an archive made once
-    # (memberlake.class_sharing; most job starts 3-5 s faster). No effect under spark-submit.
+    # (memberlake.class_sharing; job starts ~3.5 s faster (median)). No effect under spark-submit.
     class_sharing: bool = True
     conf: dict[str, str] = {}
 
