@@ -178,6 +178,7 @@ def test_a_failure_to_start_while_recording_is_the_jobs_own_error(tmp_path):
 
 
 @pytest.mark.extended   # three fresh JVMs (~40 s)
+@pytest.mark.skipif(class_sharing._jcmd() is None, reason="no jcmd beside java (a JRE): no archive is made")
 def test_jobs_started_alone_make_map_and_survive_a_damaged_archive(tmp_path):
     cache = tmp_path / "cache"
     env = {**os.environ, class_sharing.CACHE_ENV: str(cache), "MEMBERLAKE_LOG_DIR": str(tmp_path / "logs"),
