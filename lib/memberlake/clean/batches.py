@@ -19,6 +19,7 @@ from memberlake.contract import BATCH_ID, ENTITIES, FLAGS, INGESTED_AT, RECORD_H
 from memberlake.io.delta import sql_in
 from memberlake.ops.context import JobContext
 from memberlake.ops.quality import Metric, profile
+from memberlake.ops.runs import same_version
 
 log = logging.getLogger(__name__)
 
@@ -79,20 +80,19 @@ def _pending(ctx: JobContext, entity: str, full: bool) -> DataFrame | None:
     return bronze.where(F.col(BATCH_ID).isin(ids)) if ids else None
 
 
-def clean_entity(ctx: JobContext, entity_name: str, full: bool,
-                 cleaned_version: int | None = None) -> tuple[list[str], list[Metric]]:
+def clean_entity(ctx: JobContext, entity_name: str, full: bool, last=None) -> tuple[list[str], list[Metric]]:
     """Clean the pending bronze batches of one entity; returns the batches cleaned and its dq
     metrics.
 
-    ``cleaned_version``: the bronze version the last successful clean run read (and so cleaned
-    every batch of). When bronze is still at it, no batch can be pending, and the batch column of
-    every bronze row is not read to find that out."""
+    ``last``: the last successful clean run (``JobContext.last_success``), which cleaned every
+    batch of the bronze version it read. When bronze is still at that version, no batch can be
+    pending, and the batch column of every bronze row is not read to find that out."""
     lake, settings, run = ctx.lake, ctx.settings, ctx.run
     entity = ENTITIES[entity_name]
     bronze_name, silver_name = Tables.bronze(entity_name), Tables.silver(entity_name)
     version = lake.version(bronze_name)
     run.record_read(bronze_name, version=version)
-    if not full and version is not None and version == cleaned_version:
+    if not full and version is not None and same_version(last, run, bronze_name):
         run.stage("%s: no new bronze batches (bronze unchanged since the last clean)", entity_name)
         return [], []
     pending = _pending(ctx, entity_name, full)

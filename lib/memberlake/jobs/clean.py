@@ -47,12 +47,10 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
                 present.append(entity_name)
             else:
                 ctx.stage("%s: no bronze table (entity absent), skipped", entity_name)
-        # Bronze versions the last successful clean read: an entity whose bronze is still there has
-        # nothing pending (an incremental run's usual case for most entities).
+        # An entity whose bronze is at the version the last successful clean read has nothing
+        # pending (an incremental run's usual case for most entities).
         last = None if opts.full else ctx.last_success()
-        cleaned = {} if last is None or last["versions_read"] is None else dict(last["versions_read"])
-        results = run_each(spark, present,
-                           lambda e: clean_entity(ctx, e, opts.full, cleaned.get(Tables.bronze(e))),
+        results = run_each(spark, present, lambda e: clean_entity(ctx, e, opts.full, last),
                            settings.spark.concurrent_jobs)
         batches: dict[str, list[str]] = {e: ids for e, (ids, _) in zip(present, results, strict=True)}
         metrics: list[Metric] = [m for _, entity_metrics in results for m in entity_metrics]
