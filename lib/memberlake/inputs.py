@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date, timedelta
-from functools import reduce
+from functools import cached_property, reduce
 from typing import TYPE_CHECKING
 
 from pyspark.sql import DataFrame
@@ -158,12 +158,18 @@ class PersonActivity:
         items = read_silver(lake, run, "order_items", required=False)
         products = read_silver(lake, run, "products", required=False)
         graph = person_graph_or_empty(lake, run)
-        self.last_day = latest_order_date(orders, run.job)
+        self._orders, self._job = orders, run.job
         self.purchases = purchases(orders, items, graph, None)
         self.lines = purchased_lines(self.purchases, items, products) if items is not None else None
         self.sessions = read_optional(lake, run, Tables.SESSIONS)
         self.person = read_optional(lake, run, Tables.PERSON)
         self.reviews = read_optional(lake, run, Tables.REVIEW_SENTIMENT)
+
+    @cached_property
+    def last_day(self) -> date:
+        """The date of the last completed order, read when first asked for (a scan of the orders,
+        which a job with nothing to do skips: ``JobContext.as_of``)."""
+        return latest_order_date(self._orders, self._job)
 
 
 def person_sentiment(sentiment: DataFrame, as_of: date, trend_days: int) -> DataFrame:

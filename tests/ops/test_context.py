@@ -111,3 +111,34 @@ def test_options_take_the_jobs_own_fields_from_a_shared_namespace():
     args = argparse.Namespace(as_of=D1, full=True, skip_clv=True, entities=None)
     assert options(_Options, args) == _Options(as_of=D1, full=True)       # None keeps the default
     assert options(_Options, argparse.Namespace()) == _Options()
+
+
+def test_a_derived_as_of_date_is_derived_again_only_when_its_source_changed(spark, tmp_path):
+    settings = _settings(tmp_path)
+
+    def load(ids):
+        with job_context(spark, settings, "loader") as ctx:
+            ctx.publish(Outputs(whole={"src": spark.createDataFrame([(i,) for i in ids], "id int")}))
+
+    derived: list[date] = []
+
+    def derive_as(day):
+        return lambda: derived.append(day) or day
+
+    def demo(given=None, day=D1):
+        with job_context(spark, settings, "demo") as ctx:
+            ctx.table("src")
+            found = ctx.as_of(given, derive_as(day), "src")
+            if not ctx.unchanged(["latest"]):
+                ctx.publish(_outputs(spark, found, [1]))
+        return found, ctx.run.parameters["as_of_from"]
+
+    load([1])
+    assert demo() == (D1, "src") and derived == [D1]
+    # same version of src: the last run's date, not derived again (derive would now say D2)
+    assert demo(day=D2) == (D1, "src") and derived == [D1]
+    assert demo(given=D2) == (D2, "argument") and derived == [D1]
+    # the last run's date was given, not derived: derive
+    assert demo(day=D2) == (D2, "src") and derived == [D1, D2]
+    load([1, 2])                                       # a new version of src
+    assert demo(day=D1) == (D1, "src") and derived == [D1, D2, D1]

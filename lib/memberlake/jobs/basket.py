@@ -41,7 +41,7 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
         products = ctx.silver("products", required=cfg.level != "product")
         profile = ctx.lake.read(Tables.MEMBER_PROFILE) if ctx.exists(Tables.MEMBER_PROFILE) else None
         segment_by = segment_columns(cfg, orders, products, profile)
-        as_of = opts.as_of or latest_order_date(orders, NAME)
+        as_of = ctx.as_of(opts.as_of, lambda: latest_order_date(orders, NAME), Tables.silver("orders"))
         params = parameters(cfg, as_of)
         ctx.run.parameters.update(params)
         graph = ctx.graph()

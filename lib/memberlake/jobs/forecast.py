@@ -43,8 +43,8 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
         orders = ctx.silver("orders", required=True)
         inputs = ForecastInputs(orders, ctx.silver("order_items"), ctx.silver("products"), ctx.graph(),
                                 {t: ctx.table(t) for t in CLV_TABLES})
-        as_of = opts.as_of or latest_order_date(orders, NAME)
-        ctx.run.parameters.update({"as_of": as_of.isoformat(), **cfg.model_dump(mode="json")})
+        as_of = ctx.as_of(opts.as_of, lambda: latest_order_date(orders, NAME), Tables.silver("orders"))
+        ctx.run.parameters.update(cfg.model_dump(mode="json"))
         if ctx.unchanged([Tables.FORECAST_SERIES]):
             return
         written = ctx.publish(build(inputs, cfg, as_of, ctx.stage))

@@ -45,9 +45,9 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
     opts, cfg = options(Options, args), settings.models
     with job_context(spark, settings, NAME) as ctx:
         inputs = PersonActivity(ctx.lake, ctx.run, Pseudonymiser.from_settings(settings, spark))
-        as_of = opts.as_of or inputs.last_day
+        as_of = ctx.as_of(opts.as_of, lambda: inputs.last_day, Tables.silver("orders"))
         splits = split_dates(as_of, cfg.churn.horizon_days, cfg.churn.train_dates, cfg.churn.step_days)
-        ctx.run.parameters.update({"as_of": as_of.isoformat(), "skip_churn": opts.skip_churn,
+        ctx.run.parameters.update({"skip_churn": opts.skip_churn,
                                    "skip_segments": opts.skip_segments, "feature_names": feature_names(cfg),
                                    **cfg.model_dump(mode="json")})
         if ctx.unchanged([Tables.FEATURES]):

@@ -50,8 +50,8 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
             raise MissingInput(f"score: no {registry.champion_uri(cfg.registered_model)} in the MLflow registry: "
                                "run `memberlake models` first (it needs enough history for the churn splits)")
         inputs = PersonActivity(ctx.lake, ctx.run, Pseudonymiser.from_settings(settings, spark))
-        as_of = opts.as_of or inputs.last_day
-        ctx.run.parameters.update({"as_of": as_of.isoformat(), "model": cfg.registered_model, "model_version": version,
+        as_of = ctx.as_of(opts.as_of, lambda: inputs.last_day, Tables.silver("orders"))
+        ctx.run.parameters.update({"model": cfg.registered_model, "model_version": version,
                                    "risk_bands": cfg.risk_bands,
                                    **settings.models.model_dump(mode="json", exclude={"segmentation"})})
         if ctx.unchanged([Tables.CHURN_SCORES]):

@@ -49,8 +49,7 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
             ctx.stage("no campaign_outcomes (no campaign contacts read out yet): nothing to do")
             return
         activity = PersonActivity(ctx.lake, ctx.run, Pseudonymiser.from_settings(settings, spark))
-        as_of = opts.as_of or activity.last_day
-        ctx.run.parameters["as_of"] = as_of.isoformat()
+        as_of = ctx.as_of(opts.as_of, lambda: activity.last_day, Tables.silver("orders"))
         if ctx.unchanged([Tables.UPLIFT_SCORES]):
             return
         tables = uplift_training(settings, activity, outcomes, as_of, run_tags(ctx.run, settings), ctx.stage,

@@ -43,8 +43,8 @@ def run(spark: SparkSession, settings: Settings, args: argparse.Namespace) -> No
         inputs = ValueInputs(orders, ctx.silver("order_items"), ctx.silver("products"), ctx.table(Tables.PERSON),
                              ctx.graph(), ctx.table(Tables.SESSIONS), ctx.table(Tables.REVIEW_SENTIMENT),
                              ctx.lake.read(Tables.RFM) if ctx.exists(Tables.RFM) else None)
-        as_of = opts.as_of or latest_order_date(orders, NAME)
-        ctx.run.parameters.update({"as_of": as_of.isoformat(), "skip_clv": opts.skip_clv, **cfg.model_dump(mode="json")})
+        as_of = ctx.as_of(opts.as_of, lambda: latest_order_date(orders, NAME), Tables.silver("orders"))
+        ctx.run.parameters.update({"skip_clv": opts.skip_clv, **cfg.model_dump(mode="json")})
         if ctx.unchanged([Tables.MEMBER_PROFILE]):
             return
         outputs = snapshot(inputs, cfg, as_of, opts.skip_clv, ctx.stage)

@@ -8,6 +8,7 @@ the run, so the outputs become visible together when the run is recorded as succ
 """
 from __future__ import annotations
 
+import json
 import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,13 +23,14 @@ from memberlake.contract import LEGACY_SNAPSHOT_COLUMNS, SNAPSHOT
 from memberlake.inputs import person_graph_or_empty, read_optional, read_silver
 from memberlake.io.delta import Lakehouse
 from memberlake.ops.parallel import run_each
-from memberlake.ops.runs import Run, last_success, recorded_run, unchanged
+from memberlake.ops.runs import Run, last_success, recorded_run, same_version, unchanged
 from memberlake.settings import Settings
 
 if TYPE_CHECKING:
     from memberlake.privacy.pseudonymise import Pseudonymiser
 
 log = logging.getLogger(__name__)
+_UNREAD = object()
 
 
 def snapshot_predicate(as_of: date) -> str:
@@ -64,6 +66,7 @@ class JobContext:
     settings: Settings
     lake: Lakehouse
     run: Run
+    _last: Any = field(default=_UNREAD, repr=False)   # last_success(), once read
 
     @property
     def job(self) -> str:
@@ -89,8 +92,30 @@ class JobContext:
         return self.lake.exists(name)
 
     def last_success(self):
-        """This job's last successful ``job_runs`` row (``versions_read``, ``parameters``), or None."""
-        return last_success(self.lake, self.job)
+        """This job's last successful ``job_runs`` row (``versions_read``, ``parameters``), or None:
+        read once per run (this run's own row is written when it ends)."""
+        if self._last is _UNREAD:
+            self._last = last_success(self.lake, self.job)
+        return self._last
+
+    def as_of(self, given: date | None, derive: Callable[[], date], source: str) -> date:
+        """The run's as-of date, recorded in its parameters (``as_of``, ``as_of_from``): ``given``,
+        else ``derive()`` over the table ``source`` (read before this call). When the last successful
+        run derived its date from the same version of ``source``, that date is taken without
+        deriving again: the derivation reads the whole table, and on a run with nothing to do it
+        was the only read before the "unchanged" check (value, basket, forecast, models, score)."""
+        if given is not None:
+            self.run.parameters.update({"as_of": given.isoformat(), "as_of_from": "argument"})
+            return given
+        last = self.last_success()
+        previous = json.loads(last["parameters"] or "{}") if last is not None else {}
+        if previous.get("as_of_from") == source and previous.get("as_of") and same_version(last, self.run, source):
+            found = date.fromisoformat(previous["as_of"])
+            log.info("%s: as-of date %s, as the last run derived it from the same version of %s", self.job, found, source)
+        else:
+            found = derive()
+        self.run.parameters.update({"as_of": found.isoformat(), "as_of_from": source})
+        return found
 
     def unchanged(self, outputs: tuple[str, ...] | list[str]) -> bool:
         """True (and said) when the inputs and parameters equal the last successful run's and its
