@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     records = matching.prepared(Lakehouse(args.lakehouse).read("silver_members")).localCheckpoint()
     n_records = records.count()
     lap(f"prepared records: {n_records:,}")
-    candidates = matching.candidate_levels(matching.block(records, cfg).pairs, cfg.tf_fields).localCheckpoint()
+    candidates = matching.cached_candidates(matching.candidate_levels(matching.block(records, cfg).pairs, cfg.tf_fields))
     lap(f"blocking ({len(cfg.blocking)} rules) and levels")
     n_candidates = candidates.count()
     lap(f"candidates: {n_candidates:,}")

@@ -69,7 +69,7 @@ def memberlake_pairs(spark, settings, records):
 
     cfg = settings.identity.matching
     blocked = matching.block(records, cfg)
-    candidates = matching.candidate_levels(blocked.pairs, cfg.tf_fields).localCheckpoint()
+    candidates = matching.cached_candidates(matching.candidate_levels(blocked.pairs, cfg.tf_fields))
     n_candidates, n_records = candidates.count(), records.count()
     params = matching.train(spark, records, candidates, cfg)
     scored = matching.score_candidates(candidates, records, params, cfg, n_candidates, n_records)

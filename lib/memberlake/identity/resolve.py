@@ -77,7 +77,7 @@ def probabilistic_edges(settings: Settings, members: DataFrame, saved: DataFrame
               done.changed, done.compared)
     else:
         blocked = matching.block(records, cfg)
-        candidates = matching.candidate_levels(blocked.pairs, cfg.tf_fields).localCheckpoint()
+        candidates = matching.cached_candidates(matching.candidate_levels(blocked.pairs, cfg.tf_fields))
         skipped = blocked.skipped_blocks
     (n_candidates, per_rule), n_records = matching.rule_counts(candidates, cfg.blocking), records.count()
     giant = skipped.collect()  # one row per giant block: few by construction
@@ -101,6 +101,8 @@ def probabilistic_edges(settings: Settings, members: DataFrame, saved: DataFrame
     prior = matching.random_pair_prior(params, n_candidates, n_records)  # logged below
     scored = matching.score_candidates(candidates, records, params, cfg, n_candidates, n_records).localCheckpoint()
     edges = matching.match_edges(scored, cfg).localCheckpoint()
+    if candidates.is_cached:   # scored holds what is written from here on
+        candidates.unpersist()
     stage("matching: matches among candidates %.3f, random-pair prior %.2e; %d pairs accepted (probability "
               ">= %s, no veto)", params.prior, prior, edges.count(), cfg.threshold)
     return Matched(edges, matching.match_pairs(scored, cfg), table, records)
