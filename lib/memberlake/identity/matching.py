@@ -294,8 +294,8 @@ def cached_candidates(candidates: DataFrame) -> DataFrame:
     cache (memory, then disk), not as a local checkpoint's rows. Why: at a million records the
     candidates are tens of millions of rows of small integers and two ids; as rows they outgrow
     memory, while the column cache's encodings keep them small, and training's grouping of level
-    patterns reads only the level columns (matching at 960,820 generator records: training 34.0 s ->
-    9.9 s, all of matching 447.8 s -> 399.0 s with the scored pairs cached alike; bench/RESULTS.md).
+    patterns reads only the level columns (``bench/matching_scale.py`` at 960,820 generator records:
+    training 34.0 s -> 9.6 s, all of matching 447.8 s -> 409.0 s; bench/RESULTS.md).
     The caller unpersists once the scored pairs are materialised."""
     from pyspark import StorageLevel
 
