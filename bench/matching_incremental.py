@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     t_inc = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    full = matching.candidate_levels(matching.block(records, cfg).pairs, cfg.tf_fields).localCheckpoint()
+    full = matching.cached_candidates(matching.candidate_levels(matching.block(records, cfg).pairs, cfg.tf_fields))
     lap(f"full: blocking and levels, {full.count():,} candidates")
     _, accepted_full = finish(full, "full")
     t_full = time.perf_counter() - t0

@@ -142,3 +142,5 @@ def test_a_derived_as_of_date_is_derived_again_only_when_its_source_changed(spar
     assert demo(day=D2) == (D2, "src") and derived == [D1, D2]
     load([1, 2])                                       # a new version of src
     assert demo(day=D1) == (D1, "src") and derived == [D1, D2, D1]
+    with job_context(spark, settings, "demo") as ctx:     # src not read in this run: no version to compare
+        assert ctx.as_of(None, derive_as(D2), "src") == D2 and derived == [D1, D2, D1, D2]

@@ -109,7 +109,8 @@ class JobContext:
             return given
         last = self.last_success()
         previous = json.loads(last["parameters"] or "{}") if last is not None else {}
-        if previous.get("as_of_from") == source and previous.get("as_of") and same_version(last, self.run, source):
+        read = self.run.versions_read.get(source) is not None
+        if read and previous.get("as_of_from") == source and previous.get("as_of") and same_version(last, self.run, source):
             found = date.fromisoformat(previous["as_of"])
             log.info("%s: as-of date %s, as the last run derived it from the same version of %s", self.job, found, source)
         else:
