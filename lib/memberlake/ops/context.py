@@ -103,7 +103,7 @@ class JobContext:
         else ``derive()`` over the table ``source`` (read before this call). When the last successful
         run derived its date from the same version of ``source``, that date is taken without
         deriving again: the derivation reads the whole table, and on a run with nothing to do it
-        was the only read before the "unchanged" check (value, basket, forecast, models, score)."""
+        was the only read before the "unchanged" check (value, basket, forecast, models, score, uplift)."""
         if given is not None:
             self.run.parameters.update({"as_of": given.isoformat(), "as_of_from": "argument"})
             return given
