@@ -10,6 +10,10 @@ gives 10M orders over the same persons. Then, in one run:
    `--repeats` warm runs alternating with DuckDB's (the ratio uses the medians);
 2. the same RFM in DuckDB SQL (2 threads, scores with rank() windows) -> Parquet, and a check
    that both give the same number of persons per RFM cell;
+   with ``--alone N``, each engine's RFM also runs N times in a process of its own (alternating),
+   as a job started alone would: the clock starts once the Spark session or the DuckDB connection
+   is up (JVM and session start are ``bench/job_start.py``'s), so neither engine's first run
+   follows the other's work in the same process;
 3. the member profile in Spark;
 4. the CLV fit in Spark (BTYD summary, BG/NBD and Gamma-Gamma), and ``lifetimes`` on the same
    summary, with the relative parameter differences.
@@ -67,23 +71,26 @@ def main() -> None:
     parser.add_argument("--only-rfm", action="store_true", help="RFM in Spark and DuckDB only")
     parser.add_argument("--repeats", type=int, default=3,
                         help="warm RFM runs per engine; the ratio uses their medians (single runs vary ±25%% here)")
+    parser.add_argument("--alone", type=int, default=0, metavar="N",
+                        help="also run each engine's RFM N times in a fresh process of its own")
+    parser.add_argument("--child", choices=["spark", "duckdb"], help=argparse.SUPPRESS)
+    parser.add_argument("--as-of", help=argparse.SUPPRESS)
     parser.add_argument("--results", default=str(HERE / "RESULTS.md"))
     args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
 
     import duckdb
     from pyspark.sql import functions as F
 
     from memberlake.inputs import latest_order_date, purchased_lines, purchases
     from memberlake.io.delta import Lakehouse
-    from memberlake.settings import load_settings, with_overrides
     from memberlake.spark import get_spark
     from memberlake.value import clv
     from memberlake.value.profile import profiles, with_tags
-    from memberlake.value.rfm import rfm_figures, rfm_scores, segment
 
-    settings = load_settings("local", [f"spark.master={args.master}", f"spark.driver_memory={args.driver_memory}",
-                                       "spark.shuffle_partitions=16"])
-    settings = with_overrides(settings, storage={"lakehouse": args.lakehouse})
+    settings = _settings(args)
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -109,7 +116,6 @@ def main() -> None:
 
     orders = lake.read("silver_orders")
     items = lake.read("silver_order_items")
-    products = lake.read("silver_products")
     graph = (lake.read("identity_graph") if lake.exists("identity_graph")
              else spark.createDataFrame([], "id_type string, value string, person_id string"))
     as_of = latest_order_date(orders, "value")
@@ -133,23 +139,16 @@ def main() -> None:
     else:
         n_orders = stage("purchases (orders + lines + person) -> parquet", build_purchases)
     purch = spark.read.parquet(str(src))
-    rules = settings.value.segment_rules()
     spark_out = work / "rfm_spark"
 
     def spark_rfm() -> int:
-        rfm = rfm_scores(rfm_figures(purch, as_of, settings.value.window_days)).withColumn("segment", segment(rules))
-        rfm.write.mode("overwrite").parquet(str(spark_out))
-        return spark.read.parquet(str(spark_out)).count()
+        return run_spark_rfm(spark, purch, as_of, settings, spark_out)
 
     persons = stage("RFM in Spark (figures, scores, segments), first run in the session", spark_rfm)
     duck_out = work / "rfm_duckdb.parquet"
 
     def duck_rfm() -> int:
-        con = duckdb.connect()
-        con.execute("SET threads TO 2")
-        start = as_of - timedelta(days=settings.value.window_days - 1)
-        con.execute(DUCKDB_RFM.format(src=src, start=start, as_of=as_of, out=duck_out))
-        return con.execute(f"SELECT count(*) FROM read_parquet('{duck_out}')").fetchone()[0]
+        return run_duckdb_rfm(duckdb.connect(), src, as_of, settings.value.window_days, duck_out)
 
     # Warm runs alternate between the engines so a slow spell of the machine hits both.
     for i in range(1, max(1, args.repeats) + 1):
@@ -163,10 +162,11 @@ def main() -> None:
           SELECT r_score, f_score, m_score, count(*) c FROM read_parquet('{duck_out}') GROUP BY ALL)""").fetchone()[0]
     if args.only_rfm:
         memory.stop()
+        alone_rounds(args, spark, as_of, persons, rows)
         write_results(args, n_orders, persons, rows, same, {}, {}, ["RFM only (--only-rfm)"])
         return
     rfm = spark.read.parquet(str(spark_out))
-    lines = purchased_lines(purch, items, products)
+    lines = purchased_lines(purch, items, lake.read("silver_products"))
 
     def profile() -> int:
         out = with_tags(profiles(rfm, purch, lines, None, as_of, settings.value), settings.value.tags)
@@ -215,8 +215,94 @@ def main() -> None:
             for ours, theirs in (("p", "p"), ("q", "q"), ("gamma", "v")):
                 compare[ours] = fits["gg"].params[ours] / gg_ref.params_[theirs] - 1
     memory.stop()
+    alone_rounds(args, spark, as_of, persons, rows)
     write_results(args, n_orders, persons, rows, same, fits, compare, notes)
     shutil.rmtree(work / "profile", ignore_errors=True)
+
+
+def run_spark_rfm(spark, purch, as_of, settings, out: Path) -> int:
+    from memberlake.value.rfm import rfm_figures, rfm_scores, segment
+
+    rfm = (rfm_scores(rfm_figures(purch, as_of, settings.value.window_days))
+           .withColumn("segment", segment(settings.value.segment_rules())))
+    rfm.write.mode("overwrite").parquet(str(out))
+    return spark.read.parquet(str(out)).count()
+
+
+def run_duckdb_rfm(con, src: Path, as_of, window_days: int, out: Path) -> int:
+    con.execute("SET threads TO 2")
+    start = as_of - timedelta(days=window_days - 1)
+    con.execute(DUCKDB_RFM.format(src=src, start=start, as_of=as_of, out=out))
+    return con.execute(f"SELECT count(*) FROM read_parquet('{out}')").fetchone()[0]
+
+
+def _settings(args):
+    from memberlake.settings import load_settings, with_overrides
+
+    settings = load_settings("local", [f"spark.master={args.master}", f"spark.driver_memory={args.driver_memory}",
+                                       "spark.shuffle_partitions=16"])
+    return with_overrides(settings, storage={"lakehouse": args.lakehouse})
+
+
+def alone(args, engine: str, as_of) -> tuple[float, float]:
+    """One engine's RFM in a process of its own: (RFM seconds, process seconds from start to exit)."""
+    import json
+    import subprocess
+
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, __file__, "--child", engine, "--as-of", as_of.isoformat(),
+                           "--lakehouse", args.lakehouse, "--master", args.master,
+                           "--driver-memory", args.driver_memory], capture_output=True, text=True, check=True)
+    total = time.perf_counter() - start
+    return json.loads(done.stdout.strip().splitlines()[-1])["rfm_s"], total
+
+
+def alone_rounds(args, spark, as_of, persons: int, rows: list) -> None:
+    """``--alone N``: each engine's RFM in N fresh processes, in turn, once this process's JVM has
+    exited (its heap and cached frames would otherwise share the machine with the child's)."""
+    if not args.alone:
+        return
+    from pyspark import SparkContext
+
+    spark.stop()
+    gateway = SparkContext._gateway
+    if gateway is not None:
+        gateway.shutdown()
+        gateway.proc.stdin.close()      # the JVM exits when its parent's pipe closes
+        gateway.proc.wait(timeout=120)
+        SparkContext._gateway = SparkContext._jvm = None
+    for i in range(1, args.alone + 1):
+        for engine in ("spark", "duckdb"):
+            secs, total = alone(args, engine, as_of)
+            rows.append((f"RFM in {'Spark' if engine == 'spark' else 'DuckDB'} alone (fresh process), run {i}",
+                         secs, persons, 0))
+            rows.append((f"  the same process from its start to its exit, run {i}", total, persons, 0))
+            print(f"{engine} alone, run {i}: RFM {secs:.1f}s, process {total:.1f}s", flush=True)
+
+
+def child(args) -> None:
+    """``--child``: one RFM run, its time printed as JSON on the last line."""
+    import json
+    from datetime import date
+
+    as_of = date.fromisoformat(args.as_of)
+    settings = _settings(args)
+    work = HERE / "out" / "value"
+    src = work / "purchases"
+    if args.child == "duckdb":
+        import duckdb
+
+        con = duckdb.connect()
+        start = time.perf_counter()
+        run_duckdb_rfm(con, src, as_of, settings.value.window_days, work / "rfm_duckdb_alone.parquet")
+    else:
+        from memberlake.spark import get_spark
+
+        spark = get_spark(settings)
+        spark.sparkContext.setLogLevel("ERROR")
+        start = time.perf_counter()
+        run_spark_rfm(spark, spark.read.parquet(str(src)), as_of, settings, work / "rfm_spark_alone")
+    print(json.dumps({"rfm_s": time.perf_counter() - start}), flush=True)
 
 
 def write_results(args, n_orders, persons, rows, same, fits, compare, notes) -> None:
@@ -226,7 +312,7 @@ def write_results(args, n_orders, persons, rows, same, fits, compare, notes) -> 
     timing = {name: secs for name, secs, _, _ in rows}
     spark_s = next(v for k, v in timing.items() if k.startswith("RFM in Spark (figures"))
     warm = [v for k, v in timing.items() if k.startswith("RFM in Spark again")]
-    ducks = [v for k, v in timing.items() if k.startswith("RFM in DuckDB")]
+    ducks = [v for k, v in timing.items() if k.startswith("RFM in DuckDB (")]
     warm_s = statistics.median(warm) if warm else None
     duck_s = statistics.median(ducks)
     out = [
@@ -234,16 +320,25 @@ def write_results(args, n_orders, persons, rows, same, fits, compare, notes) -> 
         f"Machine: {psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, CPython "
         f"{platform.python_version()}; Spark `{args.master}`, driver {args.driver_memory}, 16 shuffle partitions. "
         f"Command: `python bench/value.py --copies {args.copies} --repeats {args.repeats}"
-        f"{' --only-rfm' if args.only_rfm else ''}` "
+        f"{' --only-rfm' if args.only_rfm else ''}{f' --alone {args.alone}' if args.alone else ''}` "
         f"on `{args.lakehouse}`.\n",
         "| step | wall time (s) | rows | rows/s | peak RSS (GB) |", "|---|---:|---:|---:|---:|",
     ]
     for name, secs, n, peak in rows:
-        out.append(f"| {name} | {secs:.1f} | {n:,} | {n / secs:,.0f} | {peak / 1e9:.2f} |")
+        out.append(f"| {name} | {secs:.1f} | {n:,} | {n / secs:,.0f} | {f'{peak / 1e9:.2f}' if peak else '—'} |")
     out.append(f"\nRFM in Spark vs DuckDB on the same purchases (medians of {len(ducks)} DuckDB and {len(warm)} warm "
                f"Spark runs: {duck_s:.1f} s, {warm_s or 0:.1f} s): **{spark_s / duck_s:.1f}x** (Spark's first run)"
                + (f", **{warm_s / duck_s:.1f}x** with the session reused" if warm_s else "")
                + f"; persons per RFM cell {'identical' if same == 0 else f'differ in {same} cells'} between the two.")
+    alone_spark = [v for k, v in timing.items() if k.startswith("RFM in Spark alone")]
+    alone_duck = [v for k, v in timing.items() if k.startswith("RFM in DuckDB alone")]
+    alone_s = statistics.median(alone_spark) if alone_spark else None
+    alone_duck_s = statistics.median(alone_duck) if alone_duck else None
+    if alone_s and alone_duck_s:
+        out.append(f"\nEach engine alone in a fresh process ({len(alone_spark)} runs each, medians from the session "
+                   f"or connection being up to the result written): Spark {alone_s:.1f} s, DuckDB {alone_duck_s:.1f} s, "
+                   f"**{alone_s / alone_duck_s:.1f}x**. The JVM and session start before the clock are "
+                   "`bench/job_start.py`'s figure.")
     for fit in fits.values():
         out.append(f"\n{fit.model}: " + ", ".join(f"{k}={v:.5g}" for k, v in fit.params.items())
                    + f" (log-likelihood {fit.log_likelihood:,.1f}, {fit.iterations} iterations, converged {fit.converged})")
@@ -253,7 +348,13 @@ def write_results(args, n_orders, persons, rows, same, fits, compare, notes) -> 
         out.append("\n" + "; ".join(notes) + ".")
     with open(args.results, "a", encoding="utf-8") as fh:
         fh.write("\n".join(out) + "\n")
-    if warm_s:
+    if warm_s and alone_s and alone_duck_s:
+        bench_summary.record_into(args.results, "rfm_9m" if args.copies == 2 else f"rfm_{args.copies}copies",
+                                  f"RFM, {n_orders / 1e6:.2f}M orders (warm median; each engine alone in a fresh process)",
+                                  f"{warm_s:.1f} s ({alone_s:.1f} s)", f"DuckDB {duck_s:.1f} s ({alone_duck_s:.1f} s)",
+                                  f"{warm_s / duck_s:.1f}x ({alone_s / alone_duck_s:.1f}x)", "≤ 2x (≤ 3x alone)",
+                                  out[0])
+    elif warm_s:
         bench_summary.record_into(args.results, "rfm_9m" if args.copies == 2 else f"rfm_{args.copies}copies",
                                   f"RFM, {n_orders / 1e6:.2f}M orders (warm median; first run in a session)",
                                   f"{warm_s:.1f} s ({spark_s:.1f} s)", f"DuckDB {duck_s:.1f} s",
