@@ -274,9 +274,9 @@ def alone_rounds(args, spark, as_of, persons: int, rows: list) -> None:
     for i in range(1, args.alone + 1):
         for engine in ("spark", "duckdb"):
             secs, total = alone(args, engine, as_of)
-            rows.append((f"RFM in {'Spark' if engine == 'spark' else 'DuckDB'} alone (fresh process), run {i}",
-                         secs, persons, 0))
-            rows.append((f"  the same process from its start to its exit, run {i}", total, persons, 0))
+            name = "Spark" if engine == "spark" else "DuckDB"
+            rows.append((f"RFM in {name} alone (fresh process), run {i}", secs, persons, 0))
+            rows.append((f"  the same {name} process from its start to its exit, run {i}", total, persons, 0))
             print(f"{engine} alone, run {i}: RFM {secs:.1f}s, process {total:.1f}s", flush=True)
 
 
