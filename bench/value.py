@@ -30,6 +30,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+WORK = HERE / "out" / "value"          # the purchases Parquet and every engine's output
+PURCHASES = WORK / "purchases"         # written by the parent, read by the --alone children
 sys.path.insert(0, str(HERE))
 
 import summary as bench_summary  # noqa: E402
@@ -100,7 +102,7 @@ def main() -> None:
     spark = get_spark(settings)
     spark.sparkContext.setLogLevel("ERROR")
     lake = Lakehouse.from_settings(settings)
-    work = HERE / "out" / "value"
+    work = WORK
     work.mkdir(parents=True, exist_ok=True)
     rows: list[tuple[str, float, int, int]] = []
 
@@ -119,7 +121,7 @@ def main() -> None:
     graph = (lake.read("identity_graph") if lake.exists("identity_graph")
              else spark.createDataFrame([], "id_type string, value string, person_id string"))
     as_of = latest_order_date(orders, "value")
-    src = work / "purchases"
+    src = PURCHASES
 
     def build_purchases() -> int:
         base = purchases(orders, items, graph, as_of)
@@ -287,21 +289,19 @@ def child(args) -> None:
 
     as_of = date.fromisoformat(args.as_of)
     settings = _settings(args)
-    work = HERE / "out" / "value"
-    src = work / "purchases"
     if args.child == "duckdb":
         import duckdb
 
         con = duckdb.connect()
         start = time.perf_counter()
-        run_duckdb_rfm(con, src, as_of, settings.value.window_days, work / "rfm_duckdb_alone.parquet")
+        run_duckdb_rfm(con, PURCHASES, as_of, settings.value.window_days, WORK / "rfm_duckdb_alone.parquet")
     else:
         from memberlake.spark import get_spark
 
         spark = get_spark(settings)
         spark.sparkContext.setLogLevel("ERROR")
         start = time.perf_counter()
-        run_spark_rfm(spark, spark.read.parquet(str(src)), as_of, settings, work / "rfm_spark_alone")
+        run_spark_rfm(spark, spark.read.parquet(str(PURCHASES)), as_of, settings, WORK / "rfm_spark_alone")
     print(json.dumps({"rfm_s": time.perf_counter() - start}), flush=True)
 
 
