@@ -41,6 +41,21 @@ def test_comparison_levels_by_hand(spark):
     assert got == [(3, 3, 2, 2, 2, 1, 3), (2, 2, 1, 1, 0, -1, 1), (0, 1, 0, -1, -1, 0, 0), (2, 2, -1, -1, -1, -1, -1)]
 
 
+def test_a_name_written_in_the_other_field_makes_the_first_names_alike_once(spark):
+    cases = [  # (left first, last), (right first, last), expected (first, last) levels
+        (("lavis", "henry"), ("jordan", "lavis"), (1, 0)),     # left first = right last
+        (("fenwick", "william"), ("william", "headon"), (1, 0)),  # left last = right first
+        (("anna", "lee"), ("maria", "lee"), (0, 3)),           # a shared surname in its own field: unchanged
+        (("donna", "collins"), ("collins", "donna"), (2, 2)),  # a whole swap stays the swap level
+        (("lavis", "henry"), ("jordan", "lavs"), (0, 0)),      # a crossed name with a typo: no evidence here
+        ((None, "henry"), ("henry", "smith"), (-1, 0)),        # only between records with both names
+    ]
+    rows = [("a", lf, ll, None, None, None, None, "b", rf, rl, None, None, None, None)
+            for (lf, ll), (rf, rl), _ in cases]
+    got = [(r.first_name_level, r.last_name_level) for r in M.levels(_pairs(spark, rows)).collect()]
+    assert got == [want for *_, want in cases]
+
+
 def test_street_number_and_name_compared_apart_and_postcodes_within_one_edit(spark):
     base = ("a", "ann", "lee", None)
     cases = [  # (left street, postcode), (right ...), expected (street, postcode, address) levels

@@ -59,7 +59,8 @@ PAIRS_PER_TASK = 250_000
 # 3: a birth date's transposed digits must be one adjacent swap (1990-10-10 / 1990-01-01 is not).
 # 4: two adjacent letters of a name swapped are similar (level 2), as one typo (2026-12-06).
 # 5: Jaro-Winkler name levels beside Levenshtein, for names sharing their first letter (2026-12-06).
-COMPARISONS = 5
+# 6: one name in the other field (one crossed pair exact) makes the first names alike (2026-12-07).
+COMPARISONS = 6
 
 
 def prepared(members: DataFrame) -> DataFrame:
@@ -270,7 +271,13 @@ def levels(pairs: DataFrame) -> DataFrame:
                                                & (F.dayofmonth(ld) == F.month(rd))) | (edits <= 1)
             | _one_swap(ls_, rs_, edits))
     birth = F.when(ld.isNull() | rd.isNull(), NULL).when(ld == rd, 2).when(near, 1).otherwise(0)
-    return compared.select("*", F.greatest("_lv_first", "_lv_swap").alias("first_name_level"),
+    # one name written in the other field ("lavis henry" / "jordan lavis"): a shared name the
+    # same-field comparisons miss. Alike (1) at most, and on the first name only: one name, not
+    # two. Only between records with both names (a lone "ann" in either field says little)
+    both = (l("first_name").isNotNull() & l("last_name").isNotNull() & r("first_name").isNotNull()
+            & r("last_name").isNotNull())
+    moved = F.when(both & ((F.col("_lv_fl") == 3) | (l("last_name") == r("first_name"))), 1)
+    return compared.select("*", F.greatest("_lv_first", "_lv_swap", moved).alias("first_name_level"),
                            F.greatest("_lv_last", "_lv_swap").alias("last_name_level"),
                            birth.alias("birth_date_level")).select(*out, *LEVEL_COLUMNS)
 
