@@ -171,6 +171,12 @@ class MatchingSettings(_Strict):
          "if(first_name IS NULL OR last_name IS NULL, NULL, concat(least(left(first_name, 1), left(last_name, 1)), "
          "greatest(left(first_name, 1), left(last_name, 1))))",
          "substring(postcode, 1, 1)"],
+        # the street name within its postcode (city and initials mistyped); the house number with
+        # the first name or the surname's sound (a moved or misspelt street); birth date and city
+        ["nullif(regexp_replace(street, r'[^\\p{L}]', ''), '')", "postcode"],
+        ["nullif(regexp_extract(street, '^([0-9]+)', 1), '')", "first_name"],
+        ["nullif(regexp_extract(street, '^([0-9]+)', 1), '')", "soundex(last_name)"],
+        ["birth_date", "city"],
     ]
     # Blocks with more records than this are not paired (reported in the run log): a giant block
     # would square into millions of useless pairs.

@@ -105,7 +105,7 @@ def test_identity_stitches_generated_duplicates_without_merging_traps(spark, lan
     # the default blocking rules form nearly every true pair (0.98 measured), each rule reported
     blocking = metrics["blocking"]
     assert blocking["recall"] >= 0.97 and blocking["true_pairs"] == metrics["true_pairs"]
-    assert len(blocking["rules"]) == len(MatchingSettings().blocking) == 11 and all(r["pairs"] >= r["true_pairs"] >= r["only_here"] for r in blocking["rules"])
+    assert len(blocking["rules"]) == len(MatchingSettings().blocking) == 15 and all(r["pairs"] >= r["true_pairs"] >= r["only_here"] for r in blocking["rules"])
     assert metrics["persons_in_at_most_two_ids"] > 0.99
     # probabilistic matching ran, kept its pairs with levels, and added member-member edges
     pairs = lake.read("match_pairs")

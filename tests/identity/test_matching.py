@@ -438,11 +438,43 @@ def test_address_rules_survive_a_split_street_name_and_swapped_misspelt_names(sp
     report = blocking_report(pairs, truth, [" & ".join(r) for r in cfg.blocking], len(rows))
     assert (report["true_pairs"], report["true_pairs_found"]) == (3, 3)
     by_rule = {r["rule"]: r for r in report["rules"]}
-    whole, initials = (" & ".join(r) for r in cfg.blocking[-2:])
-    assert by_rule[whole]["only_here"] == 2 and by_rule[initials]["only_here"] == 1
+    whole, initials, number_and_surname = (" & ".join(cfg.blocking[i]) for i in (9, 10, 13))
+    assert "^([0-9]+)" in whole and "least(left(first_name" in initials and "soundex(last_name)" in number_and_surname
+    # the whole address forms two; the house number with the surname's sound (S455) also forms
+    # the first (selman / selmann at 42), so the whole address alone forms one
+    assert (by_rule[whole]["true_pairs"], by_rule[whole]["only_here"]) == (2, 1)
+    assert by_rule[number_and_surname]["true_pairs"] == 1 and by_rule[initials]["only_here"] == 1
     # the record without a first name shares the address of p1's first record: paired by the whole
     # address only, never by the initials rule (not with n1)
     keyed = pairs.where((F.col("l_record") == "a:n0") | (F.col("r_record") == "a:n0")).collect()
     assert [{r.l_record, r.r_record} for r in keyed] == [{"a:n0", "a:p1"}]
-    # each true pair is formed by one new rule only, so the nine older rules form none of them
-    assert sum(by_rule[" & ".join(r)]["true_pairs"] for r in cfg.blocking[:-2]) == 0
+    # the nine rules before the two address rules form none of them
+    assert sum(by_rule[" & ".join(r)]["true_pairs"] for r in cfg.blocking[:9]) == 0
+
+
+def test_street_name_in_postcode_house_number_and_birth_date_in_city_rules_form_pairs_the_others_miss(spark):
+    """Pairs with errors in three fields that only the four rules added on 2026-12-07 form: a new
+    first name, a surname typo and a city typo on one street name within one postcode; the same
+    first name at one house number with the surname's first letter, the postcode and the street
+    changed; a birth date in one city with both names replaced and the street and postcode changed."""
+    from memberlake.identity.evaluate import blocking_report
+
+    rows = [("a", "s0", "mark", "bolton", None, "31 wattle grove", "3044", "pascoe vale"),
+            ("b", "s0", "peter", "bloton", None, "wattlegrove", "3044", "pascoe vael"),
+            ("a", "h0", "nora", "kellerman", None, "7 ash street", "5061", "unley"),
+            ("b", "h0", "nora", "gellerman", None, "7 oak avenue", "5016", "unlye"),
+            ("a", "d0", "rita", "vance", date(1931, 5, 17), "12 hill road", "2600", "yass"),
+            ("b", "d0", "joan", "prior", date(1931, 5, 17), "90 hil road", "2620", "yass")]
+    records = M.prepared(spark.createDataFrame(rows, MEMBERS))
+    truth = spark.createDataFrame([(f"{s}:{m}", m) for s, m, *_ in rows], "record string, true string")
+    cfg = MatchingSettings()
+    report = blocking_report(M.block(records, cfg).pairs, truth, [" & ".join(r) for r in cfg.blocking], len(rows))
+    assert (report["true_pairs"], report["true_pairs_found"]) == (3, 3)
+    by_rule = {r["rule"]: r for r in report["rules"]}
+    street_postcode, number_first, number_surname, birth_city = (" & ".join(r) for r in cfg.blocking[11:15])
+    assert "postcode" in street_postcode and "first_name" in number_first and "city" in birth_city
+    assert [by_rule[r]["only_here"] for r in (street_postcode, number_first, birth_city)] == [1, 1, 1]
+    # kellerman / gellerman: another first letter, another sound (K465 / G465), so neither the
+    # names by sound nor the house number with the surname's sound pairs them
+    assert by_rule[number_surname]["true_pairs"] == 0
+    assert sum(by_rule[" & ".join(r)]["true_pairs"] for r in cfg.blocking[:11]) == 0
