@@ -276,7 +276,7 @@ def levels(pairs: DataFrame) -> DataFrame:
     # two. Only between records with both names (a lone "ann" in either field says little)
     both = (l("first_name").isNotNull() & l("last_name").isNotNull() & r("first_name").isNotNull()
             & r("last_name").isNotNull())
-    moved = F.when(both & ((F.col("_lv_fl") == 3) | (l("last_name") == r("first_name"))), 1)
+    moved = F.when(both & ((l("first_name") == r("last_name")) | (l("last_name") == r("first_name"))), 1)
     return compared.select("*", F.greatest("_lv_first", "_lv_swap", moved).alias("first_name_level"),
                            F.greatest("_lv_last", "_lv_swap").alias("last_name_level"),
                            birth.alias("birth_date_level")).select(*out, *LEVEL_COLUMNS)
