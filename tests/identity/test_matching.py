@@ -21,6 +21,17 @@ def _pairs(spark, rows):
     return spark.createDataFrame(rows, schema)
 
 
+def _blocking_report(spark, rows, blocking):
+    """(candidate pairs, ``blocking_report``) of ``blocking`` on member ``rows``, whose member id
+    names the true person."""
+    from memberlake.identity.evaluate import blocking_report
+
+    records = M.prepared(spark.createDataFrame(rows, MEMBERS))
+    truth = spark.createDataFrame([(f"{s}:{m}", m) for s, m, *_ in rows], "record string, true string")
+    pairs = M.block(records, MatchingSettings(blocking=blocking)).pairs.localCheckpoint()
+    return pairs, blocking_report(pairs, truth, [" & ".join(r) for r in blocking], len(rows))
+
+
 def test_comparison_levels_by_hand(spark):
     d = date(1980, 3, 4)
     rows = [
@@ -383,8 +394,6 @@ def test_default_blocking_pairs_records_with_one_typo_in_any_field(spark):
     """Eight persons, each as a clean record and a copy with one error: a typo in the first letter
     of a name, a transposed birth year, a misspelt street, postcode or city, swapped names, a
     surname typo with no birth date. The default rules form every one of the eight true pairs."""
-    from memberlake.identity.evaluate import blocking_report
-
     d = date(1980, 3, 4)
     clean = [("ann", "lee", d, "12 main st", "02139", "boston"), ("kim", "park", date(1975, 6, 1), "3 oak ave", "10001", "york"),
              ("raj", "shah", date(1975, 1, 9), "9 bay rd", "30301", "atlanta"), ("eva", "moss", date(1990, 2, 2), "7 elm rd", "60601", "chicago"),
@@ -396,10 +405,8 @@ def test_default_blocking_pairs_records_with_one_typo_in_any_field(spark):
               ("collins", "donna", date(1971, 6, 5), "1 park ln", "85029", "phoenix"), ("joe", "xmith", None, "44 high st", "73301", "austin")]
     rows = [("a", f"p{i}", *r) for i, r in enumerate(clean)] + [("b", f"p{i}", *r) for i, r in enumerate(errors)]
     rows += [("c", f"x{i}", "ann", "lee", date(1950 + i, 1, 1), f"{i} other st", "02139", "boston") for i in range(3)]
-    records = M.prepared(spark.createDataFrame(rows, MEMBERS))
-    truth = spark.createDataFrame([(f"{s}:{m}", m) for s, m, *_ in rows], "record string, true string")
     cfg = MatchingSettings()
-    report = blocking_report(M.block(records, cfg).pairs, truth, [" & ".join(r) for r in cfg.blocking], len(rows))
+    _, report = _blocking_report(spark, rows, cfg.blocking)
     assert (report["true_pairs"], report["true_pairs_found"], report["recall"]) == (8, 8, 1.0)
     # the three other Ann Lees of 02139 are candidates of the first pair's rule, not matches
     assert report["candidates"] > report["true_pairs_found"]
@@ -408,8 +415,7 @@ def test_default_blocking_pairs_records_with_one_typo_in_any_field(spark):
     # without the rules on the street, the surname typo with no birth date is lost: only they form it
     fewer = [r for r in cfg.blocking if not any("street" in e for e in r)]
     assert 0 < len(fewer) < len(cfg.blocking)
-    without = blocking_report(M.block(records, MatchingSettings(blocking=fewer)).pairs, truth,
-                              [" & ".join(r) for r in fewer], len(rows))
+    _, without = _blocking_report(spark, rows, fewer)
     assert (without["true_pairs_found"], without["recall"]) == (7, 7 / 8)
 
 
@@ -419,8 +425,6 @@ def test_address_rules_survive_a_split_street_name_and_swapped_misspelt_names(sp
     address, letters only); names swapped with a typo in one, a new street number and city (street
     name + both initials in either order + the postcode's region). A record without a first name
     has no initials key, and the street key keeps non-Latin letters."""
-    from memberlake.identity.evaluate import blocking_report
-
     rows = [("a", "p0", "edward", "selman", None, "42 medical centre", "2324", "north rocks"),
             ("b", "p0", "stephanie", "selmann", None, "42 medical c entre", "3224", "nroth rocks"),
             ("a", "p1", "chelsea", "ayres", None, "18 pokana circuit", "4131", "keilor east"),
@@ -431,11 +435,8 @@ def test_address_rules_survive_a_split_street_name_and_swapped_misspelt_names(sp
             ("b", "n1", "anna", "adams", None, "7 pokana circuit", "4777", "sydney"),
             ("a", "z0", "伟", "王", None, "12 北京路", "1000", "上海"),
             ("b", "z0", "小伟", "汪", None, "12 北京 路", "2000", "上海市")]
-    records = M.prepared(spark.createDataFrame(rows, MEMBERS))
-    truth = spark.createDataFrame([(f"{s}:{m}", m) for s, m, *_ in rows], "record string, true string")
     cfg = MatchingSettings()
-    pairs = M.block(records, cfg).pairs.localCheckpoint()
-    report = blocking_report(pairs, truth, [" & ".join(r) for r in cfg.blocking], len(rows))
+    pairs, report = _blocking_report(spark, rows, cfg.blocking)
     assert (report["true_pairs"], report["true_pairs_found"]) == (3, 3)
     by_rule = {r["rule"]: r for r in report["rules"]}
     whole, initials, number_and_surname = (" & ".join(cfg.blocking[i]) for i in (9, 10, 13))
@@ -457,18 +458,14 @@ def test_street_name_in_postcode_house_number_and_birth_date_in_city_rules_form_
     first name, a surname typo and a city typo on one street name within one postcode; the same
     first name at one house number with the surname's first letter, the postcode and the street
     changed; a birth date in one city with both names replaced and the street and postcode changed."""
-    from memberlake.identity.evaluate import blocking_report
-
     rows = [("a", "s0", "mark", "bolton", None, "31 wattle grove", "3044", "pascoe vale"),
             ("b", "s0", "peter", "bloton", None, "wattlegrove", "3044", "pascoe vael"),
             ("a", "h0", "nora", "kellerman", None, "7 ash street", "5061", "unley"),
             ("b", "h0", "nora", "gellerman", None, "7 oak avenue", "5016", "unlye"),
             ("a", "d0", "rita", "vance", date(1931, 5, 17), "12 hill road", "2600", "yass"),
             ("b", "d0", "joan", "prior", date(1931, 5, 17), "90 hil road", "2620", "yass")]
-    records = M.prepared(spark.createDataFrame(rows, MEMBERS))
-    truth = spark.createDataFrame([(f"{s}:{m}", m) for s, m, *_ in rows], "record string, true string")
     cfg = MatchingSettings()
-    report = blocking_report(M.block(records, cfg).pairs, truth, [" & ".join(r) for r in cfg.blocking], len(rows))
+    _, report = _blocking_report(spark, rows, cfg.blocking)
     assert (report["true_pairs"], report["true_pairs_found"]) == (3, 3)
     by_rule = {r["rule"]: r for r in report["rules"]}
     street_postcode, number_first, number_surname, birth_city = (" & ".join(r) for r in cfg.blocking[11:15])
