@@ -135,6 +135,8 @@ class GenerateSettings(_Strict):
     end_date: date = date(2024, 12, 31)
     # Clickstream events per member record (10 = 10M events at scale 1).
     events_per_record: float = Field(default=10.0, gt=0)
+    # cutoff_study (churners stop before the churn cutoff) or steady (no break in demand)
+    demand: Literal["cutoff_study", "steady"] = "cutoff_study"
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> "GenerateSettings":

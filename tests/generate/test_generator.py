@@ -109,6 +109,50 @@ def test_churn_labels_follow_orders(spark, generated):
     assert labels.where("churned").join(later, "person_id").count() == 0
 
 
+def _late_joins_and_stops(gen, persons):
+    """Members joining in the 120 days before the cutoff, churners stopping between 30 days
+    before the cutoff and the end."""
+    p, day, cutoff = F.col("pidx"), 86400, CFG.epoch(CFG.cutoff)
+    return persons.agg(
+        F.sum((gen.signup_epoch(p) > cutoff - 120 * day).cast("int")).alias("joined"),
+        F.sum((gen.is_churner(p) & (gen.active_end_epoch(p) > cutoff - 30 * day)
+               & (gen.active_end_epoch(p) < CFG.epoch(CFG.end) - day)).cast("int")).alias("stopped")).first()
+
+
+def test_cutoff_study_demand_stops_joins_and_churners_before_the_cutoff(generated):
+    gen, persons, *_ = generated
+    late = _late_joins_and_stops(gen, persons)
+    assert (late["joined"], late["stopped"]) == (0, 0)
+
+
+def test_steady_demand_has_no_planted_break(spark):
+    """demand=steady: members join until shortly before the end, churners stop on any date (also
+    after the churn cutoff), and a person buys at a constant rate while active, so a late joiner
+    does not buy faster (with cutoff_study, one who joins after the middle of the data buys about
+    twice as fast: the same number of orders in half the time)."""
+    gen = Generator(spark, replace(CFG, demand="steady"))
+    persons = gen.person_frame().cache()
+    late = _late_joins_and_stops(gen, persons)
+    assert late["joined"] > 0 and late["stopped"] > 0
+    p, day = F.col("pidx"), 86400
+    orders = gen.order_facts(persons).groupBy("person_id").agg(F.count(F.lit(1)).alias("orders"))
+    middle = (CFG.epoch(CFG.start) + CFG.epoch(CFG.end)) / 2
+    rates = (persons.where(~gen.is_churner(p))
+             .select("person_id", gen.signup_epoch(p).alias("signup"), gen.active_end_epoch(p).alias("stop"))
+             .join(orders, "person_id", "left")
+             .groupBy((F.col("signup") < middle).alias("early"))
+             .agg((F.sum(F.coalesce("orders", F.lit(0))) / F.sum((F.col("stop") - F.col("signup")) / day)).alias("rate"))
+             .collect())
+    by = {r["early"]: r["rate"] for r in rates}
+    assert 1 / 1.4 < by[False] / by[True] < 1.4, by
+    persons.unpersist()
+
+
+def test_an_unknown_demand_shape_is_refused(spark):
+    with pytest.raises(ValueError, match="generate.demand: 'flat' is not one of cutoff_study, steady"):
+        Generator(spark, replace(CFG, demand="flat"))
+
+
 @pytest.mark.extended   # ~9 s; the campaigns readout tests use the planted effect
 def test_campaign_contacts_are_randomised_and_the_effect_is_planted_on_treated_only(spark, generated):
     from memberlake.generate import campaigns as C

@@ -11,6 +11,13 @@ agree with each other. What is planted, and recorded in the truth tables:
 - orders with heavy-tailed activity per person, Zipf product popularity, planted co-purchase
   patterns, a year-end peak, cancellations and returns, guest checkouts with the member's
   email, and persons whose activity thins out and stops (churners);
+- two demand shapes (``GenConfig.demand``). ``cutoff_study`` (the default) serves the churn
+  labels: members join until 120 days before the churn cutoff, every churner stops by 30 days
+  before it, and a person's orders (a number drawn from its activity) spread over its active
+  span, so a late joiner buys faster. Weekly demand then falls by about a third in the months
+  before the cutoff. ``steady`` has no such date: members join until 60 days before the end,
+  churners stop at any time (also after the cutoff), and a person buys at a constant rate while
+  active, so demand follows a smoothly growing base (what a demand forecast is judged on);
 - clickstream sessions (gaps < 30 min inside, > 35 min between sessions of a visitor), UTM
   campaigns and referrers, logins tying cookies to members, purchases tied to orders; a known
   person browses from a month before signing up until a month after a churner stops buying;
@@ -30,6 +37,12 @@ from memberlake.generate.random import Draws, constants
 
 DAY = 86400
 CHURN_WINDOW_DAYS = 90
+# demand="steady": members join until SIGNUP_STOP_DAYS before the end; a churner buys for at
+# least CHURN_MIN_DAYS, then stops after an exponential time with mean CHURN_MEAN_DAYS.
+SIGNUP_STOP_DAYS = 60
+CHURN_MIN_DAYS = 60
+CHURN_MEAN_DAYS = 365
+DEMANDS = ("cutoff_study", "steady")
 BROWSE_MARGIN_DAYS = 30
 
 
@@ -52,6 +65,7 @@ class GenConfig:
     n_patterns: int = 10
     pattern_rate: float = 0.08
     events_per_record: float = 10.0
+    demand: str = "cutoff_study"   # one of DEMANDS; module docstring
 
     @property
     def n_records(self) -> int:
@@ -84,6 +98,8 @@ class GenConfig:
 
 class Generator:
     def __init__(self, spark: SparkSession, cfg: GenConfig) -> None:
+        if cfg.demand not in DEMANDS:
+            raise ValueError(f"generate.demand: {cfg.demand!r} is not one of {', '.join(DEMANDS)}")
         self.spark = spark
         self.cfg = cfg
         self.r = Draws(cfg.seed)
@@ -120,18 +136,34 @@ class Generator:
         owner = F.when(d == 0, self.head(pidx)).otherwise(pidx)
         return self.r.hex_id("d", "device", owner, d)
 
+    @property
+    def steady(self) -> bool:
+        return self.cfg.demand == "steady"
+
     def signup_epoch(self, pidx: Column) -> Column:
-        lo, hi = self.cfg.epoch(self.cfg.start), self.cfg.epoch(self.cfg.cutoff) - 120 * DAY
+        """Members join at an even rate from the start until 120 days before the churn cutoff
+        (cutoff_study) or SIGNUP_STOP_DAYS before the end (steady)."""
+        lo = self.cfg.epoch(self.cfg.start)
+        hi = (self.cfg.epoch(self.cfg.end) - SIGNUP_STOP_DAYS * DAY if self.steady
+              else self.cfg.epoch(self.cfg.cutoff) - 120 * DAY)
         return (lo + self.r.u("signup", pidx) * (hi - lo)).cast("long")
 
     def is_churner(self, pidx: Column) -> Column:
         return self.r.below(0.35, "churner", pidx)
 
     def active_end_epoch(self, pidx: Column) -> Column:
+        """A churner stops at a uniform date between 60 days after joining and 30 days before the
+        churn cutoff (cutoff_study), or CHURN_MIN_DAYS plus an exponential time after joining, the
+        same hazard on every date (steady; one who would stop after the end is active to it)."""
         signup = self.signup_epoch(pidx)
-        last = self.cfg.epoch(self.cfg.cutoff) - 30 * DAY
-        churn = signup + 60 * DAY + self.r.u("churn_at", pidx) * (F.lit(last) - signup - 60 * DAY)
-        return F.when(self.is_churner(pidx), churn.cast("long")).otherwise(F.lit(self.cfg.epoch(self.cfg.end) - 1))
+        end = self.cfg.epoch(self.cfg.end) - 1
+        if self.steady:
+            churn = F.least(signup + (CHURN_MIN_DAYS + self.r.exponential(CHURN_MEAN_DAYS, "churn_at", pidx)) * DAY,
+                            F.lit(end))
+        else:
+            last = self.cfg.epoch(self.cfg.cutoff) - 30 * DAY
+            churn = signup + 60 * DAY + self.r.u("churn_at", pidx) * (F.lit(last) - signup - 60 * DAY)
+        return F.when(self.is_churner(pidx), churn.cast("long")).otherwise(F.lit(end))
 
     def activity(self, pidx: Column) -> Column:
         """Heavy-tailed order rate: lognormal with mean 1."""
@@ -332,9 +364,17 @@ class Generator:
         """One row per order with typed values (the landing files are formatted from it)."""
         r, p = self.r, F.col("pidx")
         mean_orders = self.cfg.n_orders / self.cfg.n_persons
-        count = F.least(F.floor(self.activity(p) * mean_orders + r.u("norders", p)), F.lit(9999)).cast("int")
-        j = F.col("j")
         signup, end = self.signup_epoch(p), self.active_end_epoch(p)
+        if self.steady:
+            # a constant rate while active: the orders grow with the active span (a late joiner
+            # does not buy faster), so the weekly total follows the active base
+            span_days = (end - signup) / DAY
+            mean_span = persons.agg(F.avg(span_days)).first()[0]   # one number
+            expected = self.activity(p) * (mean_orders / max(float(mean_span or 0.0), 1.0)) * span_days
+        else:
+            expected = self.activity(p) * mean_orders   # spread over the active span, however long
+        count = F.least(F.floor(expected + r.u("norders", p)), F.lit(9999)).cast("int")
+        j = F.col("j")
         # Non-churners buy at an even rate; a churner's orders thin out before they stop (density
         # falling linearly from 1.5 to 0.5 over the active span: inverse CDF 1.5 - sqrt(2.25 - 2u)).
         u = r.u("order_ts", p, j)

@@ -47,6 +47,7 @@ def config(settings: Settings, opts: Options) -> GenConfig:
         cutoff=g.cutoff_date,
         end=g.end_date,
         events_per_record=g.events_per_record,
+        demand=g.demand,
     )
 
 
