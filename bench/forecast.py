@@ -113,7 +113,7 @@ def generator(lakehouse: str, horizon: int, overrides: tuple[str, ...] = (), dem
     bench_summary.record(
         "forecast_generator", f"forecast on the generator ({demand} demand), {horizon} weeks over the year-end peak",
         f"chosen beat seasonal naive for {wins} series; total MAE ratio {ratios}", "seasonal naive, same weeks",
-        ratios, "most series and the total below 1", lines[0].lstrip("# "))
+        ratios, "most series and the total below 1", lines[0].strip().lstrip("# "))
     return "\n".join(lines) + "\n"
 
 
