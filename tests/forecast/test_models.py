@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
-from memberlake.forecast.models import candidates, fit_all, fit_group
+from memberlake.forecast.models import _forecast, candidates, fit_all, fit_group
 from memberlake.forecast.pattern import profile
 from memberlake.forecast.selection import choose, forecasts, series_scores
 
@@ -18,7 +18,7 @@ def frame(series: dict[str, list[float]], status="backtest", family="continuous"
 
 
 def test_candidate_sets():
-    assert candidates("continuous", True) == ["AutoETS", "AutoTheta", "MSTL", "SeasonalNaive", "Naive",
+    assert candidates("continuous", True) == ["AutoETS", "AutoTheta", "MSTL", "MSTL_log", "SeasonalNaive", "Naive",
                                               "HistoricAverage"]
     assert candidates("continuous", False) == ["AutoETS", "AutoTheta", "Naive", "HistoricAverage"]
     assert candidates("intermittent", False) == ["CrostonSBA", "TSB", "IMAPA", "ADIDA", "Naive", "HistoricAverage"]
@@ -113,3 +113,44 @@ def test_a_seasonal_series_is_backtested_only_where_a_season_precedes_the_cutoff
     assert set(got["model"]) == {*candidates("continuous", True), "Combination"}
     snaive = got[(got["model"] == "SeasonalNaive") & (got["window"] == 3)].sort_values("ds")
     assert snaive["forecast"].tolist() == pytest.approx([2.0, 4.0, 5.0])   # ds 110..112 repeat ds 106..108
+
+
+def test_mstl_log_forecasts_the_mean_not_the_median():
+    """Level lognormal noise (sigma 0.5) around 100 with a flat season: a plain expm1 of the
+    log-scale forecast would give the median (about 100); the adjusted one the mean (about 113)."""
+    rng = np.random.default_rng(3)
+    ys = np.exp(np.log(100.0) + 0.5 * rng.normal(size=96)) - 1
+    got = _forecast(pd.DataFrame({"unique_id": "a", "ds": np.arange(96), "y": ys}), "MSTL_log", 4, True, 8)
+    assert len(got) == 8 and (got["model"] == "MSTL_log").all()
+    assert got["forecast"].mean() == pytest.approx(ys.mean(), rel=0.06)
+    assert got["forecast"].mean() > 1.08 * np.median(ys)
+    assert (got["lo_80"] < got["forecast"]).all() and (got["forecast"] < got["hi_80"]).all()
+    assert (got["lo_95"] < got["lo_80"]).all() and (got["hi_80"] < got["hi_95"]).all()
+
+
+def test_mstl_log_scales_the_season_with_the_level_and_skips_negative_series():
+    """A peak of 3x the level every 4th period while the level grows 3% a period: the next peak is
+    100 * 1.03^99 * 3 = 5,598 (MSTL_log 5,572, MSTL 4,645). MSTL's additive season averages the
+    smaller peaks of earlier periods; on the log scale the season is a ratio. A series with a
+    negative period is skipped."""
+    rng = np.random.default_rng(5)
+    t = np.arange(96)
+    ys = 100 * 1.03 ** t * np.where(t % 4 == 3, 3.0, 1.0) * np.exp(0.02 * rng.normal(size=96))
+    neg = np.r_[-2.0, np.full(95, 10.0)]
+    train = pd.DataFrame({"unique_id": ["grow"] * 96 + ["neg"] * 96, "ds": np.r_[t, t], "y": np.r_[ys, neg]})
+    log = _forecast(train, "MSTL_log", 4, True, 4)
+    additive = _forecast(train[train["unique_id"] == "grow"], "MSTL", 4, True, 4)
+    assert set(log["unique_id"]) == {"grow"}
+    truth = 100 * 1.03 ** 99 * 3.0                                    # ds 99, the next peak
+    peak = {m: f.loc[f["ds"] == 99, "forecast"].item() for m, f in (("log", log), ("additive", additive))}
+    assert peak["log"] == pytest.approx(truth, rel=0.05)
+    assert abs(peak["log"] - truth) < abs(peak["additive"] - truth)
+
+
+def test_the_combination_leaves_mstl_log_out():
+    rng = np.random.default_rng(2)
+    ys = list(50 + 10 * np.tile([0, 1, 0, 3], 6) + rng.normal(0, 1, 24))
+    got = fit_group(frame({"s": ys}, seasonal=True), cutoffs=[115], horizon=2, season=4, fallback="HistoricAverage")
+    final = got[got["window"] == 0].pivot(index="ds", columns="model", values="forecast")
+    assert "MSTL_log" in final.columns
+    assert final["Combination"].tolist() == pytest.approx(final[["AutoETS", "AutoTheta", "MSTL"]].mean(axis=1).tolist())

@@ -6,11 +6,14 @@ each backtest cutoff (trained only on periods up to the cutoff) and once more on
 history for the forecast. Candidates (names as statsforecast's):
 
 - continuous (smooth or erratic): AutoETS (non-seasonal: statsforecast's ETS takes seasons up to
-  24 periods), AutoTheta and MSTL (trend by AutoETS) with the season when the history allows;
+  24 periods), AutoTheta and MSTL (trend by AutoETS) with the season when the history allows, and
+  ``MSTL_log``: MSTL on log1p(y), a season proportional to the level (:func:`_forecast_log`);
 - intermittent (intermittent or lumpy): CrostonSBA, TSB, IMAPA, ADIDA, with conformal intervals
   from their own rolling errors (they have no distributional ones) when the history allows;
-- ``Combination``: the mean of the family's own models above (forecast combinations are the
-  robust choice of the M competitions), scored in the backtest like the others;
+- ``Combination``: the mean of the family's own models above except ``MSTL_log`` (forecast
+  combinations are the robust choice of the M competitions), scored in the backtest like the
+  others. ``MSTL_log`` is left out because it skips series with negative weeks, and a
+  combination should mean the same models on every series;
 - baselines for every backtested series: SeasonalNaive (seasonal series), Naive, HistoricAverage.
 
 A fallback series (too short for a backtest) gets its fallback model only. A model that fails
@@ -21,6 +24,7 @@ from __future__ import annotations
 import logging
 import math
 
+import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -32,7 +36,9 @@ log = logging.getLogger(__name__)
 LEVELS = (80, 95)
 OUTPUT = ("measure string, series_id string, model string, window int, cutoff int, ds int, forecast double, "
           "lo_80 double, hi_80 double, lo_95 double, hi_95 double")
-CONTINUOUS = ("AutoETS", "AutoTheta", "MSTL")
+CONTINUOUS = ("AutoETS", "AutoTheta", "MSTL", "MSTL_log")
+SEASONAL_ONLY = ("MSTL", "MSTL_log")
+LOG_MODELS = ("MSTL_log",)
 INTERMITTENT = ("CrostonSBA", "TSB", "IMAPA", "ADIDA")
 BASELINES = ("SeasonalNaive", "Naive", "HistoricAverage")
 COMBINATION = "Combination"
@@ -44,7 +50,7 @@ ORDER = (COMBINATION, *CONTINUOUS, *INTERMITTENT, *BASELINES)   # tie-break: ear
 
 def candidates(family: str, seasonal: bool) -> list[str]:
     """Candidate model names for a backtested series."""
-    own = [m for m in (CONTINUOUS if family == "continuous" else INTERMITTENT) if seasonal or m != "MSTL"]
+    own = [m for m in (CONTINUOUS if family == "continuous" else INTERMITTENT) if seasonal or m not in SEASONAL_ONLY]
     return own + [m for m in BASELINES if seasonal or m != "SeasonalNaive"]
 
 
@@ -59,6 +65,7 @@ def build(name: str, season: int, seasonal: bool, horizon: int, n: int):
         "AutoETS": lambda: sm.AutoETS(season_length=1, alias=name),
         "AutoTheta": lambda: sm.AutoTheta(season_length=m, alias=name),
         "MSTL": lambda: sm.MSTL(season_length=season, trend_forecaster=sm.AutoETS(model="ZZN"), alias=name),
+        "MSTL_log": lambda: sm.MSTL(season_length=season, trend_forecaster=sm.AutoETS(model="ZZN"), alias=name),
         "CrostonSBA": lambda: sm.CrostonSBA(alias=name, prediction_intervals=conformal),
         "TSB": lambda: sm.TSB(alpha_d=0.1, alpha_p=0.1, alias=name, prediction_intervals=conformal),
         "IMAPA": lambda: sm.IMAPA(alias=name, prediction_intervals=conformal),
@@ -102,10 +109,38 @@ def combination(got: pd.DataFrame, members: list[str]) -> pd.DataFrame:
 def _forecast(train: pd.DataFrame, name: str, season: int, seasonal: bool, horizon: int) -> pd.DataFrame:
     from statsforecast import StatsForecast
 
+    if name in LOG_MODELS:
+        return _forecast_log(train, name, season, seasonal, horizon)
     n = int(train.groupby("unique_id").size().min())
     got = StatsForecast([build(name, season, seasonal, horizon, n)], freq=1).forecast(
         df=train, h=horizon, level=list(LEVELS))
     return _long(got, name)
+
+
+def _forecast_log(train: pd.DataFrame, name: str, season: int, seasonal: bool, horizon: int) -> pd.DataFrame:
+    """The model fitted on log1p(y), for series with no negative period (others are skipped).
+
+    Why: an additive season learnt while the level grew carries the smaller peaks of earlier
+    years; on the log scale the season is a ratio to the level. The point forecast is
+    expm1(f + s²/2), with s² the series' in-sample residual variance on the log scale: a plain
+    expm1(f) is the median, low by about s²/2 (the lognormal mean; Hyndman and Athanasopoulos'
+    bias-adjusted back-transform). Bounds are expm1 of the log-scale bounds: quantiles carry over.
+    """
+    from statsforecast import StatsForecast
+
+    train = train[train.groupby("unique_id")["y"].transform("min") >= 0]
+    if train.empty:
+        return pd.DataFrame(columns=_LONG)
+    logged = train.assign(y=np.log1p(train["y"].astype(float)))
+    n = int(logged.groupby("unique_id").size().min())
+    sf = StatsForecast([build(name, season, seasonal, horizon, n)], freq=1)
+    frame = _long(sf.forecast(df=logged, h=horizon, level=list(LEVELS), fitted=True), name)
+    fitted = sf.forecast_fitted_values()
+    variance = (fitted["y"] - fitted[name]).groupby(fitted["unique_id"]).var()
+    frame["forecast"] = np.expm1(frame["forecast"] + frame["unique_id"].map(variance).fillna(0.0) / 2)
+    for c in VALUES[1:]:
+        frame[c] = np.expm1(frame[c])
+    return frame
 
 
 def _long(got: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -144,7 +179,8 @@ def fit_group(pdf: pd.DataFrame, *, cutoffs: list[int], horizon: int, season: in
                 continue
             got = _run(train, names, season, seasonal, horizon)
             if status != "fallback":
-                got = pd.concat([got, combination(got, [n for n in names if n not in BASELINES])], ignore_index=True)
+                members = [n for n in names if n not in BASELINES and n not in LOG_MODELS]
+                got = pd.concat([got, combination(got, members)], ignore_index=True)
             frames.append(got.assign(window=window, cutoff=-1 if cutoff is None else cutoff))
     if not frames:
         return pd.DataFrame(columns=OUTPUT_COLUMNS)
