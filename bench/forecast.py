@@ -348,6 +348,8 @@ def scale_peer(n: int, horizon: int = 13, windows: int = 3) -> None:
     rows = 0
     for family, ids in prof_families(data, last, horizon * windows).items():
         part = data[data["unique_id"].isin(ids)]
+        # MSTL_log is fitted here as MSTL on the raw values (statsforecast has no transform step):
+        # the same fit's cost; the log and back-transform are a few vector operations.
         models = [build(m, 52, True, horizon, last - 1000 + 1 - horizon * windows) for m in candidates(family, True)]
         sf = StatsForecast(models, freq=1, n_jobs=2)
         cv = sf.cross_validation(df=part, h=horizon, step_size=horizon, n_windows=windows, level=[80, 95])
