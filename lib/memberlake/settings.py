@@ -412,7 +412,9 @@ class ForecastSettings(_Strict):
     # Series per applyInPandas group (one task fits a group); smaller = more parallel tasks.
     series_per_group: int = Field(default=50, ge=1)
     # Pin one model for every series (must be in its candidate set), or "auto": best on the backtest.
-    model: str = "auto"
+    # The names are memberlake.forecast.models.ORDER's (a test keeps the two equal).
+    model: Literal["auto", "Combination", "AutoETS", "AutoTheta", "MSTL", "MSTL_log", "CrostonSBA", "TSB", "IMAPA",
+                   "ADIDA", "SeasonalNaive", "Naive", "HistoricAverage"] = "auto"
     # Customer base: weekly repeat purchases, active members and revenue from the CLV model.
     customer_base: bool = True
     # Central level of the customer base's lower/upper bounds (parameter and persons' variance).

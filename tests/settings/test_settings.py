@@ -166,3 +166,14 @@ def test_clv_model_is_auto_or_one_of_the_three():
         load_settings("local", ["value.clv.model=paretonbd"])
     with pytest.raises(SettingsError, match=r"value\.clv\.candidates"):
         load_settings("local", ["value.clv.candidates=[]"])
+
+
+def test_a_pinned_forecast_model_is_one_the_job_fits():
+    from typing import get_args
+
+    from memberlake.forecast.models import ORDER
+    from memberlake.settings import ForecastSettings
+
+    assert get_args(ForecastSettings.model_fields["model"].annotation) == ("auto", *ORDER)
+    with pytest.raises(SettingsError, match="forecast.model.*got 'MSTLx'"):
+        with_overrides(load_settings("local"), forecast={"model": "MSTLx"})
