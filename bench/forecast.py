@@ -322,6 +322,11 @@ def scale(n: int, horizon: int = 13, windows: int = 3) -> str:
     theirs, their_peak, peer_rows = got["seconds"], got["peak"], got["rows"]
     memory.stop()
     del pd
+    bench_summary.record(
+        "forecast_scale", f"forecast fit + rolling backtest, {n:,} weekly series x 156 weeks",
+        f"{ours:.1f} s ({n / ours:.1f} series/s, peak {ours_peak / 1e9:.2f} GB)",
+        f"statsforecast alone, n_jobs=2: {theirs:.1f} s (peak {their_peak / 1e9:.2f} GB)", f"{ours / theirs:.2f}x",
+        "series/s and peak memory beside the peer", f"Forecast at scale: {n:,} weekly series x 156 weeks")
     return (f"### Forecast at scale: {n:,} weekly series x 156 weeks ({families}), {windows} backtest windows of "
             f"{horizon} + the forecast, models per family as the job fits them\n\n"
             "| run | time | series/s | peak RSS (process tree) | rows out |\n|---|---:|---:|---:|---:|\n"
