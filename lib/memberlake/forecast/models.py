@@ -7,7 +7,7 @@ history for the forecast. Candidates (names as statsforecast's):
 
 - continuous (smooth or erratic): AutoETS (non-seasonal: statsforecast's ETS takes seasons up to
   24 periods), AutoTheta and MSTL (trend by AutoETS) with the season when the history allows, and
-  ``MSTL_log``: MSTL on log1p(y), a season proportional to the level (:func:`_forecast_log`);
+  ``MSTL_log``: MSTL on log1p(y), a season proportional to the level (:func:`_forecast`);
 - intermittent (intermittent or lumpy): CrostonSBA, TSB, IMAPA, ADIDA, with conformal intervals
   from their own rolling errors (they have no distributional ones) when the history allows;
 - ``Combination``: the mean of the family's own models above except ``MSTL_log`` (forecast
@@ -61,11 +61,15 @@ def build(name: str, season: int, seasonal: bool, horizon: int, n: int):
 
     m = season if seasonal else 1
     conformal = ConformalIntervals(h=horizon, n_windows=2) if n >= 2 * horizon + 1 else None
+
+    def mstl():   # MSTL_log is the same model, fitted on log1p(y) by _forecast
+        return sm.MSTL(season_length=season, trend_forecaster=sm.AutoETS(model="ZZN"), alias=name)
+
     makers = {
         "AutoETS": lambda: sm.AutoETS(season_length=1, alias=name),
         "AutoTheta": lambda: sm.AutoTheta(season_length=m, alias=name),
-        "MSTL": lambda: sm.MSTL(season_length=season, trend_forecaster=sm.AutoETS(model="ZZN"), alias=name),
-        "MSTL_log": lambda: sm.MSTL(season_length=season, trend_forecaster=sm.AutoETS(model="ZZN"), alias=name),
+        "MSTL": mstl,
+        "MSTL_log": mstl,
         "CrostonSBA": lambda: sm.CrostonSBA(alias=name, prediction_intervals=conformal),
         "TSB": lambda: sm.TSB(alpha_d=0.1, alpha_p=0.1, alias=name, prediction_intervals=conformal),
         "IMAPA": lambda: sm.IMAPA(alias=name, prediction_intervals=conformal),
@@ -107,39 +111,32 @@ def combination(got: pd.DataFrame, members: list[str]) -> pd.DataFrame:
 
 
 def _forecast(train: pd.DataFrame, name: str, season: int, seasonal: bool, horizon: int) -> pd.DataFrame:
-    from statsforecast import StatsForecast
+    """Forecasts of model ``name`` for the series in ``train``, long (``_LONG``).
 
-    if name in LOG_MODELS:
-        return _forecast_log(train, name, season, seasonal, horizon)
-    n = int(train.groupby("unique_id").size().min())
-    got = StatsForecast([build(name, season, seasonal, horizon, n)], freq=1).forecast(
-        df=train, h=horizon, level=list(LEVELS))
-    return _long(got, name)
-
-
-def _forecast_log(train: pd.DataFrame, name: str, season: int, seasonal: bool, horizon: int) -> pd.DataFrame:
-    """The model fitted on log1p(y), for series with no negative period (others are skipped).
-
-    Why: an additive season learnt while the level grew carries the smaller peaks of earlier
-    years; on the log scale the season is a ratio to the level. The point forecast is
-    expm1(f + s²/2), with s² the series' in-sample residual variance on the log scale: a plain
+    A model in ``LOG_MODELS`` is fitted on log1p(y), only for series with no negative period
+    (others are skipped). Why: an additive season learnt while the level grew carries the smaller
+    peaks of earlier years; on the log scale the season is a ratio to the level. Its point forecast
+    is expm1(f + s²/2), with s² the series' in-sample residual variance on the log scale: a plain
     expm1(f) is the median, low by about s²/2 (the lognormal mean; Hyndman and Athanasopoulos'
     bias-adjusted back-transform). Bounds are expm1 of the log-scale bounds: quantiles carry over.
     """
     from statsforecast import StatsForecast
 
-    train = train[train.groupby("unique_id")["y"].transform("min") >= 0]
-    if train.empty:
-        return pd.DataFrame(columns=_LONG)
-    logged = train.assign(y=np.log1p(train["y"].astype(float)))
-    n = int(logged.groupby("unique_id").size().min())
+    log_scale = name in LOG_MODELS
+    if log_scale:
+        train = train[train.groupby("unique_id")["y"].transform("min") >= 0]
+        if train.empty:
+            return pd.DataFrame(columns=_LONG)
+        train = train.assign(y=np.log1p(train["y"].astype(float)))
+    n = int(train.groupby("unique_id").size().min())
     sf = StatsForecast([build(name, season, seasonal, horizon, n)], freq=1)
-    frame = _long(sf.forecast(df=logged, h=horizon, level=list(LEVELS), fitted=True), name)
-    fitted = sf.forecast_fitted_values()
-    variance = (fitted["y"] - fitted[name]).groupby(fitted["unique_id"]).var()
-    frame["forecast"] = np.expm1(frame["forecast"] + frame["unique_id"].map(variance).fillna(0.0) / 2)
-    for c in VALUES[1:]:
-        frame[c] = np.expm1(frame[c])
+    frame = _long(sf.forecast(df=train, h=horizon, level=list(LEVELS), fitted=log_scale), name)
+    if log_scale:
+        fitted = sf.forecast_fitted_values()
+        variance = (fitted["y"] - fitted[name]).groupby(fitted["unique_id"]).var()
+        frame["forecast"] = np.expm1(frame["forecast"] + frame["unique_id"].map(variance).fillna(0.0) / 2)
+        for c in VALUES[1:]:
+            frame[c] = np.expm1(frame[c])
     return frame
 
 
