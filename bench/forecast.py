@@ -97,8 +97,9 @@ def generator(lakehouse: str, horizon: int, overrides: tuple[str, ...] = (), dem
         lines.append(f"| {r.measure} | {r.level} | {r.series_id} | {r.weeks} | {model} | {r.model:.1f} | "
                      f"{r.snaive:.1f} | {r.model / r.snaive if r.snaive else float('nan'):.3f} | {r.c80:.2f} | {r.c95:.2f} |")
     s = per[per["level"] == "series"]
-    share = float((s["model"] < s["snaive"]).mean())
-    wins = f"{int((s['model'] < s['snaive']).sum())} of {len(s)}"
+    beat = s["model"] < s["snaive"]
+    share = float(beat.mean())
+    wins = f"{int(beat.sum())} of {len(s)}"
     lines.append(f"\nChosen models beat seasonal naive out of sample for {share:.0%} of series ({wins}).")
     totals = per[per["level"] == "total"].set_index("measure")
     ratios = ", ".join(f"{m} {totals.loc[m, 'model'] / totals.loc[m, 'snaive']:.2f}" for m in sorted(totals.index)
