@@ -13,6 +13,9 @@
   of weeks 1-39 forecast over weeks 40-78 by memberlake's demand models (chosen on their own
   rolling backtest) and by the BG/NBD expectation fitted on the same 39 weeks, against the actual —
   Fader, Hardie and Lee's tracking plot.
+- ``cdnow-intervals``: the same weekly series, 13 weeks ahead from several origins by the job's
+  demand step, once with the models' own intervals and once calibrated on the backtest
+  (``forecast.intervals``): the share of the following weeks inside each, and their widths.
 - ``scale``: N synthetic weekly series x 3 years (smooth seasonal and intermittent), fit +
   rolling backtest (3 windows of 13 weeks) + forecast on ``local[2]``, against statsforecast's own
   single-node run (``n_jobs=2``) of the same models on the same series; series/s and peak memory.
@@ -28,6 +31,7 @@
     python bench/forecast.py generator --lakehouse L
     python bench/forecast.py candidates --lakehouse L
     python bench/forecast.py cdnow
+    python bench/forecast.py cdnow-intervals
     python bench/forecast.py scale --series 10000
 """
 from __future__ import annotations
@@ -205,8 +209,73 @@ def candidates(lakehouse: str, horizon: int) -> str:
 
 
 # -- CDNOW ----------------------------------------------------------------------------------
-def cdnow(weeks: int = 39) -> str:
+def cdnow_weekly(weeks: int):
+    """CDNOW's start (1997-01-01), its purchase days (customer, order_date, net) and the weekly
+    repeat purchases (purchase days after each customer's first) of weeks 1..``weeks``."""
     import lifetimes.datasets
+    import pandas as pd
+
+    master = Path(lifetimes.datasets.__file__).parent / "CDNOW_master.txt"
+    df = pd.read_csv(master, sep=r"\s+", header=0, names=["customer", "day", "cds", "dollars"], dtype=str)
+    df["order_date"] = pd.to_datetime(df["day"], format="%Y%m%d").dt.date
+    df["net"] = df["dollars"].astype(float)
+    start = date(1997, 1, 1)
+    days = df.groupby(["customer", "order_date"], as_index=False)["net"].sum()
+    first = days.groupby("customer")["order_date"].transform("min")
+    repeat = days[days["order_date"] > first]
+    week = repeat["order_date"].apply(lambda d: (d - start).days // 7 + 1)
+    return start, days, week.value_counts().reindex(range(1, weeks + 1), fill_value=0).sort_index()
+
+
+def cdnow_intervals(origins: tuple[int, ...] = tuple(range(47, 66, 2)), horizon: int = 13) -> str:
+    """The demand job's intervals on real data: CDNOW's weekly repeat purchases forecast 13 weeks
+    ahead from several origins by the job's demand step (backtest, choice, bounds), once with the
+    models' own intervals and once calibrated on the backtest (``forecast.intervals``), against the
+    weeks that followed."""
+    import numpy as np
+    from pyspark.sql import functions as F
+
+    from memberlake.forecast.build import demand
+    from memberlake.settings import ForecastSettings
+
+    spark, _ = spark_and_lake()
+    _, _, weekly = cdnow_weekly(78)
+    rows, per = [], []
+    for origin in origins:
+        history = spark.createDataFrame([("repeat", "total", None, int(w), float(y)) for w, y in weekly.loc[:origin].items()],
+                                        "measure string, series_id string, parent string, ds int, y double")
+        actual = weekly.loc[origin + 1:origin + horizon]
+        for method in ("model", "backtest"):
+            cfg = ForecastSettings(horizon=horizon, measures=["units"], intervals=method)
+            fc = (demand(history, cfg, origin, lambda *a: None)["demand_forecast"]
+                  .where(F.col("level") == "series").orderBy("ds").toPandas())
+            y = actual.to_numpy(dtype=float)
+            c80 = float(((y >= fc["lo_80"]) & (y <= fc["hi_80"])).mean())
+            c95 = float(((y >= fc["lo_95"]) & (y <= fc["hi_95"])).mean())
+            width = float(((fc["hi_80"] - fc["lo_80"]) / fc["forecast"]).mean())
+            per.append((origin, method, fc["model"].iloc[0], fc["interval"].iloc[0], c80, c95, width,
+                        float(np.abs(fc["forecast"].to_numpy() - y).mean())))
+    lines = [f"### CDNOW weekly repeat purchases: the demand job's 80%/95% intervals, {horizon} weeks ahead from "
+             f"weeks {', '.join(map(str, origins))}\n",
+             "| origin (week) | intervals | chosen | bounds from | 80% cover | 95% cover | mean 80% width / forecast | MAE |",
+             "|---:|---|---|---|---:|---:|---:|---:|"]
+    for origin, method, model, got, c80, c95, width, mae in per:
+        lines.append(f"| {origin} | {method} | {model} | {got} | {c80:.2f} | {c95:.2f} | {width:.0%} | {mae:.1f} |")
+    for method in ("model", "backtest"):
+        mine = [r for r in per if r[1] == method]
+        rows.append((method, sum(r[4] for r in mine) / len(mine), sum(r[5] for r in mine) / len(mine)))
+    lines.append("\nPooled over the origins (" + str(len(origins) * horizon) + " weeks, overlapping): " + "; ".join(
+        f"{m}: 80% {a:.2f}, 95% {b:.2f}" for m, a, b in rows) + ".")
+    pooled = {m: (a, b) for m, a, b in rows}
+    bench_summary.record(
+        "cdnow_demand_intervals", f"CDNOW weekly repeat purchases, demand 80%/95% intervals {horizon} weeks ahead "
+        f"from {len(origins)} origins", "calibrated on the backtest: %.2f / %.2f of the weeks" % pooled["backtest"],
+        "the models' own intervals: %.2f / %.2f" % pooled["model"], "—", "near 0.80 / 0.95",
+        lines[0].strip().lstrip("# "))
+    return "\n".join(lines) + "\n"
+
+
+def cdnow(weeks: int = 39) -> str:
     import numpy as np
     import pandas as pd
     from pyspark.sql import functions as F
@@ -217,16 +286,7 @@ def cdnow(weeks: int = 39) -> str:
     from memberlake.value import clv
 
     spark, _ = spark_and_lake()
-    master = Path(lifetimes.datasets.__file__).parent / "CDNOW_master.txt"
-    df = pd.read_csv(master, sep=r"\s+", header=0, names=["customer", "day", "cds", "dollars"], dtype=str)
-    df["order_date"] = pd.to_datetime(df["day"], format="%Y%m%d").dt.date
-    df["net"] = df["dollars"].astype(float)
-    start = date(1997, 1, 1)
-    days = df.groupby(["customer", "order_date"], as_index=False)["net"].sum()
-    first = days.groupby("customer")["order_date"].transform("min")
-    repeat = days[days["order_date"] > first]
-    week = repeat["order_date"].apply(lambda d: (d - start).days // 7 + 1)
-    weekly = week.value_counts().reindex(range(1, 2 * weeks + 1), fill_value=0).sort_index()
+    start, days, weekly = cdnow_weekly(2 * weeks)
     cal_end = start + timedelta(weeks=weeks) - timedelta(days=1)
 
     # memberlake's demand candidates on the weekly total (39 weeks: too short for a season or a
@@ -388,6 +448,10 @@ def main() -> None:
     c.add_argument("--lakehouse", required=True)
     c.add_argument("--horizon", type=int, default=13)
     sub.add_parser("cdnow")
+    ci = sub.add_parser("cdnow-intervals")
+    ci.add_argument("--origins", type=int, nargs="+", default=list(range(47, 66, 2)),
+                    help="weeks the forecasts start after (history: weeks 1..origin; at most 78 - 13; from 47 the "
+                         "series has the default backtest's 39 weeks + 8)")
     s = sub.add_parser("scale")
     s.add_argument("--series", type=int, default=10000)
     p = sub.add_parser("scale-peer")
@@ -399,6 +463,8 @@ def main() -> None:
         print(candidates(args.lakehouse, args.horizon))
     elif args.what == "cdnow":
         print(cdnow())
+    elif args.what == "cdnow-intervals":
+        print(cdnow_intervals(tuple(args.origins)))
     elif args.what == "scale-peer":
         scale_peer(args.series)
     else:

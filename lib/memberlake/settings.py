@@ -415,6 +415,9 @@ class ForecastSettings(_Strict):
     # The names are memberlake.forecast.models.ORDER's (a test keeps the two equal).
     model: Literal["auto", "Combination", "AutoETS", "AutoTheta", "MSTL", "MSTL_log", "CrostonSBA", "TSB", "IMAPA",
                    "ADIDA", "SeasonalNaive", "Naive", "HistoricAverage"] = "auto"
+    # Series' 80%/95% bounds: "backtest" = the chosen model's own, scaled until they would have held
+    # its backtest errors (where a series has enough backtest periods), "model" = the model's own.
+    intervals: Literal["backtest", "model"] = "backtest"
     # Customer base: weekly repeat purchases, active members and revenue from the CLV model.
     customer_base: bool = True
     # Central level of the customer base's lower/upper bounds (parameter and persons' variance).

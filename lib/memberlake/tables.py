@@ -315,7 +315,7 @@ _DECLARED = [
           columns=(
               'as_of_date date, grain string, measure string, level string, series_id string, parent string, '
               'period date, step int, forecast double, lo_80 double, hi_80 double, lo_95 double, hi_95 double, '
-              'model string, pattern string')),
+              'model string, pattern string, interval string')),
     Table(Tables.DEMAND_HISTORY, "gold", keys=('as_of_date', 'measure', 'level', 'series_id', 'period'), snapshot=SNAPSHOT,
           columns=(
               'as_of_date date, grain string, measure string, level string, series_id string, parent string, '

@@ -388,6 +388,13 @@ def test_forecast_adds_up_and_lists_every_series(spark, lake_dirs):
     ordered = "lo_95 <= lo_80 AND lo_80 <= forecast + 1e-9 AND forecast <= hi_80 + 1e-9 AND hi_80 <= hi_95"
     assert fc.where(f"hi_95 IS NOT NULL AND NOT ({ordered})").count() == 0
     assert fc.where("forecast < 0").count() == 0                              # demand never had a negative week
+    # bounds calibrated on the backtest only where a series was backtested; sums above the series
+    how = {(r.level, r.status, r.interval) for r in fc.join(
+        series.select("measure", "series_id", "status"), ["measure", "series_id"], "left").select(
+        "level", "status", "interval").distinct().collect()}
+    assert {i for level, _, i in how if level != "series"} == {"sum"}
+    assert {(st, i) for level, st, i in how if level == "series"} <= {
+        ("backtest", "backtest"), ("backtest", "model"), ("fallback", "model")}
     chosen = lake.read("forecast_backtest").where("level = 'series' AND chosen")
     assert chosen.groupBy("measure", "series_id").count().where("count != 1").count() == 0
     base = lake.read("customer_base_forecast")

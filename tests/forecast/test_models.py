@@ -1,4 +1,5 @@
-"""Fitting per bucket: candidates, fallback, no look-ahead, interval coverage, bottom-up sums, choice."""
+"""Fitting per bucket: candidates, fallback, no look-ahead, interval coverage, bottom-up sums, choice,
+intervals from the backtest errors."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +9,7 @@ from pyspark.sql import functions as F
 
 from memberlake.forecast.models import _forecast, candidates, fit_all, fit_group
 from memberlake.forecast.pattern import profile
-from memberlake.forecast.selection import choose, forecasts, series_scores
+from memberlake.forecast.selection import choose, forecasts, interval_factors, series_scores
 
 
 def frame(series: dict[str, list[float]], status="backtest", family="continuous", seasonal=False) -> pd.DataFrame:
@@ -88,6 +89,83 @@ def test_forecasts_add_up_the_hierarchy_and_intervals_add_in_quadrature(spark):
     assert got[("parent", "cat1")].hi_80 == pytest.approx(30 + 5.0)          # sqrt(3² + 4²)
     assert got[("total", "total")].lo_95 == pytest.approx(35 - (25 + 36) ** 0.5)
     assert got[("series", "a")].forecast == 10.0 and got[("series", "a")].model == "M"
+
+
+OUT = ("measure string, series_id string, model string, window int, cutoff int, ds int, forecast double, "
+       "lo_80 double, hi_80 double, lo_95 double, hi_95 double")
+
+
+def test_interval_factors_are_the_conformal_quantile_of_errors_over_the_models_width_on_their_side(spark):
+    """a: 19 backtest periods of the chosen model M around 50, errors d = +1, -2, +3, ..., +19.
+    M's half-widths are 2 above and 1 below at 80%, 4 above and 3 below at 95%, so the scores are
+    d/2 and |d|/1 at 80%, d/4 and |d|/3 at 95%. k = ceil(20 * 0.8) = 16: the 16th smallest 80% score
+    is 12 (d = -12 over 1; the above-side width would give 6); k = 19 at 95%: the largest, 18/3 = 6.
+    Model X's errors are not a's choice and do not count. b: 5 periods, one error where the model
+    gave no width: its k-th 80% score (k = 5) is infinite, and 95% needs k = 6 > 5. c: no backtest."""
+    rows = [("units", "a", "M", 1 + i // 10, 100, 101 + i, 50.0, 49.0, 52.0, 47.0, 54.0) for i in range(19)]
+    rows += [("units", "a", "X", 1, 100, 101 + i, 500.0, 0.0, 900.0, 0.0, 999.0) for i in range(19)]
+    rows += [("units", "b", "M", 1, 100, 101 + i, 10.0, 8.0, 12.0 if i else 10.0, 6.0, 14.0) for i in range(5)]
+    out = spark.createDataFrame(rows, OUT)
+    history = spark.createDataFrame(
+        [("units", "a", 101 + i, 50.0 + (i + 1) * (-1) ** i) for i in range(19)]
+        + [("units", "b", 101 + i, 11.0 if i else 12.0) for i in range(5)] + [("units", "c", 101, 1.0)],
+        "measure string, series_id string, ds int, y double")
+    chosen = spark.createDataFrame([("units", "a", "M"), ("units", "b", "M"), ("units", "c", "M")],
+                                   "measure string, series_id string, model string")
+    got = {r.series_id: (r.f_80, r.f_95) for r in interval_factors(out, chosen, history).collect()}
+    assert got == {"a": (pytest.approx(12.0), pytest.approx(6.0)), "b": (None, None)}
+
+
+def test_calibrated_bounds_scale_the_models_widths_nest_and_stay_at_or_above_zero(spark):
+    out = spark.createDataFrame([
+        ("units", "a", "M", 0, None, 11, 10.0, 7.0, 13.0, 5.0, 15.0),
+        ("units", "b", "M", 0, None, 11, 20.0, 16.0, 24.0, 14.0, 26.0),
+        ("units", "c", "M", 0, None, 11, -5.0, -8.0, -2.0, -9.0, -1.0),
+        ("units", "d", "M", 0, None, 11, 10.0, 7.0, 13.0, 5.0, 15.0),
+    ], OUT)
+    chosen = spark.createDataFrame([("units", s, "M") for s in "abcd"], "measure string, series_id string, model string")
+    prof = spark.createDataFrame([("units", s, "p", "smooth", -4.0 if s == "c" else 0.0) for s in "abcd"],
+                                 "measure string, series_id string, parent string, pattern string, min_y double")
+    factors = spark.createDataFrame([("units", "a", 2.0, 3.0), ("units", "b", 0.5, None), ("units", "c", 1.0, 1.0),
+                                     ("units", "d", 2.0, 0.5)], "measure string, series_id string, f_80 double, f_95 double")
+    got = {(r.level, r.series_id): r for r in forecasts(out, chosen, prof, parent=False, factors=factors).collect()}
+    bounds = {s: (r.lo_80, r.hi_80, r.lo_95, r.hi_95, r.interval) for (level, s), r in got.items() if level == "series"}
+    assert bounds == {
+        "a": (4.0, 16.0, 0.0, 25.0, "backtest"),     # 10 - 3 * 5 = -5, clipped: a never went negative
+        "b": (16.0, 24.0, 14.0, 26.0, "model"),      # no 95% factor: the model's own at both levels
+        "c": (-8.0, -2.0, -9.0, -1.0, "backtest"),   # a series with a negative week: not clipped
+        "d": (4.0, 16.0, 4.0, 16.0, "backtest"),     # the 95% factor alone would give 7.5..12.5
+    }
+    total = got[("total", "total")]
+    assert total.interval == "sum" and total.forecast == 35.0
+    assert total.hi_80 == pytest.approx(35 + (6 ** 2 + 4 ** 2 + 3 ** 2 + 6 ** 2) ** 0.5)
+    plain = {r.series_id: r for r in forecasts(out, chosen, prof, parent=False).collect()}
+    assert (plain["a"].lo_80, plain["a"].interval) == (7.0, "model")
+
+
+@pytest.mark.extended
+def test_backtest_intervals_cover_close_to_nominal_out_of_sample(spark):
+    """Heavy-tailed noise (Student t, 3 degrees of freedom) around a level: each series' bounds
+    from its chosen model's backtest errors, checked against 10 more simulated periods per series."""
+    rng = np.random.default_rng(11)
+    ys = {f"s{i}": 50 + 4 * rng.standard_t(3, 70) for i in range(60)}
+    rows = [("units", sid, None, 100 + t, float(y)) for sid, v in ys.items() for t, y in enumerate(v[:60])]
+    history = spark.createDataFrame(rows, "measure string, series_id string, parent string, ds int, y double")
+    prof = profile(history, last_ds=159, span=30, season=52, min_train=8, dormant_periods=26)
+    out = fit_all(history, prof, cutoffs=[130, 140, 150], horizon=10, season=52, fallback="HistoricAverage",
+                  series_per_group=20, series=60).cache()
+    chosen = choose(series_scores(out, history, prof, 149, 52), prof, "HistoricAverage")
+    fc = forecasts(out, chosen, prof, False, interval_factors(out, chosen, history)).where("level = 'series'").toPandas()
+    future = pd.DataFrame([(sid, 160 + t, float(v[60 + t])) for sid, v in ys.items() for t in range(10)],
+                          columns=["series_id", "ds", "y"])
+    both = fc.merge(future, on=["series_id", "ds"])
+    assert len(both) == 600 and (both["interval"] == "backtest").all()
+    c80 = both["y"].between(both["lo_80"], both["hi_80"]).mean()
+    c95 = both["y"].between(both["lo_95"], both["hi_95"]).mean()
+    # 0.812 and 0.958 here; the models' own intervals cover 0.875 and 0.948 (too wide at 80%)
+    assert 0.76 <= c80 <= 0.85, c80
+    assert 0.92 <= c95 <= 0.98, c95
+    out.unpersist()
 
 
 def test_choose_lowest_error_ties_by_order_and_pinned(spark):

@@ -29,6 +29,7 @@ from memberlake.forecast.selection import (
     clipped,
     forecasts,
     history_levels,
+    interval_factors,
     level_scores,
     series_scores,
 )
@@ -98,7 +99,8 @@ def demand(history: DataFrame, cfg: ForecastSettings, last_ds: int, stage: Calla
     scale_end = last_ds - cfg.horizon   # MASE scale: in-sample errors up to the last cutoff
     scores = series_scores(out, history, prof, scale_end, cfg.season()).localCheckpoint()
     chosen = choose(scores, prof, cfg.fallback_model, pinned).localCheckpoint()
-    predicted = forecasts(out, chosen, prof, grain.parent is not None)
+    factors = interval_factors(out, chosen, history) if cfg.intervals == "backtest" else None
+    predicted = forecasts(out, chosen, prof, grain.parent is not None, factors)
     above = level_scores(out, chosen, history, prof, grain.parent is not None, scale_end, cfg.season())
     return _outputs(history, prof, chosen, scores, predicted.withColumn("step", F.col("ds") - F.lit(last_ds)), above, grain)
 
@@ -223,5 +225,6 @@ def build(inputs: ForecastInputs, cfg: ForecastSettings, as_of: date, stage: Cal
             tables[Tables.CUSTOMER_BASE_FORECAST] = cb
     shaped = {t: conform(df.select(F.lit(as_of).alias("as_of_date"), F.lit(cfg.grain).alias("grain"), "*"), t)
               for t, df in tables.items()}
-    # customer_base_forecast gained its bounds after its first version
-    return Outputs(as_of=as_of, slices=shaped, add_columns=frozenset({Tables.CUSTOMER_BASE_FORECAST}))
+    # customer_base_forecast gained its bounds, and demand_forecast its interval, after their first versions
+    return Outputs(as_of=as_of, slices=shaped,
+                   add_columns=frozenset({Tables.CUSTOMER_BASE_FORECAST, Tables.DEMAND_FORECAST}))

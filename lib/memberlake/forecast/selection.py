@@ -103,15 +103,75 @@ def levels(parent: bool) -> list[tuple[str, Column]]:
     return ([("parent", F.col("parent"))] if parent else []) + [("total", F.lit("total"))]
 
 
-def forecasts(out: DataFrame, chosen: DataFrame, profile: DataFrame, parent: bool) -> DataFrame:
-    """The chosen forecasts per series (level ``series``) and their bottom-up sums per level."""
+def interval_factors(out: DataFrame, chosen: DataFrame, history: DataFrame) -> DataFrame:
+    """Per series and level L (80, 95): the factor ``f_L`` that scales its chosen model's own
+    interval to cover its backtest errors (split conformal on a scaled score). Each backtest
+    period's score is its error over the model's half-width on the error's side, (y - ŷ)/(hi - ŷ)
+    above the forecast and (ŷ - y)/(ŷ - lo) below; ``f_L`` is the k-th smallest of the n scores,
+    k = ⌈(n + 1)·L⌉, null where k > n (too few periods) or the k-th is not finite.
+
+    Why scaled and not absolute errors: the model's width carries what the backtest cannot see,
+    a level that grew since (the errors of a smaller past are too small), a peak ahead (a
+    multiplicative season widens it), the step ahead; the backtest says by how much the model's
+    own widths were too narrow or too wide. A calibrated model gets factors near 1."""
+    cv = (out.where(F.col("window") > 0).join(chosen.select(*KEYS, "model"), [*KEYS, "model"])
+          .join(history.select(*KEYS, "ds", "y"), [*KEYS, "ds"]))
+    error = F.col("y") - F.col("forecast")
+
+    def score(level: int) -> Column:
+        half = F.when(error >= 0, F.col(f"hi_{level}") - F.col("forecast")).otherwise(F.col("forecast") - F.col(f"lo_{level}"))
+        return (F.when(error == 0, F.lit(0.0))
+                .when(half > 0, F.abs(error) / half)
+                .when(half.isNotNull(), F.lit(float("inf"))))   # an error the model gave no width for
+
+    scores = cv.groupBy(*KEYS).agg(*[F.sort_array(F.collect_list(score(lv))).alias(f"_s{lv}") for lv in (80, 95)])
+
+    def factor(level: int) -> Column:
+        s, n = F.col(f"_s{level}"), F.size(f"_s{level}")
+        kth = F.element_at(s, F.ceil((n + 1) * F.lit(level / 100)).cast("int"))
+        return F.when((F.ceil((n + 1) * F.lit(level / 100)) <= n) & (kth < F.lit(float("inf"))), kth).alias(f"f_{level}")
+
+    return scores.select(*KEYS, factor(80), factor(95))
+
+
+def calibrated(series: DataFrame, factors: DataFrame, profile: DataFrame) -> DataFrame:
+    """``series`` (window-0 rows of chosen models) with the model's half-widths on each side scaled
+    by the series' backtest factors where it has both levels' and the model gave bounds
+    (``interval`` = ``backtest``), else the model's own (``model``); lower bounds at or above 0
+    for series that never had negative demand."""
+    joined = series.join(factors, KEYS, "left").join(
+        profile.select(*KEYS, (F.col("min_y") >= 0).alias("_nonneg")), KEYS, "left")
+    both = (F.col("f_80").isNotNull() & F.col("f_95").isNotNull()
+            & F.col("lo_80").isNotNull() & F.col("hi_95").isNotNull())   # both levels from one method
+    centre = F.col("forecast")
+    moved = {c: centre + F.col(f"f_{c[-2:]}") * (F.col(c) - centre) for c in BOUNDS}
+    # the 95% interval never inside the 80% one (each level's factor is estimated on its own)
+    moved["lo_95"], moved["hi_95"] = F.least(moved["lo_95"], moved["lo_80"]), F.greatest(moved["hi_95"], moved["hi_80"])
+    bounds = []
+    for c in BOUNDS:
+        value = moved[c]
+        if c.startswith("lo"):
+            value = F.when(F.col("_nonneg"), F.greatest(value, F.lit(0.0))).otherwise(value)
+        bounds.append(F.when(both, value).otherwise(F.col(c)).alias(c))
+    method = F.when(both, "backtest").otherwise("model")
+    return joined.select(*[c for c in series.columns if c not in BOUNDS and c != "interval"], *bounds,
+                         method.alias("interval"))
+
+
+def forecasts(out: DataFrame, chosen: DataFrame, profile: DataFrame, parent: bool,
+              factors: DataFrame | None = None) -> DataFrame:
+    """The chosen forecasts per series (level ``series``) and their bottom-up sums per level;
+    with ``factors`` (:func:`interval_factors`) the series' bounds are calibrated on the backtest."""
     mine = out.where(F.col("window") == 0).join(chosen.select(*KEYS, "model"), [*KEYS, "model"]).join(
-        profile.select(*KEYS, "parent", "pattern"), KEYS)
+        profile.select(*KEYS, "parent", "pattern"), KEYS).withColumn("interval", F.lit("model"))
+    if factors is not None:
+        mine = calibrated(mine, factors, profile)
     series = mine.select(F.lit("series").alias("level"), *KEYS, "parent", "ds", "forecast", *BOUNDS, "model",
-                         "pattern")
+                         "pattern", "interval")
     above = [_aggregate(mine, key, ["ds"]).select(
         F.lit(name).alias("level"), *KEYS, F.lit(None).cast("string").alias("parent"), "ds", "forecast", *BOUNDS,
-        F.lit("bottom_up").alias("model"), F.lit(None).cast("string").alias("pattern"))
+        F.lit("bottom_up").alias("model"), F.lit(None).cast("string").alias("pattern"),
+        F.lit("sum").alias("interval"))
         for name, key in levels(parent)]
     return reduce(DataFrame.unionByName, [series, *above])
 

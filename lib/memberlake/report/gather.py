@@ -412,8 +412,10 @@ def forecast(t: Tables_) -> Section:
                 continue
             bands = {lv: ([r[f"lo_{lv}"] for r in rows], [r[f"hi_{lv}"] for r in rows])
                      for lv in (80, 95) if rows[0][f"hi_{lv}"] is not None}
+            source = {"backtest": " (the model's, calibrated on its backtest errors)",
+                      "sum": " (the series' added in quadrature)"}.get(rows[0].asDict().get("interval"), "")
             s.chart(name, f"{node}: {measure}, the last 78 periods and the forecast ({rows[0].model}) with 80% and "
-                          "95% intervals",
+                          f"95% intervals{source}",
                     R.forecast_band(([r.period for r in past], [float(r.y) for r in past]),
                                     ([r.period for r in rows], [float(r.forecast) for r in rows]),
                                     bands.get(80), bands.get(95), f"{node} ({level})", measure))
