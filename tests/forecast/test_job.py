@@ -10,10 +10,6 @@ from memberlake.forecast.build import cutoffs, demand, with_horizon
 from memberlake.settings import ForecastBacktestSettings, ForecastSettings, Settings
 
 
-def _stage(*args) -> None:
-    pass
-
-
 def test_cutoffs_roll_back_from_the_last_period_and_add_a_season_earlier():
     cfg = ForecastSettings(horizon=13)
     assert cutoffs(200, cfg) == [148, 161, 174, 187]          # 200 - 52, then 200 - 13 - 26, -13, -0
@@ -37,7 +33,8 @@ def test_demand_on_a_daily_grain_lists_every_series(spark):
     rows += [("units", "phone", None, last - 59 + i, 2.0 if i < 3 else 0.0) for i in range(60)]   # dormant
     history = spark.createDataFrame(rows, "measure string, series_id string, parent string, ds int, y double")
     cfg = ForecastSettings(grain="channel_day", horizon=7, dormant_periods=30)
-    out = demand(history, cfg, last, _stage)
+    said: list[str] = []
+    out = demand(history, cfg, last, lambda msg, *args: said.append(msg % args))
     status = {r.series_id: (r.status, r.model) for r in out["forecast_series"].collect()}
     assert status["web"][0] == "backtest" and status["web"][1] is not None
     assert status["store"] == ("fallback", "HistoricAverage")
@@ -45,6 +42,10 @@ def test_demand_on_a_daily_grain_lists_every_series(spark):
     fc = out["demand_forecast"]
     per = {(r.level, r.series_id): r.n for r in fc.groupBy("level", "series_id").agg(F.count(F.lit(1)).alias("n")).collect()}
     assert per == {("series", "web"): 7, ("series", "store"): 7, ("total", "total"): 7}
+    # web has 3 windows x 7 = 21 backtest days (>= 19): calibrated; store, a fallback, keeps its own
+    how = {(r.level, r.series_id, r.interval) for r in fc.select("level", "series_id", "interval").distinct().collect()}
+    assert how == {("series", "web", "backtest"), ("series", "store", "model"), ("total", "total", "sum")}
+    assert any(line.startswith("bounds calibrated on the backtest for 1 of 1 backtested series") for line in said)
     steps = sorted(r.step for r in fc.where("level = 'total'").select("step").collect())
     assert steps == list(range(1, 8))
     total = fc.groupBy("period").agg(F.sum(F.when(F.col("level") == "series", F.col("forecast"))).alias("s"),

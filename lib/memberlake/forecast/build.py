@@ -99,10 +99,20 @@ def demand(history: DataFrame, cfg: ForecastSettings, last_ds: int, stage: Calla
     scale_end = last_ds - cfg.horizon   # MASE scale: in-sample errors up to the last cutoff
     scores = series_scores(out, history, prof, scale_end, cfg.season()).localCheckpoint()
     chosen = choose(scores, prof, cfg.fallback_model, pinned).localCheckpoint()
-    factors = interval_factors(out, chosen, history) if cfg.intervals == "backtest" else None
+    factors = None
+    if cfg.intervals == "backtest":
+        factors = interval_factors(out, chosen, history).localCheckpoint()
+        both = factors.where(F.col("f_80").isNotNull() & F.col("f_95").isNotNull())
+        stage("bounds calibrated on the backtest for %d of %d backtested series (median factor at 80%%: %s)",
+              both.count(), status.get("backtest", 0),
+              _fmt(both.agg(F.percentile_approx("f_80", 0.5)).first()[0]))
     predicted = forecasts(out, chosen, prof, grain.parent is not None, factors)
     above = level_scores(out, chosen, history, prof, grain.parent is not None, scale_end, cfg.season())
     return _outputs(history, prof, chosen, scores, predicted.withColumn("step", F.col("ds") - F.lit(last_ds)), above, grain)
+
+
+def _fmt(value: float | None) -> str:
+    return "none" if value is None else f"{value:.2f}"
 
 
 def _outputs(history: DataFrame, prof: DataFrame, chosen: DataFrame, scores: DataFrame, predicted: DataFrame | None,
