@@ -310,7 +310,8 @@ _DECLARED = [
           columns=(
               'as_of_date date, grain string, measure string, series_id string, parent string, periods bigint, '
               'demand_periods bigint, adi double, cv2 double, pattern string, seasonal boolean, status string, '
-              'reason string, model string, mase double, baseline_mase double')),
+              'reason string, model string, mase double, baseline_mase double, interval_factor_80 double, '
+              'interval_factor_95 double')),
     Table(Tables.DEMAND_FORECAST, "gold", keys=('as_of_date', 'measure', 'level', 'series_id', 'period'), snapshot=SNAPSHOT,
           columns=(
               'as_of_date date, grain string, measure string, level string, series_id string, parent string, '

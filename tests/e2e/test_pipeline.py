@@ -395,6 +395,9 @@ def test_forecast_adds_up_and_lists_every_series(spark, lake_dirs):
     assert {i for level, _, i in how if level != "series"} == {"sum"}
     assert {(st, i) for level, st, i in how if level == "series"} <= {
         ("backtest", "backtest"), ("backtest", "model"), ("fallback", "model")}
+    # the factors behind them, per series: both or neither, positive, only for backtested series
+    assert series.where("(interval_factor_80 IS NULL) != (interval_factor_95 IS NULL)").count() == 0
+    assert series.where("interval_factor_80 <= 0 OR (interval_factor_80 IS NOT NULL AND status != 'backtest')").count() == 0
     chosen = lake.read("forecast_backtest").where("level = 'series' AND chosen")
     assert chosen.groupBy("measure", "series_id").count().where("count != 1").count() == 0
     base = lake.read("customer_base_forecast")

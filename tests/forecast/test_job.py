@@ -36,6 +36,8 @@ def test_demand_on_a_daily_grain_lists_every_series(spark):
     said: list[str] = []
     out = demand(history, cfg, last, lambda msg, *args: said.append(msg % args))
     status = {r.series_id: (r.status, r.model) for r in out["forecast_series"].collect()}
+    factors = {r.series_id: (r.interval_factor_80, r.interval_factor_95) for r in out["forecast_series"].collect()}
+    assert all(f is not None and f > 0 for f in factors["web"]) and factors["store"] == factors["phone"] == (None, None)
     assert status["web"][0] == "backtest" and status["web"][1] is not None
     assert status["store"] == ("fallback", "HistoricAverage")
     assert status["phone"] == ("skipped", None)
@@ -56,3 +58,7 @@ def test_demand_on_a_daily_grain_lists_every_series(spark):
     assert {r.model for r in backtest.where("level = 'total'").collect()} == {"bottom_up", "baseline"}
     # three rolling windows of 7 days; the season window (7 days back) is the last of them
     assert backtest.where("series_id = 'web' AND model = 'Naive'").first().windows == 3
+    # forecast.intervals=model: the models' own bounds, no factors
+    own = demand(history, cfg.model_copy(update={"intervals": "model"}), last, lambda *a: None)
+    assert {r.interval for r in own["demand_forecast"].where("level = 'series'").collect()} == {"model"}
+    assert own["forecast_series"].where("interval_factor_80 IS NOT NULL OR interval_factor_95 IS NOT NULL").count() == 0

@@ -108,7 +108,8 @@ def demand(history: DataFrame, cfg: ForecastSettings, last_ds: int, stage: Calla
               _fmt(both.agg(F.percentile_approx("f_80", 0.5)).first()[0]))
     predicted = forecasts(out, chosen, prof, grain.parent is not None, factors)
     above = level_scores(out, chosen, history, prof, grain.parent is not None, scale_end, cfg.season())
-    return _outputs(history, prof, chosen, scores, predicted.withColumn("step", F.col("ds") - F.lit(last_ds)), above, grain)
+    return _outputs(history, prof, chosen, scores, predicted.withColumn("step", F.col("ds") - F.lit(last_ds)), above, grain,
+                    factors)
 
 
 def _fmt(value: float | None) -> str:
@@ -116,12 +117,19 @@ def _fmt(value: float | None) -> str:
 
 
 def _outputs(history: DataFrame, prof: DataFrame, chosen: DataFrame, scores: DataFrame, predicted: DataFrame | None,
-             above: DataFrame | None, grain) -> dict[str, DataFrame]:
+             above: DataFrame | None, grain, factors: DataFrame | None = None) -> dict[str, DataFrame]:
     mine = scores.join(chosen.select(*KEYS, "model"), [*KEYS, "model"]).select(*KEYS, "mase")
     base_mase = scores.join(chosen.select(*KEYS, F.col("baseline").alias("model")), [*KEYS, "model"]).select(
         *KEYS, F.col("mase").alias("baseline_mase"))
     series = (prof.join(chosen.select(*KEYS, "model"), KEYS, "left").join(mine, KEYS, "left")
               .join(base_mase, KEYS, "left"))
+    # the factors that calibrated the series' bounds (both or neither: docs/forecast.md "Intervals")
+    both = F.col("f_80").isNotNull() & F.col("f_95").isNotNull()
+    if factors is not None:
+        series = series.join(factors.select(*KEYS, *[F.when(both, F.col(f"f_{lv}")).alias(f"interval_factor_{lv}")
+                                                     for lv in (80, 95)]), KEYS, "left")
+    else:
+        series = series.select("*", *[F.lit(None).cast("double").alias(f"interval_factor_{lv}") for lv in (80, 95)])
     outputs = {Tables.FORECAST_SERIES: series}
     if predicted is not None:
         outputs[Tables.DEMAND_HISTORY] = history_levels(history, grain.parent is not None).withColumn(
@@ -202,6 +210,13 @@ def log_run(settings: Settings, job: str, as_of: date, params: dict, backtest: D
     if scored["n"]:
         metrics.update({"share_beating_baseline": scored["share"], "mean_mase": scored["mase"],
                         "mean_baseline_mase": scored["baseline"]})
+    if "interval_factor_80" in series.columns:
+        calibrated = series.where(F.col("interval_factor_80").isNotNull()).agg(
+            F.count(F.lit(1)).alias("n"), *[F.percentile_approx(f"interval_factor_{lv}", 0.5).alias(f"f{lv}")
+                                            for lv in (80, 95)]).first()
+        metrics["series_calibrated"] = float(calibrated["n"])
+        if calibrated["n"]:
+            metrics.update({"median_interval_factor_80": calibrated["f80"], "median_interval_factor_95": calibrated["f95"]})
     if backtest is not None:
         for r in backtest.where("level = 'total'").collect():   # two rows per measure
             metrics[f"total.{r['measure']}.{r['model']}.mase"] = float("nan") if r["mase"] is None else r["mase"]
@@ -235,6 +250,7 @@ def build(inputs: ForecastInputs, cfg: ForecastSettings, as_of: date, stage: Cal
             tables[Tables.CUSTOMER_BASE_FORECAST] = cb
     shaped = {t: conform(df.select(F.lit(as_of).alias("as_of_date"), F.lit(cfg.grain).alias("grain"), "*"), t)
               for t, df in tables.items()}
-    # customer_base_forecast gained its bounds, and demand_forecast its interval, after their first versions
-    return Outputs(as_of=as_of, slices=shaped,
-                   add_columns=frozenset({Tables.CUSTOMER_BASE_FORECAST, Tables.DEMAND_FORECAST}))
+    # customer_base_forecast gained its bounds, demand_forecast its interval and forecast_series its
+    # interval factors after their first versions
+    return Outputs(as_of=as_of, slices=shaped, add_columns=frozenset(
+        {Tables.CUSTOMER_BASE_FORECAST, Tables.DEMAND_FORECAST, Tables.FORECAST_SERIES}))
