@@ -227,7 +227,10 @@ def cdnow_weekly(weeks: int):
     return start, days, week.value_counts().reindex(range(1, weeks + 1), fill_value=0).sort_index()
 
 
-def cdnow_intervals(origins: tuple[int, ...] = tuple(range(47, 66, 2)), horizon: int = 13) -> str:
+CDNOW_ORIGINS = tuple(range(47, 66, 2))   # from week 47 the series has the default backtest's 39 weeks + 8
+
+
+def cdnow_intervals(origins: tuple[int, ...] = CDNOW_ORIGINS, horizon: int = 13) -> str:
     """The demand job's intervals on real data: CDNOW's weekly repeat purchases forecast 13 weeks
     ahead from several origins by the job's demand step (backtest, choice, bounds), once with the
     models' own intervals and once calibrated on the backtest (``forecast.intervals``), against the
@@ -235,6 +238,7 @@ def cdnow_intervals(origins: tuple[int, ...] = tuple(range(47, 66, 2)), horizon:
     per step ahead over 3 rolling windows) for the same chosen model, the peer's way to the same
     end."""
     import numpy as np
+    import pandas as pd
     from pyspark.sql import functions as F
     from statsforecast import StatsForecast
     from statsforecast import models as sm
@@ -268,8 +272,8 @@ def cdnow_intervals(origins: tuple[int, ...] = tuple(range(47, 66, 2)), horizon:
             kw = {"season_length": 1} if model.startswith("Auto") else {}
             peer = getattr(sm, model)(prediction_intervals=ConformalIntervals(h=horizon, n_windows=3), **kw)
             train = weekly.loc[:origin]
-            got = StatsForecast([peer], freq=1).forecast(
-                df=pd_frame(train.index.to_numpy(), train.to_numpy(dtype=float)), h=horizon, level=[80, 95])
+            frame = pd.DataFrame({"unique_id": "total", "ds": train.index.to_numpy(), "y": train.to_numpy(dtype=float)})
+            got = StatsForecast([peer], freq=1).forecast(df=frame, h=horizon, level=[80, 95])
             scored(origin, methods[2], model, "conformal", *(np.maximum(got[f"{model}{c}"].to_numpy(), 0.0) for c in
                    ("-lo-80", "-hi-80", "-lo-95", "-hi-95", "")), y)
     lines = [f"### CDNOW weekly repeat purchases: the demand job's 80%/95% intervals, {horizon} weeks ahead from "
@@ -287,21 +291,15 @@ def cdnow_intervals(origins: tuple[int, ...] = tuple(range(47, 66, 2)), horizon:
     lines.append("\nPooled over the origins (13 weeks each, overlapping): " + "; ".join(
         f"{m} ({n} origins): 80% {a:.2f}, 95% {b:.2f}, mean 80% width {w:.0%} of the forecast"
         for m, (a, b, w, n) in pooled.items()) + ".")
+    peer_pooled = pooled.get(methods[2], (float("nan"),) * 3)
     bench_summary.record(
         "cdnow_demand_intervals", f"CDNOW weekly repeat purchases, demand 80%/95% intervals {horizon} weeks ahead "
         f"from {len(origins)} origins", "calibrated on the backtest: %.2f / %.2f of the weeks (80%% width %.0f%%)"
         % (pooled["backtest"][0], pooled["backtest"][1], 100 * pooled["backtest"][2]),
         "statsforecast ConformalIntervals: %.2f / %.2f (%.0f%%); the models' own: %.2f / %.2f (%.0f%%)" % (
-            *pooled.get(methods[2], (float("nan"),) * 3)[:2], 100 * pooled.get(methods[2], (float("nan"),) * 3)[2],
-            pooled["model"][0], pooled["model"][1], 100 * pooled["model"][2]),
+            *peer_pooled[:2], 100 * peer_pooled[2], pooled["model"][0], pooled["model"][1], 100 * pooled["model"][2]),
         "—", "near 0.80 / 0.95", lines[0].strip().lstrip("# "))
     return "\n".join(lines) + "\n"
-
-
-def pd_frame(ds, y):
-    import pandas as pd
-
-    return pd.DataFrame({"unique_id": "total", "ds": ds, "y": y})
 
 
 def cdnow(weeks: int = 39) -> str:
@@ -478,9 +476,8 @@ def main() -> None:
     c.add_argument("--horizon", type=int, default=13)
     sub.add_parser("cdnow")
     ci = sub.add_parser("cdnow-intervals")
-    ci.add_argument("--origins", type=int, nargs="+", default=list(range(47, 66, 2)),
-                    help="weeks the forecasts start after (history: weeks 1..origin; at most 78 - 13; from 47 the "
-                         "series has the default backtest's 39 weeks + 8)")
+    ci.add_argument("--origins", type=int, nargs="+", default=list(CDNOW_ORIGINS),
+                    help="weeks the forecasts start after (history: weeks 1..origin; at most 78 - 13)")
     s = sub.add_parser("scale")
     s.add_argument("--series", type=int, default=10000)
     p = sub.add_parser("scale-peer")

@@ -102,10 +102,9 @@ def demand(history: DataFrame, cfg: ForecastSettings, last_ds: int, stage: Calla
     factors = None
     if cfg.intervals == "backtest":
         factors = interval_factors(out, chosen, history).localCheckpoint()
-        both = factors.where(F.col("f_80").isNotNull() & F.col("f_95").isNotNull())
+        got = factors.where(F.col("f_80").isNotNull()).agg(F.count(F.lit(1)), F.percentile_approx("f_80", 0.5)).first()
         stage("bounds calibrated on the backtest for %d of %d backtested series (median factor at 80%%: %s)",
-              both.count(), status.get("backtest", 0),
-              _fmt(both.agg(F.percentile_approx("f_80", 0.5)).first()[0]))
+              got[0], status.get("backtest", 0), _fmt(got[1]))
     predicted = forecasts(out, chosen, prof, grain.parent is not None, factors)
     above = level_scores(out, chosen, history, prof, grain.parent is not None, scale_end, cfg.season())
     return _outputs(history, prof, chosen, scores, predicted.withColumn("step", F.col("ds") - F.lit(last_ds)), above, grain,
@@ -124,10 +123,9 @@ def _outputs(history: DataFrame, prof: DataFrame, chosen: DataFrame, scores: Dat
     series = (prof.join(chosen.select(*KEYS, "model"), KEYS, "left").join(mine, KEYS, "left")
               .join(base_mase, KEYS, "left"))
     # the factors that calibrated the series' bounds (both or neither: docs/forecast.md "Intervals")
-    both = F.col("f_80").isNotNull() & F.col("f_95").isNotNull()
     if factors is not None:
-        series = series.join(factors.select(*KEYS, *[F.when(both, F.col(f"f_{lv}")).alias(f"interval_factor_{lv}")
-                                                     for lv in (80, 95)]), KEYS, "left")
+        series = series.join(factors.select(*KEYS, *[F.col(f"f_{lv}").alias(f"interval_factor_{lv}") for lv in (80, 95)]),
+                             KEYS, "left")
     else:
         series = series.select("*", *[F.lit(None).cast("double").alias(f"interval_factor_{lv}") for lv in (80, 95)])
     outputs = {Tables.FORECAST_SERIES: series}

@@ -108,7 +108,8 @@ def interval_factors(out: DataFrame, chosen: DataFrame, history: DataFrame) -> D
     interval to cover its backtest errors (split conformal on a scaled score). Each backtest
     period's score is its error over the model's half-width on the error's side, (y - ŷ)/(hi - ŷ)
     above the forecast and (ŷ - y)/(ŷ - lo) below; ``f_L`` is the k-th smallest of the n scores,
-    k = ⌈(n + 1)·L⌉, null where k > n (too few periods) or the k-th is not finite.
+    k = ⌈(n + 1)·L⌉, null where k > n (too few periods) or the k-th is not finite. A series gets
+    both factors or neither, so that its two levels' bounds come from one method.
 
     Why scaled and not absolute errors: the model's width carries what the backtest cannot see,
     a level that grew since (the errors of a smaller past are too small), a peak ahead (a
@@ -128,10 +129,13 @@ def interval_factors(out: DataFrame, chosen: DataFrame, history: DataFrame) -> D
 
     def factor(level: int) -> Column:
         s, n = F.col(f"_s{level}"), F.size(f"_s{level}")
-        kth = F.element_at(s, F.ceil((n + 1) * F.lit(level / 100)).cast("int"))
-        return F.when((F.ceil((n + 1) * F.lit(level / 100)) <= n) & (kth < F.lit(float("inf"))), kth).alias(f"f_{level}")
+        k = F.ceil((n + 1) * F.lit(level / 100)).cast("int")
+        kth = F.element_at(s, k)
+        return F.when((k <= n) & (kth < F.lit(float("inf"))), kth)
 
-    return scores.select(*KEYS, factor(80), factor(95))
+    f80, f95 = factor(80), factor(95)
+    both = f80.isNotNull() & f95.isNotNull()
+    return scores.select(*KEYS, F.when(both, f80).alias("f_80"), F.when(both, f95).alias("f_95"))
 
 
 def calibrated(series: DataFrame, factors: DataFrame, profile: DataFrame) -> DataFrame:
